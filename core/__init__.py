@@ -1,0 +1,1 @@
+"""madoguchi core: the framework-free domain."""

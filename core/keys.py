@@ -1,0 +1,46 @@
+"""Secrets kept as files under [keys].dir: created by `madoguchi init`, never logged."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+def _key_file(config, name: str) -> Path:
+    return config.path(config.keys.dir) / name
+
+
+def read_or_create(config, name: str, nbytes: int = 32) -> str:
+    """Return the secret in file `name`, creating it (mode 0600) on first use."""
+    path = _key_file(config, name)
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(nbytes)
+    # O_EXCL: when two processes start together, one writes and both read the same value.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as f:
+        f.write(value + "\n")
+    return value
+
+
+def session_secret(config) -> str:
+    return read_or_create(config, "session.key")
+
+
+def office_api_key(config) -> str:
+    """Key the office side presents to the prereg PULL API; config overrides the file."""
+    return config.keys.office_api_key or read_or_create(config, "office_api.key")
+
+
+def kiosk_device_token(config) -> str:
+    return config.keys.kiosk_device_token or read_or_create(config, "kiosk_device.token")
+
+
+def ensure_keys(config) -> None:
+    session_secret(config)
+    office_api_key(config)
+    kiosk_device_token(config)

@@ -1,0 +1,98 @@
+"""Opening the database, WAL, write transactions and migrations."""
+from __future__ import annotations
+
+import importlib
+import sqlite3
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+# Every module that owns tables, in the order their migrations apply. Each exposes
+# `migrations`, a sqlite-utils Migrations set named after the module.
+MIGRATION_MODULES = [
+    "core.store.applications",
+    "core.sealed",
+    "core.exchange_log",
+    "core.outbox",
+    "core.users",
+]
+
+
+def connect(path: str | Path, busy_timeout_ms: int = 10000) -> sqlite_utils.Database:
+    """One connection. Autocommit mode: transactions are explicit (see `write`)."""
+    path = Path(path)
+    if str(path) != ":memory:":
+        path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), timeout=busy_timeout_ms / 1000, isolation_level=None,
+                           check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    # WAL with synchronous=NORMAL is durable against application crashes (kill -9);
+    # only a power cut can lose the last transactions, and never corrupts the file.
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return sqlite_utils.Database(conn)
+
+
+@contextmanager
+def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """A write transaction. BEGIN IMMEDIATE takes the write lock up front, so concurrent
+    writers wait for each other (busy_timeout) instead of failing on lock upgrade.
+    Nested use becomes a savepoint."""
+    if db.conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise
+    else:
+        db.conn.execute("COMMIT")
+
+
+def migration_sets() -> list[Migrations]:
+    sets = []
+    for name in MIGRATION_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name == name:  # that feature is not in this build yet
+                continue
+            raise
+        sets.append(module.migrations)
+    return sets
+
+
+_migrated: set[str] = set()
+_migrate_lock = threading.Lock()
+
+
+def migrate(db: sqlite_utils.Database) -> None:
+    for m in migration_sets():
+        m.apply(db)
+
+
+def open_database(path: str | Path, busy_timeout_ms: int = 10000) -> sqlite_utils.Database:
+    """Connect, and apply pending migrations once per file per process."""
+    db = connect(path, busy_timeout_ms)
+    key = str(Path(path).resolve())
+    if key not in _migrated:
+        with _migrate_lock:
+            if key not in _migrated:
+                # Take the write lock so two processes starting together don't both migrate.
+                with write(db):
+                    migrate(db)
+                _migrated.add(key)
+    return db
+
+
+def open_from_config(config) -> sqlite_utils.Database:
+    return open_database(config.path(config.storage.path), config.storage.busy_timeout_ms)

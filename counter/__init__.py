@@ -1,0 +1,1 @@
+"""The counter surface (Flask blueprint, templates and logic side by side)."""

@@ -1,0 +1,1 @@
+"""The kiosk surface (Flask blueprint, templates and logic side by side)."""

@@ -1,0 +1,1 @@
+"""The prereg surface (Flask blueprint, templates and logic side by side)."""

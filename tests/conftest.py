@@ -1,0 +1,96 @@
+"""Fixtures in the style of Flask's tutorial: a fresh database and config per test."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from core.config import load_config
+from tests.helpers import OUTPUT, ROOT, LiveServer, write_config
+
+# Each area keeps its fixtures (daemons, devices, browsers) in its own plugin module.
+pytest_plugins = [
+    "tests.fixtures_browser",
+    "tests.fixtures_cards",
+    "tests.fixtures_printing",
+]
+
+
+def test_overrides(tmp_path) -> dict[str, dict]:
+    """Config values that keep a test's files inside its own temporary folder."""
+    return {
+        "storage": {"path": str(tmp_path / "var" / "madoguchi.db")},
+        "keys": {"dir": str(tmp_path / "var" / "keys")},
+        "devices": {"pdf_folder": str(tmp_path / "var" / "printed"),
+                    "emulator_persona": str(ROOT / "hardware/cards/personas/mynumber_yamada.toml")},
+        "backend": {"folder": str(tmp_path / "var" / "outbox")},
+    }
+
+
+@pytest.fixture
+def config(tmp_path):
+    return load_config(ROOT / "config.toml", overrides=test_overrides(tmp_path), base_dir=tmp_path)
+
+
+@pytest.fixture
+def config_file(tmp_path):
+    """The same settings as `config`, as a file for subprocesses (MADOGUCHI_CONFIG)."""
+    return write_config(tmp_path / "config.toml", test_overrides(tmp_path))
+
+
+@pytest.fixture
+def db(config):
+    from core.store.db import open_from_config
+    database = open_from_config(config)
+    yield database
+    database.conn.close()
+
+
+@pytest.fixture
+def app(config):
+    from web import create_app
+    flask_app = create_app(config)
+    flask_app.config["TESTING"] = True
+    return flask_app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(config_file, monkeypatch):
+    """click's CliRunner for the real `madoguchi` group, with the test's config."""
+    from click.testing import CliRunner
+
+    from core.cli import main
+    monkeypatch.setenv("MADOGUCHI_CONFIG", str(config_file))
+
+    class Runner:
+        def invoke(self, *args, **kw):
+            return CliRunner().invoke(main, list(args), catch_exceptions=False, **kw)
+    return Runner()
+
+
+@pytest.fixture
+def live_server(config_file):
+    """Start `madoguchi serve` (all surfaces) as a real process; `live_server.url`."""
+    servers = []
+
+    def start(surface="all"):
+        s = LiveServer(config_file, surface)
+        servers.append(s)
+        return s
+    yield start
+    for s in servers:
+        s.stop()
+
+
+@pytest.fixture(scope="session")
+def output_dir():
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    return OUTPUT
+
+
+os.environ.setdefault("MADOGUCHI_TESTING", "1")

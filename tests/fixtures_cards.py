@@ -1,0 +1,1 @@
+"""Fixtures for the cards tests (daemons, devices)."""

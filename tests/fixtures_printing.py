@@ -1,0 +1,1 @@
+"""Fixtures for the printing tests (daemons, devices)."""

@@ -1,0 +1,93 @@
+"""Small helpers shared by tests."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+OUTPUT = ROOT / "tests" / "output"  # screenshots, PDFs and pictures tests make, to look at
+
+
+def toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, list):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    raise TypeError(type(v))
+
+
+def write_config(path: Path, values: dict[str, dict]) -> Path:
+    lines = []
+    for section, keys in values.items():
+        lines.append(f"[{section}]")
+        lines += [f"{k} = {toml_value(v)}" for k, v in keys.items()]
+        lines.append("")
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def madoguchi(*args, config_file: Path | None = None, input: str | None = None, cwd=None,
+              timeout: float = 60, check: bool = False) -> subprocess.CompletedProcess:
+    """Run the real `madoguchi` console script, as a user or another check would."""
+    env = dict(os.environ)
+    if config_file:
+        env["MADOGUCHI_CONFIG"] = str(config_file)
+    exe = Path(sys.executable).parent / "madoguchi"
+    return subprocess.run([str(exe), *args], input=input, capture_output=True, text=True, env=env,
+                          cwd=cwd, timeout=timeout, check=check)
+
+
+class LiveServer:
+    """`madoguchi serve` as a subprocess on a free port (datasette-style live server)."""
+
+    def __init__(self, config_file: Path, surface: str = "all", cwd: Path | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = dict(os.environ, MADOGUCHI_CONFIG=str(config_file), PYTHONUNBUFFERED="1")
+        exe = Path(sys.executable).parent / "madoguchi"
+        self.log_path = (cwd or config_file.parent) / f"serve-{self.port}.log"
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([str(exe), "serve", "--surface", surface, "--port", str(self.port)],
+                                     env=env, cwd=cwd or config_file.parent, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()}")
+            try:
+                if requests.get(self.url + "/healthz", timeout=1).ok:
+                    return
+            except requests.RequestException:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("server did not start")
+
+    def output(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log.close()

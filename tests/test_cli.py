@@ -1,0 +1,34 @@
+from core.store.applications import ApplicationStore
+from tests.helpers import madoguchi
+
+
+def test_procedures_list_shows_id_japanese_and_english():
+    result = madoguchi("procedures", "list")
+    assert result.returncode == 0, result.stderr
+    rows = {line.split("\t")[0]: line.split("\t") for line in result.stdout.splitlines()}
+    assert rows["juminhyo"][1] == "住民票の写し等交付申請書"
+    assert rows["juminhyo"][2].isascii() and rows["juminhyo"][2]
+    assert {"juminido", "juminhyo", "inkan_toroku", "inkan_shomei", "zei_shomei", "jido_teate"} <= set(rows)
+
+
+def test_procedures_show():
+    result = madoguchi("procedures", "show", "juminido")
+    assert result.returncode == 0
+    assert "住民異動届" in result.stdout and "move_type" in result.stdout
+
+
+def test_unknown_procedure_is_one_line():
+    result = madoguchi("procedures", "show", "nosuch")
+    assert result.returncode == 1
+    assert result.stderr.strip() == "Error: unknown procedure: nosuch"
+
+
+def test_init_creates_database_keys_and_demo_data_once(config, config_file, tmp_path, db):
+    first = madoguchi("init", config_file=config_file, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "demo data" in first.stdout
+    count = ApplicationStore(db).count()
+    assert count >= 2
+    assert (tmp_path / "var" / "keys" / "session.key").stat().st_mode & 0o077 == 0
+    again = madoguchi("init", config_file=config_file, cwd=tmp_path)
+    assert again.returncode == 0 and ApplicationStore(db).count() == count

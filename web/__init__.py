@@ -1,0 +1,93 @@
+"""The app factory: one Flask app, registering only the surfaces asked for."""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from flask import Flask, g, render_template, request
+
+from core.catalogue import get_catalogue, text_in
+from core.config import LANGUAGES, Config, load_config
+from core.keys import session_secret
+from core.store.db import open_from_config
+from web import i18n, security
+
+SURFACES = ("prereg", "kiosk", "counter")
+HERE = Path(__file__).resolve().parent
+
+
+def resolve_surfaces(surfaces: str | list[str] | tuple[str, ...]) -> list[str]:
+    if isinstance(surfaces, str):
+        surfaces = list(SURFACES) if surfaces == "all" else [surfaces]
+    bad = [s for s in surfaces if s not in SURFACES]
+    if bad:
+        raise ValueError(f"unknown surface(s): {', '.join(bad)}")
+    return list(surfaces)
+
+
+def create_app(config: Config | None = None, surfaces: str | list[str] | None = None) -> Flask:
+    config = config or load_config()
+    app = Flask(__name__)
+    app.config.update(
+        MADOGUCHI=config,
+        SECRET_KEY=session_secret(config),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=config.server.behind_tls,
+        MAX_CONTENT_LENGTH=256 * 1024,
+    )
+    app.extensions["madoguchi.services"] = []
+    app.extensions["madoguchi.surfaces"] = resolve_surfaces(surfaces or config.server.surfaces)
+
+    i18n.init_app(app)
+    security.init_app(app)
+
+    @app.teardown_appcontext
+    def close_db(exc):
+        db = g.pop("db", None)
+        if db is not None:
+            db.conn.close()
+
+    @app.context_processor
+    def template_helpers():
+        return {
+            "t": lambda table: text_in(table, g.get("lang", config.languages.default)),
+            "surfaces": app.extensions["madoguchi.surfaces"],
+        }
+
+    for name in app.extensions["madoguchi.surfaces"]:
+        module = importlib.import_module(f"{name}.blueprint")
+        app.register_blueprint(module.bp, url_prefix=f"/{name}")
+        if hasattr(module, "init_app"):
+            module.init_app(app)
+
+    @app.get("/")
+    def index():
+        return render_template("index.html", catalogue=get_catalogue())
+
+    @app.get("/healthz")
+    def healthz():
+        return {"ok": True, "surfaces": app.extensions["madoguchi.surfaces"]}
+
+    return app
+
+
+def get_db():
+    """The request's database connection, opened on first use (Flask tutorial style)."""
+    if "db" not in g:
+        from flask import current_app
+        g.db = open_from_config(current_app.config["MADOGUCHI"])
+    return g.db
+
+
+def get_config() -> Config:
+    from flask import current_app
+    return current_app.config["MADOGUCHI"]
+
+
+def add_service(app: Flask, start) -> None:
+    """Register a background service for `madoguchi serve`: `start(app)` returns a stop callable."""
+    app.extensions["madoguchi.services"].append(start)
+
+
+__all__ = ["create_app", "get_db", "get_config", "add_service", "LANGUAGES", "request"]

@@ -1,0 +1,82 @@
+"""Languages: ?lang= on any page switches and is remembered in a cookie."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, g, request
+from flask_babel import Babel
+
+from core.config import LANGUAGES
+
+ROOT = Path(__file__).resolve().parent.parent
+COOKIE = "lang"
+# Each surface keeps its own catalogue beside its code; Flask-Babel merges them.
+TRANSLATION_DIRS = [ROOT / "web" / "translations", ROOT / "prereg" / "translations",
+                    ROOT / "kiosk" / "translations", ROOT / "counter" / "translations"]
+
+
+def current_language(app: Flask) -> str:
+    cfg = app.config["MADOGUCHI"].languages
+    available = cfg.available
+    asked = request.args.get("lang")
+    if asked in available:
+        return asked
+    remembered = request.cookies.get(COOKIE)
+    if remembered in available:
+        return remembered
+    best = request.accept_languages.best_match([c for c in available if c != "ja-easy"])
+    return best or cfg.default
+
+
+def compile_catalogues() -> None:
+    """Compile each .po to .mo when the .mo is missing or older, so no build step is needed.
+
+    Written to a temporary file and renamed, so processes starting together never read half a file.
+    """
+    import os
+    import tempfile
+
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    for d in TRANSLATION_DIRS:
+        for po in d.glob("*/LC_MESSAGES/*.po"):
+            mo = po.with_suffix(".mo")
+            if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+                continue
+            with open(po, "rb") as f:
+                catalog = read_po(f)
+            fd, tmp = tempfile.mkstemp(dir=po.parent, suffix=".mo.tmp")
+            with os.fdopen(fd, "wb") as f:
+                write_mo(f, catalog)
+            os.replace(tmp, mo)
+
+
+def init_app(app: Flask) -> None:
+    compile_catalogues()
+    dirs = ";".join(str(d) for d in TRANSLATION_DIRS if d.exists())
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = dirs or str(TRANSLATION_DIRS[0])
+    app.config["BABEL_DEFAULT_LOCALE"] = "ja"
+
+    def select_locale():
+        return LANGUAGES[g.get("lang") or current_language(app)]["babel"]
+
+    Babel(app, locale_selector=select_locale)
+
+    @app.before_request
+    def pick_language():
+        g.lang = current_language(app)
+
+    @app.after_request
+    def remember_language(response):
+        asked = request.args.get("lang")
+        if asked and asked == g.get("lang") and request.cookies.get(COOKIE) != asked:
+            response.set_cookie(COOKIE, asked, max_age=365 * 24 * 3600, samesite="Lax",
+                                secure=app.config.get("SESSION_COOKIE_SECURE", False))
+        return response
+
+    @app.context_processor
+    def language_helpers():
+        available = app.config["MADOGUCHI"].languages.available
+        return {"lang": g.get("lang"), "languages": [(c, LANGUAGES[c]["native"]) for c in available],
+                "html_lang": "ja" if g.get("lang") == "ja-easy" else g.get("lang")}

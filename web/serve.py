@@ -1,0 +1,46 @@
+"""`madoguchi serve`: the app plus its background services, on waitress."""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+from core.config import Config
+from web import create_app
+
+log = logging.getLogger("madoguchi.serve")
+
+
+def port_for(config: Config, surface: str) -> int:
+    return config.server.port if surface == "all" else getattr(config.server, f"{surface}_port")
+
+
+def serve(config: Config, surface: str | None = None, port: int | None = None, host: str | None = None) -> None:
+    from waitress import create_server
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    surface = surface or config.server.surfaces
+    app = create_app(config, surface)
+    host = host or config.server.host
+    port = port or port_for(config, surface)
+    stoppers = [start(app) for start in app.extensions["madoguchi.services"]]
+    server = create_server(app, host=host, port=port, threads=config.server.threads,
+                           channel_timeout=300, ident="madoguchi")
+    log.info("serving %s on http://%s:%s/", ", ".join(app.extensions["madoguchi.surfaces"]), host, port)
+    print(f"madoguchi: serving {surface} on http://{host}:{port}/", flush=True)
+
+    def shutdown(*_):
+        threading.Thread(target=server.close, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, shutdown)
+    try:
+        server.run()
+    except (KeyboardInterrupt, OSError):
+        pass
+    finally:
+        for stop in stoppers:
+            try:
+                if stop:
+                    stop()
+            except Exception:  # a failing service must not keep the others running
+                log.exception("stopping a service failed")
