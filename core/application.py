@@ -68,6 +68,23 @@ def is_application_id(text: str) -> bool:
     return isinstance(text, str) and len(text) == ID_LENGTH and all(c in _ID_ALPHABET for c in text)
 
 
+# The QR printed on a form: a prefix, so a scanner can tell it from a pre-registration token.
+# Bump the version digit if the format ever changes. Upper case only: QR alphanumeric mode.
+FORM_CODE_PREFIX = "MDGF1:"
+
+
+def form_code(application_id: str) -> str:
+    return FORM_CODE_PREFIX + application_id
+
+
+def parse_form_code(text: str) -> str | None:
+    """The application id in a scanned form code (also typed by a USB scanner), or None."""
+    text = (text or "").strip().upper()
+    if text.startswith(FORM_CODE_PREFIX) and is_application_id(text[len(FORM_CODE_PREFIX):]):
+        return text[len(FORM_CODE_PREFIX):]
+    return None
+
+
 @dataclass
 class Event:
     """One entry of the audit trail: who did what when, old → new, and why."""

@@ -1,0 +1,47 @@
+import sqlite3
+
+from core import exchange_log as xlog
+
+
+def fill(db, n=5):
+    for i in range(n):
+        xlog.append(db, actor="kiosk:kiosk-1", counterparty="card", purpose="card_read",
+                    application_id=f"APP{i}", payload={"name": "山田", "i": i})
+
+
+def test_entries_keep_a_hash_of_the_payload_not_the_payload(db):
+    fill(db, 1)
+    row = next(xlog.entries(db))
+    assert row["payload_sha256"] == xlog.payload_digest({"name": "山田", "i": 0})
+    assert "山田" not in repr(row)
+
+
+def test_intact_log_verifies(db):
+    fill(db)
+    result = xlog.verify(db, anchors=[xlog.head(db)])
+    assert result.ok and result.entries == 5
+
+
+def test_edited_entry_is_detected(db, config):
+    fill(db)
+    # Tamper through a separate plain connection, as someone with the file would.
+    conn = sqlite3.connect(config.path(config.storage.path))
+    conn.execute("UPDATE exchange_log SET result = 'ok-ish' WHERE seq = 3")
+    conn.commit()
+    result = xlog.verify(db)
+    assert not result.ok and result.first_bad_seq == 3
+
+
+def test_removed_and_reordered_entries_are_detected(db):
+    fill(db)
+    db.execute("DELETE FROM exchange_log WHERE seq = 2")
+    assert xlog.verify(db).first_bad_seq == 2
+
+
+def test_a_cut_tail_is_detected_only_with_an_anchor(db):
+    fill(db)
+    anchor = xlog.head(db)
+    db.execute("DELETE FROM exchange_log WHERE seq >= 4")
+    assert xlog.verify(db).ok  # the chain that is left is consistent…
+    result = xlog.verify(db, anchors=[anchor])
+    assert not result.ok and result.first_bad_seq == 5  # …but the anchor knows it was longer
