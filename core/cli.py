@@ -21,8 +21,8 @@ LAZY_COMMANDS = {
     "form": "printing.cli:form",
     "purge": "prereg.cli:purge",
     "users": "counter.cli:users",
-    "forward": "counter.cli:forward",
-    "exchange-log": "counter.cli:exchange_log",
+    "forward": "counter.forwarding_cli:forward",
+    "exchange-log": "counter.forwarding_cli:exchange_log",
     "backend-sim": "counter.backend_sim:backend_sim",
 }
 
