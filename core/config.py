@@ -94,6 +94,7 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "mode": _s("self", choices=["self", "clerk-assisted"]),
         "office_url": _s(""),
         "kiosk_id": _s("kiosk-1"),
+        "reception_prefix": _s("A"),
     },
     "counter": {
         "session_minutes": _s(480),

@@ -19,6 +19,8 @@ MIGRATION_MODULES = [
     "core.exchange_log",
     "core.outbox",
     "core.users",
+    "kiosk.reception",
+    "kiosk.office",
 ]
 
 

@@ -1,0 +1,336 @@
+"""The visit: what the kiosk knows about the visitor in front of it, and the rules of the flow.
+
+No Flask here: the blueprint drives it and tests call it directly. Personal data lives only
+in a `Visit`, in the server's memory, for the length of one visit; wiping the visit drops it.
+Nothing personal goes into the browser's cookie (the session holds the visit's random id).
+"""
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Callable, Mapping
+
+from core.application import Source, new_application_id
+from core.catalogue import Catalogue, FieldDef
+from core.errors import FieldError, ValidationError
+from core.forms import normalise_value, parse_application, prune_inapplicable
+from core.japanese import from_wareki, normalise_digits, WarekiError
+
+# Fields a household member has, in the order the member page asks them.
+MEMBER_KEYS = ("name", "kana", "birth_date", "sex", "relationship")
+ERAS = ("western", "reiwa", "heisei", "showa", "taisho")
+ERA_NAMES = {"reiwa": "令和", "heisei": "平成", "showa": "昭和", "taisho": "大正"}
+
+
+@dataclass
+class CardRead:
+    """What was read from an ID card: the kind of card and its fields as JSON-form values."""
+
+    kind: str                         # "mynumber" | "licence"
+    fields: dict[str, Any]            # name, kana, address, birth_date (YYYY-MM-DD), sex
+    gaiji: list[dict] = field(default_factory=list)   # characters the card gave as 〓 (hardware.cards.Gaiji)
+
+    @property
+    def source(self) -> Source:
+        return Source.LICENCE if self.kind == "licence" else Source.CARD
+
+    @property
+    def counterparty(self) -> str:
+        return "driving_licence" if self.kind == "licence" else "mynumber_card"
+
+
+@dataclass
+class PrintStatus:
+    state: str = "idle"               # idle | rendering | printing | done | failed
+    error: str | None = None          # a printer / printing error code
+    attempts: int = 0
+    started: float | None = None      # monotonic time the current attempt began
+    retryable: bool = True
+
+
+@dataclass
+class Visit:
+    """One visitor's time at the kiosk, from the start screen to the reception number."""
+
+    id: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+    created: float = field(default_factory=time.monotonic)
+    touched: float = field(default_factory=time.monotonic)
+    screen: str = "start"             # the screen last shown (device events depend on it)
+    path: str | None = None           # "card" | "qr"
+    card_inserted: bool = False
+    card: CardRead | None = None
+    application_id: str | None = None  # chosen when data first comes in (logged under it)
+    life_event: str | None = None
+    procedures: list[str] = field(default_factory=list)
+    values: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    asked: set[str] = field(default_factory=set)
+    error: str | None = None          # code of a problem to show on the current screen
+    tries: int | None = None          # card PIN tries left, as last known
+    card_kind: str | None = None      # kind of the card on the reader, before it is read
+    application: Any = None           # core.application.Application once submitted
+    exchanges: list[dict] = field(default_factory=list)   # exchange-log entries written (kiosk PC mode)
+    pdf: bytes | None = None          # the rendered forms, kept for a retry after printer trouble
+    print: PrintStatus = field(default_factory=PrintStatus)
+    reception_number: str | None = None
+    finished: bool = False            # printed: personal data dropped, only the number stays
+    next_steps: list[str] = field(default_factory=list)   # procedure ids, for "where to go next"
+    processing: bool = False          # a scanned code is being opened
+    card_removed: bool = False        # taken off the reader while the forms were printing
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    def touch(self) -> None:
+        self.touched = time.monotonic()
+
+    def idle_seconds(self, now: float | None = None) -> float:
+        return (now or time.monotonic()) - self.touched
+
+    @property
+    def has_personal_data(self) -> bool:
+        return bool(self.card or self.values or self.application is not None or self.pdf)
+
+    def json_form(self) -> dict[str, Any]:
+        return {"procedures": list(self.procedures), **self.values}
+
+    def finish(self) -> None:
+        """Printed: keep the reception number and where to go; drop everything personal."""
+        self.next_steps = list(self.procedures)
+        self.card = None
+        self.values = {}
+        self.sources = {}
+        self.asked = set()
+        self.application = None
+        self.pdf = None
+        self.exchanges = []
+        self.finished = True
+        self.screen = "done"
+
+
+class VisitStore:
+    """Visits by id, in memory. A visit idle for longer than `idle_limit` seconds is wiped
+    when anyone next looks (the server-side half of the idle timeout)."""
+
+    def __init__(self, idle_limit: float, on_expire: Callable[[Visit], None] | None = None):
+        self.idle_limit = idle_limit
+        self.on_expire = on_expire
+        self._visits: dict[str, Visit] = {}
+        self._lock = threading.RLock()
+
+    def new(self) -> Visit:
+        v = Visit()
+        with self._lock:
+            self._visits[v.id] = v
+        return v
+
+    def get(self, visit_id: str | None) -> Visit | None:
+        if not visit_id:
+            return None
+        self.sweep()
+        with self._lock:
+            return self._visits.get(visit_id)
+
+    def drop(self, visit_id: str | None) -> Visit | None:
+        with self._lock:
+            return self._visits.pop(visit_id, None) if visit_id else None
+
+    def sweep(self, now: float | None = None) -> list[Visit]:
+        """Wipe visits idle too long. A print in progress keeps its visit alive."""
+        now = now or time.monotonic()
+        with self._lock:
+            stale = [v for v in self._visits.values()
+                     if v.idle_seconds(now) > self.idle_limit and v.print.state not in ("rendering", "printing")]
+            for v in stale:
+                del self._visits[v.id]
+        for v in stale:
+            if self.on_expire:
+                self.on_expire(v)
+        return stale
+
+    def __len__(self) -> int:
+        return len(self._visits)
+
+    def all(self) -> list[Visit]:
+        with self._lock:
+            return list(self._visits.values())
+
+
+# --- data coming in --------------------------------------------------------------------
+
+def card_fields(card_data: Any) -> tuple[str, dict[str, Any], list[str]]:
+    """(kind, fields, gaiji) from a `hardware.cards.CardData`, as JSON-form values."""
+    birth = getattr(card_data, "birth_date", None)
+    fields = {
+        "name": getattr(card_data, "name", None),
+        "kana": getattr(card_data, "kana", None),
+        "address": getattr(card_data, "address", None),
+        "birth_date": birth.isoformat() if isinstance(birth, date) else birth,
+        "sex": getattr(card_data, "sex", None),
+    }
+    fields = {k: v for k, v in fields.items() if v not in (None, "")}
+    gaiji = [g.as_dict() if hasattr(g, "as_dict") else dict(g) for g in getattr(card_data, "gaiji", None) or []]
+    return getattr(card_data, "card", "mynumber"), fields, gaiji
+
+
+def apply_card(visit: Visit, kind: str, fields: dict[str, Any], gaiji: list[dict] | None = None) -> None:
+    visit.card = CardRead(kind, dict(fields), list(gaiji or []))
+    visit.path = "card"
+    if visit.application_id is None:
+        visit.application_id = new_application_id()
+
+
+def apply_prereg(visit: Visit, application_id: str, json_form: dict[str, Any], catalogue: Catalogue) -> None:
+    """Take a pre-registration as the visit's answers; every value is marked as from the QR."""
+    procs, values = parse_application(json_form, catalogue, complete=False)
+    visit.path = "qr"
+    visit.application_id = application_id
+    visit.procedures = procs
+    visit.values = values
+    visit.sources = {k: str(Source.QR) for k in values}
+    visit.asked = set(values)
+
+
+def choose_procedures(visit: Visit, procedures: list[str], catalogue: Catalogue,
+                      life_event: str | None = None) -> None:
+    """Set the procedures; apply the life event's presets and what the card can fill."""
+    procs = [p for p in dict.fromkeys(procedures) if p in catalogue.procedures]
+    visit.procedures = procs
+    visit.life_event = life_event
+    if life_event and life_event in catalogue.life_events:
+        for name, value in catalogue.event(life_event).presets.items():
+            if catalogue.known_field(name) and name not in visit.values:
+                visit.values[name] = value
+                visit.sources[name] = str(Source.TYPED)
+                visit.asked.add(name)
+    if visit.card:
+        fills = catalogue.card_fills(procs)
+        for name, value in visit.card.fields.items():
+            if name in fills and visit.sources.get(name) != str(Source.TYPED):
+                visit.values[name] = value
+                visit.sources[name] = str(visit.card.source)
+                visit.asked.add(name)
+    wanted = {f.name for f in catalogue.fields_for(procs)} if procs else set()
+    for name in list(visit.values):
+        if name not in wanted:
+            visit.values.pop(name)
+            visit.sources.pop(name, None)
+    _prune(visit, catalogue)
+
+
+def _prune(visit: Visit, catalogue: Catalogue) -> None:
+    if not visit.procedures:
+        return
+    kept = prune_inapplicable(visit.values, catalogue, visit.procedures)
+    for name in set(visit.values) - set(kept):
+        visit.values.pop(name)
+        visit.sources.pop(name, None)
+
+
+def applicable_fields(visit: Visit, catalogue: Catalogue) -> list[FieldDef]:
+    return [f for f in catalogue.fields_for(visit.procedures) if f.applies(visit.values)]
+
+
+def next_field(visit: Visit, catalogue: Catalogue) -> FieldDef | None:
+    """The next question: the first field that applies and the visitor has not seen yet."""
+    for f in applicable_fields(visit, catalogue):
+        if f.name not in visit.values and f.name not in visit.asked:
+            return f
+    return None
+
+
+def missing_required(visit: Visit, catalogue: Catalogue) -> list[FieldDef]:
+    return [f for f in applicable_fields(visit, catalogue) if f.required and f.name not in visit.values]
+
+
+def set_answer(visit: Visit, f: FieldDef, value: Any, catalogue: Catalogue) -> None:
+    """The visitor's answer (typed at the kiosk). None clears an optional field."""
+    visit.asked.add(f.name)
+    if value is None or value == "" or value == []:
+        visit.values.pop(f.name, None)
+        visit.sources.pop(f.name, None)
+    elif visit.values.get(f.name) != value:
+        visit.values[f.name] = value
+        visit.sources[f.name] = str(Source.TYPED)
+    _prune(visit, catalogue)
+
+
+# --- reading answers from the kiosk's forms --------------------------------------------
+
+def _error(path: str, code: str, message: str, **params) -> ValidationError:
+    return ValidationError([FieldError(path, code, message, **params)])
+
+
+def read_date(form: Mapping[str, str], prefix: str = "") -> str | None:
+    """A date from era / year / month / day inputs (西暦 or 和暦). None when all are empty."""
+    era = (form.get(prefix + "era") or "western").strip()
+    parts = [normalise_digits(form.get(prefix + k) or "") for k in ("year", "month", "day")]
+    path = prefix.rstrip("_") or "date"
+    if not any(parts):
+        return None
+    if era not in ERAS or not all(p.isdigit() for p in parts):
+        raise _error(path, "bad_date", "must be a date")
+    year, month, day = (int(p) for p in parts)
+    try:
+        d = date(year, month, day) if era == "western" else from_wareki(ERA_NAMES[era], year, month, day)
+    except (ValueError, WarekiError):
+        raise _error(path, "bad_date", "is not a real date") from None
+    return d.isoformat()
+
+
+def read_answer(f: FieldDef, form: Mapping[str, str], catalogue: Catalogue, max_length: int = 200) -> Any:
+    """The value of one question page's form, checked like the JSON form checks it.
+
+    Returns None for an empty answer (the caller decides whether that is allowed)."""
+    if f.type == "date":
+        raw: Any = read_date(form)
+    elif f.type == "checkbox":
+        choice = form.get("value")
+        if choice not in ("yes", "no"):
+            return None
+        raw = choice == "yes"
+    elif f.type == "number":
+        text = normalise_digits(form.get("value") or "")
+        if not text:
+            return None
+        if not text.isdigit():
+            raise _error(f.name, "not_number", "must be a whole number")
+        raw = int(text)
+    else:
+        raw = (form.get("value") or "").strip()
+        if not raw:
+            return None
+    errors: list[FieldError] = []
+    value = normalise_value(f, raw, f.name, errors, catalogue, max_length)
+    if errors:
+        raise ValidationError(errors)
+    return value
+
+
+def read_member(form: Mapping[str, str], catalogue: Catalogue, max_length: int = 200) -> dict[str, Any]:
+    """One household member from the member page; errors name `household[0].<key>`."""
+    member: dict[str, Any] = {}
+    errors: list[FieldError] = []
+    for key in ("name", "kana", "sex", "relationship"):
+        v = (form.get(key) or "").strip()
+        if v:
+            member[key] = v
+    try:
+        birth = read_date(form, "birth_")
+    except ValidationError:
+        errors.append(FieldError("household[0].birth_date", "bad_date", "is not a real date"))
+        birth = None
+    if birth:
+        member["birth_date"] = birth
+    result = None
+    if not errors:
+        result = normalise_value(catalogue.field("household"), [member], "household", errors, catalogue, max_length)
+    if errors or not result:
+        raise ValidationError(errors)
+    return result[0]
+
+
+def validated_form(visit: Visit, catalogue: Catalogue) -> tuple[list[str], dict[str, Any]]:
+    """The visit's JSON form, checked as complete (raises ValidationError)."""
+    return parse_application(visit.json_form(), catalogue, complete=True)

@@ -1,0 +1,412 @@
+"""The kiosk station: its visits, its devices' events, and the events its page listens to.
+
+One `Hub` per app. Device events (a card put down or taken away, a QR code seen by the
+camera, a print job finishing) change the visit on the server first; the page learns what
+to show next from the hub's event list, by server-sent events or by polling. The server is
+the authority: a removed card or an idle visit is wiped here even if no page is listening.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import OrderedDict, deque
+from typing import Any, Callable
+
+from core import exchange_log as xlog
+from core.application import Application, Source, State, parse_form_code
+from core.catalogue import get_catalogue
+from core.errors import MadoguchiError
+from core.keys import subject_key
+from core.store.applications import ApplicationStore
+from core.store.db import open_from_config, write
+from kiosk import reception
+from kiosk.devices import Devices
+from kiosk.flow import CardRead, PrintStatus, Visit, VisitStore, apply_card, apply_prereg, card_fields, validated_form
+
+log = logging.getLogger("madoguchi.kiosk")
+
+# Printing problems a retry can fix (paper, cover, a printer switched off). The others
+# (a character the fonts lack, a malformed value) need a clerk.
+RETRYABLE_PRINT_ERRORS = {"offline", "paused", "out_of_paper", "stopped", "aborted", "timeout", "no_queue",
+                          "device_unavailable", "error"}
+# Seconds a visit may stay untouched beyond the idle prompt before the server wipes it
+# (the page normally wipes first; this covers a page that stopped running).
+SERVER_GRACE_SECONDS = 10
+EVENT_HISTORY = 1000
+
+
+class Hub:
+    def __init__(self, config, devices: Devices | None = None, urls: dict[str, str] | None = None):
+        self.config = config
+        self.devices = devices or Devices(config)
+        self.urls = urls or {}
+        self.catalogue = get_catalogue()
+        self.actor = f"kiosk:{config.kiosk.kiosk_id}"
+        self.office_mode = bool(config.kiosk.office_url)
+        limit = config.retention.kiosk_idle_seconds + config.retention.kiosk_idle_warning_seconds
+        self.visits = VisitStore(limit + SERVER_GRACE_SECONDS, on_expire=self._expired)
+        self.station: str | None = None        # the visit in front of the devices
+        self.card_present: bool | None = None  # as the card monitor last reported (None: unknown)
+        self.camera_state: str | None = None
+        self._cond = threading.Condition()
+        self._events: deque[tuple[int, str | None, dict]] = deque(maxlen=EVENT_HISTORY)
+        self._seq = 0
+        self._streams: dict[str, int] = {}
+        self._ended: OrderedDict[str, str] = OrderedDict()   # visit id → why it ended
+        self._code_lock = threading.Lock()
+        self.scanner = None                     # set while the services run (inject() for demos)
+        self.office = None
+        if self.office_mode:
+            from kiosk.office import OfficeClient
+            self.office = OfficeClient(config)
+
+    # --- database -------------------------------------------------------------------------
+    def _db(self):
+        return open_from_config(self.config)
+
+    # --- visits ---------------------------------------------------------------------------
+    def new_visit(self, previous_id: str | None = None) -> Visit:
+        old = self.visits.get(previous_id)
+        if old is not None:
+            self.wipe(old, None)
+        v = self.visits.new()
+        self.station = v.id
+        return v
+
+    def visit(self, visit_id: str | None) -> Visit | None:
+        v = self.visits.get(visit_id)
+        if v is not None:
+            self.station = v.id
+        return v
+
+    def station_visit(self) -> Visit | None:
+        return self.visits.get(self.station)
+
+    def ended_because(self, visit_id: str | None) -> str | None:
+        return self._ended.get(visit_id or "")
+
+    def wipe(self, visit: Visit, notice: str | None) -> None:
+        """End a visit: drop everything personal and send its page back to the start."""
+        with visit.lock:
+            self.visits.drop(visit.id)
+            app = visit.application
+            if app is not None and app.state == State.SUBMITTED and self.office is not None:
+                # Never printed, but submitted: the office keeps it so a clerk can find it by number.
+                self._hand_to_office(app, visit.exchanges)
+            visit.finish()
+            visit.next_steps = []
+            visit.reception_number = None
+        self._ended[visit.id] = notice or "ended"
+        while len(self._ended) > 200:
+            self._ended.popitem(last=False)
+        self.publish(visit.id, {"type": "navigate", "url": self._start_url(notice)})
+
+    def _expired(self, visit: Visit) -> None:
+        self.wipe(visit, "timeout")
+
+    def _start_url(self, notice: str | None) -> str:
+        base = self.urls.get("start", "/kiosk/")
+        return f"{base}?notice={notice}" if notice else base
+
+    # --- events for the page --------------------------------------------------------------
+    def publish(self, visit_id: str | None, event: dict[str, Any]) -> int:
+        with self._cond:
+            self._seq += 1
+            self._events.append((self._seq, visit_id, event))
+            self._cond.notify_all()
+            return self._seq
+
+    def navigate(self, visit: Visit, name: str) -> None:
+        self.publish(visit.id, {"type": "navigate", "url": self.urls.get(name, name)})
+
+    @property
+    def seq(self) -> int:
+        return self._seq
+
+    def open_stream(self, visit_id: str) -> int:
+        """A new event stream for a visit; older streams of that visit end (page changed)."""
+        with self._cond:
+            gen = self._streams.get(visit_id, 0) + 1
+            self._streams[visit_id] = gen
+            self._cond.notify_all()
+            return gen
+
+    def stream_current(self, visit_id: str, gen: int) -> bool:
+        return self._streams.get(visit_id) == gen
+
+    def wait_events(self, visit_id: str, since: int, timeout: float,
+                    still_wanted: Callable[[], bool] = lambda: True) -> tuple[int, list[tuple[int, dict]]]:
+        """Events for `visit_id` after `since`, waiting up to `timeout` seconds for one."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            if since > self._seq:  # the server restarted: everything is new
+                since = 0
+            while True:
+                found = [(s, e) for s, vid, e in self._events if s > since and vid == visit_id]
+                left = deadline - time.monotonic()
+                if found or left <= 0 or not still_wanted():
+                    return self._seq, found
+                self._cond.wait(min(left, 1.0))
+
+    # --- the card path --------------------------------------------------------------------
+    def on_card_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        v = self.station_visit()
+        if kind == "inserted":
+            self.card_present = True
+            if v is not None and not v.finished and v.screen in ("start", "card_wait"):
+                v.path, v.card_inserted, v.error = "card", True, None
+                self.navigate(v, "card_pin")
+        elif kind == "removed":
+            self.card_present = False
+            if v is None or v.finished or v.path != "card" or not (v.card_inserted or v.card):
+                return
+            with v.lock:
+                if v.print.state in ("rendering", "printing"):
+                    v.card_removed = True   # the job goes on; the visit ends with it
+                    return
+            self.wipe(v, "card_removed")
+
+    def tries_left(self, visit: Visit):
+        """The card's PIN tries, without using one. Raises the reader's CardError."""
+        t = self.devices.reader().tries_left()
+        visit.card_inserted, visit.path = True, "card"
+        visit.tries, visit.card_kind = t.tries, t.card
+        return t
+
+    def read_card(self, visit: Visit, pin: str) -> None:
+        """Read the card with the PIN the visitor typed; the PIN is passed on and dropped.
+
+        Never uses the last try (the card would lock on a mistake); raises CardError."""
+        reader = self.devices.reader()
+        try:
+            data = reader.read(pin, allow_last_try=False)
+        finally:
+            pin = None  # noqa: F841 — no reference to the PIN outlives the call
+        kind, fields, gaiji = card_fields(data)
+        with visit.lock:
+            apply_card(visit, kind, fields, gaiji)
+            visit.tries = getattr(data, "tries_left", visit.tries)
+        card = visit.card
+        self._log_exchange(visit, counterparty=card.counterparty, purpose="card_read", payload=fields,
+                           name=fields.get("name"), birth_date=fields.get("birth_date"))
+
+    # --- the QR path ----------------------------------------------------------------------
+    def open_code(self, visit: Visit, text: str, db=None) -> str:
+        """Open a scanned pre-registration code: the name of the screen to go to next.
+
+        Raises MadoguchiError with the token's error code (the page shows its words)."""
+        text = (text or "").strip()
+        if parse_form_code(text):
+            raise MadoguchiError("a printed form's code was scanned", code="form_code")
+        own = db is None
+        db = db or self._db()
+        try:
+            app_id, form = self.devices.open_prereg(text, db)
+            if ApplicationStore(db).find(app_id) is not None:
+                # Its forms were printed already (here, or a clerk opened it): never twice.
+                raise MadoguchiError("this pre-registration has been used", code="already_used")
+            with visit.lock:
+                apply_prereg(visit, app_id, form, self.catalogue)
+                visit.error = None
+            self._log_exchange(visit, counterparty="prereg", purpose="prereg_fetch", payload=form,
+                               name=visit.values.get("name"), birth_date=visit.values.get("birth_date"), db=db)
+        finally:
+            if own:
+                db.conn.close()
+        from kiosk.flow import next_field
+        return "ask" if next_field(visit, self.catalogue) else "confirm"
+
+    def on_scanner_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        v = self.station_visit()
+        if kind == "camera":
+            self.camera_state = event.get("state")
+            if v is not None:
+                self.publish(v.id, {"type": "camera", "state": self.camera_state})
+            return
+        if v is None or v.finished:
+            return
+        if kind == "hint" and v.screen == "qr_wait":
+            self.publish(v.id, {"type": "hint", "hint": event.get("hint")})
+        elif kind == "code" and v.screen in ("start", "qr_wait") and not v.has_personal_data:
+            threading.Thread(target=self._scanned, args=(v, event.get("text", "")), daemon=True,
+                             name="kiosk-code").start()
+
+    def _scanned(self, v: Visit, text: str) -> None:
+        if not self._code_lock.acquire(blocking=False):
+            return  # one code at a time; the camera will see it again
+        try:
+            v.processing = True
+            self.publish(v.id, {"type": "status", "status": "opening"})
+            try:
+                nxt = self.open_code(v, text)
+            except MadoguchiError as e:
+                v.path, v.error = "qr", e.code
+                self.navigate(v, "qr")
+                return
+            except Exception:
+                log.exception("opening a scanned code failed")
+                v.path, v.error = "qr", "error"
+                self.navigate(v, "qr")
+                return
+            self.navigate(v, nxt)
+        finally:
+            v.processing = False
+            self._code_lock.release()
+
+    # --- exchange log ---------------------------------------------------------------------
+    def _log_exchange(self, visit: Visit, *, counterparty: str, purpose: str, payload: Any,
+                      name: str | None = None, birth_date: str | None = None, db=None,
+                      result: str = "ok") -> None:
+        subject = xlog.subject_ref(subject_key(self.config), name, birth_date) if name and birth_date else None
+        own = db is None
+        db = db or self._db()
+        try:
+            entry = xlog.append(db, actor=self.actor, counterparty=counterparty, purpose=purpose,
+                                application_id=visit.application_id, payload=payload, result=result,
+                                subject=subject)
+        finally:
+            if own:
+                db.conn.close()
+        visit.exchanges.append({k: entry[k] for k in ("at", "counterparty", "purpose", "payload_sha256", "result")})
+
+    # --- printing ---------------------------------------------------------------------------
+    def submit(self, visit: Visit, db) -> Application:
+        """Make the application (draft → submitted) and take a reception number, once per visit."""
+        with visit.lock:
+            if visit.application is not None:
+                return visit.application
+            procs, values = validated_form(visit, self.catalogue)
+            sources = {k: visit.sources.get(k, str(Source.TYPED)) for k in values}
+            app = Application.create(procs, values, Source.TYPED, actor=self.actor, channel="kiosk",
+                                     sources=sources, application_id=visit.application_id)
+            app.transition(State.SUBMITTED, self.actor)
+            with write(db):
+                app.reception_number = reception.next_number(db, self.config.kiosk.reception_prefix)
+                if not self.office_mode:
+                    ApplicationStore(db).save(app)
+            visit.application = app
+            visit.application_id = app.id
+            visit.reception_number = app.reception_number
+            return app
+
+    def start_print(self, visit: Visit) -> bool:
+        """Print every form of the visit in one job, in the background. False if one is running."""
+        with visit.lock:
+            if visit.application is None or visit.print.state in ("rendering", "printing", "done"):
+                return False
+            visit.print = PrintStatus(state="rendering", attempts=visit.print.attempts + 1,
+                                      started=time.monotonic())
+        threading.Thread(target=self._print, args=(visit,), daemon=True, name="kiosk-print").start()
+        return True
+
+    def _print(self, visit: Visit) -> None:
+        app = visit.application
+        try:
+            if visit.pdf is None:
+                visit.pdf = self.devices.render(app.to_json_form(), app.id)
+            visit.print.state = "printing"
+            self.publish(visit.id, {"type": "print", "state": "printing"})
+            # The job title is visible in the print queue: an id, never a name.
+            result = self.devices.printer().print_pdf(visit.pdf, f"madoguchi {app.id}")
+        except Exception as e:  # any failure leaves the application submitted and the visit intact
+            code = e.code if isinstance(e, MadoguchiError) else "error"
+            if not isinstance(e, MadoguchiError):
+                log.error("printing failed: %s", type(e).__name__)
+            with visit.lock:
+                visit.print.state, visit.print.error = "failed", code
+                visit.print.retryable = code in RETRYABLE_PRINT_ERRORS
+            if visit.card_removed:
+                self.wipe(visit, "card_removed")
+                return
+            self.publish(visit.id, {"type": "print", "state": "failed", "error": code})
+            self.navigate(visit, "printing")
+            return
+        self._printed(visit, app, result)
+
+    def _printed(self, visit: Visit, app: Application, result: Any) -> None:
+        db = self._db()
+        try:
+            with visit.lock, write(db):
+                app.transition(State.PRINTED, self.actor)
+                if not self.office_mode:
+                    ApplicationStore(db).save(app)
+                self._log_exchange(visit, counterparty="printer", purpose="print", payload=visit.pdf,
+                                   name=app.data.get("name"), birth_date=app.data.get("birth_date"), db=db)
+                if self.office is not None:
+                    self.office.enqueue(db, app, visit.exchanges)
+        finally:
+            db.conn.close()
+        if self.office is not None:
+            self.office.kick()
+        with visit.lock:
+            visit.print.state = "done"
+            visit.finish()
+        self.publish(visit.id, {"type": "print", "state": "done"})
+        self.navigate(visit, "done")
+
+    def _hand_to_office(self, app: Application, exchanges: list[dict]) -> None:
+        db = self._db()
+        try:
+            self.office.enqueue(db, app, exchanges)
+        finally:
+            db.conn.close()
+        self.office.kick()
+
+    # --- background services ----------------------------------------------------------------
+    def start_services(self) -> Callable[[], None]:
+        """Card monitor, camera scanner, idle sweeper (and the office uploader on a kiosk PC)."""
+        stop = threading.Event()
+        stoppers: list[Callable[[], None]] = [stop.set]
+        threads = [threading.Thread(target=self._sweep_loop, args=(stop,), daemon=True, name="kiosk-sweep")]
+        try:
+            monitor = self.devices.card_monitor()
+        except MadoguchiError as e:
+            log.warning("no card monitor: %s", e.code)
+        else:
+            stoppers.append(monitor.stop)
+            threads.append(threading.Thread(target=self._pump, args=(monitor.events, self.on_card_event, stop),
+                                            daemon=True, name="kiosk-cards"))
+        try:
+            scanner = self.devices.scanner()
+        except MadoguchiError as e:
+            log.warning("no camera scanner: %s", e.code)
+            scanner = None
+        if scanner is not None:
+            self.scanner = scanner
+            stoppers.append(scanner.stop)
+            threads.append(threading.Thread(target=self._pump, args=(scanner.events, self.on_scanner_event, stop),
+                                            daemon=True, name="kiosk-camera"))
+        if self.office is not None:
+            stoppers.append(self.office.start())
+        for t in threads:
+            t.start()
+
+        def stop_all():
+            for s in reversed(stoppers):
+                try:
+                    s()
+                except Exception:
+                    log.exception("stopping a kiosk service failed")
+        return stop_all
+
+    def _pump(self, events: queue.Queue, handle: Callable[[dict], None], stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                ev = events.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            try:
+                handle(ev)
+            except Exception:
+                log.exception("a device event could not be handled")
+
+    def _sweep_loop(self, stop: threading.Event) -> None:
+        while not stop.wait(1.0):
+            self.visits.sweep()
+
+
+__all__ = ["Hub", "CardRead"]
