@@ -24,6 +24,7 @@ LAZY_COMMANDS = {
     "forward": "counter.forwarding_cli:forward",
     "exchange-log": "counter.forwarding_cli:exchange_log",
     "backend-sim": "counter.backend_sim:backend_sim",
+    "kiosk": "kiosk.cli:kiosk",
 }
 
 

@@ -35,14 +35,15 @@ MESSAGES = {
     "card_error": lazy_gettext("The card could not be read. Place it on the reader again."),
     "wrong_pin": lazy_gettext("The PIN is not correct."),
     "pin_format": lazy_gettext("Enter the 4 digits of your PIN."),
-    # QR
+    # QR (core.tokens / core.sealed codes)
     "empty_code": lazy_gettext("No QR code was read. Hold the QR code up to the camera."),
     "form_code": lazy_gettext("This is the QR code of a printed form. Please hand the form to the clerk at the counter."),
-    "token_malformed": lazy_gettext("This QR code is not a pre-registration from this city. Please check the QR code on your phone."),
-    "token_not_found": lazy_gettext("This pre-registration was not found. It may have expired or already been used. Please ask a member of staff."),
-    "token_expired": lazy_gettext("This pre-registration has expired. Please ask a member of staff, or fill in the form again."),
-    "token_invalid": lazy_gettext("This QR code could not be opened. Please check the QR code on your phone, or ask a member of staff."),
-    "prereg_unavailable": lazy_gettext("Pre-registrations cannot be opened right now. Please ask a member of staff."),
+    "malformed": lazy_gettext("This QR code is not a pre-registration. Please show the QR code from the pre-registration page."),
+    "unknown_id": lazy_gettext("This pre-registration was not found. It may have expired or been withdrawn. Please ask a member of staff."),
+    "wrong_key": lazy_gettext("This QR code does not open a pre-registration. Please check the QR code on your phone, or ask a member of staff."),
+    "expired": lazy_gettext("This pre-registration has expired. Please ask a member of staff, or fill in the form again."),
+    "already_used": lazy_gettext("The forms of this pre-registration have already been printed. If you need them again, please ask a member of staff."),
+    "prereg_unreachable": lazy_gettext("Pre-registrations cannot be opened right now. Please ask a member of staff."),
     "error": lazy_gettext("Something went wrong. Please ask a member of staff."),
     # choices
     "choose_one": lazy_gettext("Choose one of the options."),
@@ -54,7 +55,6 @@ MESSAGES = {
     "stopped": lazy_gettext("The printer has stopped."),
     "aborted": lazy_gettext("The print job was stopped."),
     "no_queue": lazy_gettext("The printer is not set up."),
-    "device_unavailable": lazy_gettext("The printer is not set up."),
     "missing_glyph": lazy_gettext("A character in your details cannot be printed here."),
     "malformed_value": lazy_gettext("Some of your details cannot be printed here."),
     "printing_unavailable": lazy_gettext("The forms cannot be printed here."),
@@ -74,18 +74,18 @@ FIELD_MESSAGES = {
     "control_characters": lazy_gettext("Remove the special characters."),
     "not_text": lazy_gettext("Enter text."),
 }
-TOKEN_CODES = {"token_malformed", "token_not_found", "token_expired"}
+# Codes that share the words of another.
+ALIASES = {"bad_version": "malformed", "bad_checksum": "malformed", "prereg_unauthorized": "prereg_unreachable",
+           "prereg_bad_answer": "prereg_unreachable", "prereg_unavailable": "prereg_unreachable",
+           "invalid_pin": "pin_format", "device_unavailable": "no_queue"}
 
 
 def message_for(code: str | None) -> str | None:
-    """The words for a code; unknown token codes get the general QR message."""
+    """The words for a code (an unknown one gets "something went wrong, ask staff")."""
     if not code:
         return None
-    if code in MESSAGES:
-        return str(MESSAGES[code])
-    if code.startswith("token_") or code in ("malformed", "bad_signature", "forged", "expired", "not_found"):
-        return str(MESSAGES["token_invalid"])
-    return str(MESSAGES["error"])
+    code = ALIASES.get(code, code)
+    return str(MESSAGES.get(code, MESSAGES["error"]))
 
 
 def field_message(error) -> str:

@@ -61,6 +61,11 @@ def create_app(config: Config | None = None, surfaces: str | list[str] | None = 
         if hasattr(module, "init_app"):
             module.init_app(app)
 
+    if "counter" in app.extensions["madoguchi.surfaces"]:
+        # The office server takes applications from kiosk PCs (kiosk/office.py).
+        from kiosk.office import api_bp as kiosk_office_api
+        app.register_blueprint(kiosk_office_api, url_prefix="/kiosk/api/v1")
+
     @app.get("/")
     def index():
         return render_template("index.html", catalogue=get_catalogue())

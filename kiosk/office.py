@@ -1,0 +1,282 @@
+"""A kiosk PC apart from the office server: its upload queue, and the office's API for it.
+
+A kiosk PC (`[kiosk].office_url` set) keeps each finished application in its own database
+(table `kiosk_uploads`) until the office server has confirmed it, so an office that is down
+or unreachable loses nothing: the uploader retries with backoff, and the row is deleted once
+delivered (the kiosk PC keeps no personal data longer than that).
+
+The office server takes them at `POST /kiosk/api/v1/applications` with
+`Authorization: Bearer <device token>`. Each kiosk has its own token, derived from the
+office's secret ([keys].kiosk_device_token) and the kiosk's id, so one kiosk cannot speak for
+another and the office needs no list of tokens: `madoguchi kiosk token KIOSK_ID` prints it.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import re
+import threading
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlite_utils
+from flask import Blueprint, request
+from sqlite_utils.migrations import Migrations
+
+from core import exchange_log as xlog
+from core.application import Application, Source, State, is_application_id, iso, utcnow
+from core.catalogue import get_catalogue
+from core.errors import MadoguchiError, ValidationError
+from core.forms import parse_application
+from core.keys import kiosk_device_token, subject_key
+from core.store.applications import ApplicationStore
+from core.store.db import open_from_config, write
+
+log = logging.getLogger("madoguchi.kiosk.office")
+migrations = Migrations("kiosk.office")
+
+API_PATH = "/kiosk/api/v1/applications"
+KIOSK_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
+RECEPTION_RE = re.compile(r"^[A-Z]{1,3}-\d{3,6}$")
+REPORTED_PURPOSES = ("card_read", "prereg_fetch", "print")
+BACKOFF_INITIAL = 2.0
+BACKOFF_MAX = 300.0
+TIMEOUT_SECONDS = 10.0
+
+
+@migrations()
+def m001_kiosk_uploads(db: sqlite_utils.Database) -> None:
+    db["kiosk_uploads"].create(
+        {"application_id": str, "body": str, "attempts": int, "next_attempt_at": str, "last_error": str,
+         "created_at": str},
+        pk="application_id",
+    )
+
+
+# --- device tokens ------------------------------------------------------------------------
+
+def device_token(secret: str, kiosk_id: str) -> str:
+    """The token of one kiosk: its id and a MAC of the id under the office's secret."""
+    if not KIOSK_ID_RE.match(kiosk_id):
+        raise MadoguchiError("a kiosk id is letters, digits, '-', '_' or '.', at most 40", code="bad_kiosk_id")
+    mac = hmac.new(secret.encode(), f"madoguchi-kiosk:{kiosk_id}".encode(), hashlib.sha256).digest()
+    return f"{kiosk_id}.{base64.urlsafe_b64encode(mac).decode().rstrip('=')}"
+
+
+def kiosk_of_token(secret: str, token: str) -> str | None:
+    """The kiosk id a token belongs to, or None if it is not one of ours."""
+    kiosk_id, _, _mac = (token or "").rpartition(".")
+    if not KIOSK_ID_RE.match(kiosk_id or ""):
+        return None
+    return kiosk_id if hmac.compare_digest(device_token(secret, kiosk_id), token) else None
+
+
+# --- the kiosk PC's side ----------------------------------------------------------------------
+
+class OfficeUnavailable(MadoguchiError):
+    code = "office_unreachable"
+
+
+def upload_body(config, app: Application, exchanges: list[dict]) -> dict[str, Any]:
+    return {
+        "kiosk_id": config.kiosk.kiosk_id,
+        "application": {
+            "id": app.id, "state": str(app.state), "procedures": list(app.procedures), "data": app.data,
+            "sources": app.sources, "reception_number": app.reception_number, "created_at": iso(app.created_at),
+        },
+        "exchanges": [e for e in exchanges if e.get("purpose") in REPORTED_PURPOSES],
+    }
+
+
+class OfficeClient:
+    """The kiosk PC's queue of applications for the office server, and its uploader thread."""
+
+    def __init__(self, config):
+        self.config = config
+        self.url = config.kiosk.office_url.rstrip("/") + API_PATH
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def enqueue(self, db: sqlite_utils.Database, app: Application, exchanges: list[dict]) -> None:
+        """Keep the application until the office has it (joins the caller's transaction)."""
+        body = json.dumps(upload_body(self.config, app, exchanges), ensure_ascii=False)
+        with write(db):
+            db.execute(
+                "INSERT INTO kiosk_uploads (application_id, body, attempts, next_attempt_at, last_error, created_at)"
+                " VALUES (?, ?, 0, ?, NULL, ?) ON CONFLICT (application_id) DO UPDATE SET body = excluded.body,"
+                " next_attempt_at = excluded.next_attempt_at",
+                [app.id, body, iso(utcnow()), iso(utcnow())])
+
+    def pending(self, db: sqlite_utils.Database) -> list[dict]:
+        return [{k: r[k] for k in ("application_id", "attempts", "next_attempt_at", "last_error", "created_at")}
+                for r in db.query("SELECT * FROM kiosk_uploads ORDER BY created_at")]
+
+    def send(self, body: dict) -> dict:
+        import requests
+
+        token = kiosk_device_token(self.config)
+        try:
+            r = requests.post(self.url, json=body, timeout=TIMEOUT_SECONDS,
+                              headers={"Authorization": f"Bearer {token}"})
+        except requests.RequestException as e:
+            raise OfficeUnavailable(f"the office server could not be reached ({type(e).__name__})") from None
+        if r.status_code in (200, 201):
+            return r.json()
+        code = {401: "office_unauthorized", 403: "office_unauthorized", 409: "office_conflict",
+                422: "office_refused", 400: "office_refused"}.get(r.status_code, "office_unreachable")
+        raise OfficeUnavailable(f"the office server answered {r.status_code}", code=code)
+
+    def deliver_pending(self, db: sqlite_utils.Database, *, force: bool = False) -> tuple[int, int]:
+        """Send every due upload; returns (delivered, still waiting)."""
+        now = utcnow()
+        rows = list(db.query("SELECT * FROM kiosk_uploads ORDER BY created_at"))
+        delivered = 0
+        for row in rows:
+            if not force and datetime.fromisoformat(row["next_attempt_at"]) > now:
+                continue
+            try:
+                self.send(json.loads(row["body"]))
+            except OfficeUnavailable as e:
+                attempts = row["attempts"] + 1
+                delay = min(BACKOFF_MAX, BACKOFF_INITIAL * 2 ** (attempts - 1))
+                with write(db):
+                    db.execute("UPDATE kiosk_uploads SET attempts = ?, next_attempt_at = ?, last_error = ?"
+                               " WHERE application_id = ?",
+                               [attempts, iso(utcnow() + timedelta(seconds=delay)), e.code, row["application_id"]])
+                log.warning("upload to the office failed (%s); retrying in %.0f s", e.code, delay)
+                continue
+            with write(db):
+                db.execute("DELETE FROM kiosk_uploads WHERE application_id = ?", [row["application_id"]])
+            delivered += 1
+        left = db.execute("SELECT count(*) FROM kiosk_uploads").fetchone()[0]
+        return delivered, left
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    def start(self):
+        """The uploader thread: on a kick, and every few seconds. Returns its stop function."""
+        def run():
+            while not self._stop.is_set():
+                self._wake.wait(BACKOFF_INITIAL)
+                self._wake.clear()
+                if self._stop.is_set():
+                    break
+                try:
+                    db = open_from_config(self.config)
+                    try:
+                        self.deliver_pending(db)
+                    finally:
+                        db.conn.close()
+                except Exception:
+                    log.exception("the office uploader failed; trying again")
+        self._thread = threading.Thread(target=run, name="kiosk-office-upload", daemon=True)
+        self._thread.start()
+
+        def stop():
+            self._stop.set()
+            self._wake.set()
+            self._thread.join(TIMEOUT_SECONDS + 2)
+        return stop
+
+
+# --- the office server's side ---------------------------------------------------------------
+
+api_bp = Blueprint("kiosk_office_api", __name__)
+
+
+def _csrf_exempt(view):
+    from web.security import csrf_exempt
+    return csrf_exempt(view)
+
+
+def _problem(status: int, code: str, **extra):
+    return {"error": code, **extra}, status
+
+
+@api_bp.post("/applications")
+@_csrf_exempt
+def receive_application():
+    """Store an application a kiosk PC made and printed (state `printed`), once."""
+    from web import get_config, get_db
+
+    config = get_config()
+    auth = request.headers.get("Authorization", "")
+    kiosk_id = kiosk_of_token(kiosk_device_token(config), auth[7:]) if auth.startswith("Bearer ") else None
+    if kiosk_id is None:
+        return _problem(401, "unauthorized")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("application"), dict):
+        return _problem(400, "not_an_upload")
+    if body.get("kiosk_id") != kiosk_id:
+        return _problem(403, "wrong_kiosk")
+    try:
+        app = _application_from_upload(body["application"], kiosk_id)
+    except ValidationError as e:
+        return _problem(422, "invalid", errors=[er.as_dict() for er in e.errors])
+    except MadoguchiError as e:
+        return _problem(400, e.code)
+    db = get_db()
+    store = ApplicationStore(db)
+    with write(db):
+        existing = store.find(app.id)
+        if existing is not None:
+            # A retry after a lost answer: the same kiosk, the same application.
+            if existing.channel != "kiosk" or existing.data != app.data:
+                return _problem(409, "conflict")
+            if existing.state == State.SUBMITTED and app.state == State.PRINTED:
+                existing.transition(State.PRINTED, f"kiosk:{kiosk_id}")
+                store.save(existing)
+            return {"id": existing.id, "state": str(existing.state),
+                    "reception_number": existing.reception_number}, 200
+        store.save(app)
+        _log_reported(db, config, app, kiosk_id, body.get("exchanges"))
+    return {"id": app.id, "state": str(app.state), "reception_number": app.reception_number}, 201
+
+
+def _application_from_upload(raw: dict, kiosk_id: str) -> Application:
+    app_id, state = raw.get("id"), raw.get("state")
+    if not is_application_id(app_id):
+        raise MadoguchiError("bad application id", code="bad_id")
+    if state not in (State.SUBMITTED, State.PRINTED):
+        raise MadoguchiError("only submitted or printed applications are uploaded", code="bad_state")
+    number = raw.get("reception_number")
+    if number is not None and not (isinstance(number, str) and RECEPTION_RE.match(number)):
+        raise MadoguchiError("bad reception number", code="bad_reception_number")
+    data = raw.get("data")
+    if not isinstance(data, dict):
+        raise MadoguchiError("no data", code="not_an_upload")
+    procs, values = parse_application({"procedures": raw.get("procedures"), **data}, get_catalogue())
+    sources = raw.get("sources") if isinstance(raw.get("sources"), dict) else {}
+    allowed = {str(s) for s in Source if s is not Source.CLERK}
+    sources = {k: v for k, v in sources.items() if k in values and v in allowed}
+    actor = f"kiosk:{kiosk_id}"
+    app = Application.create(procs, values, Source.TYPED, actor=actor, channel="kiosk", sources=sources,
+                             application_id=app_id)
+    try:
+        app.created_at = datetime.fromisoformat(raw.get("created_at") or "")
+    except (TypeError, ValueError):
+        pass
+    app.reception_number = number
+    app.transition(State.SUBMITTED, actor)
+    if state == State.PRINTED:
+        app.transition(State.PRINTED, actor)
+    return app
+
+
+def _log_reported(db, config, app: Application, kiosk_id: str, exchanges: Any) -> None:
+    """The kiosk's own exchange-log entries, re-told into the office's chain."""
+    name, birth = app.data.get("name"), app.data.get("birth_date")
+    subject = xlog.subject_ref(subject_key(config), name, birth) if name and birth else None
+    for e in exchanges if isinstance(exchanges, list) else []:
+        if not isinstance(e, dict) or e.get("purpose") not in REPORTED_PURPOSES:
+            continue
+        counterparty = str(e.get("counterparty") or "")[:40]
+        xlog.append(db, actor=f"kiosk:{kiosk_id}", counterparty=counterparty, purpose=e["purpose"],
+                    application_id=app.id, subject=subject, result=str(e.get("result") or "ok")[:20],
+                    payload={"reported_by": kiosk_id, "at": str(e.get("at") or "")[:40],
+                             "payload_sha256": str(e.get("payload_sha256") or "")[:64]})

@@ -1,0 +1,135 @@
+"""Driving the kiosk through Flask's test client, as its page would (without JavaScript)."""
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+from tests.helpers import ROOT
+
+PERSONAS = ROOT / "hardware" / "cards" / "personas"
+
+# Answers a visitor types for each question the kiosk may ask (what the card cannot give).
+TYPED = {
+    "kana": {"value": "やまだ　たろう"},
+    "postal_code": {"value": "1000013"},
+    "address": {"value": "東京都千代田区霞が関２丁目１－２"},
+    "phone": {"value": "090-5555-0101"},
+    "move_date": {"era": "western", "year": "2026", "month": "11", "day": "1"},
+    "previous_postal_code": {"value": "0600000"},
+    "previous_address": {"value": "北海道札幌市中央区北１条西２丁目"},
+    "juminhyo_scope": {"value": "self"},
+    "juminhyo_copies": {"value": "2"},
+    "juminhyo_purpose": {"value": "pension"},
+}
+
+
+def persona(name: str) -> Path:
+    return PERSONAS / f"{name}.toml"
+
+
+class Kiosk:
+    """One visitor at the kiosk: a test client with the kiosk's session and CSRF token."""
+
+    def __init__(self, app):
+        self.app = app
+        self.client = app.test_client()
+        self.hub = app.extensions["kiosk.hub"]
+        self.config = app.config["MADOGUCHI"]
+        self.csrf = ""
+        self.last = None
+
+    # --- requests ---------------------------------------------------------------------
+    def get(self, path: str, follow: bool = False):
+        r = self.client.get(path, follow_redirects=follow)
+        self._remember(r)
+        return r
+
+    def post(self, path: str, data: dict | None = None, follow: bool = False):
+        r = self.client.post(path, data={"csrf_token": self.csrf, **(data or {})}, follow_redirects=follow)
+        self._remember(r)
+        return r
+
+    def _remember(self, r):
+        self.last = r
+        if r.mimetype == "text/html":
+            m = re.search(r'name="csrf-token" content="([^"]+)"', r.get_data(as_text=True))
+            if m:
+                self.csrf = m.group(1)
+
+    @property
+    def text(self) -> str:
+        return self.last.get_data(as_text=True)
+
+    def start(self, lang: str = "en"):
+        return self.get(f"/kiosk/?lang={lang}")
+
+    # --- devices ------------------------------------------------------------------------
+    def reader(self):
+        return self.hub.devices.reader()
+
+    def insert(self, name: str):
+        self.reader().insert(persona(name))
+
+    def remove(self):
+        self.reader().remove()
+
+    def card_tries(self) -> int:
+        return self.reader().tries_left().tries
+
+    # --- the visit --------------------------------------------------------------------------
+    def visit(self):
+        with self.client.session_transaction() as s:
+            return self.hub.visits.get(s.get("kiosk_visit"))
+
+    def read_card(self, name: str = "mynumber_yamada", pin: str = "1234"):
+        self.insert(name)
+        self.get("/kiosk/card")
+        self.get("/kiosk/card/pin")
+        return self.post("/kiosk/card/pin", {"pin": pin})
+
+    def choose(self, event: str, procedures: list[str]):
+        self.post("/kiosk/purpose", {"event": event})
+        return self.post("/kiosk/procedures", {"procedure": procedures})
+
+    def answer_all(self, answers: dict | None = None, limit: int = 40) -> list[str]:
+        """Answer every question the kiosk asks until the confirm page; returns the fields asked."""
+        answers = {**TYPED, **(answers or {})}
+        asked = []
+        location = "/kiosk/next"
+        for _ in range(limit):
+            r = self.get(location)
+            if r.status_code == 302:
+                location = r.location
+                if location.startswith("/kiosk/confirm"):
+                    self.get(location)
+                    return asked
+                continue
+            name = location.rsplit("/", 1)[-1].split("?")[0]
+            asked.append(name)
+            if name == "household":
+                r = self.post(location, {"action": "done"})
+            else:
+                r = self.post(location, answers.get(name, {"action": "skip"}))
+            assert r.status_code == 302, f"{name}: {re.findall(r'k-error-message[^>]*>(.*?)</p>', self.text, re.S)}"
+            location = r.location
+        raise AssertionError(f"no confirm page after {asked}")
+
+    def print_and_wait(self, timeout: float = 30.0):
+        self.post("/kiosk/print")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            v = self.visit()
+            if v is None or v.finished or v.print.state == "failed":
+                break
+            time.sleep(0.05)
+        return self.get("/kiosk/printing", follow=True)
+
+
+def csp_safe(html: str) -> list[str]:
+    """Inline scripts, inline styles and event-handler attributes: what the CSP would block."""
+    problems = []
+    problems += [m for m in re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", html)]
+    problems += re.findall(r'\sstyle="', html)
+    problems += re.findall(r"\son[a-z]+=\"", html)
+    return problems
