@@ -31,8 +31,9 @@ def kiosk_app(tmp_path, emulated_cards):
     from web import create_app
 
     def make(**sections):
+        with_counter = sections.pop("with_counter", False)
         config = load_config(ROOT / "config.toml", overrides=kiosk_overrides(tmp_path, **sections), base_dir=tmp_path)
-        app = create_app(config, ["kiosk", "counter"] if sections.pop("with_counter", False) else "kiosk")
+        app = create_app(config, ["kiosk", "counter"] if with_counter else "kiosk")
         app.config["TESTING"] = True
         return app
     return make
