@@ -189,7 +189,8 @@ def apply_prereg(visit: Visit, application_id: str, json_form: dict[str, Any], c
     visit.procedures = procs
     visit.values = values
     visit.sources = {k: str(Source.QR) for k in values}
-    visit.asked = set(values)
+    # The resident saw every question on the phone; only a missing required answer is asked again.
+    visit.asked = {f.name for f in catalogue.fields_for(procs)}
 
 
 def choose_procedures(visit: Visit, procedures: list[str], catalogue: Catalogue,
@@ -205,7 +206,7 @@ def choose_procedures(visit: Visit, procedures: list[str], catalogue: Catalogue,
                 visit.sources[name] = str(Source.TYPED)
                 visit.asked.add(name)
     if visit.card:
-        fills = catalogue.card_fills(procs)
+        fills = card_fillable(catalogue, procs)
         for name, value in visit.card.fields.items():
             if name in fills and visit.sources.get(name) != str(Source.TYPED):
                 visit.values[name] = value
@@ -217,6 +218,19 @@ def choose_procedures(visit: Visit, procedures: list[str], catalogue: Catalogue,
             visit.values.pop(name)
             visit.sources.pop(name, None)
     _prune(visit, catalogue)
+
+
+def card_fillable(catalogue: Catalogue, procedures: list[str]) -> set[str]:
+    """Fields the ID card may fill: only where every chosen form that has the field says so.
+
+    (The card shows the address registered before a move: 住民異動届 does not take it as the
+    new address, so a visit with 転入 and 児童手当 does not either.)"""
+    out = set()
+    for name in catalogue.card_fills(procedures):
+        users = [p for p in procedures if name in catalogue.get(p).person_fields]
+        if all(name in catalogue.get(p).card_fills for p in users):
+            out.add(name)
+    return out
 
 
 def _prune(visit: Visit, catalogue: Catalogue) -> None:
@@ -235,7 +249,7 @@ def applicable_fields(visit: Visit, catalogue: Catalogue) -> list[FieldDef]:
 def next_field(visit: Visit, catalogue: Catalogue) -> FieldDef | None:
     """The next question: the first field that applies and the visitor has not seen yet."""
     for f in applicable_fields(visit, catalogue):
-        if f.name not in visit.values and f.name not in visit.asked:
+        if f.name not in visit.values and (f.name not in visit.asked or f.required):
             return f
     return None
 
@@ -311,7 +325,6 @@ def read_answer(f: FieldDef, form: Mapping[str, str], catalogue: Catalogue, max_
 def read_member(form: Mapping[str, str], catalogue: Catalogue, max_length: int = 200) -> dict[str, Any]:
     """One household member from the member page; errors name `household[0].<key>`."""
     member: dict[str, Any] = {}
-    errors: list[FieldError] = []
     for key in ("name", "kana", "sex", "relationship"):
         v = (form.get(key) or "").strip()
         if v:
@@ -319,13 +332,11 @@ def read_member(form: Mapping[str, str], catalogue: Catalogue, max_length: int =
     try:
         birth = read_date(form, "birth_")
     except ValidationError:
-        errors.append(FieldError("household[0].birth_date", "bad_date", "is not a real date"))
-        birth = None
+        birth = "not a date"   # reported as bad_date below, with the other problems
     if birth:
         member["birth_date"] = birth
-    result = None
-    if not errors:
-        result = normalise_value(catalogue.field("household"), [member], "household", errors, catalogue, max_length)
+    errors: list[FieldError] = []
+    result = normalise_value(catalogue.field("household"), [member], "household", errors, catalogue, max_length)
     if errors or not result:
         raise ValidationError(errors)
     return result[0]
