@@ -207,7 +207,18 @@
     active = input;
     $$("[data-keyboard]").forEach(function (kb) { kb.hidden = true; });
     var kb = keyboardFor(input);
-    if (kb) kb.hidden = false;
+    if (kb) {
+      // On a page with several fields, the keyboard follows the field being typed into.
+      var field = input.closest(".k-field");
+      if (field && kb.dataset.keyboard !== "digits" && field.nextElementSibling !== kb) field.after(kb);
+      kb.hidden = false;
+      // An address already starts with the town from the postal code: the 番地 comes next.
+      if (kb.dataset.keyboard === "address" && input.value && !kb.dataset.started) {
+        var digitsTab = $('[data-layout="digits"]', kb);
+        if (digitsTab) digitsTab.click();
+      }
+      kb.dataset.started = "1";
+    }
     targets.forEach(function (t) { t.classList.toggle("k-active-input", t === input); });
   }
 

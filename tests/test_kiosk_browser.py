@@ -1,0 +1,359 @@
+"""The kiosk in headless Chromium, as a visitor uses it, on `madoguchi serve --surface kiosk`.
+
+Card path: the emulated My Number card on the vpcd reader through pcscd (the real PC/SC
+stack). QR path: a video of a phone showing a pre-registration QR as the camera. Printing:
+CUPS' cups-pdf queue when available, else the pdf-folder printer. Every step is
+photographed at 1080×1920 (portrait) and 1920×1080 (landscape) into tests/output/kiosk/,
+and each screen is checked for text of at least 20 px and touch targets of at least 44 px.
+"""
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from core.config import load_config
+from core.store.applications import ApplicationStore
+from core.store.db import open_from_config
+from tests.fixtures_kiosk import kiosk_overrides
+from tests.helpers import OUTPUT, LiveServer, write_config
+
+pytestmark = pytest.mark.browser
+
+SHOTS = OUTPUT / "kiosk"
+PORTRAIT = {"width": 1080, "height": 1920}
+LANDSCAPE = {"width": 1920, "height": 1080}
+
+# Measured in the page: the smallest visible text, touch targets under 44 px, sideways overflow.
+MEASURE = """() => {
+  const visible = (el) => { const r = el.getBoundingClientRect(); const s = getComputedStyle(el);
+    return r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && s.display !== 'none' && !el.closest('[hidden],dialog:not([open]),.k-visually-hidden'); };
+  let smallest = 1000, where = '';
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const node = walker.currentNode, el = node.parentElement;
+    if (!node.textContent.trim() || !el || !visible(el)) continue;
+    const size = parseFloat(getComputedStyle(el).fontSize);
+    if (size < smallest) { smallest = size; where = el.outerHTML.slice(0, 80); }
+  }
+  const small = [];
+  for (const el of document.querySelectorAll('a[href], button, input:not([type=hidden]), summary, label.k-radio, label.k-check')) {
+    if (!visible(el) || el.closest('.k-pin-form') && el.matches('input')) continue;
+    if (el.matches('input[type=radio], input[type=checkbox]')) continue;
+    const r = el.getBoundingClientRect();
+    if (r.width < 44 || r.height < 44) small.push(el.outerHTML.slice(0, 80));
+  }
+  return {smallest, where, small, overflow: document.documentElement.scrollWidth > window.innerWidth + 1};
+}"""
+
+
+class Screens:
+    """Screenshots of each step at both orientations, with the size checks."""
+
+    def __init__(self, page, prefix: str):
+        self.page, self.prefix, self.n = page, prefix, 0
+        SHOTS.mkdir(parents=True, exist_ok=True)
+
+    def check(self, name: str):
+        m = self.page.evaluate(MEASURE)
+        assert m["smallest"] >= 20, f"{name}: text of {m['smallest']} px: {m['where']}"
+        assert not m["small"], f"{name}: touch targets under 44 px: {m['small']}"
+        assert not m["overflow"], f"{name}: the page is wider than the screen"
+
+    def shot(self, name: str):
+        self.n += 1
+        self.page.wait_for_timeout(150)   # web fonts and the keyboards settle
+        size = self.page.viewport_size
+        for label, viewport in (("portrait", PORTRAIT), ("landscape", LANDSCAPE)):
+            self.page.set_viewport_size(viewport)
+            self.page.wait_for_timeout(60)
+            self.check(f"{name} ({label})")
+            self.page.screenshot(path=str(SHOTS / f"{self.prefix}-{self.n:02d}-{name}-{label}.png"))
+        self.page.set_viewport_size(size)
+
+
+def serve_kiosk(tmp_path: Path, **sections) -> tuple[LiveServer, object]:
+    values = kiosk_overrides(tmp_path, **sections)
+    config_file = write_config(tmp_path / "kiosk.toml", values)
+    config = load_config(config_file, base_dir=tmp_path)
+    return LiveServer(config_file, "kiosk"), config
+
+
+@pytest.fixture
+def kiosk_page(browser):
+    context = browser.new_context(viewport=PORTRAIT, locale="ja-JP", has_touch=True)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "favicon" not in m.text else None)
+    yield page
+    context.close()
+    assert not [e for e in errors if "Content Security Policy" in e or "Uncaught" in e], errors
+
+
+def tap_pin(page, digits: str):
+    for d in digits:
+        page.click(f"[data-pin-pad] button[data-digit='{d}']")
+    page.click("[data-pin-ok]")
+
+
+def tap_keys(page, keys):
+    """Touch the on-screen keys: a string (one key per character) or a list of key labels."""
+    for key in keys:
+        page.click(f".k-keyboard:not([hidden]) .k-kb-layout:not([hidden]) button[data-key='{key}'], "
+                   f".k-keypad:not([hidden]) button[data-key='{key}']")
+
+
+def type_kana(page):
+    tap_keys(page, "ヤマタ")
+    page.click(".k-keyboard:not([hidden]) button[data-dakuten]")      # タ → ダ
+    tap_keys(page, "　タロウ")
+    assert page.input_value("#f-kana") == "ヤマダ　タロウ"
+
+
+def type_address(page):
+    assert page.input_value("#f-address") == "東京都千代田区霞が関"      # from the postal code
+    tap_keys(page, ["2", "丁目", "1", "－", "2"])
+
+
+def type_move_date(page):
+    page.click("label.k-radio:has(input[value=reiwa])")
+    page.fill("#f-move_date", "")
+    tap_keys(page, "8")
+    page.click("#f-move_date-month")
+    tap_keys(page, "111")                 # 11, then the day field takes the 1
+
+
+TYPING = {"ask/kana": type_kana, "ask/postal_code": lambda page: tap_keys(page, "1000013"),
+          "ask/address": type_address, "ask/move_date": type_move_date}
+PHOTOGRAPHED = ("ask/kana", "ask/address", "ask/household", "ask/move_date")
+
+
+def answer_questions(page, screens: Screens | None = None) -> list[str]:
+    """Answer what the kiosk asks, by touch only: type what the card cannot give, skip the rest."""
+    seen = []
+    for _ in range(25):
+        page.wait_for_load_state()
+        path = page.url.split("/kiosk/", 1)[1].split("?")[0]
+        if path == "confirm":
+            return seen
+        seen.append(path)
+        if path in TYPING:
+            TYPING[path](page)
+            if screens and path in PHOTOGRAPHED:
+                screens.shot(path.replace("/", "-"))
+            page.click("button[value=save]")
+        elif path == "ask/household":
+            if screens:
+                screens.shot("ask-household")
+            page.click("button[value=done]")
+        elif page.locator("button[value=skip]").count():
+            page.click("button[value=skip]")
+        else:
+            page.click("label.k-radio >> nth=0")
+            page.click("button[value=save]")
+        page.wait_for_url(lambda url: path not in url, timeout=5000)
+    raise AssertionError(f"never reached the confirm page: {seen}")
+
+
+def wait_url(page, pattern: str, timeout: float = 10000):
+    page.wait_for_url(re.compile(pattern), timeout=timeout)
+
+
+# --- the card path over pcscd + vpcd -------------------------------------------------------------
+
+@pytest.fixture
+def pcsc_kiosk(tmp_path, pcsc_stack):
+    from tests.fixtures_cards import VPCD_READER
+    server, config = serve_kiosk(tmp_path, devices={"card_reader": "pcsc", "card_reader_name": VPCD_READER,
+                                                    "emulator_persona": ""})
+    yield server, config
+    server.stop()
+
+
+def test_card_path_over_pcsc_wrong_then_right_pin_to_print(pcsc_kiosk, pcsc_stack, kiosk_page, tmp_path):
+    server, config = pcsc_kiosk
+    page, screens = kiosk_page, Screens(kiosk_page, "card")
+    page.goto(server.url + "/kiosk/")
+    screens.shot("start")
+    page.click("a.k-choice-card")
+    wait_url(page, r"/kiosk/card$")
+    screens.shot("place-card")
+    pcsc_stack.insert("mynumber_yamada.toml")
+    wait_url(page, r"/kiosk/card/pin$")                        # the card monitor moved the page
+    assert "あと3回入力できます。" in page.inner_text(".k-tries")
+    screens.shot("pin")
+    tap_pin(page, "9999")
+    wait_url(page, r"/kiosk/card/pin$")
+    assert "暗証番号が違います。" in page.inner_text(".k-error-summary")
+    assert "あと2回入力できます。" in page.inner_text(".k-tries")
+    screens.shot("pin-wrong")
+    page.click("[data-pin-pad] button[data-digit='1']")
+    page.click("[data-pin-pad] button[data-delete]")          # a clear delete
+    assert page.locator("[data-pin-dots] span.filled").count() == 0
+    assert page.input_value("[data-pin-input]") == ""
+    tap_pin(page, "1234")
+    wait_url(page, r"/kiosk/purpose$")
+    screens.shot("purpose")
+    page.click("button[value=moving_in]")
+    wait_url(page, r"/kiosk/procedures$")
+    screens.shot("procedures")
+    page.click("button.k-primary")
+    answer_questions(page, screens)
+    page.wait_for_load_state()
+    text = page.inner_text("main")
+    assert "山田　太郎" in text and "ヤマダ　タロウ" in text and "令和8年11月1日" in text
+    assert page.locator(".k-review-row:has(dt:text('氏名')) .k-source-card").count() == 1
+    assert page.locator(".k-review-row:has(dt:text('フリガナ')) .k-source-typed").count() == 1
+    screens.shot("confirm")
+    page.click("button.k-big")
+    wait_url(page, r"/kiosk/done$", 30000)
+    number = page.inner_text("[data-reception-number]")
+    assert re.fullmatch(r"A-\d{3}", number)
+    screens.shot("done")
+    db = open_from_config(config)
+    [app] = ApplicationStore(db).list()
+    assert (app.state, app.reception_number, app.data["kana"]) == ("printed", number, "ヤマダ\u3000タロウ")
+    assert app.data["move_date"] == "2026-11-01" and app.sources["name"] == "card"
+    printed = list((tmp_path / "var" / "printed").glob("*.pdf"))
+    assert len(printed) == 1
+    page.click("button.k-big")                                # finish
+    wait_url(page, r"/kiosk/$")
+
+
+def test_one_try_left_is_refused_over_pcsc(pcsc_kiosk, pcsc_stack, kiosk_page):
+    server, _ = pcsc_kiosk
+    page, screens = kiosk_page, Screens(kiosk_page, "last-try")
+    pcsc_stack.insert("mynumber_last_try.toml")
+    page.goto(server.url + "/kiosk/?lang=en")
+    page.click("a.k-choice-card")
+    wait_url(page, r"/kiosk/card/clerk$")
+    assert "Only one PIN try is left on this card." in page.inner_text("main")
+    assert page.locator("[data-pin-pad]").count() == 0
+    screens.shot("clerk")
+
+
+def test_taking_the_card_away_wipes_the_screen_over_pcsc(pcsc_kiosk, pcsc_stack, kiosk_page):
+    server, _ = pcsc_kiosk
+    page, screens = kiosk_page, Screens(kiosk_page, "removed")
+    page.goto(server.url + "/kiosk/?lang=en")
+    page.click("a.k-choice-card")
+    pcsc_stack.insert("mynumber_yamada.toml")
+    wait_url(page, r"/kiosk/card/pin$")
+    tap_pin(page, "1234")
+    wait_url(page, r"/kiosk/purpose$")
+    page.click("button[value=certificates]")
+    wait_url(page, r"/kiosk/procedures$")
+    pcsc_stack.remove()
+    wait_url(page, r"/kiosk/\?notice=card_removed$")
+    assert "カードが読取り機から外されたため" in page.inner_text(".k-notice")
+    screens.shot("notice")
+    page.go_back()                                   # nothing personal comes back
+    page.wait_for_load_state()
+    assert "山田" not in page.content()
+
+
+# --- the QR path from a phone video ------------------------------------------------------------
+
+PREREG = {"procedures": ["juminhyo"], "name": "髙橋　𠮷子", "kana": "タカハシ　ヨシコ", "birth_date": "1952-01-15",
+          "sex": "female", "postal_code": "1000001", "address": "東京都千代田区千代田２－３", "phone": "090-1111-2222",
+          "juminhyo_scope": "self", "juminhyo_copies": 2, "juminhyo_purpose": "pension"}
+
+
+def test_qr_path_from_a_phone_video_to_print(tmp_path, kiosk_page):
+    from core import sealed
+    from hardware.camera.testmedia import make_phone_video
+
+    values = kiosk_overrides(tmp_path)
+    db = open_from_config(load_config(write_config(tmp_path / "prep.toml", values), base_dir=tmp_path))
+    token = sealed.store(db, PREREG, days=30)
+    video = make_phone_video(tmp_path / "phone.avi", token.token, seconds=2.0, idle_seconds=0.5)
+    server, config = serve_kiosk(tmp_path, devices={"camera": str(video), "camera_dedupe_seconds": 1.0,
+                                                    "emulator_persona": ""})
+    try:
+        page, screens = kiosk_page, Screens(kiosk_page, "qr")
+        page.goto(server.url + "/kiosk/?lang=vi")
+        page.click("a.k-choice-qr")
+        wait_url(page, r"/kiosk/(qr|confirm)$")
+        if page.url.endswith("/qr"):
+            screens.shot("scan")
+        wait_url(page, r"/kiosk/confirm$", 15000)
+        text = page.inner_text("main")
+        assert "髙橋　𠮷子" in text and "Từ đăng ký trước" in text
+        screens.shot("confirm")
+        page.click("button.k-big")
+        wait_url(page, r"/kiosk/(printing|done)$", 15000)
+        wait_url(page, r"/kiosk/done$", 30000)
+        screens.shot("done")
+        app = ApplicationStore(open_from_config(config)).get(token.app_id)
+        assert app.state == "printed" and app.sources["name"] == "qr"
+    finally:
+        server.stop()
+
+
+# --- idle timeout and events -------------------------------------------------------------------------
+
+def test_idle_prompt_then_the_page_is_wiped(tmp_path, kiosk_page):
+    server, config = serve_kiosk(tmp_path, retention={"kiosk_idle_seconds": 2, "kiosk_idle_warning_seconds": 3},
+                                 devices={"emulator_persona": ""})
+    try:
+        page, screens = kiosk_page, Screens(kiosk_page, "idle")
+        page.goto(server.url + "/kiosk/?lang=en")
+        page.click("a.k-choice-card")
+        page.click("details.k-demo summary")
+        page.click("button[value=mynumber_yamada]")
+        wait_url(page, r"/kiosk/card/pin$")
+        tap_pin(page, "1234")
+        wait_url(page, r"/kiosk/purpose$")
+        page.wait_for_selector("#k-idle[open]", timeout=6000)
+        assert "Are you still there?" in page.inner_text("#k-idle")
+        screens.shot("prompt")
+        page.click("[data-idle-continue]")                          # still here: nothing is lost
+        assert not page.locator("#k-idle[open]").count()
+        page.wait_for_selector("#k-idle[open]", timeout=6000)
+        wait_url(page, r"/kiosk/\?notice=timeout$", 8000)
+        assert "しばらく操作がなかったため" in page.inner_text(".k-notice")
+        screens.shot("wiped")
+        r = requests.get(server.url + "/kiosk/confirm", allow_redirects=False, timeout=5)
+        assert r.status_code == 302
+    finally:
+        server.stop()
+
+
+def test_server_sent_events_arrive_at_once_under_waitress(tmp_path):
+    server, _ = serve_kiosk(tmp_path, devices={"emulator_persona": ""})
+    try:
+        s = requests.Session()
+        page = s.get(server.url + "/kiosk/?lang=en", timeout=5).text
+        csrf = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+        card_page = s.get(server.url + "/kiosk/card", timeout=5).text
+        since = re.search(r'data-since="(\d+)"', card_page).group(1)
+        got: dict = {}
+
+        def listen():
+            with s.get(f"{server.url}/kiosk/events/stream?since={since}", stream=True, timeout=20) as r:
+                got["type"] = r.headers["Content-Type"]
+                for line in r.iter_lines(decode_unicode=True):
+                    if line.startswith("data:"):
+                        got["event"], got["at"] = json.loads(line[5:]), time.monotonic()
+                        return
+        t = threading.Thread(target=listen, daemon=True)
+        t.start()
+        time.sleep(0.5)
+        sent = time.monotonic()
+        s.post(server.url + "/kiosk/emulator/card", data={"csrf_token": csrf, "persona": "mynumber_yamada",
+                                                          "next": "/kiosk/card"}, allow_redirects=False, timeout=5)
+        t.join(5)
+        assert got.get("event") == {"type": "navigate", "url": "/kiosk/card/pin"}
+        assert got["type"].startswith("text/event-stream")
+        assert got["at"] - sent < 1.0, "the event waited in a buffer"
+        # Polling gives the same, for a page whose EventSource fails.
+        body = s.get(f"{server.url}/kiosk/events?since={since}", timeout=5).json()
+        assert {"type": "navigate", "url": "/kiosk/card/pin"} in body["events"]
+    finally:
+        server.stop()
