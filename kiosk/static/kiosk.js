@@ -297,6 +297,8 @@
     });
     var first = targets.filter(function (t) { return t.closest(".k-has-error"); })[0] || targets[0];
     if (!summary) first.focus({ preventScroll: true });
+    // Typing continues after what is there (an address that starts with the town).
+    try { first.setSelectionRange(first.value.length, first.value.length); } catch (e) { /* not a text input */ }
     focusInput(first);
   }
 
