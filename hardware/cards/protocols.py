@@ -158,7 +158,7 @@ def parse_basic_four(data: bytes) -> dict:
     sex = SEX.get(code)
     if sex is None:
         # Only 1 and 2 have been seen on cards; 3 and 9 appear in other codings.
-        log.info("basic-four sex code %r is neither 1 nor 2: shown as unknown", code)
+        log.warning("basic-four sex code %r is neither 1 nor 2: shown as unknown", code)
         sex = "unknown"
     return {"name": name, "address": address, "birth_date": birth, "sex": sex, "gaiji": gaiji}
 

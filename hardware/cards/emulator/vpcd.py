@@ -122,6 +122,7 @@ class VpcdLink:
                 return
             if length == 1:
                 command = payload[0]
+                log.debug("vpcd control %02X", command)
                 if command == CTRL_ATR:
                     _send(sock, self.card.atr)
                 elif command in (CTRL_OFF, CTRL_ON, CTRL_RESET):
