@@ -11,21 +11,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable
 
 from hardware.cards.errors import CardUnreadable
+from hardware.cards.transport import Connection
 
 log = logging.getLogger(__name__)
 
 INS_NAMES = {0xA4: "SELECT", 0xB0: "READ BINARY", 0x20: "VERIFY", 0xC0: "GET RESPONSE"}
 MAX_CHUNK = 256  # short APDU Le; 00 = 256
 MAX_OFFSET = 0x7FFF  # READ BINARY P1-P2 offset, 15 bits
-
-
-class Connection(Protocol):
-    """One transport's link to one card. `transmit` raises CardRemoved/NoReader on failure."""
-
-    def transmit(self, apdu: bytes) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -61,10 +56,9 @@ def build(cla: int, ins: int, p1: int, p2: int, data: bytes | None = None, le: i
 
 
 class CardChannel:
-    def __init__(self, connection: Connection, on_apdu: Callable[[bytes, Response], None] | None = None):
+    def __init__(self, connection: Connection):
         self.connection = connection
         self.apdu_count = 0
-        self._on_apdu = on_apdu
 
     def _exchange(self, apdu: bytes, *, secret: bool = False) -> Response:
         raw = self.connection.transmit(apdu)
@@ -78,8 +72,6 @@ class CardChannel:
             lc = "no data" if len(apdu) <= 5 else ("secret data" if secret else f"{apdu[4]} bytes")
             log.debug("APDU %s %s (%s) -> %04X, %d bytes", name, apdu[:4].hex(" ").upper(), lc,
                       resp.sw, len(resp.data))
-        if self._on_apdu:
-            self._on_apdu(apdu if not secret else apdu[:4], resp)
         return resp
 
     def command(self, cla: int, ins: int, p1: int, p2: int, data: bytes | None = None,
