@@ -101,6 +101,22 @@ def test_card_pulled_mid_read_is_exit_6(emulate, config_file):
     time.sleep(0.5)  # let pcscd's presence poll see the empty slot before the next test
 
 
+def test_second_vpcd_slot(pcsc_stack, config_file):
+    env = dict(os.environ, MADOGUCHI_CONFIG=str(config_file))
+    proc = subprocess.Popen([EXE, "card", "emulate", "--persona", "licence_takahashi_gaiji.toml",
+                             "--vpcd", "127.0.0.1:35964"], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: card_present("Virtual PCD 00 01"), 15, what="the card on the second slot")
+        code, out, _ = card("read", "--reader", "Virtual PCD 00 01", "--pin-stdin", config_file=config_file,
+                            pin="3141\n")
+        assert code == 0 and out["name"] == "〓橋\u3000誠" and out["gaiji"][0]["label"] == "外字1"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    assert "card connected to vpcd on 127.0.0.1:35964" in proc.stderr.read()
+    wait_for(lambda: not card_present("Virtual PCD 00 01"), 10, what="the second slot to be empty")
+
+
 def test_no_reader_is_exit_5(tmp_path, config_file):
     env = dict(os.environ, MADOGUCHI_CONFIG=str(config_file), PCSCLITE_CSOCK_NAME=str(tmp_path / "none.comm"))
     result = subprocess.run([EXE, "card", "read", "--pin-stdin"], input="1234\n", env=env,

@@ -119,8 +119,12 @@ def emulate(persona, vpcd_address, drop_after):
 
     Tries used up are kept in this process's memory; the persona file is never written.
     """
+    import logging
+
     from hardware.cards.emulator import persona as personas
     from hardware.cards.emulator.vpcd import VpcdLink, parse_address
+    # "waiting for vpcd", "card connected": what an operator wants to see on the terminal.
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     loaded = personas.load(persona)
     host, port = parse_address(vpcd_address)
     link = VpcdLink(loaded.build_card(), host, port, drop_after=drop_after)

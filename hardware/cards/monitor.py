@@ -62,7 +62,12 @@ class CardMonitor:
         self.events.put({"type": kind, "reader": reader})
 
     def _run(self):
-        from smartcard import scard
+        try:
+            from smartcard import scard
+        except ImportError as e:  # pyscard or libpcsclite missing: nothing to watch
+            log.error("card monitor: PC/SC is not available (%s)", e)
+            self._ready.set()
+            return
         from hardware.cards.transport import matching
         present: dict[str, bool] = {}
         while not self._stop.is_set():
@@ -107,6 +112,7 @@ class CardMonitor:
                 return
             if hresult != scard.SCARD_S_SUCCESS:
                 if hresult not in (scard.SCARD_E_NO_SERVICE, getattr(scard, "SCARD_E_SERVICE_STOPPED", -1),
+                                   scard.SCARD_F_COMM_ERROR,  # pcscd went away mid-wait
                                    scard.SCARD_E_UNKNOWN_READER, scard.SCARD_E_READER_UNAVAILABLE):
                     log.warning("card monitor: SCardGetStatusChange failed (0x%08X)", hresult & 0xFFFFFFFF)
                     self._stop.wait(0.5)
