@@ -102,8 +102,6 @@ def read(ctx, reader_name, pin_stdin, allow_last_try, individual_number, emulate
             pin, allow_last_try=allow_last_try, with_individual_number=individual_number)
     except CardError as e:
         _fail(e)
-    finally:
-        pin = None  # noqa: F841 - drop the reference early
     _emit(data.as_dict())
 
 
