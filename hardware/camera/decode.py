@@ -15,7 +15,11 @@ import cv2
 import numpy as np
 import zxingcpp
 
-QR_ONLY = zxingcpp.BarcodeFormat.QRCode
+# Standard (Model 2) QR only. Since zxing-cpp 3, `QRCode` names the whole family, Micro QR
+# and rMQR included, and a blurred QR's finder pattern then reads now and then as a Micro QR
+# of a few random digits (M1 has no error correction to refuse it). zxing-cpp 2 has no
+# `QRCodeModel2`, and its `QRCode` is Model 1 and 2 only.
+QR_ONLY = getattr(zxingcpp.BarcodeFormat, "QRCodeModel2", zxingcpp.BarcodeFormat.QRCode)
 HINT_CLOSER = "closer"
 
 # Crops larger than this (longest side, pixels) are not upscaled: upscaling helps small,
