@@ -170,6 +170,8 @@ def test_source_for_setting(tmp_path):
     assert source_for_setting("2").device == 2
     assert source_for_setting("/dev/video4").device == "/dev/video4"
     assert source_for_setting("rtsp://192.0.2.10/stream").is_stream
+    # A camera's password never reaches a log line or the status page.
+    assert source_for_setting("rtsp://admin:s3cret@192.0.2.10:554/live").name == "camera rtsp://192.0.2.10:554/live"
     folder = source_for_setting("frames", tmp_path)
     assert isinstance(folder, ImageFolder) and folder.path == tmp_path / "frames" and folder.loop
     video = source_for_setting("clip.avi", tmp_path)
@@ -296,6 +298,19 @@ def test_scanner_hints_closer_at_most_once_per_interval():
     camera.show_code(TOKEN, testmedia.Shot(glare=1.0, glare_offset=(0.0, 0.0)))
     with Scanner(camera, hint_interval=30.0) as scanner:
         assert next_event(scanner, "hint")["hint"] == "closer"
+        start = scanner.frames
+        while scanner.frames < start + 10:
+            time.sleep(0.02)
+        assert [e for e in drain(scanner) if e["type"] == "hint"] == []
+
+
+def test_no_hint_right_after_a_code_was_read():
+    camera = VirtualCamera(fps=60)
+    camera.show_code(TOKEN)
+    with Scanner(camera, hint_interval=30.0) as scanner:
+        assert next_event(scanner, "code")["text"] == TOKEN
+        # The phone is lowered: for a while the code is in view but unreadable.
+        camera.show_code(TOKEN, testmedia.Shot(glare=1.0, glare_offset=(0.0, 0.0)))
         start = scanner.frames
         while scanner.frames < start + 10:
             time.sleep(0.02)

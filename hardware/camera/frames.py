@@ -66,6 +66,18 @@ def _quiet_opencv():
         cv2.utils.logging.setLogLevel(level)
 
 
+def _without_password(device: int | str) -> int | str:
+    """A stream URL fit for logs: "rtsp://user:secret@host/x" → "rtsp://host/x"."""
+    if isinstance(device, str) and "://" in device:
+        from urllib.parse import urlsplit, urlunsplit
+        parts = urlsplit(device)
+        if parts.username or parts.password:
+            host = parts.hostname or ""
+            netloc = f"{host}:{parts.port}" if parts.port else host
+            return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    return device
+
+
 class _Pacer:
     """Sleeps so that frames come no faster than `fps` (a file played like a live camera)."""
 
@@ -91,7 +103,7 @@ class DeviceCamera:
         self.device = device
         self.width, self.height, self.fps = width, height, fps
         self.timeout_ms = int(timeout_seconds * 1000)
-        self.name = f"camera {device}"
+        self.name = f"camera {_without_password(device)}"
         self._cap = None
 
     @property

@@ -50,6 +50,7 @@ class Scanner:
         self._lock = threading.Lock()
         self._last_seen: dict[str, float] = {}
         self._last_hint = float("-inf")
+        self._last_code = float("-inf")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.camera_state = "none" if source is None else "starting"
@@ -185,13 +186,16 @@ class Scanner:
             result = self.decoder.decode(frame)
             self.decode_seconds += time.perf_counter() - started
             self.frames += 1
+            now = self._clock()
             for text in result.texts:
+                self._last_code = now
                 self._deliver(text)
-            if result.hint:
-                now = self._clock()
-                if now - self._last_hint >= self.hint_interval:
-                    self._last_hint = now
-                    self._put({"type": "hint", "hint": result.hint})
+            # Hint at most every hint_interval, and not just after a code was read (a code
+            # moving out of view is often unreadable for a frame or two).
+            if (result.hint and now - self._last_hint >= self.hint_interval
+                    and now - self._last_code >= self.hint_interval):
+                self._last_hint = now
+                self._put({"type": "hint", "hint": result.hint})
         return False
 
 

@@ -16,7 +16,6 @@ can be the kiosk's `[devices].camera` in a test.
 """
 from __future__ import annotations
 
-import base64
 import math
 import secrets
 from dataclasses import dataclass, replace
@@ -358,8 +357,3 @@ def write_images(folder: str | Path, frames, prefix: str = "frame", ext: str = "
         paths.append(p)
     return paths
 
-
-def to_data_url_png(frame: np.ndarray) -> str:
-    """A frame as a data: URL (handy for showing a test frame in a page)."""
-    ok, buf = cv2.imencode(".png", frame)
-    return "data:image/png;base64," + base64.b64encode(buf.tobytes()).decode("ascii")
