@@ -500,6 +500,27 @@ def test_scan_command_watches_the_configured_camera(config_file, tmp_path):
     assert "images cam: ok" in result.stderr
 
 
+def test_scan_command_reads_every_page_of_a_pdf(tmp_path):
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.units import mm
+    from reportlab.lib.utils import ImageReader
+    from reportlab.pdfgen import canvas
+
+    codes = [form_code(new_application_id()) for _ in range(2)]
+    pdf = tmp_path / "printed.pdf"
+    page = canvas.Canvas(str(pdf), pagesize=A4)
+    for code in codes:  # a 20 mm code at the top right of each page, as on a printed form
+        png = tmp_path / "code.png"
+        cv2.imwrite(str(png), testmedia.qr_image(code, module_px=10))
+        page.drawString(20 * mm, 270 * mm, "Application form")
+        page.drawImage(ImageReader(str(png)), 170 * mm, 257 * mm, 24 * mm, 24 * mm)
+        page.showPage()
+    page.save()
+    result = madoguchi("scan", str(pdf))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f"{pdf}\t{codes[0]}", f"{pdf}\t{codes[1]}"]
+
+
 def test_scan_command_needs_files_or_camera():
     result = madoguchi("scan")
     assert result.returncode == 2 and "at least one" in result.stderr

@@ -1,6 +1,7 @@
 """`madoguchi scan`: decode the QR codes in pictures and videos, or watch the camera.
 
     madoguchi scan form.png clip.avi      one line FILE<TAB>TEXT per code; exit 1 when none
+    madoguchi scan printed.pdf            every page (rasterised with poppler's pdftoppm)
     madoguchi scan --camera --seconds 20  the configured camera: codes as they are shown
 """
 from __future__ import annotations
@@ -30,6 +31,9 @@ def _frames(path: Path):
         return
     if not path.exists():
         raise CameraError(f"{path}: no such file", "not_found")
+    if path.suffix.lower() == ".pdf":
+        yield from _pdf_pages(path)
+        return
     if path.suffix.lower() in IMAGE_SUFFIXES:
         source = ImageFolder(path)
     else:
@@ -40,6 +44,28 @@ def _frames(path: Path):
             yield str(path), frame
     finally:
         source.close()
+
+
+def _pdf_pages(path: Path, dpi: int = 200):
+    """Yield (name shown, page image) for each page of a PDF, as a 200 dpi scan would see it."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    import cv2
+
+    from hardware.camera.frames import CameraError
+
+    pdftoppm = shutil.which("pdftoppm")
+    if pdftoppm is None:
+        raise CameraError(f"{path}: reading PDFs needs pdftoppm (Debian package poppler-utils)", "unsupported")
+    with tempfile.TemporaryDirectory(prefix="madoguchi-scan-") as tmp:
+        done = subprocess.run([pdftoppm, "-r", str(dpi), "-gray", "-png", str(path), f"{tmp}/page"],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise CameraError(f"{path}: not a readable PDF", "unreadable")
+        for page in sorted(Path(tmp).glob("page*.png")):
+            yield str(path), cv2.imread(str(page), cv2.IMREAD_GRAYSCALE)
 
 
 def scan_files(paths, decoder, echo=click.echo, warn=None) -> int:
@@ -82,7 +108,7 @@ def scan_files(paths, decoder, echo=click.echo, warn=None) -> int:
               help="With --camera: save the first frame to this image file (to aim the camera).")
 @click.pass_context
 def scan(ctx, files, use_camera, seconds, snapshot):
-    """Decode QR codes in images, videos and folders of images.
+    """Decode QR codes in images, videos, PDFs and folders of images.
 
     Prints one line per code found, FILE<TAB>TEXT (each code once per file), and exits 1
     when no code was found at all.
