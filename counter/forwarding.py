@@ -213,7 +213,8 @@ class PushTransport:
                                      "Accept": "application/json"})
         if b.auth_header:
             self.session.headers["Authorization"] = b.auth_header
-        self.session.verify = str(config.path(b.ca_file)) if b.ca_file else bool(b.verify_tls)
+        # Passed with each request: a session-wide `verify` loses to $REQUESTS_CA_BUNDLE.
+        self.verify = str(config.path(b.ca_file)) if b.ca_file else bool(b.verify_tls)
         if not b.verify_tls and not b.ca_file:
             log.warning("TLS certificates of the core system are NOT verified (backend.verify_tls = false)")
 
@@ -221,7 +222,7 @@ class PushTransport:
         import requests
 
         try:
-            resp = self.session.post(self.url, data=body, timeout=self.timeout, allow_redirects=False,
+            resp = self.session.post(self.url, data=body, timeout=self.timeout, allow_redirects=False, verify=self.verify,
                                      headers={"Idempotency-Key": doc["idempotency_key"]})
         except requests.exceptions.SSLError:
             return Outcome("retry", error="tls_error", sent=False)
@@ -297,7 +298,7 @@ def make_transport(config):
 def backoff_seconds(attempts: int, initial: float, maximum: float, rng: random.Random = random) -> float:
     """Exponential backoff with jitter: the n-th retry waits between half and all of
     initial × 2^(n-1), capped at maximum, so many waiting records do not retry in step."""
-    base = min(maximum, initial * (2 ** max(0, attempts - 1)))
+    base = min(maximum, initial * (2.0 ** min(max(0, attempts - 1), 60)))
     return rng.uniform(base / 2, base)
 
 
@@ -383,17 +384,19 @@ class Forwarder:
             log.info("released %d record(s) held by a stopped worker", freed)
         return freed
 
-    def claim(self) -> dict[str, Any] | None:
-        """Lease the next due row (one statement, so it is atomic between processes)."""
+    def claim(self, due_by: datetime | None = None) -> dict[str, Any] | None:
+        """Lease the next row due by `due_by` (default now), in one statement, so it is
+        atomic between processes. A pass gives `due_by` = its start, so a row it just
+        failed (and rescheduled) waits for the next pass instead of spinning."""
         now = utcnow()
         until = now + timedelta(seconds=self.lease_seconds)
         with write(self.db):
             rows = list(self.db.query(
                 "UPDATE outbox SET leased_until = :until, lease_owner = :owner WHERE id = ("
-                " SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= :now"
+                " SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= :due"
                 " AND (leased_until IS NULL OR leased_until < :now)"
                 " ORDER BY next_attempt_at, id LIMIT 1) RETURNING *",
-                {"until": iso(until), "owner": self.owner, "now": iso(now)}))
+                {"until": iso(until), "owner": self.owner, "now": iso(now), "due": iso(due_by or now)}))
         return rows[0] if rows else None
 
     # -- one row
@@ -451,9 +454,10 @@ class Forwarder:
         if self.transport is None:
             return counts
         self.release_dead_leases()
+        started = utcnow()
         done = 0
         while not (stop and stop.is_set()) and (limit is None or done < limit):
-            row = self.claim()
+            row = self.claim(due_by=started)
             if row is None:
                 break
             outcome = self.deliver(row)
