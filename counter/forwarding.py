@@ -132,6 +132,17 @@ def delivered(detail: str | None = None) -> Outcome:
     return Outcome("delivered", detail=detail)
 
 
+# Errors that say "the core system (or the folder) is unreachable", not "this record is bad".
+# After one of them a pass stops instead of trying every other due record against a dead
+# endpoint; the first success after them wakes every record they delayed.
+UNREACHABLE_ERRORS = ("connection_refused", "connect_timeout", "timeout", "connection_dropped", "tls_error",
+                      "http_502", "http_503", "http_504")
+
+
+def is_unreachable(error: str | None) -> bool:
+    return bool(error) and (error in UNREACHABLE_ERRORS or error.startswith("file_error"))
+
+
 # ---------------------------------------------------------------- transports
 
 class FileTransport:
@@ -213,8 +224,16 @@ class PushTransport:
                                      "Accept": "application/json"})
         if b.auth_header:
             self.session.headers["Authorization"] = b.auth_header
-        # Passed with each request: a session-wide `verify` loses to $REQUESTS_CA_BUNDLE.
-        self.verify = str(config.path(b.ca_file)) if b.ca_file else bool(b.verify_tls)
+        # The environment (proxies, CA bundle) is read once here rather than on every
+        # request, which costs requests a scan of os.environ per call.
+        self.session.trust_env = False
+        self.proxies = requests.utils.get_environ_proxies(self.url)
+        if b.ca_file:
+            self.verify: str | bool = str(config.path(b.ca_file))
+        elif b.verify_tls:
+            self.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        else:
+            self.verify = False
         if not b.verify_tls and not b.ca_file:
             log.warning("TLS certificates of the core system are NOT verified (backend.verify_tls = false)")
 
@@ -222,7 +241,8 @@ class PushTransport:
         import requests
 
         try:
-            resp = self.session.post(self.url, data=body, timeout=self.timeout, allow_redirects=False, verify=self.verify,
+            resp = self.session.post(self.url, data=body, timeout=self.timeout, allow_redirects=False,
+                                     verify=self.verify, proxies=self.proxies,
                                      headers={"Idempotency-Key": doc["idempotency_key"]})
         except requests.exceptions.SSLError:
             return Outcome("retry", error="tls_error", sent=False)
@@ -350,13 +370,18 @@ class Forwarder:
     """Delivers due outbox rows through the configured transport."""
 
     def __init__(self, config, db: sqlite_utils.Database | None = None, transport=None,
-                 rng: random.Random | None = None):
+                 rng: random.Random | None = None, owner: str | None = None):
         self.config = config
-        self.db = db or open_from_config(config)
+        self.senders = int(config.backend.senders)
+        if self.senders < 1:
+            raise ConfigError("backend.senders must be 1 or more", key="backend.senders")
         self.transport = transport if transport is not None else make_transport(config)
-        self.owner = owner_id()
+        self._owns_db = db is None
+        self.db = db or open_from_config(config)
+        self.owner = owner or owner_id()
         self.rng = rng or random.Random()
         self.lease_seconds = float(config.backend.timeout_seconds) + LEASE_MARGIN_SECONDS
+        self._lanes: list[Forwarder] = []  # the other senders: own connection and transport each
 
     # -- claiming
 
@@ -412,9 +437,25 @@ class Forwarder:
         if outcome.kind == "delivered":
             if not record_delivery(self.db, self.config, row, self.transport.counterparty, doc, self.owner):
                 log.info("outbox row %s was already delivered by another worker", row["id"])
+            if is_unreachable(row["last_error"]):
+                self.wake_delayed()
         else:
             self._record_failure(row, doc, outcome)
         return outcome
+
+    def wake_delayed(self) -> int:
+        """The core system is back: make every record an outage delayed due now, instead of
+        each waiting out its own backoff (up to backoff_max_seconds)."""
+        now = iso(utcnow())
+        placeholders = ",".join("?" * len(UNREACHABLE_ERRORS))
+        with write(self.db):
+            n = self.db.execute(
+                "UPDATE outbox SET next_attempt_at = ? WHERE state = 'pending' AND next_attempt_at > ?"
+                f" AND (last_error IN ({placeholders}) OR last_error LIKE 'file_error%')",
+                [now, now, *UNREACHABLE_ERRORS]).rowcount
+        if n:
+            log.info("the core system answers again: %d delayed record(s) are due now", n)
+        return n
 
     def _record_failure(self, row: dict[str, Any], doc: dict[str, Any], outcome: Outcome) -> None:
         b = self.config.backend
@@ -455,15 +496,50 @@ class Forwarder:
             return counts
         self.release_dead_leases()
         started = utcnow()
+        lanes = 1 if limit is not None else min(self.senders, self._due_count(started))
+        if lanes <= 1:
+            self._drain(started, stop, limit, counts, threading.Event())
+            return counts
+        while len(self._lanes) < lanes - 1:
+            self._lanes.append(Forwarder(self.config, owner=self.owner))
+        lane_counts = [dict.fromkeys(counts, 0) for _ in range(lanes)]
+        unreachable = threading.Event()
+        threads = [threading.Thread(target=lane._drain_logged, args=(started, stop, c, unreachable), daemon=True,
+                                    name=f"madoguchi-sender-{i}")
+                   for i, (lane, c) in enumerate(zip([self, *self._lanes], lane_counts))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for c in lane_counts:
+            for k, v in c.items():
+                counts[k] += v
+        return counts
+
+    def _due_count(self, due_by: datetime) -> int:
+        return self.db.execute(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?"
+            " LIMIT 64)", [iso(due_by)]).fetchone()[0]
+
+    def _drain(self, started: datetime, stop: threading.Event | None, limit: int | None,
+               counts: dict[str, int], unreachable: threading.Event) -> None:
         done = 0
-        while not (stop and stop.is_set()) and (limit is None or done < limit):
+        while not (stop and stop.is_set()) and not unreachable.is_set() and (limit is None or done < limit):
             row = self.claim(due_by=started)
             if row is None:
                 break
             outcome = self.deliver(row)
             counts[outcome.kind] += 1
             done += 1
-        return counts
+            if outcome.kind == "retry" and is_unreachable(outcome.error):
+                unreachable.set()  # the others would fail the same way: try again next pass
+
+    def _drain_logged(self, started: datetime, stop: threading.Event | None, counts: dict[str, int],
+                      unreachable: threading.Event) -> None:
+        try:
+            self._drain(started, stop, None, counts, unreachable)
+        except Exception:  # e.g. the database locked too long: the row's lease runs out, it is resent
+            log.exception("a sender stopped early in this pass")
 
     def seconds_until_due(self) -> float | None:
         row = self.db.execute(
@@ -489,9 +565,13 @@ class Forwarder:
             stop.wait(max(0.05, wait))
 
     def close(self) -> None:
+        for lane in self._lanes:
+            lane.close()
+        self._lanes.clear()
         if self.transport is not None:
             self.transport.close()
-        self.db.conn.close()
+        if self._owns_db:
+            self.db.conn.close()
 
 
 # ---------------------------------------------------------------- status for clerks and operators

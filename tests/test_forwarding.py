@@ -104,7 +104,7 @@ def test_file_mode_writes_one_file_per_record_atomically_and_marks_it_forwarded(
     # The audit trail says who moved it.
     assert store.events(apps[0].id)[-1].actor == forwarding.ACTOR
     entries = forward_entries(db)
-    assert [e["application_id"] for e in entries] == [a.id for a in apps]
+    assert sorted(e["application_id"] for e in entries) == sorted(a.id for a in apps)
     assert all(e["result"] == "ok" and e["counterparty"] == f"folder:{folder}" for e in entries)
     assert all(e["subject_ref"] and len(e["subject_ref"]) == 64 for e in entries)
     assert forwarder.run_once()["delivered"] == 0  # nothing twice
@@ -228,11 +228,50 @@ def test_push_delivers_each_record_with_its_idempotency_key(db, config, backend_
         assert stored[row["idempotency_key"]]["record"] == doc
         assert stored[row["idempotency_key"]]["sha256"] == hashlib.sha256(forwarding.canonical_bytes(doc)).hexdigest()
     entries = forward_entries(db)
-    assert [e["application_id"] for e in entries] == [a.id for a in apps]
+    assert sorted(e["application_id"] for e in entries) == sorted(a.id for a in apps)
     assert {e["counterparty"] for e in entries} == {f"127.0.0.1:{sim.port}"}
     # The log's digest lets the core system match each entry to what it received.
     assert sorted(e["payload_sha256"] for e in entries) == sorted(r["sha256"] for r in stored.values())
     assert all(ApplicationStore(db).get(a.id).state is State.FORWARDED for a in apps)
+
+
+def test_one_sender_keeps_confirmation_order_and_several_share_the_work(db, config, backend_sim):
+    sim = backend_sim("--latency", "30")
+    apps = confirmed_applications(db, 6)
+    one = forwarding.Forwarder(push_config(config, sim.url, senders=1), db=db)
+    assert one.run_once()["delivered"] == 6
+    assert [e["application_id"] for e in forward_entries(db)] == [a.id for a in apps]
+    assert [r["record"]["application_id"] for r in sim.records()] == [a.id for a in apps]
+    more = confirmed_applications(db, 12)
+    four = forwarding.Forwarder(push_config(config, sim.url, senders=4), db=db)
+    assert four.run_once()["delivered"] == 12
+    assert len(four._lanes) == 3  # three more connections worked beside the first
+    assert sorted(sim.stored_keys()) == sorted(r["idempotency_key"] for r in outbox_rows(db))
+    assert {e["application_id"] for e in forward_entries(db)} == {a.id for a in apps + more}
+    four.close()
+
+
+def test_a_down_backend_is_not_hammered_and_its_return_wakes_every_delayed_record(db, config, backend_sim):
+    sim = backend_sim(start=False)
+    # Long backoff, as in production: without the wake-up, recovery would take minutes.
+    config = push_config(config, sim.url, senders=1, backoff_initial_seconds=120.0, backoff_max_seconds=300.0)
+    confirmed_applications(db, 10)
+    f = forwarding.Forwarder(config, db=db)
+    assert f.run_once() == {"delivered": 0, "retry": 1, "rejected": 0}  # one probe, then the pass stops
+    assert [r["attempts"] for r in outbox_rows(db)] == [1] + [0] * 9
+    for _ in range(9):
+        f.run_once()
+    assert all(r["attempts"] == 1 and r["last_error"] == "connection_refused" for r in outbox_rows(db))
+    assert f.run_once()["retry"] == 0  # all backed off for minutes now
+    sim.start()
+    # The first record whose backoff ends finds the core system back…
+    db.execute("UPDATE outbox SET next_attempt_at = '2000-01-01T00:00:00.000000+00:00' WHERE id = "
+               "(SELECT MIN(id) FROM outbox)")
+    assert f.run_once()["delivered"] == 1
+    # …and every other delayed record is due at once.
+    assert f.seconds_until_due() == 0
+    assert f.run_once()["delivered"] == 9
+    assert len(sim.stored_keys()) == 10
 
 
 def test_a_refusal_is_marked_failed_without_retrying_until_fixed(db, config, backend_sim):
