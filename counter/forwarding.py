@@ -32,7 +32,6 @@ import random
 import secrets
 import socket
 import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path

@@ -1,7 +1,5 @@
-"""Helpers and fixtures for the forwarding tests: a real `madoguchi backend-sim` process,
-a `madoguchi forward` process, and confirmed applications waiting in the outbox.
-
-Test modules import the fixtures they use from here."""
+"""Fixtures and helpers for the forwarding tests: a real `madoguchi backend-sim` process,
+a `madoguchi forward` process, and confirmed applications waiting in the outbox."""
 from __future__ import annotations
 
 import os
@@ -19,7 +17,7 @@ from core.application import Application, Source, State
 from core.outbox import confirm
 from core.store.applications import ApplicationStore
 from tests.conftest import test_overrides
-from tests.helpers import ROOT, free_port, write_config
+from tests.helpers import free_port, write_config
 
 MADOGUCHI = str(Path(sys.executable).parent / "madoguchi")
 
@@ -207,5 +205,3 @@ def forward_entries(db, result: str | None = None) -> list[dict]:
     sql = "SELECT * FROM exchange_log WHERE purpose = 'forward'"
     return list(db.query(sql + (" AND result = ?" if result else "") + " ORDER BY seq", [result] if result else []))
 
-
-__all__ = ["ROOT"]

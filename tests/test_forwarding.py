@@ -20,8 +20,7 @@ from core.outbox import record_for
 from core.store.applications import ApplicationStore
 from counter import forwarding
 from counter.demo import DEMO_FORWARDED
-from tests.fixtures_forwarding import (backend_sim, confirmed_applications, forward_entries,  # noqa: F401
-                                       outbox_rows, push_config)
+from tests.fixtures_forwarding import confirmed_applications, forward_entries, outbox_rows, push_config
 from tests.helpers import ROOT
 
 SCHEMA = json.loads((ROOT / "docs" / "record.schema.json").read_text(encoding="utf-8"))

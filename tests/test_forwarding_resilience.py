@@ -11,8 +11,8 @@ import requests
 from core import exchange_log as xlog
 from core.application import State
 from core.store.applications import ApplicationStore
-from tests.fixtures_forwarding import (backend_sim, confirmed_applications, forward_entries,  # noqa: F401
-                                       forward_process, outbox_rows, push_config_file, wait_for)
+from tests.fixtures_forwarding import (confirmed_applications, forward_entries, outbox_rows, push_config_file,
+                                       wait_for)
 
 
 def delivered_count(db) -> int:
@@ -103,9 +103,10 @@ def test_serve_runs_the_worker_and_stops_it_cleanly(db, config, live_server):
     server = live_server("counter")
     apps = confirmed_applications(db, 2)
     folder = config.path(config.backend.folder)
-    wait_for(lambda: folder.exists() and len(list(folder.glob("*.jsonl"))) == 2, 15, what="the serve worker")
-    for app in apps:
-        assert ApplicationStore(db).get(app.id).state is State.FORWARDED
+    store = ApplicationStore(db)
+    # The file is written first, then the delivery commits: wait for the commit.
+    wait_for(lambda: all(store.get(a.id).state is State.FORWARDED for a in apps), 15, what="the serve worker")
+    assert len(list(folder.glob("*.jsonl"))) == 2
     # Health of the web side is unaffected.
     assert requests.get(server.url + "/healthz", timeout=5).json()["ok"] is True
     server.stop()
