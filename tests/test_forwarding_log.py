@@ -45,11 +45,11 @@ def test_an_edited_row_is_detected_and_named(db, config, config_file):
     assert result.returncode == 1 and "entry 4" in result.stderr
 
 
-def test_removed_and_reordered_rows_are_detected(db, config, config_file):
+def test_removed_and_reordered_rows_are_detected(db, config, runner):
     forwarded_log(db, config)
     tamper(config, "UPDATE exchange_log SET application_id = (SELECT application_id FROM exchange_log WHERE seq = 1)"
                    " WHERE seq = 2")
-    assert madoguchi("exchange-log", "verify", config_file=config_file).returncode == 1
+    assert runner.invoke("exchange-log", "verify").exit_code == 1
     db.execute("DELETE FROM exchange_log")
     forwarded_log(db, config)
     # Swap two entries' contents (a reorder keeps seq numbers but not the chain).
@@ -59,31 +59,34 @@ def test_removed_and_reordered_rows_are_detected(db, config, config_file):
            [b[c] for c in cols])
     tamper(config, f"UPDATE exchange_log SET {', '.join(f'{c} = ?' for c in cols)} WHERE seq = 3",
            [a[c] for c in cols])
-    result = madoguchi("exchange-log", "verify", config_file=config_file)
-    assert result.returncode == 1 and "entry 2" in result.stderr
+    result = runner.invoke("exchange-log", "verify")
+    assert result.exit_code == 1 and "entry 2" in result.stderr
 
 
-def test_a_deleted_row_is_detected(db, config, config_file):
+def test_a_deleted_row_is_detected(db, config, runner):
     forwarded_log(db, config)
     tamper(config, "DELETE FROM exchange_log WHERE seq = 2")
-    result = madoguchi("exchange-log", "verify", config_file=config_file)
-    assert result.returncode == 1 and "entry 2" in result.stderr and "missing" in result.stderr
+    result = runner.invoke("exchange-log", "verify")
+    assert result.exit_code == 1 and "entry 2" in result.stderr and "missing" in result.stderr
 
 
-def test_exported_anchors_detect_a_cut_tail(db, config, config_file, tmp_path):
+def test_exported_anchors_detect_a_cut_tail(db, config, runner, tmp_path):
     forwarded_log(db, config, 2)
     anchors = tmp_path / "anchors.jsonl"
-    first = madoguchi("exchange-log", "head", "--append-to", str(anchors), config_file=config_file)
+    first = runner.invoke("exchange-log", "head", "--append-to", str(anchors))
     forwarded_log(db, config, 2)
-    madoguchi("exchange-log", "head", "--append-to", str(anchors), config_file=config_file, check=True)
+    runner.invoke("exchange-log", "head", "--append-to", str(anchors))
     lines = [json.loads(x) for x in anchors.read_text().splitlines()]
     assert [a["seq"] for a in lines] == [2, 4] and json.loads(first.stdout) == lines[0]
-    ok = madoguchi("exchange-log", "verify", "--anchors", str(anchors), config_file=config_file)
-    assert ok.returncode == 0 and "2 anchor(s) match" in ok.stdout
+    ok = runner.invoke("exchange-log", "verify", "--anchors", str(anchors))
+    assert ok.exit_code == 0 and "2 anchor(s) match" in ok.stdout
     tamper(config, "DELETE FROM exchange_log WHERE seq >= 3")
-    assert madoguchi("exchange-log", "verify", config_file=config_file).returncode == 0  # looks fine alone…
-    cut = madoguchi("exchange-log", "verify", "--anchors", str(anchors), config_file=config_file)
-    assert cut.returncode == 1 and "entry 4" in cut.stderr and "cut short" in cut.stderr  # …not with anchors
+    assert runner.invoke("exchange-log", "verify").exit_code == 0  # looks fine alone…
+    cut = runner.invoke("exchange-log", "verify", "--anchors", str(anchors))
+    assert cut.exit_code == 1 and "entry 4" in cut.stderr and "cut short" in cut.stderr  # …not with anchors
+    anchors.write_text("not json\n")
+    bad = runner.invoke("exchange-log", "verify", "--anchors", str(anchors))
+    assert bad.exit_code == 1 and "not an anchor line" in bad.output
 
 
 def test_list_shows_entries_without_personal_data(db, config, runner):
