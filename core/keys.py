@@ -40,7 +40,14 @@ def kiosk_device_token(config) -> str:
     return config.keys.kiosk_device_token or read_or_create(config, "kiosk_device.token")
 
 
+def subject_key(config) -> str:
+    """Key of the exchange log's subject references (`core.exchange_log.subject_ref`), so
+    entries about one person can be found without writing their name into the log."""
+    return read_or_create(config, "subject.key")
+
+
 def ensure_keys(config) -> None:
     session_secret(config)
     office_api_key(config)
     kiosk_device_token(config)
+    subject_key(config)
