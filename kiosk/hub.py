@@ -332,6 +332,9 @@ class Hub:
         try:
             with visit.lock, write(db):
                 app.transition(State.PRINTED, self.actor)
+                # Which job printed it (no personal data: the queue and CUPS' job number).
+                app.note(self.actor, "printed", new={"queue": str(getattr(result, "queue", "") or ""),
+                                                     "job_id": str(getattr(result, "job_id", ""))})
                 if not self.office_mode:
                     ApplicationStore(db).save(app)
                 self._log_exchange(visit, counterparty="printer", purpose="print", payload=visit.pdf,

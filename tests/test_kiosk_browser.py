@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from core.application import form_code
 from core.config import load_config
 from core.store.applications import ApplicationStore
 from core.store.db import open_from_config
@@ -154,8 +155,9 @@ def answer_questions(page, screens: Screens | None = None) -> list[str]:
             page.click("button[value=done]")
         elif page.locator("button[value=skip]").count():
             page.click("button[value=skip]")
-        else:
-            page.click("label.k-radio >> nth=0")
+        else:                                    # a required choice or a number with its default
+            if page.locator("label.k-radio").count():
+                page.click("label.k-radio >> nth=0")
             page.click("button[value=save]")
         page.wait_for_url(lambda url: path not in url, timeout=5000)
     raise AssertionError(f"never reached the confirm page: {seen}")
@@ -168,15 +170,49 @@ def wait_url(page, pattern: str, timeout: float = 10000):
 # --- the card path over pcscd + vpcd -------------------------------------------------------------
 
 @pytest.fixture
-def pcsc_kiosk(tmp_path, pcsc_stack):
+def pcsc_kiosk(tmp_path, pcsc_stack, pdf_queue):
+    """A kiosk on the vpcd reader through pcscd, printing to CUPS' cups-pdf queue."""
     from tests.fixtures_cards import VPCD_READER
     server, config = serve_kiosk(tmp_path, devices={"card_reader": "pcsc", "card_reader_name": VPCD_READER,
-                                                    "emulator_persona": ""})
+                                                    "emulator_persona": "", "printer": pdf_queue.name})
     yield server, config
     server.stop()
 
 
-def test_card_path_over_pcsc_wrong_then_right_pin_to_print(pcsc_kiosk, pcsc_stack, kiosk_page, tmp_path):
+def printed_pdf(config, app_id: str, pdf_queue) -> Path:
+    """The PDF cups-pdf wrote for the application's print job (the job number is in its audit trail)."""
+    db = open_from_config(config)
+    [note] = [e for e in ApplicationStore(db).events(app_id) if e.kind == "printed"]
+    assert note.new["queue"] == pdf_queue.name
+    return pdf_queue.output_of(int(note.new["job_id"]))
+
+
+def raster(pdf: Path, tmp_path: Path, dpi: int):
+    import subprocess
+
+    import cv2
+    stem = tmp_path / f"{pdf.stem}-{dpi}"
+    subprocess.run(["pdftoppm", "-gray", "-png", "-r", str(dpi), "-f", "1", "-l", "1", "-singlefile", str(pdf),
+                    str(stem)], check=True, timeout=60)
+    return cv2.imread(f"{stem}.png", cv2.IMREAD_GRAYSCALE)
+
+
+def page_difference(a: Path, b: Path, tmp_path: Path) -> float:
+    """Share of pixels that are ink on one first page and paper on the other (lightly blurred)."""
+    import cv2
+    import numpy as np
+    ia, ib = raster(a, tmp_path, 60), raster(b, tmp_path, 60)
+    h, w = min(ia.shape[0], ib.shape[0]), min(ia.shape[1], ib.shape[1])
+    ia, ib = (cv2.GaussianBlur(i[:h, :w], (3, 3), 0) < 128 for i in (ia, ib))
+    return float(np.count_nonzero(ia != ib)) / ia.size
+
+
+def qr_codes(pdf: Path, tmp_path: Path) -> list[str]:
+    from hardware.camera import decode_frame
+    return list(decode_frame(raster(pdf, tmp_path, 200)).texts)
+
+
+def test_card_path_over_pcsc_wrong_then_right_pin_to_print(pcsc_kiosk, pcsc_stack, pdf_queue, kiosk_page, tmp_path):
     server, config = pcsc_kiosk
     page, screens = kiosk_page, Screens(kiosk_page, "card")
     page.goto(server.url + "/kiosk/")
@@ -220,8 +256,15 @@ def test_card_path_over_pcsc_wrong_then_right_pin_to_print(pcsc_kiosk, pcsc_stac
     [app] = ApplicationStore(db).list()
     assert (app.state, app.reception_number, app.data["kana"]) == ("printed", number, "ヤマダ\u3000タロウ")
     assert app.data["move_date"] == "2026-11-01" and app.sources["name"] == "card"
-    printed = list((tmp_path / "var" / "printed").glob("*.pdf"))
-    assert len(printed) == 1
+    # cups-pdf rewrites the PDF through PostScript (no text left to extract): compare the paper
+    # with the form rendered from the stored application, and scan its QR code as the clerk will.
+    out = printed_pdf(config, app.id, pdf_queue)
+    from printing import render_application
+    sent = tmp_path / "sent.pdf"
+    sent.write_bytes(render_application(app.to_json_form(), app.id))
+    assert page_difference(sent, out, tmp_path) < 0.01
+    assert form_code(app.id) in qr_codes(out, tmp_path)
+    (SHOTS / "card-printed.pdf").write_bytes(out.read_bytes())
     page.click("button.k-big")                                # finish
     wait_url(page, r"/kiosk/$")
 
@@ -355,5 +398,47 @@ def test_server_sent_events_arrive_at_once_under_waitress(tmp_path):
         # Polling gives the same, for a page whose EventSource fails.
         body = s.get(f"{server.url}/kiosk/events?since={since}", timeout=5).json()
         assert {"type": "navigate", "url": "/kiosk/card/pin"} in body["events"]
+    finally:
+        server.stop()
+
+
+# --- printer trouble -------------------------------------------------------------------------------
+
+def test_a_paused_printer_then_retry_prints_once(tmp_path, kiosk_page, make_queue):
+    from tests.fixtures_printing import cups_lock, run
+    queue = make_queue("ok")
+    with cups_lock():
+        run("cupsdisable", queue)                    # someone paused the printer
+    server, config = serve_kiosk(tmp_path, devices={"emulator_persona": "", "printer": queue,
+                                                    "print_timeout_seconds": 20.0})
+    try:
+        page, screens = kiosk_page, Screens(kiosk_page, "paused")
+        page.goto(server.url + "/kiosk/?lang=pt")
+        page.click("a.k-choice-card")
+        page.click("details.k-demo summary")
+        page.click("button[value=mynumber_yamada]")
+        wait_url(page, r"/kiosk/card/pin$")
+        tap_pin(page, "1234")
+        page.click("button[value=certificates]")
+        page.click("label.k-check:has(input[value=juminhyo])")
+        page.click("button.k-primary")
+        answer_questions(page)
+        page.click("button.k-big")
+        wait_url(page, r"/kiosk/printing$")
+        page.wait_for_selector("text=A impressora está pausada.", timeout=30000)
+        assert page.locator("button:has-text('Tentar de novo')").count() == 1
+        assert "A-001" in page.inner_text("main")
+        screens.shot("printer-paused")
+        db = open_from_config(config)
+        [app] = ApplicationStore(db).list()
+        assert app.state == "submitted"                  # kept, not lost
+        with cups_lock():
+            run("cupsenable", queue)                     # staff resume the printer
+        page.click("button:has-text('Tentar de novo')")
+        wait_url(page, r"/kiosk/done$", 30000)
+        assert page.inner_text("[data-reception-number]") == "A-001"
+        app = ApplicationStore(db).get(app.id)
+        printed = [e for e in ApplicationStore(db).events(app.id) if e.kind == "printed"]
+        assert app.state == "printed" and len(printed) == 1
     finally:
         server.stop()
