@@ -1,0 +1,222 @@
+"""A kiosk PC apart from the office server: device tokens, the office's API, and the upload
+queue that keeps applications while the office is unreachable."""
+from __future__ import annotations
+
+import json
+import re
+import time
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from core import exchange_log as xlog
+from core.config import load_config
+from core.store.applications import ApplicationStore
+from core.store.db import open_from_config
+from kiosk.office import OfficeClient, device_token, kiosk_of_token
+from tests.fixtures_kiosk import kiosk_overrides
+from tests.helpers import LiveServer, free_port, madoguchi, write_config
+from tests.kiosk_helpers import TYPED
+
+
+# --- device tokens ------------------------------------------------------------------------------
+
+def test_each_kiosk_has_its_own_token():
+    a, b = device_token("secret", "kiosk-1"), device_token("secret", "kiosk-2")
+    assert a != b and a.startswith("kiosk-1.")
+    assert kiosk_of_token("secret", a) == "kiosk-1"
+    assert kiosk_of_token("other secret", a) is None
+    assert kiosk_of_token("secret", "kiosk-2." + a.split(".", 1)[1]) is None     # not transferable
+    assert kiosk_of_token("secret", "") is None and kiosk_of_token("secret", "nodot") is None
+
+
+def test_token_command_prints_the_kiosks_token(config_file, tmp_path):
+    r = madoguchi("kiosk", "token", "kiosk-7", config_file=config_file)
+    assert r.returncode == 0, r.stderr
+    token = r.stdout.strip()
+    from core.keys import kiosk_device_token
+    config = load_config(config_file, base_dir=tmp_path)
+    assert kiosk_of_token(kiosk_device_token(config), token) == "kiosk-7"
+    assert madoguchi("kiosk", "token", "bad id!", config_file=config_file).returncode != 0
+
+
+# --- the office's API (test client of an office app) ----------------------------------------------
+
+UPLOAD_FORM = {"procedures": ["juminhyo"], "name": "山田　太郎", "kana": "ヤマダ　タロウ", "birth_date": "1980-05-17",
+               "sex": "male", "postal_code": "1000013", "address": "東京都千代田区霞が関２丁目１－２",
+               "juminhyo_scope": "self", "juminhyo_copies": 1}
+
+
+def upload(kiosk_id="kiosk-7", app_id="0123456789ABCDEF", **changes):
+    data = {k: v for k, v in UPLOAD_FORM.items() if k != "procedures"}
+    body = {"kiosk_id": kiosk_id, "application": {
+        "id": app_id, "state": "printed", "procedures": ["juminhyo"], "data": data,
+        "sources": {"name": "card", "birth_date": "card", "kana": "typed", "sex": "card", "bogus": "x"},
+        "reception_number": "K-004", "created_at": "2026-11-02T01:02:03.000000+00:00"},
+        "exchanges": [{"purpose": "card_read", "counterparty": "mynumber_card", "at": "2026-11-02T01:01:00+00:00",
+                       "payload_sha256": "ab" * 32, "result": "ok"},
+                      {"purpose": "print", "counterparty": "printer", "at": "2026-11-02T01:03:00+00:00",
+                       "payload_sha256": "cd" * 32, "result": "ok"},
+                      {"purpose": "something_else", "counterparty": "x"}]}
+    body["application"].update(changes)
+    return body
+
+
+@pytest.fixture
+def office(app):
+    """The office side (all surfaces, so the counter's API is there) and kiosk-7's token."""
+    from core.keys import kiosk_device_token
+    token = device_token(kiosk_device_token(app.config["MADOGUCHI"]), "kiosk-7")
+    return app.test_client(), {"Authorization": f"Bearer {token}"}
+
+
+def test_office_stores_a_kiosk_application_as_printed(office, db, config):
+    client, auth = office
+    r = client.post("/kiosk/api/v1/applications", json=upload(), headers=auth)
+    assert r.status_code == 201, r.get_json()
+    assert r.get_json() == {"id": "0123456789ABCDEF", "state": "printed", "reception_number": "K-004"}
+    app = ApplicationStore(db).get("0123456789ABCDEF")
+    assert app.state == "printed" and app.channel == "kiosk" and app.reception_number == "K-004"
+    assert app.sources == {"name": "card", "birth_date": "card", "kana": "typed", "sex": "card",
+                           "postal_code": "typed", "address": "typed", "juminhyo_scope": "typed",
+                           "juminhyo_copies": "typed"}
+    assert {e.actor for e in ApplicationStore(db).events(app.id)} == {"kiosk:kiosk-7"}
+    entries = list(xlog.entries(db, application_id=app.id))
+    assert [(e["purpose"], e["actor"], e["counterparty"]) for e in entries] == [
+        ("card_read", "kiosk:kiosk-7", "mynumber_card"), ("print", "kiosk:kiosk-7", "printer")]
+    from core.keys import subject_key
+    assert entries[0]["subject_ref"] == xlog.subject_ref(subject_key(config), "山田\u3000太郎", "1980-05-17")
+    # A retry after a lost answer is the same application, not a second one.
+    again = client.post("/kiosk/api/v1/applications", json=upload(), headers=auth)
+    assert again.status_code == 200 and ApplicationStore(db).count() == 1
+    assert len(list(xlog.entries(db, application_id=app.id))) == 2
+
+
+def test_office_refuses_what_it_should(office, db):
+    client, auth = office
+    url = "/kiosk/api/v1/applications"
+    assert client.post(url, json=upload()).status_code == 401
+    assert client.post(url, json=upload(), headers={"Authorization": "Bearer kiosk-7.forged"}).status_code == 401
+    assert client.post(url, json=upload(kiosk_id="kiosk-8"), headers=auth).status_code == 403
+    r = client.post(url, json=upload(data={**upload()["application"]["data"], "birth_date": "1980-02-30"}),
+                    headers=auth)
+    assert r.status_code == 422 and r.get_json()["errors"][0]["field"] == "birth_date"
+    assert client.post(url, json=upload(state="confirmed"), headers=auth).status_code == 400
+    assert client.post(url, json=upload(reception_number="<b>"), headers=auth).status_code == 400
+    assert client.post(url, data="not json", headers=auth).status_code == 400
+    assert ApplicationStore(db).count() == 0
+    client.post(url, json=upload(), headers=auth)
+    changed = upload(data={**upload()["application"]["data"], "juminhyo_copies": 3})
+    assert client.post(url, json=changed, headers=auth).status_code == 409
+
+
+def test_the_office_api_is_only_on_the_office_side(config):
+    from web import create_app
+    assert create_app(config, "kiosk").test_client().post("/kiosk/api/v1/applications", json={}).status_code == 404
+
+
+# --- two live servers: a kiosk PC and the office ---------------------------------------------------
+
+class HttpKiosk:
+    """A visitor at a live kiosk PC over HTTP, as the page does without JavaScript."""
+
+    def __init__(self, url: str):
+        self.url, self.s, self.csrf = url, requests.Session(), ""
+
+    def _keep(self, r):
+        m = re.search(r'name="csrf-token" content="([^"]+)"', r.text)
+        if m:
+            self.csrf = m.group(1)
+        return r
+
+    def get(self, path):
+        return self._keep(self.s.get(self.url + path, timeout=10, allow_redirects=False))
+
+    def post(self, path, data=None):
+        return self._keep(self.s.post(self.url + path, data={"csrf_token": self.csrf, **(data or {})}, timeout=10,
+                                      allow_redirects=False))
+
+    def visit_to_print(self) -> str:
+        self.get("/kiosk/?lang=en")
+        self.post("/kiosk/emulator/card", {"persona": "mynumber_yamada", "next": "/kiosk/card"})
+        self.get("/kiosk/card/pin")
+        assert self.post("/kiosk/card/pin", {"pin": "1234"}).headers["Location"] == "/kiosk/purpose"
+        self.post("/kiosk/purpose", {"event": "certificates"})
+        location = self.post("/kiosk/procedures", {"procedure": "juminhyo"}).headers["Location"]
+        for _ in range(20):
+            r = self.get(location)
+            if r.status_code == 302:
+                location = urlsplit(r.headers["Location"]).path
+                if location == "/kiosk/confirm":
+                    break
+                continue
+            name = location.rsplit("/", 1)[-1]
+            location = self.post(location, TYPED.get(name, {"action": "skip"})).headers["Location"]
+        self.post("/kiosk/print")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            r = self.get("/kiosk/printing")
+            if r.status_code == 302 and r.headers["Location"].endswith("/kiosk/done"):
+                page = self.get("/kiosk/done").text
+                return re.search(r"data-reception-number>([^<]+)<", page).group(1)
+            time.sleep(0.2)
+        raise AssertionError("never printed")
+
+
+def kiosk_pc(tmp_path, office_url: str, token: str):
+    pc = tmp_path / "kiosk-pc"
+    pc.mkdir()
+    values = kiosk_overrides(pc, kiosk={"office_url": office_url, "kiosk_id": "kiosk-7", "reception_prefix": "K"},
+                             keys={"kiosk_device_token": token}, devices={"emulator_persona": ""})
+    config_file = write_config(pc / "config.toml", values)
+    return config_file, load_config(config_file, base_dir=pc)
+
+
+def test_kiosk_pc_keeps_applications_while_the_office_is_down(tmp_path, config_file, monkeypatch):
+    office_config = load_config(config_file, base_dir=tmp_path)
+    token = madoguchi("kiosk", "token", "kiosk-7", config_file=config_file).stdout.strip()
+    office_port = free_port()
+    pc_file, pc_config = kiosk_pc(tmp_path, f"http://127.0.0.1:{office_port}", token)
+    pc = LiveServer(pc_file, "kiosk")
+    office = None
+    try:
+        number = HttpKiosk(pc.url).visit_to_print()
+        assert number == "K-001"                    # printed, although the office is unreachable
+        pc_db = open_from_config(pc_config)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            [row] = OfficeClient(pc_config).pending(pc_db)
+            if row["attempts"]:
+                break
+            time.sleep(0.2)
+        assert row["attempts"] >= 1 and row["last_error"] == "office_unreachable"
+        assert ApplicationStore(pc_db).count() == 0  # the kiosk PC keeps only the queue
+        # The office comes back: the kiosk PC delivers on its own.
+        monkeypatch.setattr("tests.helpers.free_port", lambda: office_port)
+        office = LiveServer(config_file, "counter")
+        office_db = open_from_config(office_config)
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline and not ApplicationStore(office_db).count():
+            time.sleep(0.3)
+        [app] = ApplicationStore(office_db).list()
+        assert (app.state, app.reception_number, app.channel) == ("printed", "K-001", "kiosk")
+        assert app.data["name"] == "山田\u3000太郎" and app.sources["name"] == "card"
+        purposes = [e["purpose"] for e in xlog.entries(office_db, application_id=app.id)]
+        assert purposes == ["card_read", "print"]
+        deadline = time.monotonic() + 5
+        while OfficeClient(pc_config).pending(pc_db) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert OfficeClient(pc_config).pending(pc_db) == []     # delivered: nothing personal left
+        # The next visit goes straight through.
+        assert HttpKiosk(pc.url).visit_to_print() == "K-002"
+        deadline = time.monotonic() + 10
+        while ApplicationStore(office_db).count() < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert ApplicationStore(office_db).count() == 2
+        r = madoguchi("kiosk", "queue", config_file=pc_file)
+        assert "nothing waiting" in r.stdout
+    finally:
+        if office:
+            office.stop()
+        pc.stop()
