@@ -442,3 +442,56 @@ def test_a_paused_printer_then_retry_prints_once(tmp_path, kiosk_page, make_queu
         assert app.state == "printed" and len(printed) == 1
     finally:
         server.stop()
+
+
+# --- accessibility (axe-core) -----------------------------------------------------------------------
+
+def test_every_screen_passes_axe(tmp_path, browser):
+    from tests.fixtures_browser import AXE_JS, axe_violations
+    if not AXE_JS.exists():
+        pytest.fail(f"{AXE_JS} is missing: run `npm install` (make test does)")
+    server, _ = serve_kiosk(tmp_path, devices={"emulator_persona": ""})
+    # bypass_csp only so axe-core can be injected; the flows above run under the CSP.
+    context = browser.new_context(viewport=PORTRAIT, locale="ja-JP", bypass_csp=True)
+    page = context.new_page()
+    found = {}
+
+    def check(name):
+        page.wait_for_load_state()
+        violations = axe_violations(page)
+        if violations:
+            found[name] = violations
+
+    try:
+        page.goto(server.url + "/kiosk/")
+        check("start")
+        page.click("a.k-choice-qr")
+        check("qr")
+        page.goto(server.url + "/kiosk/card")
+        check("card")
+        page.click("details.k-demo summary")
+        page.click("button[value=mynumber_yamada]")
+        wait_url(page, r"/kiosk/card/pin$")
+        check("pin")
+        tap_pin(page, "1234")
+        wait_url(page, r"/kiosk/purpose$")
+        check("purpose")
+        page.click("button[value=moving_in]")
+        check("procedures")
+        page.click("button.k-primary")
+        wait_url(page, r"/kiosk/ask/kana$")
+        check("ask kana")
+        page.click("button[value=save]")                       # empty: the error summary
+        check("ask kana, with an error")
+        page.goto(server.url + "/kiosk/ask/move_date")
+        check("ask move date")
+        page.goto(server.url + "/kiosk/ask/household/member")
+        check("household member")
+        page.goto(server.url + "/kiosk/confirm")
+        check("confirm")
+        page.goto(server.url + "/kiosk/language?next=/kiosk/confirm")
+        check("language")
+    finally:
+        context.close()
+        server.stop()
+    assert not found, json.dumps(found, ensure_ascii=False, indent=1)

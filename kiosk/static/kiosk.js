@@ -167,14 +167,14 @@
   if (pinForm) {
     var pin = $("[data-pin-input]", pinForm);
     var dots = $$("[data-pin-dots] span", pinForm);
-    var dotBox = $("[data-pin-dots]", pinForm);
+    var count = $("[data-pin-count]", pinForm);
     var pad = $("[data-pin-pad]", pinForm);
     pad.hidden = false;
     pin.setAttribute("tabindex", "-1");
     pin.setAttribute("aria-hidden", "true");
     var show = function () {
       dots.forEach(function (d, i) { d.classList.toggle("filled", i < pin.value.length); });
-      if (dotBox.dataset.labelCount) dotBox.setAttribute("aria-label", dotBox.dataset.labelCount.replace("{n}", pin.value.length));
+      if (count && count.dataset.label) count.textContent = count.dataset.label.replace("{n}", pin.value.length);
     };
     var add = function (d) { if (pin.value.length < 4) pin.value += d; show(); };
     var del = function () { pin.value = pin.value.slice(0, -1); show(); };
