@@ -56,6 +56,7 @@ class Hub:
         self._streams: dict[str, int] = {}
         self._ended: OrderedDict[str, str] = OrderedDict()   # visit id → why it ended
         self._code_lock = threading.Lock()
+        self.closing = False                   # the server is shutting down: event streams end
         self.scanner = None                     # set while the services run (inject() for demos)
         self.office = None
         if self.office_mode:
@@ -134,7 +135,7 @@ class Hub:
             return gen
 
     def stream_current(self, visit_id: str, gen: int) -> bool:
-        return self._streams.get(visit_id) == gen
+        return self._streams.get(visit_id) == gen and not self.closing
 
     def wait_events(self, visit_id: str, since: int, timeout: float,
                     still_wanted: Callable[[], bool] = lambda: True) -> tuple[int, list[tuple[int, dict]]]:
@@ -146,7 +147,7 @@ class Hub:
             while True:
                 found = [(s, e) for s, vid, e in self._events if s > since and vid == visit_id]
                 left = deadline - time.monotonic()
-                if found or left <= 0 or not still_wanted():
+                if found or left <= 0 or self.closing or not still_wanted():
                     return self._seq, found
                 self._cond.wait(min(left, 1.0))
 
@@ -389,6 +390,9 @@ class Hub:
             t.start()
 
         def stop_all():
+            with self._cond:
+                self.closing = True
+                self._cond.notify_all()
             for s in reversed(stoppers):
                 try:
                     s()

@@ -29,8 +29,26 @@ def serve(config: Config, surface: str | None = None, port: int | None = None, h
     log.info("serving %s on http://%s:%s/", ", ".join(app.extensions["madoguchi.surfaces"]), host, port)
     print(f"madoguchi: serving {surface} on http://{host}:{port}/", flush=True)
 
+    stopped = threading.Event()
+
+    def stop_services():
+        # Once: on SIGTERM first, so long-lived responses (the kiosk's event streams) end and
+        # waitress can close their connections; again, harmlessly, when run() returns.
+        if stopped.is_set():
+            return
+        stopped.set()
+        for stop in stoppers:
+            try:
+                if stop:
+                    stop()
+            except Exception:  # a failing service must not keep the others running
+                log.exception("stopping a service failed")
+
     def shutdown(*_):
-        threading.Thread(target=server.close, daemon=True).start()
+        def close():
+            stop_services()
+            server.close()
+        threading.Thread(target=close, daemon=True).start()
 
     signal.signal(signal.SIGTERM, shutdown)
     try:
@@ -38,9 +56,4 @@ def serve(config: Config, surface: str | None = None, port: int | None = None, h
     except (KeyboardInterrupt, OSError):
         pass
     finally:
-        for stop in stoppers:
-            try:
-                if stop:
-                    stop()
-            except Exception:  # a failing service must not keep the others running
-                log.exception("stopping a service failed")
+        stop_services()
