@@ -503,3 +503,26 @@ def test_clerk_assisted_mode_asks_the_visitor_to_type_the_pin(kiosk_app):
     kiosk.get("/kiosk/card/pin")
     assert "お客様が暗証番号を入力してください" in kiosk.text
     assert "clerk-assisted" in kiosk.text
+
+
+def test_camera_hints_reach_the_qr_screen_only(kiosk):
+    kiosk.start("en")
+    seq = kiosk.hub.seq
+    kiosk.hub.on_scanner_event({"type": "hint", "hint": "closer"})          # on the start screen: nothing
+    kiosk.get("/kiosk/qr")
+    assert 'data-hint="closer"' in kiosk.text and "Move your phone a little closer." in kiosk.text
+    kiosk.hub.on_scanner_event({"type": "hint", "hint": "closer"})
+    kiosk.hub.on_scanner_event({"type": "camera", "state": "lost"})
+    events = kiosk.get(f"/kiosk/events?since={seq}").get_json()["events"]
+    assert events == [{"type": "hint", "hint": "closer"}, {"type": "camera", "state": "lost"}]
+
+
+def test_a_scanned_code_never_replaces_a_visit_in_progress(kiosk, prereg_token):
+    kiosk.start("en")
+    kiosk.read_card()
+    kiosk.choose("certificates", ["juminhyo"])
+    before = dict(kiosk.visit().values)
+    kiosk.hub.on_scanner_event({"type": "code", "text": prereg_token.token})
+    time.sleep(0.3)
+    assert kiosk.visit().values == before and kiosk.visit().path == "card"
+    assert [e["purpose"] for e in xlog.entries(db_of(kiosk))] == ["card_read"]

@@ -495,3 +495,32 @@ def test_every_screen_passes_axe(tmp_path, browser):
         context.close()
         server.stop()
     assert not found, json.dumps(found, ensure_ascii=False, indent=1)
+
+
+# --- clerk-assisted mode ---------------------------------------------------------------------------------
+
+def test_clerk_assisted_mode_on_a_desktop_screen(tmp_path, browser):
+    server, _ = serve_kiosk(tmp_path, kiosk={"mode": "clerk-assisted"}, devices={"emulator_persona": ""})
+    context = browser.new_context(viewport=LANDSCAPE, locale="ja-JP")
+    page = context.new_page()
+    try:
+        screens = Screens(page, "clerk-assisted")
+        page.goto(server.url + "/kiosk/")
+        assert page.locator("body.clerk-assisted").count() == 1
+        page.click("a.k-choice-card")
+        assert "職員がお客様と一緒に入力しています" in page.inner_text(".k-clerk-note")
+        page.click("details.k-demo summary")
+        page.click("button[value=mynumber_yamada]")
+        wait_url(page, r"/kiosk/card/pin$")
+        assert "お客様が暗証番号を入力してください。" in page.inner_text(".k-visitor-note")
+        screens.shot("pin")
+        tap_pin(page, "1234")
+        wait_url(page, r"/kiosk/purpose$")
+        page.click("button[value=certificates]")
+        page.click("label.k-check:has(input[value=juminhyo])")
+        page.click("button.k-primary")
+        answer_questions(page)
+        screens.shot("confirm")
+    finally:
+        context.close()
+        server.stop()
