@@ -179,6 +179,9 @@ class CupsPrinter:
                 raise PrinterError(f"{self.name}: job {job_id} was {why}", "aborted", queue=self.name,
                                    job_id=job_id, reasons=reasons)
             problem = classify(printer.get("printer-state"), reasons)
+            if problem is not None and problem[0] == "paused":
+                # it was ready when the job went in: the device stopped it (CUPS says "paused")
+                problem = ("stopped", "the printer stopped while printing")
             if problem is None and state == JOB_STOPPED:
                 problem = ("stopped", "the job has stopped")
             if problem is None and "connecting-to-device" in {_base(r)[0] for r in reasons}:
