@@ -155,7 +155,8 @@ def font(name: str) -> TTFont | None:
                 raise FontMissing(f"font {name} not found (install fonts-ipaexfont and fonts-ipamj-mincho)")
             _loaded[name] = None
             return None
-        f = TTFont(name, str(path))
+        # asciiReadable=False: otherwise every font embeds all 95 ASCII glyphs, used or not
+        f = TTFont(name, str(path), asciiReadable=False)
         f.face.__class__ = _FastFace
         pdfmetrics.registerFont(f)
         _loaded[name] = f
