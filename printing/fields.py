@@ -610,38 +610,42 @@ class HouseholdField(Field):
         self.w = sum(c.w for c in self.columns)
         self.h = self.header_h + self.rows * self.row_h
 
-    def _col_x(self) -> list[float]:
-        xs, x = [], self.x
+    def _col_x(self, left: float | None = None) -> list[float]:
+        xs, x = [], self.x if left is None else left
         for c in self.columns:
             xs.append(x)
             x += c.w
         return xs
 
-    def _draw_table(self, pen: Pen, top: float, n_rows: int):
-        """Grid and headings (also used on continuation sheets)."""
-        pen.rect(self.x, top, self.w, self.header_h, width=0.5, fill=0.9)
-        for cx, c in zip(self._col_x(), self.columns):
+    def _draw_table(self, pen: Pen, top: float, n_rows: int, left: float | None = None):
+        """Grid and headings (also used on continuation sheets, where the table may sit elsewhere)."""
+        x0 = self.x if left is None else left
+        xs = self._col_x(x0)
+        pen.rect(x0, top, self.w, self.header_h, width=0.5, fill=0.9)
+        for cx, c in zip(xs, self.columns):
             pen.text(c.label, Box(cx, top, c.w, self.header_h), style=LABEL_STYLE, size=self.label_size,
                      align="center", pad=0.5, field=self.where)
         body_top = top + self.header_h
-        pen.rect(self.x, top, self.w, self.header_h + n_rows * self.row_h, width=0.8)
+        pen.rect(x0, top, self.w, self.header_h + n_rows * self.row_h, width=0.8)
         for r in range(1, n_rows + 1):
-            pen.line(self.x, body_top + r * self.row_h, self.x + self.w, body_top + r * self.row_h, width=0.4)
-        pen.line(self.x, body_top, self.x + self.w, body_top, width=0.5)
-        for cx in self._col_x()[1:]:
+            pen.line(x0, body_top + r * self.row_h, x0 + self.w, body_top + r * self.row_h, width=0.4)
+        pen.line(x0, body_top, x0 + self.w, body_top, width=0.5)
+        for cx in xs[1:]:
             pen.line(cx, top, cx, body_top + n_rows * self.row_h, width=0.4)
-        for cx, c in zip(self._col_x(), self.columns):
+        for cx, c in zip(xs, self.columns):
             if c.kana:
                 for r in range(n_rows):
                     y = body_top + r * self.row_h + self.row_h * 0.36
                     pen.line(cx, y, cx + c.w, y, width=0.3, dash=(1, 1.5))
 
-    def _draw_rows(self, pen: Pen, members: list[dict], first_index: int, top: float, ctx: Ctx):
+    def _draw_rows(self, pen: Pen, members: list[dict], first_index: int, top: float, ctx: Ctx,
+                   left: float | None = None):
         body_top = top + self.header_h
+        xs = self._col_x(left)
         for r, m in enumerate(members):
             y = body_top + r * self.row_h
             idx = first_index + r
-            for cx, c in zip(self._col_x(), self.columns):
+            for cx, c in zip(xs, self.columns):
                 path = f"{self.source}[{idx}].{c.key}"
                 v = m.get(c.key)
                 if c.kana:
@@ -683,9 +687,10 @@ class HouseholdField(Field):
         v = self.value(ctx)
         return v[self.rows:] if isinstance(v, list) else []
 
-    def draw_continuation(self, pen: Pen, members: list[dict], first_index: int, top: float, ctx: Ctx):
-        self._draw_table(pen, top, len(members))
-        self._draw_rows(pen, members, first_index, top, ctx)
+    def draw_continuation(self, pen: Pen, members: list[dict], first_index: int, top: float, ctx: Ctx,
+                          left: float):
+        self._draw_table(pen, top, len(members), left)
+        self._draw_rows(pen, members, first_index, top, ctx, left)
 
 
 # ------------------------------------------------------------------------------ QR

@@ -65,6 +65,8 @@ def load_layout(procedure_id: str, catalogue: Catalogue | None = None) -> Layout
         return hit
     layout = parse_layout(path, proc, catalogue)
     with _cache_lock:
+        if len(_cache) > 64:  # edited files and throw-away catalogues: start afresh
+            _cache.clear()
         _cache[key] = layout
     return layout
 
@@ -203,5 +205,7 @@ def background_pdf(layout: Layout, catalogue: Catalogue) -> bytes:
         c.showPage()
         c.save()
         pdf = buf.getvalue()
+        if len(_bg_cache) > 64:
+            _bg_cache.clear()
         _bg_cache[key] = pdf
     return pdf

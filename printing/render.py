@@ -163,14 +163,10 @@ def _continuation(c: Canvas, layout: Layout, table: HouseholdField, ctx: Ctx) ->
         if qr is not None:
             qr_here = QrField({"type": "qr", "x": layout.page_w - 15 - qr.w, "y": 10.0, "w": qr.w}, qr.where,
                               layout.procedure, ctx.catalogue, layout.style)
+            qr_here.frame(pen, ctx)
             qr_here.draw(pen, ctx)
         first_index = table.rows + (n - 1) * per_page
-        saved = table.x, table.y
-        table.x = (layout.page_w - table.w) / 2
-        try:
-            table.draw_continuation(pen, chunk, first_index, CONTINUATION_TOP, ctx)
-        finally:
-            table.x, table.y = saved
+        table.draw_continuation(pen, chunk, first_index, CONTINUATION_TOP, ctx, left=(layout.page_w - table.w) / 2)
         c.showPage()
 
 
@@ -198,5 +194,7 @@ def _background(layout: Layout, catalogue: Catalogue) -> ImportedPage:
     if abs(w_mm - layout.page_w) > 1.5 or abs(h_mm - layout.page_h) > 1.5:
         raise LayoutError(f"{layout.path}: background is {w_mm:.0f}×{h_mm:.0f} mm, the layout's page "
                           f"{layout.page_w:.0f}×{layout.page_h:.0f} mm")
+    if len(_backgrounds) > 64:
+        _backgrounds.clear()
     _backgrounds[key] = bg
     return bg
