@@ -570,3 +570,26 @@ def test_pictures_of_every_form_to_look_at(visit_pdf):
         img = cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)
         ink = np.count_nonzero(img < 128) / img.size
         assert 0.02 < ink < 0.25, p.name
+
+
+def test_rare_characters_print_as_their_own_glyphs_not_the_common_form(tmp_path):
+    """𠮷 is not 吉, 髙 is not 高, 﨑 is not 崎 on paper: rasterised (as CUPS' poppler does),
+    each pair's shapes differ."""
+    import cv2
+    import numpy as np
+    pdf = render_form("juminhyo", {"name": "𠮷吉\u3000髙高\u3000﨑崎"})
+    path = tmp_path / "pairs.pdf"
+    path.write_bytes(pdf)
+    dpi = 400
+    subprocess.run(["pdftoppm", "-gray", "-png", "-r", str(dpi), "-singlefile", str(path), str(tmp_path / "pairs")],
+                   check=True)
+    img = cv2.imread(str(tmp_path / "pairs.png"), cv2.IMREAD_GRAYSCALE) < 128
+    s = dpi / 72
+    with pdfplumber.open(io.BytesIO(pdf)) as doc:
+        glyph = {c["text"]: img[int(c["top"] * s):int(c["bottom"] * s), int(c["x0"] * s):int(c["x1"] * s)]
+                 for c in doc.pages[0].chars if c["text"] in "𠮷吉髙高﨑崎"}
+    for rare, common in (("𠮷", "吉"), ("髙", "高"), ("﨑", "崎")):
+        a, b = glyph[rare], glyph[common]
+        h, w = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])
+        assert a.sum() > 500  # there is ink: not a blank
+        assert np.count_nonzero(a[:h, :w] != b[:h, :w]) > 0.08 * a.sum(), rare
