@@ -423,8 +423,7 @@ class DateField(Field):
         for text, (num_box, _unit) in zip(numbers, self.number_boxes()):
             if self.use_cells:
                 cells = self._cells(num_box)
-                digits = text.rjust(2)[-2:] if text != "元" else " 元"[-2:]
-                for ch, cb in zip(digits, cells):
+                for ch, cb in zip(text.rjust(2), cells):
                     if ch.strip():
                         pen.text(ch, cb, style=self.style, size=self.size, min_size=self.min_size, align="center",
                                  pad=0.2, field=self.name)

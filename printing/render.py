@@ -10,9 +10,8 @@ from __future__ import annotations
 import io
 import threading
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from reportlab.pdfgen.canvas import Canvas
 
@@ -27,14 +26,14 @@ from printing.pen import MM, Box, Pen
 # reportlab keeps per-document font state and global registries; one render at a time is
 # simplest and fast enough (a page takes milliseconds).
 _render_lock = threading.RLock()
-TOKYO = ZoneInfo("Asia/Tokyo")
+JST = timezone(timedelta(hours=9), "JST")   # Japan keeps no daylight saving time
 CONTINUATION_TOP = 42.0      # mm: where the table starts on a continuation sheet
 CONTINUATION_BOTTOM = 280.0
 
 
 def today() -> date:
     """The date printed as 届出日/申請日: the day in Japan, wherever the server's clock is set."""
-    return datetime.now(TOKYO).date()
+    return datetime.now(JST).date()
 
 
 def render_form(procedure_id: str, data: dict, application_id: str | None = None, *,

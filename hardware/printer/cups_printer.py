@@ -143,8 +143,10 @@ class CupsPrinter:
         try:
             job_id = conn.createJob(self.name, title, JOB_OPTIONS)
         except cups.IPPError as e:
-            raise PrinterError(f"{self.name}: the print service refused the job ({e.args[0] if e.args else ''})",
-                               "paused", queue=self.name) from None
+            status = e.args[0] if e.args else None
+            code = {cups.IPP_NOT_ACCEPTING: "paused", cups.IPP_NOT_FOUND: "no_queue"}.get(status, "offline")
+            raise PrinterError(f"{self.name}: the print service refused the job ({status})", code,
+                               queue=self.name) from None
         try:
             conn.startDocument(self.name, job_id, title, "application/pdf", 1)
             conn.writeRequestData(pdf, len(pdf))
