@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import threading
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 

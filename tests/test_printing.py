@@ -2,7 +2,6 @@
 errors naming the field, layouts a city adds as files, and pictures to look at."""
 from __future__ import annotations
 
-import copy
 import io
 import json
 import re
@@ -333,7 +332,6 @@ def test_absent_values_leave_their_boxes_blank():
     pdf = render_form("juminido", {"name": "山田\u3000太郎"}, APP_ID, on=ON)
     raw = layout_raw("juminido")
     box = next(f for f in raw["fields"] if f.get("source") == "name")
-    today = next(f for f in raw["fields"] if f.get("source") == "@today")
     with pdfplumber.open(io.BytesIO(pdf)) as doc:
         page = doc.pages[0]
         assert text_in(page, box["x"], box["y"], box["w"], box["h"]) == "山田太郎"
