@@ -15,22 +15,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-SAMPLE = {
-    "procedures": ["juminido", "jido_teate", "inkan_toroku", "inkan_shomei", "zei_shomei", "juminhyo"],
-    "name": "髙橋\u3000𠮷子", "kana": "タカハシ\u3000ヨシコ", "birth_date": "1985-04-01", "sex": "female",
-    "postal_code": "1000001", "address": "東京都千代田区千代田１－１　パークハイツ千代田１０１号室", "phone": "03-1234-5678",
-    "household": [{"name": "髙橋\u3000太郎", "kana": "タカハシ\u3000タロウ", "birth_date": "1983-09-12", "sex": "male",
-                   "relationship": "spouse"},
-                  {"name": "髙橋\u3000﨑人", "kana": "タカハシ\u3000サキト", "birth_date": "2015-06-30", "sex": "male",
-                   "relationship": "child"}],
-    "move_type": "tennyu", "move_date": "2025-04-01", "previous_postal_code": "0600000",
-    "previous_address": "北海道札幌市中央区北１条西２丁目", "head_of_household": "髙橋\u3000太郎", "relationship_to_head": "妻",
-    "pension_type": "kosei", "spouse_name": "髙橋\u3000太郎", "bank_name": "みずほ銀行", "bank_branch": "千代田",
-    "account_type": "futsu", "account_number": "1234567", "account_holder_kana": "タカハシ\u3000ヨシコ",
-    "inkan_method": "photo_id", "inkan_card_number": "0012345", "inkan_shomei_copies": 1,
-    "tax_certificate_type": "shotoku", "tax_fiscal_year": 2025, "tax_copies": 2,
-    "juminhyo_scope": "self", "juminhyo_copies": 2, "juminhyo_purpose": "pension",
-}
+import json  # noqa: E402
+
+# every procedure of the catalogue, a household, and 𠮷/髙/﨑 (IPAmj明朝 is loaded)
+SAMPLE = json.loads((ROOT / "printing" / "samples" / "visit.json").read_text("utf-8"))
 APP_ID = "0123456789ABCDEF"
 COLD = """
 import sys, time
