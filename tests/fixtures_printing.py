@@ -1,10 +1,13 @@
 """Fixtures for the printing tests: a real cupsd, a cups-pdf queue, and devices that fail.
 
-cupsd is started when it is not running (and stopped at the end by whoever started it).
-The cups-pdf queue writes into its own folder (a per-queue cups-pdf config), with the job
-id in each file name, so a test finds exactly its own output. Failing devices are a tiny
-CUPS backend installed for the session: it reports out-of-paper, offline, or fails, as
-its device URI says, through cupsd's real status machinery.
+Several test sessions (helpers' worktrees, CI) may share this machine's cupsd at once, so:
+each session holds a shared lock on CUPS_USERS while it uses cupsd; cupsd is started when it
+is not running (its pid noted in CUPS_STARTED), and the last session to leave stops the cupsd
+a test session started (and removes the test backend). Queues are per session, named with
+the process id; the cups-pdf queue writes into its own folder (a per-queue cups-pdf config),
+with the job id in each file name, so a test finds exactly its own output. Failing devices
+are a tiny CUPS backend: it reports out-of-paper, offline, or fails, as its device URI says,
+through cupsd's real status machinery.
 """
 from __future__ import annotations
 
@@ -18,9 +21,11 @@ from pathlib import Path
 
 import pytest
 
-CUPS_LOCK = "/tmp/madoguchi-cups.lock"
-PDF_QUEUE = "madoguchi-test-pdf"
-PDF_OUT = Path("/var/spool/cups-pdf/madoguchi-test")
+CUPS_LOCK = "/tmp/madoguchi-cups.lock"          # held briefly around lpadmin changes
+CUPS_USERS = "/tmp/madoguchi-cups.users"        # shared by every session using cupsd
+CUPS_STARTED = Path("/tmp/madoguchi-cupsd.pid")  # the cupsd a test session started
+PDF_QUEUE = f"madoguchi-test-pdf-{os.getpid()}"
+PDF_OUT = Path("/var/spool/cups-pdf") / PDF_QUEUE
 CUPS_PDF_PPD = "/usr/share/ppd/cups-pdf/CUPS-PDF_noopt.ppd"
 FAKE_SCHEME = "madoguchi-fake"
 FAKE_BACKEND = Path("/usr/lib/cups/backend") / FAKE_SCHEME
@@ -57,29 +62,53 @@ def cups_lock():
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def _started_cupsd_pid() -> int | None:
+    """The pid of the cupsd a test session started, if it is still that process."""
+    try:
+        pid = int(CUPS_STARTED.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return None
+    return pid if b"cupsd" in cmdline else None
+
+
 @pytest.fixture(scope="session")
 def cupsd():
-    """A running cupsd (started here when it is not; then stopped here at the end)."""
+    """A running cupsd, shared with other sessions; the last session out stops the one tests started."""
     for tool in ("cupsd", "lpadmin", "lpstat"):
         if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
             pytest.fail(f"{tool} is missing: run scripts/install-system-packages test")
-    started = None
-    with cups_lock():
+    users = open(CUPS_USERS, "a")
+    fcntl.flock(users, fcntl.LOCK_EX)            # nobody starts or stops cupsd meanwhile
+    try:
         if not cups_running():
-            started = subprocess.Popen(["/usr/sbin/cupsd", "-f"], stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.DEVNULL, start_new_session=True)
+            proc = subprocess.Popen(["/usr/sbin/cupsd", "-f"], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL, start_new_session=True)
+            CUPS_STARTED.write_text(str(proc.pid))
             deadline = time.monotonic() + 20
             while not cups_running():
-                if started.poll() is not None or time.monotonic() > deadline:
+                if proc.poll() is not None or time.monotonic() > deadline:
                     pytest.fail("cupsd did not start")
                 time.sleep(0.2)
+    finally:
+        fcntl.flock(users, fcntl.LOCK_SH)        # in use by this session until it ends
     yield
-    if started is not None:
-        started.terminate()
-        try:
-            started.wait(15)
-        except subprocess.TimeoutExpired:
-            started.kill()
+    try:
+        fcntl.flock(users, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        users.close()                            # others still print: the last one cleans up
+        return
+    try:
+        pid = _started_cupsd_pid()
+        if pid is not None:
+            os.kill(pid, 15)
+            deadline = time.monotonic() + 15
+            while _started_cupsd_pid() == pid and time.monotonic() < deadline:
+                time.sleep(0.2)
+            CUPS_STARTED.unlink(missing_ok=True)
+        FAKE_BACKEND.unlink(missing_ok=True)
+    finally:
+        users.close()
 
 
 class PdfQueue:
@@ -123,10 +152,14 @@ def pdf_queue(cupsd):
 
 @pytest.fixture(scope="session")
 def fake_backend(cupsd):
-    FAKE_BACKEND.write_text(FAKE_BACKEND_SCRIPT)
-    os.chmod(FAKE_BACKEND, 0o755)  # not 0700: cupsd runs it as its unprivileged user
-    yield FAKE_SCHEME
-    FAKE_BACKEND.unlink(missing_ok=True)
+    """The test device's backend (removed by the last session using cupsd)."""
+    with cups_lock():
+        if not FAKE_BACKEND.exists() or FAKE_BACKEND.read_text() != FAKE_BACKEND_SCRIPT:
+            tmp = FAKE_BACKEND.with_name(f".{FAKE_SCHEME}.{os.getpid()}")
+            tmp.write_text(FAKE_BACKEND_SCRIPT)
+            os.chmod(tmp, 0o755)  # not 0700: cupsd runs it as its unprivileged user
+            os.replace(tmp, FAKE_BACKEND)
+    return FAKE_SCHEME
 
 
 @pytest.fixture
@@ -136,7 +169,7 @@ def make_queue(cupsd, fake_backend):
 
     def make(device: str, error_policy: str = "abort-job") -> str:
         uri = device if ":" in device else f"{FAKE_SCHEME}:/{device}"
-        name = f"madoguchi-test-{len(made)}-{os.getpid()}"
+        name = f"madoguchi-test-{os.getpid()}-{len(made)}"
         with cups_lock():
             run("lpadmin", "-p", name, "-E", "-v", uri, "-m", "raw", "-o", f"printer-error-policy={error_policy}")
         made.append(name)
