@@ -26,7 +26,7 @@ from core.japanese import lookup_postal_code
 from core.keys import office_api_key
 from core.tokens import TokenError, decode_token
 from prereg import qr
-from prereg.messages import field_error, token_error
+from web.messages import field_error, token_error
 from prereg.ratelimit import TokenBucket
 from web import get_config, get_db
 from web.security import csrf_exempt

@@ -25,7 +25,7 @@ from prereg import drafts, widgets
 from prereg.api import png_response, retry_after, submit_form
 from prereg.blueprint import bp
 from prereg.flow import OTHER_EVENT, Flow
-from prereg.messages import field_error
+from web.messages import era_options, field_error, yes_no_options
 from web import get_config, get_db
 
 DRAFT = "prereg_draft"
@@ -233,7 +233,7 @@ def render_question(flow, f, fields, shown, errors, field_errors):
     if kind == "radios":
         ctx["options"] = [{"value": c, "label": f.choice_label(c, lang())} for c in f.choices]
     if kind == "yes_no":
-        ctx["options"] = [{"value": "yes", "label": _("Yes")}, {"value": "no", "label": _("No")}]
+        ctx["options"] = yes_no_options()
     if kind == "date":
         ctx["eras"] = era_options()
     if kind == "address_parts":
@@ -247,12 +247,6 @@ def render_question(flow, f, fields, shown, errors, field_errors):
         hint=text_in(f.hint, lang()) or None, shown=shown, errors=summary(errors), error_summary=errors,
         error=field_errors.get(f.name), back=back_url(flow, f.name), max_length=f.max_length or max_length(),
         input_attrs=input_attrs(f), **ctx)
-
-
-def era_options() -> list[dict[str, str]]:
-    labels = {"western": _("Western calendar (AD)"), "reiwa": _("Reiwa"), "heisei": _("Heisei"),
-              "showa": _("Showa"), "taisho": _("Taisho"), "meiji": _("Meiji")}
-    return [{"value": v, "label": labels[v]} for v in widgets.ERA_VALUES]
 
 
 def input_attrs(f: FieldDef) -> dict[str, str]:
@@ -298,7 +292,7 @@ def household(flow: Flow, f: FieldDef):
                            hint=text_in(f.hint, lang()), members=rows, full=len(members) >= MAX_HOUSEHOLD,
                            max_members=MAX_HOUSEHOLD, errors=summary(errors), error_summary=errors,
                            error=errors[0][1] if errors else None, back=back_url(flow, "household"),
-                           options=[{"value": "yes", "label": _("Yes")}, {"value": "no", "label": _("No")}],
+                           options=yes_no_options(),
                            catalogue=cat)
 
 
@@ -384,7 +378,7 @@ def remove_member(index):
             return redirect(question_url("household"))
         errors = [("#f-remove", _("Select yes if you want to remove this person"))]
     return render_template("prereg/remove_member.html", person=member_line(members[index]),
-                           options=[{"value": "yes", "label": _("Yes")}, {"value": "no", "label": _("No")}],
+                           options=yes_no_options(),
                            errors=summary(errors), error_summary=errors, error=errors[0][1] if errors else None,
                            back=question_url("household"))
 

@@ -1,10 +1,15 @@
-"""The resident's words for each machine code (field errors, token errors), in their language."""
+"""Words for machine codes, in the user's language, for every surface.
+
+`field_error(code, label, type, params)` turns a `core.errors.FieldError` into a message
+(GOV.UK style: says what to do, names the field, never repeats the value);
+`token_error(code)` does the same for a pre-registration QR code (core.tokens.TokenError);
+`era_options()` are the choices of the date input's calendar select.
+"""
 from __future__ import annotations
 
 from flask import g
 from flask_babel import gettext as _
 
-from core.catalogue import FieldDef
 
 
 def field_error(code: str, label: str, field_type: str = "text", params: dict | None = None) -> str:
@@ -52,10 +57,6 @@ def field_error(code: str, label: str, field_type: str = "text", params: dict | 
     return _("Check %(label)s", **p)
 
 
-def label_of(f: FieldDef) -> str:
-    return f.label_in(g.get("lang", "ja"))
-
-
 def token_error(code: str) -> str:
     if code == "malformed":
         return _("This is not a pre-registration code.")
@@ -70,3 +71,14 @@ def token_error(code: str) -> str:
     if code == "expired":
         return _("This pre-registration has expired. Please apply again.")
     return _("This code cannot be used.")
+
+
+def era_options() -> list[dict[str, str]]:
+    """Western calendar first, then the eras from the newest (the date macro's `eras`)."""
+    labels = {"western": _("Western calendar (AD)"), "reiwa": _("Reiwa"), "heisei": _("Heisei"),
+              "showa": _("Showa"), "taisho": _("Taisho"), "meiji": _("Meiji")}
+    return [{"value": v, "label": labels[v]} for v in ("western", "reiwa", "heisei", "showa", "taisho", "meiji")]
+
+
+def yes_no_options() -> list[dict[str, str]]:
+    return [{"value": "yes", "label": _("Yes")}, {"value": "no", "label": _("No")}]
