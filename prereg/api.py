@@ -174,7 +174,7 @@ def postal_code():
     code = obj.get("postal_code") if isinstance(obj, dict) else None
     found = lookup_postal_code(code) if isinstance(code, str) and len(code) <= 16 else None
     if not found:
-        return jsonify({"found": False}), 404
+        return jsonify({"found": False})  # 200: a lookup that finds nothing is not an error
     return jsonify({"found": True, "postal_code": found.postal_code, "prefecture": found.prefecture,
                     "city": found.city, "town": found.town, "address": found.text})
 
