@@ -187,3 +187,13 @@ def test_office_side_opens_through_the_pull_api(live_server, config_file, tmp_pa
     with pytest.raises(sealed.PreregUnavailable) as e:
         sealed.open_prereg(down, token, office_db)
     assert e.value.code == "prereg_unreachable"
+
+
+def test_behind_the_tls_proxy_each_client_has_its_own_limit(config):
+    from web import create_app
+    app = create_app(config.replace({"prereg": {"submissions_per_minute": 1}, "server": {"behind_tls": True}}))
+    client = app.test_client()
+    first = submit(client, headers={"X-Forwarded-For": "198.51.100.1", "X-Forwarded-Proto": "https"})
+    assert first.status_code == 201 and first.get_json()["qr_png_url"].startswith("https://")
+    assert submit(client, headers={"X-Forwarded-For": "198.51.100.1"}).status_code == 429
+    assert submit(client, headers={"X-Forwarded-For": "198.51.100.2"}).status_code == 201

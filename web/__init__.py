@@ -40,6 +40,12 @@ def create_app(config: Config | None = None, surfaces: str | list[str] | None = 
     app.extensions["madoguchi.services"] = []
     app.extensions["madoguchi.surfaces"] = resolve_surfaces(surfaces or config.server.surfaces)
 
+    if config.server.behind_tls:
+        # Behind the TLS reverse proxy: the client's address (per-client rate limits) and
+        # https URLs come from the proxy's X-Forwarded-For / X-Forwarded-Proto (one hop).
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+
     i18n.init_app(app)
     security.init_app(app)
 
