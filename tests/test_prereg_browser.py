@@ -307,3 +307,43 @@ def test_error_path_shows_a_summary_linking_to_each_field(axe_page, server, shot
     me.snap("postal-unknown")
     # The browser keeps to the size limit (maxlength); the server checks it too (test_prereg_flow).
     assert page.locator("#f-address-rest").get_attribute("maxlength") == "200"
+
+
+def test_the_other_kinds_of_page_are_accessible_too(axe_page, server, shots):
+    """Pages the scenarios above do not check with axe: yes/no questions, the member form with
+    errors, removing a person, and the expired-form page (here in Vietnamese and Korean)."""
+    page = axe_page
+    me = Resident(page, shots, "more-vi", axe=True)
+    page.goto(server.url + "/prereg/event?lang=vi")
+    page.check("input[name='event'][value='moving_within']")
+    me.submit()
+    me.submit()  # juminido is pre-selected
+    basics = {k: CERTIFICATE[k] for k in ("name", "kana", "birth_date", "sex", "postal_code", "address", "phone")}
+    for _ in range(len(basics)):
+        me.fill(me.question(), basics[me.question()])
+        me.submit()
+    assert me.question() == "household"
+    page.check("input[name='add'][value='yes']")
+    me.submit()
+    me.submit()  # the member form, empty: an error for every field
+    assert page.locator(".error-summary li").count() == 5
+    me.snap("member-errors")
+    for key, value in MEMBERS[1].items():
+        me.fill(key, value, prefix="m_")
+    me.submit()
+    page.click("main a[href$='/remove']")
+    me.snap("remove")
+    page.check("input[name='remove'][value='no']")
+    me.submit()
+    page.goto(server.url + "/prereg/event?lang=ko")
+    page.check("input[name='event'][value='certificates']")
+    me.submit()
+    page.check("input[name='procedures'][value='juminhyo']")
+    me.submit()
+    page.goto(server.url + "/prereg/q/juminhyo_include_head")
+    me.snap("yes-no")
+    page.context.clear_cookies()  # the session is gone: the form can no longer be sent
+    page.check("input[name='juminhyo_include_head'][value='yes']")
+    me.submit()
+    assert "有効期限が切れました" in page.locator("h1").inner_text()  # the language cookie went too: the browser asks for ja
+    me.snap("expired")

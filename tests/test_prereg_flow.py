@@ -300,3 +300,16 @@ def test_no_personal_data_in_the_database_or_the_log(live_server, config, db):
     for secret in secrets:
         assert secret not in log
     assert api.json()["token"] not in log
+
+
+def test_serve_stops_promptly_on_sigterm_with_its_purge_timer(live_server):
+    """SIGTERM (systemd's stop) ends `madoguchi serve` at once, even with keep-alive clients."""
+    import time
+    server = live_server("prereg")
+    session = requests.Session()
+    for _ in range(3):
+        assert session.get(server.url + "/prereg/", timeout=5).ok
+    started = time.monotonic()
+    server.proc.terminate()
+    server.proc.wait(8)
+    assert time.monotonic() - started < 5 and server.proc.returncode == 0

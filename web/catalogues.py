@@ -65,7 +65,9 @@ def update(surface: str) -> None:
     template = extract(surface)
     for locale in LOCALES:
         catalog = read(surface, locale) or Catalog(locale=locale, project="madoguchi", fuzzy=False)
+        created = catalog.creation_date
         catalog.update(template, no_fuzzy_matching=True)
+        catalog.creation_date = created  # no churn in the header when nothing else changed
         catalog.obsolete.clear()
         write(surface, locale, catalog)
 
