@@ -313,3 +313,21 @@ def test_serve_stops_promptly_on_sigterm_with_its_purge_timer(live_server):
     server.proc.terminate()
     server.proc.wait(8)
     assert time.monotonic() - started < 5 and server.proc.returncode == 0
+
+
+def test_error_reports_name_the_place_but_not_the_data(walker, monkeypatch, caplog):
+    """An unexpected error is logged with where it happened, never with its message or values."""
+    import logging
+
+    from prereg import views
+
+    def broken(*a, **kw):
+        raise ValueError(f"could not store {NAME} at {STREET}")
+    start(walker)
+    monkeypatch.setattr(views.drafts, "save", broken)
+    with caplog.at_level(logging.ERROR, logger="madoguchi.prereg"):
+        r = walker.post({"name": NAME}, expect=500)
+    assert "サービスに問題が発生しています" in walker.page and NAME not in walker.page
+    assert "builtins.ValueError at" in caplog.text and "views.py" in caplog.text
+    assert NAME not in caplog.text and "秘密" not in caplog.text and STREET not in caplog.text
+    assert r.status_code == 500
