@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.fixtures_forwarding",
     "tests.fixtures_printing",
     "tests.fixtures_kiosk",
+    "tests.fixtures_prereg",
 ]
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import threading
 
 from core.config import Config
 from web import create_app
@@ -32,8 +31,6 @@ def serve(config: Config, surface: str | None = None, port: int | None = None, h
     stopped = threading.Event()
 
     def stop_services():
-        # Once: on SIGTERM first, so long-lived responses (the kiosk's event streams) end and
-        # waitress can close their connections; again, harmlessly, when run() returns.
         if stopped.is_set():
             return
         stopped.set()
@@ -45,10 +42,12 @@ def serve(config: Config, surface: str | None = None, port: int | None = None, h
                 log.exception("stopping a service failed")
 
     def shutdown(*_):
-        def close():
-            stop_services()
-            server.close()
-        threading.Thread(target=close, daemon=True).start()
+        # Services stop first, so long-lived responses (the kiosk's event streams) end and
+        # free waitress's workers at once. Then out of waitress's loop, raised in the main
+        # thread: closing the server from another thread left the loop running while a
+        # client connection was still in its map, so `serve` sometimes ignored SIGTERM.
+        stop_services()
+        raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, shutdown)
     try:
