@@ -7,12 +7,12 @@ from web import catalogues
 from web.i18n import compile_catalogues
 
 
-@pytest.mark.parametrize("surface", ["web", "prereg"])
+@pytest.mark.parametrize("surface", ["web", "prereg", "kiosk"])
 def test_catalogue_is_complete_and_current(surface):
     assert catalogues.problems(surface) == []
 
 
-@pytest.mark.parametrize("surface", ["web", "prereg"])
+@pytest.mark.parametrize("surface", ["web", "prereg", "kiosk"])
 def test_placeholders_survive_translation(surface):
     import re
     for locale in catalogues.LOCALES:
