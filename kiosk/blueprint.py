@@ -140,7 +140,8 @@ def index():
     session[SESSION_KEY] = v.id
     notice = request.args.get("notice")
     response = current_app.make_response(
-        screen(v, "start", "kiosk/start.html", notice=notice if notice in NOTICES else None))
+        screen(v, "start", "kiosk/start.html", notice=notice if notice in NOTICES else None,
+               card_on_reader=bool(hub().card_present)))
     if "lang" not in request.args:
         response.delete_cookie("lang")
     return response

@@ -103,6 +103,8 @@ class Hub:
         while len(self._ended) > 200:
             self._ended.popitem(last=False)
         self.publish(visit.id, {"type": "navigate", "url": self._start_url(notice)})
+        with self._cond:
+            self._streams.pop(visit.id, None)   # its event stream ends after this last event
 
     def _expired(self, visit: Visit) -> None:
         self.wipe(visit, "timeout")
@@ -248,8 +250,8 @@ class Hub:
                 v.path, v.error = "qr", e.code
                 self.navigate(v, "qr")
                 return
-            except Exception:
-                log.exception("opening a scanned code failed")
+            except Exception as e:  # the type only: a message could carry the token or personal data
+                log.error("opening a scanned code failed: %s", type(e).__name__)
                 v.path, v.error = "qr", "error"
                 self.navigate(v, "qr")
                 return
@@ -408,8 +410,8 @@ class Hub:
                 continue
             try:
                 handle(ev)
-            except Exception:
-                log.exception("a device event could not be handled")
+            except Exception as e:  # the type only: an event can carry a token
+                log.error("a device event could not be handled: %s", type(e).__name__)
 
     def _sweep_loop(self, stop: threading.Event) -> None:
         while not stop.wait(1.0):

@@ -172,8 +172,8 @@ class OfficeClient:
                         self.deliver_pending(db)
                     finally:
                         db.conn.close()
-                except Exception:
-                    log.exception("the office uploader failed; trying again")
+                except Exception as e:  # the type only: never a value from an application
+                    log.error("the office uploader failed (%s); trying again", type(e).__name__)
         self._thread = threading.Thread(target=run, name="kiosk-office-upload", daemon=True)
         self._thread.start()
 

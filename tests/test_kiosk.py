@@ -159,6 +159,7 @@ def test_licence_fills_the_name_and_is_marked_as_from_the_licence(kiosk):
     kiosk.choose("certificates", ["juminhyo"])
     kiosk.answer_all()
     assert "From your driver&#39;s licence" in kiosk.text or "From your driver's licence" in kiosk.text
+    assert "data-gaiji" in kiosk.text and "shown as 〓" in kiosk.text       # 髙 is 外字 on the licence
     v = kiosk.visit()
     assert v.sources["name"] == "licence" and v.card.gaiji and v.card.gaiji[0]["field"] == "name"
     [entry] = list(xlog.entries(db_of(kiosk)))
@@ -526,3 +527,18 @@ def test_a_scanned_code_never_replaces_a_visit_in_progress(kiosk, prereg_token):
     time.sleep(0.3)
     assert kiosk.visit().values == before and kiosk.visit().path == "card"
     assert [e["purpose"] for e in xlog.entries(db_of(kiosk))] == ["card_read"]
+
+
+def test_a_card_left_on_the_reader_is_pointed_out_to_the_next_visitor(kiosk):
+    stop = kiosk.hub.start_services()
+    try:
+        kiosk.start("en")
+        assert "data-card-left" not in kiosk.text
+        kiosk.insert("mynumber_yamada")
+        deadline = time.monotonic() + 5
+        while not kiosk.hub.card_present and time.monotonic() < deadline:
+            time.sleep(0.02)
+        kiosk.get("/kiosk/?lang=en")
+        assert "A card is on the reader." in kiosk.text
+    finally:
+        stop()
