@@ -138,6 +138,7 @@ class Row:
     source: str | None
     required: bool
     members: list[dict] = field(default_factory=list)
+    japanese: bool = False     # a name or an address as written in Japan: shown in a Japanese face
 
 
 @dataclass
@@ -158,7 +159,8 @@ def member_view(member: dict, catalogue: Catalogue) -> dict[str, str]:
 
 def _row(f: FieldDef, visit: flow.Visit, catalogue: Catalogue) -> Row:
     value = visit.values.get(f.name)
-    row = Row(f.name, f.label_in(lang()), display(f, value, catalogue), visit.sources.get(f.name), f.required)
+    row = Row(f.name, f.label_in(lang()), display(f, value, catalogue), visit.sources.get(f.name), f.required,
+              japanese=f.type in ("text", "kana", "address", "household"))
     if f.type == "household":
         row.members = [member_view(m, catalogue) for m in value or []]
         row.value = ""
