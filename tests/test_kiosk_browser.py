@@ -524,3 +524,21 @@ def test_clerk_assisted_mode_on_a_desktop_screen(tmp_path, browser):
     finally:
         context.close()
         server.stop()
+
+
+def test_without_server_sent_events_the_page_follows_by_polling(tmp_path, kiosk_page):
+    server, _ = serve_kiosk(tmp_path, devices={"emulator_persona": ""})
+    try:
+        page = kiosk_page
+        page.route("**/kiosk/events/stream*", lambda route: route.abort())     # a proxy that breaks SSE
+        page.goto(server.url + "/kiosk/?lang=en")
+        page.click("a.k-choice-card")
+        wait_url(page, r"/kiosk/card$")
+        page.wait_for_timeout(300)
+        csrf = page.get_attribute('meta[name="csrf-token"]', "content")
+        # The card is put down by another hand (the emulator's API), not by this page.
+        page.request.post(server.url + "/kiosk/emulator/card", form={"csrf_token": csrf, "persona": "mynumber_yamada",
+                                                                      "next": "/kiosk/card"}, max_redirects=0)
+        wait_url(page, r"/kiosk/card/pin$", 15000)
+    finally:
+        server.stop()

@@ -73,8 +73,11 @@
     };
     stream.onerror = function () {
       failures += 1;
-      // The stream ends every minute and reconnects by itself; keep failing → poll instead.
-      if (failures >= 3 && !leaving) { stream.close(); stream = null; poll(); }
+      // The stream ends every minute and reconnects by itself; given up by the browser
+      // (CLOSED) or failing again and again → poll instead.
+      if (!leaving && stream && (stream.readyState === EventSource.CLOSED || failures >= 3)) {
+        stream.close(); stream = null; poll();
+      }
     };
   }
 
