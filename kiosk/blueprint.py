@@ -31,8 +31,10 @@ log = logging.getLogger("madoguchi.kiosk")
 
 SESSION_KEY = "kiosk_visit"
 STREAM_SECONDS = 55        # an event stream ends after this; EventSource reconnects by itself
-HEARTBEAT_SECONDS = 10
-POLL_MAX_SECONDS = 25
+# A stream writes at least this often, so a page that went away frees its server thread
+# within seconds (waitress learns of a closed connection only when it writes).
+HEARTBEAT_SECONDS = 2
+POLL_MAX_SECONDS = 20
 NOTICES = ("card_removed", "timeout", "cancelled")
 SCREEN_URLS = {  # names the hub uses in its "navigate" events
     "start": "kiosk.index", "qr": "kiosk.qr", "card": "kiosk.card", "card_pin": "kiosk.card_pin",
@@ -96,16 +98,41 @@ def steps_for():
 
 @bp.after_request
 def never_keep(response):
+    if request.endpoint == "kiosk.static":
+        # The kiosk's own CSS, JS and icons hold nothing personal; their URLs carry a content
+        # hash (asset_url), so they are kept and not fetched again with every screen.
+        if request.args.get("v"):
+            response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        return response
     # Personal pages must not stay in the browser: no cache, no back-forward cache.
     response.headers["Cache-Control"] = "no-store, max-age=0"
     response.headers["Pragma"] = "no-cache"
     return response
 
 
+_asset_versions: dict[str, str] = {}
+
+
+@bp.app_template_global()
+def asset_url(filename: str) -> str:
+    """A kiosk static file's URL with a hash of its content, so browsers may keep it."""
+    version = _asset_versions.get(filename)
+    if version is None:
+        import hashlib
+        from pathlib import Path
+        data = (Path(bp.static_folder) / filename).read_bytes()
+        version = _asset_versions[filename] = hashlib.sha256(data).hexdigest()[:12]
+    return url_for("kiosk.static", filename=filename, v=version)
+
+
 def current_visit() -> flow.Visit | None:
     v = hub().visit(session.get(SESSION_KEY))
     if v is not None and request.endpoint not in ("kiosk.events", "kiosk.event_stream"):
         v.touch()
+        if request.endpoint != "kiosk.touch":
+            # A new screen: the previous screen's event stream (or long poll) ends now, so it
+            # never holds one of the server's threads while the new screen loads.
+            hub().supersede_streams(v.id)
     return v
 
 
@@ -212,7 +239,8 @@ def events():
         wait = min(float(request.args.get("wait", "0")), POLL_MAX_SECONDS)
     except ValueError:
         wait = 0
-    seq, found = h.wait_events(vid, _since(), max(wait, 0))
+    gen = h.current_stream(vid)
+    seq, found = h.wait_events(vid, _since(), max(wait, 0), lambda: h.stream_current(vid, gen))
     return {"seq": seq, "events": [e for _, e in found]}
 
 

@@ -136,6 +136,15 @@ class Hub:
             self._cond.notify_all()
             return gen
 
+    def supersede_streams(self, visit_id: str) -> None:
+        """The visit's page changed: its open streams and long polls end."""
+        with self._cond:
+            self._streams[visit_id] = self._streams.get(visit_id, 0) + 1
+            self._cond.notify_all()
+
+    def current_stream(self, visit_id: str) -> int:
+        return self._streams.get(visit_id, 0)
+
     def stream_current(self, visit_id: str, gen: int) -> bool:
         return self._streams.get(visit_id) == gen and not self.closing
 
