@@ -40,7 +40,13 @@ def kiosk_device_token(config) -> str:
     return config.keys.kiosk_device_token or read_or_create(config, "kiosk_device.token")
 
 
+def subject_key(config) -> str:
+    """Key of `core.exchange_log.subject_ref`: names a person in the exchange log without their name."""
+    return read_or_create(config, "subject.key")
+
+
 def ensure_keys(config) -> None:
     session_secret(config)
+    subject_key(config)
     office_api_key(config)
     kiosk_device_token(config)

@@ -1,14 +1,181 @@
-"""URL map of the counter surface."""
+"""URL map of the counter surface: the clerks' screens (sign-in, queue, detail, exchange log,
+figures, accounts). Views live in counter/auth.py, views.py, exchange.py and admin.py."""
 import importlib
+from datetime import date, datetime, timedelta
 
-from flask import Blueprint, render_template
+from flask import Blueprint, g, render_template
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
+
+from core.application import State
+from core.catalogue import FieldDef, get_catalogue, text_in
+from core.japanese import format_postal_code, format_wareki
 
 bp = Blueprint("counter", __name__, template_folder="templates", static_folder="static")
 
+# The clerk screens are offered in Japanese and English; the resident-facing printouts are Japanese.
+COUNTER_LANGUAGES = ("ja", "en")
 
-@bp.get("/")
-def index():
-    return render_template("counter/index.html")
+STATE_LABELS = {
+    State.DRAFT: _l("Draft"),
+    State.SUBMITTED: _l("Not printed yet"),
+    State.PRINTED: _l("Printed, waiting"),
+    State.CONFIRMED: _l("Confirmed"),
+    State.FORWARDED: _l("Sent to the core system"),
+    State.REJECTED: _l("Rejected"),
+    State.CANCELLED: _l("Cancelled"),
+}
+SOURCE_LABELS = {
+    "card": _l("My Number card"),
+    "licence": _l("Driver's licence"),
+    "qr": _l("Pre-registration (QR)"),
+    "typed": _l("Typed at the kiosk"),
+    "clerk": _l("Corrected by a clerk"),
+}
+ROLE_LABELS = {"clerk": _l("Clerk"), "supervisor": _l("Supervisor"), "admin": _l("Administrator")}
+CHANNEL_LABELS = {"kiosk": _l("Kiosk"), "prereg": _l("Pre-registration"), "counter": _l("At the counter"),
+                  "demo": _l("Demo")}
+WEEKDAYS = (_l("Mon"), _l("Tue"), _l("Wed"), _l("Thu"), _l("Fri"), _l("Sat"), _l("Sun"))
+PURPOSE_LABELS = {
+    "card_read": _l("Card read (to fill the form)"),
+    "prereg_fetch": _l("Pre-registration received"),
+    "print": _l("Form printed"),
+    "clerk_view": _l("Viewed by a clerk"),
+    "forward": _l("Sent to the core system"),
+    "log_print": _l("Exchange log printed for the person"),
+}
+
+
+@bp.before_request
+def counter_language():
+    if g.get("lang") not in COUNTER_LANGUAGES:
+        g.lang = "ja" if (g.get("lang") or "ja").startswith("ja") else "en"
+
+
+def as_local(dt: datetime | None) -> datetime | None:
+    return dt.astimezone() if dt else None
+
+
+def local_time(dt: datetime | None) -> str:
+    return as_local(dt).strftime("%H:%M") if dt else ""
+
+
+def local_datetime(dt: datetime | str | None) -> str:
+    if isinstance(dt, str):
+        dt = datetime.fromisoformat(dt)
+    if dt is None:
+        return ""
+    local = as_local(dt)
+    if local.date() == datetime.now().astimezone().date():
+        return local.strftime("%H:%M")
+    return local.strftime("%Y-%m-%d %H:%M")
+
+
+def minutes(td: timedelta | None) -> str:
+    if td is None:
+        return "—"
+    total = int(td.total_seconds() // 60)
+    if total < 60:
+        return _("%(n)d min", n=total)
+    return _("%(h)d h %(m)02d min", h=total // 60, m=total % 60)
+
+
+def display_value(f: FieldDef | None, value, lang: str) -> str:
+    """A stored value as a clerk reads it (labels for choices, 和暦 beside dates)."""
+    if value is None or value == "":
+        return ""
+    if f is None:
+        return str(value)
+    if f.type == "choice":
+        return f.choice_label(value, lang)
+    if f.type == "checkbox":
+        return _("Yes") if value else _("No")
+    if f.type == "date":
+        try:
+            return f"{value}（{format_wareki(date.fromisoformat(value))}）"
+        except ValueError:
+            return str(value)
+    if f.type == "postal_code":
+        return format_postal_code(value)
+    return str(value)
+
+
+def relationship_label(value: str | None, lang: str) -> str:
+    if not value:
+        return ""
+    return text_in(get_catalogue().relationships.get(value), lang) or value
+
+
+def event_label(ev) -> str:
+    """One line of the audit trail, without the values (the corrections table shows those)."""
+    catalogue = get_catalogue()
+    lang = g.get("lang", "ja")
+    if ev.kind == "created":
+        return _("Created")
+    if ev.kind == "state":
+        return _("State: %(old)s → %(new)s", old=STATE_LABELS.get(ev.old, ev.old) if ev.old else "",
+                 new=STATE_LABELS.get(ev.new, ev.new))
+    if ev.kind == "field":
+        label = catalogue.field(ev.field).label_in(lang) if catalogue.known_field(ev.field or "") else ev.field
+        return _("Value changed: %(field)s", field=label)
+    if ev.kind == "printed":
+        return _("Printed again")
+    if ev.kind == "card_read":
+        card = (ev.new or {}).get("card") if isinstance(ev.new, dict) else None
+        return _("Card read: %(card)s", card=SOURCE_LABELS.get("licence" if card in ("licence", "driving_licence")
+                                                               else "card", card or ""))
+    return ev.kind
+
+
+def source_badge(source: str | None) -> Markup:
+    if not source:
+        return Markup("")
+    label = SOURCE_LABELS.get(source, source)
+    return Markup('<span class="source source-{}">{}</span>').format(source, label)
+
+
+@bp.app_template_filter("counter_minutes")
+def _minutes_filter(td):
+    return minutes(td)
+
+
+@bp.context_processor
+def counter_helpers():
+    lang = g.get("lang", "ja")
+    catalogue = get_catalogue()
+    return {
+        "state_label": lambda s: STATE_LABELS.get(State(s), s),
+        "source_badge": source_badge,
+        "event_label": event_label,
+        "role_label": lambda r: ROLE_LABELS.get(str(r), r),
+        "channel_label": lambda c: CHANNEL_LABELS.get(c, c),
+        "weekday": lambda d: str(WEEKDAYS[d.weekday()]),
+        "purpose_label": lambda p: PURPOSE_LABELS.get(p, p),
+        "procedure_name": lambda pid: catalogue.procedures[pid].title(lang) if pid in catalogue.procedures else pid,
+        "local_time": local_time,
+        "local_datetime": local_datetime,
+        "minutes": minutes,
+        "display_value": lambda f, v: display_value(f, v, lang),
+        "relationship_label": lambda v: relationship_label(v, lang),
+        "counter_languages": [(c, n) for c, n in (("ja", "日本語"), ("en", "English"))],
+    }
+
+
+@bp.errorhandler(403)
+def forbidden(e):
+    return render_template("counter/error.html", title=_("You cannot use this page"),
+                           message=_("Your role does not allow this. Ask a supervisor.")), 403
+
+
+@bp.errorhandler(404)
+def not_found(e):
+    return render_template("counter/error.html", title=_("Page not found"),
+                           message=_("There is no such page or application.")), 404
+
+
+# Views register themselves on `bp`.
+from counter import admin, auth, exchange, views  # noqa: E402,F401
 
 
 def init_app(app):
