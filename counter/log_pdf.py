@@ -91,7 +91,7 @@ def render(page: LogPage) -> bytes:
                                 ("VALIGN", (0, 0), (-1, -1), "MIDDLE")]))
     story += [person, Spacer(1, 3 * mm), Paragraph(esc(page.issued_line), small), Spacer(1, 3 * mm),
               Paragraph(esc(page.intro), body), Spacer(1, 4 * mm)]
-    widths = [30 * mm, 30 * mm, 30 * mm, 46 * mm, 22 * mm, 16 * mm]
+    widths = [30 * mm, 26 * mm, 34 * mm, 50 * mm, 18 * mm, 16 * mm]
     data = [[Paragraph(esc(h), head) for h in page.headers]]
     data += [[Paragraph(esc(c), cell) for c in row] for row in page.rows]
     if not page.rows:

@@ -13,6 +13,7 @@ pytest_plugins = [
     "tests.fixtures_browser",
     "tests.fixtures_cards",
     "tests.fixtures_printing",
+    "tests.fixtures_counter",
 ]
 
 

@@ -1,0 +1,115 @@
+"""The clerk's flow in headless Chromium against `madoguchi serve`: sign in, open a printed form by
+scanning its QR code (a USB scanner types the code and Enter), correct a value with a reason,
+confirm, and follow the record to the core system. Screenshots go to tests/output/."""
+import pytest
+
+from core.application import State, form_code
+from core.store.applications import ApplicationStore
+from tests.fixtures_counter import CERTIFICATE, PASSWORD, kiosk_application
+
+pytestmark = pytest.mark.browser
+LICENCE = {"address": "東京都千代田区千代田１－１", "address_at_issue": "東京都港区芝公園４－２－８"}
+
+
+@pytest.fixture
+def office_page(browser):
+    """A page the size of an office PC's screen, in Japanese."""
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="ja-JP")
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def sign_in(page, url, username="sato"):
+    page.goto(url + "/counter/")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.get_by_role("button", name="ログイン").click()
+    page.wait_for_selector("#code")
+
+
+def test_clerk_opens_corrects_confirms_and_sees_the_forward(office_page, live_server, db, clerks, output_dir):
+    page = office_page
+    moved = kiosk_application(db, reception="12", licence=LICENCE)
+    other = kiosk_application(db, CERTIFICATE, reception="13")
+    server = live_server("counter")
+
+    sign_in(page, server.url)
+    assert page.evaluate("document.activeElement.id") == "code"  # the scanner's field has the focus
+    assert page.locator("tr.open").count() == 2
+    page.screenshot(path=output_dir / "counter-1-queue.png", full_page=True)
+
+    # A USB scanner: the code as fast keystrokes, then Enter.
+    page.keyboard.type(form_code(moved.id), delay=2)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/counter/applications/{moved.id}")
+    assert page.locator(".reception-big").inner_text().endswith("12")
+    licence = page.locator("section[aria-labelledby=licence-heading]")
+    assert "免許証に住所変更の記録があります" in licence.inner_text()
+    assert "東京都港区芝公園４－２－８" in licence.inner_text()
+    assert "運転免許証" in page.locator("#field-name").inner_text()
+    page.screenshot(path=output_dir / "counter-2-detail.png", full_page=True)
+
+    # Correct the phone number, with a reason.
+    page.locator("#field-phone").get_by_role("link").click()
+    page.fill("#value", "090-9876-5432")
+    page.get_by_role("button", name="訂正を保存する").click()
+    assert page.locator(".error-summary").is_visible()  # no reason given
+    assert page.evaluate("document.activeElement.classList.contains('error-summary')")
+    page.screenshot(path=output_dir / "counter-3-correction-error.png", full_page=True)
+    page.fill("#reason", "住民の方からの申出")
+    page.get_by_role("button", name="訂正を保存する").click()
+    page.wait_for_url(f"**/counter/applications/{moved.id}#field-phone")
+    row = page.locator("#field-phone")
+    assert "印刷後に変更" in row.inner_text() and "090-9876-5432" in row.inner_text()
+    assert "職員が訂正" in row.inner_text()
+    page.screenshot(path=output_dir / "counter-4-corrected.png", full_page=True)
+
+    # Confirm: the box about the corrections must be ticked first.
+    page.get_by_role("button", name="申請を確定する").click()
+    assert page.locator("#checked_corrections-error").is_visible()
+    page.check("#checked_corrections")
+    page.get_by_role("button", name="申請を確定する").click()
+    page.wait_for_selector("#forwarding")
+    assert "確定しました" in page.locator(".banner.success").inner_text()
+    stored = ApplicationStore(db).get(moved.id)
+    assert stored.state is State.CONFIRMED and stored.data["phone"] == "090-9876-5432"
+    assert "送信待ち" in page.locator("#forwarding").inner_text()
+    page.screenshot(path=output_dir / "counter-5-confirmed-pending.png", full_page=True)
+
+    # NOTE: the forwarding worker (counter/forwarding.py) is not merged yet, so the record stays
+    # pending here; once it is, this test runs it and waits for the page to show "delivered".
+    assert db.execute("SELECT state FROM outbox WHERE application_id = ?", [moved.id]).fetchone()[0] == "pending"
+
+    # Scanning another form from the detail page (no text field focused) opens it.
+    page.locator("h1").click()
+    page.keyboard.type(form_code(other.id) + "\n", delay=2)
+    page.wait_for_url(f"**/counter/applications/{other.id}")
+    assert page.locator(".reception-big").inner_text().endswith("13")
+
+
+def test_supervisor_figures_and_the_printed_log_for_a_resident(office_page, live_server, db, clerks, output_dir):
+    from core.outbox import confirm
+    page = office_page
+    app = kiosk_application(db, reception="21")
+    server = live_server("counter")
+    sign_in(page, server.url, "suzuki")
+    page.goto(f"{server.url}/counter/applications/{app.id}")
+    confirm(db, ApplicationStore(db).get(app.id), actor="clerk:suzuki")
+    page.goto(f"{server.url}/counter/figures")
+    assert page.locator("#fig-visits").inner_text() == "1"
+    assert page.locator("#fig-confirmed").inner_text() == "1"
+    page.screenshot(path=output_dir / "counter-7-figures.png", full_page=True)
+
+    page.goto(f"{server.url}/counter/applications/{app.id}/person-log")
+    assert page.locator("table tbody tr").count() >= 3  # card read, print, clerk view
+    page.screenshot(path=output_dir / "counter-8-person-log.png", full_page=True)
+    with page.expect_popup() as popup:
+        page.get_by_role("button", name="交付用の履歴を開く（PDF）").click()
+    pdf_page = popup.value
+    pdf_page.wait_for_load_state()
+    response = page.request.post(f"{server.url}/counter/exchange-log/person/print", form={
+        "csrf_token": page.locator("input[name=csrf_token]").first.get_attribute("value"),
+        "name": "山田\u3000太郎", "birth_date": "1985-04-01"})
+    assert response.ok and response.headers["content-type"] == "application/pdf"
+    (output_dir / "counter-person-log.pdf").write_bytes(response.body())
