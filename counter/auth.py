@@ -74,6 +74,8 @@ def _safe_next(target: str | None) -> str:
 
 def sign_in_page(status: int = 200, **kw):
     kw.setdefault("errors", {})
+    # First run: say how to make the first account instead of leaving everyone at a locked door.
+    kw["no_accounts"] = not get_db().execute("SELECT 1 FROM users LIMIT 1").fetchone()
     return render_template("counter/sign_in.html", next=request.values.get("next", ""), **kw), status
 
 

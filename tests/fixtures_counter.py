@@ -13,6 +13,7 @@ from core.catalogue import get_catalogue
 from core.forms import parse_application
 from core.store.applications import ApplicationStore
 from core.store.db import write
+from tests.helpers import ROOT
 
 PASSWORD = "correct horse battery"
 CLERKS = {"sato": "clerk", "suzuki": "supervisor", "tanaka": "admin"}
@@ -100,3 +101,19 @@ def text_of(response) -> str:
     html = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", html, flags=re.S)
     # Only ASCII white space: U+3000 between family and given name is part of the value.
     return re.sub(r"[ \t\r\n]+", " ", unescape(re.sub(r"<[^>]+>", " ", html))).strip()
+
+
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def accessibility_violations(page) -> list[dict]:
+    """WCAG 2 A/AA violations axe-core finds on the page (the context must bypass the CSP
+    so the test can inject axe; the pages themselves never run inline script)."""
+    if not AXE.exists():
+        raise RuntimeError("axe-core is missing: run `npm install` (make install-test does)")
+    page.add_script_tag(path=str(AXE))
+    return page.evaluate("""async () => {
+        const result = await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21aa']});
+        return result.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                                            nodes: v.nodes.map(n => n.target.join(' '))}));
+    }""")
