@@ -41,12 +41,13 @@ def kiosk_device_token(config) -> str:
 
 
 def subject_key(config) -> str:
-    """Key of `core.exchange_log.subject_ref`: names a person in the exchange log without their name."""
+    """Key of the exchange log's subject references (`core.exchange_log.subject_ref`), so
+    entries about one person can be found without writing their name into the log."""
     return read_or_create(config, "subject.key")
 
 
 def ensure_keys(config) -> None:
     session_secret(config)
-    subject_key(config)
     office_api_key(config)
     kiosk_device_token(config)
+    subject_key(config)

@@ -53,7 +53,7 @@ def counterparty_label(counterparty: str | None, purpose: str | None = None) -> 
 def result_label(result: str | None) -> str:
     if result == "ok":
         return _("Done")
-    if (result or "").startswith("error"):
+    if (result or "").startswith(("error", "fail", "rejected")):
         return _("Failed")
     return result or ""
 

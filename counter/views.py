@@ -270,7 +270,7 @@ def render_detail(app: Application, status: int = 200, errors: dict | None = Non
         "counter/detail.html", app=app, rows=rows, events=events, printed=printed, changed=changed or set(),
         problems=problems, labels=labels, timeline=tl, licence=licence_addresses(app, events),
         corrections=[e for e in events if casework.is_correction(e)],
-        outbox=casework.outbox_state(db, app.id), errors=errors or {},
+        outbox=casework.outbox_state(db, app.id), errors=errors or {}, can_retry=_forwarding_module() is not None,
         can_correct=app.state in casework.OPEN_STATES, can_print=app.state in PRINTABLE_STATES,
         can_confirm=app.state is State.PRINTED, can_reject=app.can_move_to(State.REJECTED),
         exchange_count=db.execute("SELECT COUNT(*) FROM exchange_log WHERE application_id = ?",
@@ -289,7 +289,32 @@ def detail(app_id):
 def forwarding(app_id):
     """The forwarding box alone, for the detail page to follow without a reload (no personal data)."""
     app = load_app(app_id)
-    return render_template("counter/_forwarding.html", app=app, outbox=casework.outbox_state(get_db(), app.id))
+    return render_template("counter/_forwarding.html", app=app, outbox=casework.outbox_state(get_db(), app.id),
+                           can_retry=_forwarding_module() is not None)
+
+
+def _forwarding_module():
+    try:
+        from counter import forwarding
+    except ImportError:
+        return None
+    return forwarding if hasattr(forwarding, "retry_failed") else None
+
+
+@bp.post("/applications/<app_id>/forwarding/retry")
+@requires(Role.CLERK)
+def forwarding_retry(app_id):
+    """Queue a record the worker gave up on again (same idempotency key: the core system can tell)."""
+    app = load_app(app_id)
+    forwarding = _forwarding_module()
+    ob = casework.outbox_state(get_db(), app.id)
+    if forwarding is None or ob is None or ob["state"] != "failed":
+        flash(_("There is nothing to send again."), "error")
+    else:
+        forwarding.retry_failed(get_db(), [ob["id"]])
+        log.info("%s queued record %s again", current_clerk().username, ob["id"])
+        flash(_("The record will be sent again."), "success")
+    return redirect(url_for("counter.detail", app_id=app.id) + "#forwarding")
 
 
 def _check_version(app: Application):

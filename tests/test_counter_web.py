@@ -354,7 +354,11 @@ def test_forwarding_state_is_shown_pending_failing_delivered(clerk_client, db):
                [app.id])
     page = text_of(clerk_client.get(url))
     assert "Failing, will retry (attempt 3)" in page and "HTTP 503 from core system" in page
-    db.execute("UPDATE outbox SET state = 'delivered', delivered_at = ? WHERE application_id = ?",
+    db.execute("UPDATE outbox SET state = 'failed', attempts = 4, last_error = 'http_422' WHERE application_id = ?",
+               [app.id])
+    page = text_of(clerk_client.get(url))
+    assert "Not delivered: gave up after 4 attempts" in page and "http_422" in page
+    db.execute("UPDATE outbox SET state = 'delivered', last_error = NULL, delivered_at = ? WHERE application_id = ?",
                [utcnow().isoformat(), app.id])
     assert "Delivered" in text_of(clerk_client.get(url))
     assert 'data-refresh-url' not in clerk_client.get(url).get_data(as_text=True)  # nothing more to follow
