@@ -43,6 +43,7 @@ _PREFIX = FORM_CODE_PREFIX.rstrip(":")
 # A USB scanner set to a US layout on a JIS keyboard types ':' as '+' (or '*'); IMEs make
 # everything full width (NFKC undoes that). Hand-typed ids mix up O/0 and I/L/1.
 _FORM_CODE_RE = re.compile(rf"^{_PREFIX}[:+*;]([0-9A-Z]{{16}})$")
+_PREREG_RE = re.compile(r"^(MDGP\d+)[:+*;]([0-9A-Z]+)$")
 _CROCKFORD_FIX = str.maketrans({"O": "0", "I": "1", "L": "1", "U": "V"})
 
 
@@ -61,6 +62,9 @@ def read_code(text: str) -> tuple[str | None, str]:
     bare = compact.replace("-", "").translate(_CROCKFORD_FIX)
     if is_application_id(bare):
         return "form", bare
+    m = _PREREG_RE.match(compact)
+    if m:  # the resident's pre-registration QR (core.tokens): the same fixes for the separator
+        return "prereg", f"{m.group(1)}:{m.group(2)}"
     if len(s) >= 24:
         return "prereg", s
     return None, ""

@@ -118,7 +118,8 @@ def compute(db: sqlite_utils.Database, catalogue: Catalogue, start: date, end: d
             for pid in app.procedures:
                 pf = procs.setdefault(pid, ProcedureFigures(pid))
                 if pid not in fields_of:
-                    fields_of[pid] = {f.name for f in catalogue.fields_for([pid])} if pid in catalogue.procedures else set()
+                    known = pid in catalogue.procedures
+                    fields_of[pid] = {f.name for f in catalogue.fields_for([pid])} if known else set()
                 mine = [f for f in corrected if f in fields_of[pid]]
                 pf.forms += 1
                 pf.corrections += len(mine)

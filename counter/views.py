@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 
 from core.application import Application, Source, State, is_application_id, new_application_id
 from core.catalogue import get_catalogue
-from core.errors import FieldError, MadoguchiError, NotFound, TransitionError, ValidationError
+from core.errors import FieldError, MadoguchiError, TransitionError, ValidationError
 from core.forms import HOUSEHOLD_KEYS, normalise_value, parse_application
 from core.japanese import parse_date
 from core.store.applications import ApplicationStore, ConcurrentUpdate
@@ -143,20 +143,16 @@ def open_prereg(token_text: str):
     store = ApplicationStore(db)
     try:
         token_app_id, _key = tokens.decode_token(token_text)
-    except MadoguchiError:
-        return render_queue(400, errors={"code": _("This pre-registration code cannot be read. Ask the resident "
-                                                   "to show the QR code again.")})
+    except MadoguchiError as e:
+        return render_queue(*_prereg_problem(e.code))
     if is_application_id(token_app_id) and store.find(token_app_id):
         return redirect(url_for("counter.detail", app_id=token_app_id))
     try:
+        # Logged here (not by open_prereg's `actor`), with the person's subject reference.
         prereg_id, form = sealed.open_prereg(config, token_text, db)
     except MadoguchiError as e:
         log.info("pre-registration not opened: %s", e.code)
-        if isinstance(e, NotFound) or "expired" in e.code or "not_found" in e.code:
-            msg = _("This pre-registration was not found. It may have expired or been removed.")
-        else:
-            msg = _("This pre-registration cannot be opened (%(code)s).", code=e.code)
-        return render_queue(404 if isinstance(e, NotFound) else 400, errors={"code": msg})
+        return render_queue(*_prereg_problem(e.code))
     procedures, values, dropped = _usable_values(form)
     app_id = prereg_id if is_application_id(prereg_id) and not store.find(prereg_id) else new_application_id()
     app = Application(id=app_id, procedures=procedures, channel="counter")
@@ -173,6 +169,19 @@ def open_prereg(token_text: str):
         flash(_("Some answers of the pre-registration could not be used and were left empty: check the "
                 "marked fields."), "warning")
     return redirect(url_for("counter.detail", app_id=app.id))
+
+
+def _prereg_problem(code: str) -> tuple[int, dict]:
+    """The status and message for a pre-registration that cannot be opened (core.tokens /
+    core.sealed error codes)."""
+    if code in ("unknown_id", "expired"):
+        return 404, {"code": _("This pre-registration was not found. It may have expired or been withdrawn. "
+                               "The resident can fill in the forms at the kiosk instead.")}
+    if code.startswith("prereg_"):
+        return 503, {"code": _("The pre-registration server cannot be reached just now. Try again in a moment, "
+                               "or let the resident fill in the forms at the kiosk.")}
+    return 400, {"code": _("This pre-registration code cannot be read. Ask the resident to show the QR code "
+                           "again, brighter or larger.")}
 
 
 def _usable_values(form: dict) -> tuple[list[str], dict, list[str]]:

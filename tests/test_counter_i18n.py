@@ -1,7 +1,6 @@
 """The counter's catalogues: every text the clerk screens use is translated in Japanese and
 English (the screens offer those two; the log printed for a resident is in Japanese)."""
 import re
-from pathlib import Path
 
 import pytest
 from babel.messages.extract import extract_from_dir

@@ -42,7 +42,8 @@ def test_a_persons_log_covers_their_applications_and_household_appearances(clerk
     assert {r["application_id"] for r in rows} == {own.id, spouse.id}
     assert stranger.id not in {r["application_id"] for r in rows}
     # Searching takes the name and birth date by POST (never in a URL), any calendar.
-    r = post(clerk_client, "/counter/exchange-log/person?lang=en", {"name": "山田 太郎", "birth_date": "昭和60年4月1日"})
+    r = post(clerk_client, "/counter/exchange-log/person?lang=en",
+             {"name": "山田 太郎", "birth_date": "昭和60年4月1日"})
     assert r.status_code == 200 and "Entries " + str(len(rows)) in text_of(r)
     r = post(clerk_client, "/counter/exchange-log/person?lang=en", {"name": "", "birth_date": "yesterday"})
     assert r.status_code == 400 and "Enter the person's full name" in text_of(r)
@@ -52,7 +53,8 @@ def test_the_printed_log_is_a_japanese_a4_pdf_and_printing_it_is_logged(clerk_cl
     app = kiosk_application(db, reception="31")
     clerk_client.get(f"/counter/applications/{app.id}")
     before = db["exchange_log"].count
-    r = post(clerk_client, "/counter/exchange-log/person/print?lang=en", {"name": "山田 太郎", "birth_date": "1985-04-01"})
+    r = post(clerk_client, "/counter/exchange-log/person/print?lang=en",
+             {"name": "山田 太郎", "birth_date": "1985-04-01"})
     assert r.status_code == 200 and r.headers["Content-Type"] == "application/pdf"
     (output_dir / "counter-person-log-test.pdf").write_bytes(r.data)
     with pdfplumber.open(io.BytesIO(r.data)) as pdf:

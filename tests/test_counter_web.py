@@ -254,13 +254,13 @@ def test_a_stale_page_cannot_overwrite_someone_elses_change(clerk_client, db):
 def test_household_members_can_be_corrected_added_and_taken_off(clerk_client, db):
     app = kiosk_application(db)
     url = f"/counter/applications/{app.id}/household"
-    r = post(clerk_client, url, {"member": "0", "name": "山田 花子", "kana": "やまだ はなこ", "birth_date": "昭和62年9月13日",
-                                 "sex": "female", "relationship": "spouse", "reason": "birth date typo",
-                                 "version": app.version})
+    r = post(clerk_client, url, {"member": "0", "name": "山田 花子", "kana": "やまだ はなこ",
+                                 "birth_date": "昭和62年9月13日", "sex": "female", "relationship": "spouse",
+                                 "reason": "birth date typo", "version": app.version})
     assert r.status_code == 302, text_of(r)
     members = ApplicationStore(db).get(app.id).data["household"]
-    assert members == [{"name": "山田\u3000花子", "kana": "ヤマダ\u3000ハナコ", "birth_date": "1987-09-13", "sex": "female",
-                        "relationship": "spouse"}]
+    assert members == [{"name": "山田\u3000花子", "kana": "ヤマダ\u3000ハナコ", "birth_date": "1987-09-13",
+                        "sex": "female", "relationship": "spouse"}]
     v = ApplicationStore(db).get(app.id).version
     r = post(clerk_client, url, {"member": "1", "name": "山田 一郎", "birth_date": "2015-05-05", "sex": "male",
                                  "relationship": "child", "reason": "forgotten at the kiosk", "version": v})
