@@ -5,7 +5,6 @@ from datetime import date, datetime, timedelta
 
 from flask import Blueprint, g, render_template
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
 from core.application import State
@@ -14,36 +13,41 @@ from core.japanese import format_postal_code, format_wareki
 
 bp = Blueprint("counter", __name__, template_folder="templates", static_folder="static")
 
+def N_(msgid: str) -> str:
+    """Marks a text for the catalogue; translated where it is shown (with `tr`)."""
+    return msgid
+
+
 # The clerk screens are offered in Japanese and English; the resident-facing printouts are Japanese.
 COUNTER_LANGUAGES = ("ja", "en")
 
 STATE_LABELS = {
-    State.DRAFT: _l("Draft"),
-    State.SUBMITTED: _l("Not printed yet"),
-    State.PRINTED: _l("Printed, waiting"),
-    State.CONFIRMED: _l("Confirmed"),
-    State.FORWARDED: _l("Sent to the core system"),
-    State.REJECTED: _l("Rejected"),
-    State.CANCELLED: _l("Cancelled"),
+    State.DRAFT: N_("Draft"),
+    State.SUBMITTED: N_("Not printed yet"),
+    State.PRINTED: N_("Printed, waiting"),
+    State.CONFIRMED: N_("Confirmed"),
+    State.FORWARDED: N_("Sent to the core system"),
+    State.REJECTED: N_("Rejected"),
+    State.CANCELLED: N_("Cancelled"),
 }
 SOURCE_LABELS = {
-    "card": _l("My Number card"),
-    "licence": _l("Driver's licence"),
-    "qr": _l("Pre-registration (QR)"),
-    "typed": _l("Typed at the kiosk"),
-    "clerk": _l("Corrected by a clerk"),
+    "card": N_("My Number card"),
+    "licence": N_("Driver's licence"),
+    "qr": N_("Pre-registration (QR)"),
+    "typed": N_("Typed at the kiosk"),
+    "clerk": N_("Corrected by a clerk"),
 }
-ROLE_LABELS = {"clerk": _l("Clerk"), "supervisor": _l("Supervisor"), "admin": _l("Administrator")}
-CHANNEL_LABELS = {"kiosk": _l("Kiosk"), "prereg": _l("Pre-registration"), "counter": _l("At the counter"),
-                  "demo": _l("Demo")}
-WEEKDAYS = (_l("Mon"), _l("Tue"), _l("Wed"), _l("Thu"), _l("Fri"), _l("Sat"), _l("Sun"))
+ROLE_LABELS = {"clerk": N_("Clerk"), "supervisor": N_("Supervisor"), "admin": N_("Administrator")}
+CHANNEL_LABELS = {"kiosk": N_("Kiosk"), "prereg": N_("Pre-registration"), "counter": N_("At the counter"),
+                  "demo": N_("Demo")}
+WEEKDAYS = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun"))
 PURPOSE_LABELS = {
-    "card_read": _l("Card read (to fill the form)"),
-    "prereg_fetch": _l("Pre-registration received"),
-    "print": _l("Form printed"),
-    "clerk_view": _l("Viewed by a clerk"),
-    "forward": _l("Sent to the core system"),
-    "log_print": _l("Exchange log printed for the person"),
+    "card_read": N_("Card read (to fill the form)"),
+    "prereg_fetch": N_("Pre-registration received"),
+    "print": N_("Form printed"),
+    "clerk_view": N_("Viewed by a clerk"),
+    "forward": N_("Sent to the core system"),
+    "log_print": N_("Exchange log printed for the person"),
 }
 
 
@@ -51,6 +55,22 @@ PURPOSE_LABELS = {
 def counter_language():
     if g.get("lang") not in COUNTER_LANGUAGES:
         g.lang = "ja" if (g.get("lang") or "ja").startswith("ja") else "en"
+
+
+def tr(msgid: str, **variables) -> str:
+    """gettext, with each translation looked up once per request: the queue and the figures
+    repeat the same few words hundreds of times."""
+    cache = g.setdefault("_counter_translations", {})
+    pattern = cache.get(msgid)
+    if pattern is None:
+        pattern = cache[msgid] = _(msgid)  # no variables: the translation itself, unformatted
+    return pattern % variables if variables else pattern
+
+
+def label_of(table: dict, key) -> str:
+    """The translated label of a code (a state, a source…), or the code itself when unknown."""
+    msgid = table.get(key) if key is not None else None
+    return tr(msgid) if msgid else (key or "")
 
 
 def as_local(dt: datetime | None) -> datetime | None:
@@ -77,8 +97,8 @@ def minutes(td: timedelta | None) -> str:
         return "—"
     total = int(td.total_seconds() // 60)
     if total < 60:
-        return _("%(n)d min", n=total)
-    return _("%(h)d h %(m)02d min", h=total // 60, m=total % 60)
+        return tr("%(n)d min", n=total)
+    return tr("%(h)d h %(m)02d min", h=total // 60, m=total % 60)
 
 
 def display_value(f: FieldDef | None, value, lang: str) -> str:
@@ -114,8 +134,8 @@ def event_label(ev) -> str:
     if ev.kind == "created":
         return _("Created")
     if ev.kind == "state":
-        return _("State: %(old)s → %(new)s", old=STATE_LABELS.get(ev.old, ev.old) if ev.old else "",
-                 new=STATE_LABELS.get(ev.new, ev.new))
+        return _("State: %(old)s → %(new)s", old=label_of(STATE_LABELS, ev.old) if ev.old else "",
+                 new=label_of(STATE_LABELS, ev.new))
     if ev.kind == "field":
         label = catalogue.field(ev.field).label_in(lang) if catalogue.known_field(ev.field or "") else ev.field
         return _("Value changed: %(field)s", field=label)
@@ -123,15 +143,15 @@ def event_label(ev) -> str:
         return _("Printed again")
     if ev.kind == "card_read":
         card = (ev.new or {}).get("card") if isinstance(ev.new, dict) else None
-        return _("Card read: %(card)s", card=SOURCE_LABELS.get("licence" if card in ("licence", "driving_licence")
-                                                               else "card", card or ""))
+        return _("Card read: %(card)s", card=label_of(SOURCE_LABELS, "licence" if card in ("licence", "driving_licence")
+                                                      else "card"))
     return ev.kind
 
 
 def source_badge(source: str | None) -> Markup:
     if not source:
         return Markup("")
-    label = SOURCE_LABELS.get(source, source)
+    label = label_of(SOURCE_LABELS, source)
     return Markup('<span class="source source-{}">{}</span>').format(source, label)
 
 
@@ -145,13 +165,13 @@ def counter_helpers():
     lang = g.get("lang", "ja")
     catalogue = get_catalogue()
     return {
-        "state_label": lambda s: STATE_LABELS.get(State(s), s),
+        "state_label": lambda s: label_of(STATE_LABELS, s),
         "source_badge": source_badge,
         "event_label": event_label,
-        "role_label": lambda r: ROLE_LABELS.get(str(r), r),
-        "channel_label": lambda c: CHANNEL_LABELS.get(c, c),
-        "weekday": lambda d: str(WEEKDAYS[d.weekday()]),
-        "purpose_label": lambda p: PURPOSE_LABELS.get(p, p),
+        "role_label": lambda r: label_of(ROLE_LABELS, r),
+        "channel_label": lambda c: label_of(CHANNEL_LABELS, c),
+        "weekday": lambda d: tr(WEEKDAYS[d.weekday()]),
+        "purpose_label": lambda p: label_of(PURPOSE_LABELS, p),
         "procedure_name": lambda pid: catalogue.procedures[pid].title(lang) if pid in catalogue.procedures else pid,
         "local_time": local_time,
         "local_datetime": local_datetime,

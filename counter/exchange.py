@@ -17,7 +17,7 @@ from core.store.applications import ApplicationStore
 from core.users import Role
 from counter import casework, log_pdf
 from counter.auth import current_clerk, requires
-from counter.blueprint import PURPOSE_LABELS, bp
+from counter.blueprint import PURPOSE_LABELS, bp, label_of
 from counter.disclosure import log_disclosure, person_log, person_ref
 from web import get_config, get_db
 
@@ -66,7 +66,7 @@ def purpose_for_resident(purpose: str) -> str:
 @bp.app_template_global("exchange_labels")
 def exchange_labels():
     return {"actor": actor_label, "counterparty": counterparty_label, "result": result_label,
-            "purpose": lambda p: PURPOSE_LABELS.get(p, p)}
+            "purpose": lambda p: label_of(PURPOSE_LABELS, p)}
 
 
 def _reception_numbers(rows) -> dict[str, str | None]:

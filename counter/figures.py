@@ -92,23 +92,21 @@ def compute(db: sqlite_utils.Database, catalogue: Catalogue, start: date, end: d
     """Figures for the local days start..end (inclusive)."""
     first, _ = casework.local_day_bounds(start)
     _, last = casework.local_day_bounds(end)
-    apps = [a for a in casework.applications_between(db, first, last, limit=10_000_000) if a.state is not State.DRAFT]
-    ids = [a.id for a in apps]
-    events = casework.events_by_application(db, ids)
-    views = casework.first_views(db, ids)
+    rows = [r for r in casework.summaries_between(db, first, last) if r.app.state is not State.DRAFT]
+    corrected_by_app = casework.corrected_fields_between(db, first, last)
     days = {start + timedelta(days=i): DayFigures(start + timedelta(days=i)) for i in range((end - start).days + 1)}
     procs: dict[str, ProcedureFigures] = {}
-    fields_of = {}
+    fields_of: dict[str, set[str]] = {}
     all_durations: list[float] = []
     field_counts: Counter[str] = Counter()
     corrected_visits = 0
-    for app in apps:
-        day = days.get(app.created_at.astimezone(casework.local_tz()).date())
+    tz = casework.local_tz()
+    for row in rows:
+        app, tl = row.app, row.timeline
+        day = days.get(app.created_at.astimezone(tz).date())
         if day is None:
             continue
-        evs = events[app.id]
-        tl = casework.timeline(evs, views.get(app.id))
-        corrected = [e.field for e in evs if casework.is_correction(e)]
+        corrected = corrected_by_app.get(app.id, [])
         day.visits += 1
         day.corrections += len(corrected)
         field_counts.update(corrected)

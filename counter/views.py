@@ -11,7 +11,7 @@ from typing import Any
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from core.application import Application, Source, State, is_application_id, new_application_id
+from core.application import Application, Source, State, is_application_id, iso, new_application_id
 from core.catalogue import get_catalogue
 from core.errors import FieldError, MadoguchiError, TransitionError, ValidationError
 from core.forms import HOUSEHOLD_KEYS, normalise_value, parse_application
@@ -21,7 +21,7 @@ from core.store.db import write
 from core.users import Role
 from counter import casework
 from counter.auth import current_clerk, requires, sign_in_page
-from counter.blueprint import STATE_LABELS, bp
+from counter.blueprint import CHANNEL_LABELS, STATE_LABELS, bp, label_of, local_time, minutes, tr
 from counter.disclosure import log_disclosure
 from web import get_config, get_db
 
@@ -87,9 +87,9 @@ def _queue_filters() -> dict[str, Any]:
         day = date.fromisoformat(request.args.get("day", ""))
     except ValueError:
         day = casework.today()
-    state = request.args.get("state", "all")
+    state = request.args.get("state", "open")
     if state not in QUEUE_STATE_FILTERS:
-        state = "all"
+        state = "open"
     procedure = request.args.get("procedure", "")
     if procedure not in get_catalogue().procedures:
         procedure = ""
@@ -97,13 +97,40 @@ def _queue_filters() -> dict[str, Any]:
     return {"day": day, "state": state, "procedure": procedure, "number": number}
 
 
+def queue_view_rows(rows: list[casework.QueueRow]) -> list[dict[str, Any]]:
+    """What each line of the queue shows, worked out here once instead of word by word in the
+    template (a busy day has hundreds of lines, refreshed every few seconds)."""
+    names = {pid: p.title(g.lang) for pid, p in get_catalogue().procedures.items()}
+    now = casework.utcnow()
+    out = []
+    for r in rows:
+        waited = r.timeline.waited(now)
+        still_waiting = r.is_open and not r.timeline.first_view_at
+        out.append({
+            "id": r.app.id, "reception": r.app.reception_number or "—", "state": str(r.app.state),
+            "state_label": label_of(STATE_LABELS, str(r.app.state)), "is_open": r.is_open,
+            "procedures": [names.get(p, p) for p in r.app.procedures],
+            "channel": label_of(CHANNEL_LABELS, r.app.channel), "printed": local_time(r.timeline.printed_at) or "—",
+            "waiting": (tr("waiting %(t)s", t=minutes(waited)) if still_waiting
+                        else tr("waited %(t)s", t=minutes(waited))),
+            "long_wait": still_waiting and waited.total_seconds() > 1800,
+            "hidden_label": tr("reception no. %(n)s", n=r.app.reception_number or r.app.id),
+        })
+    return out
+
+
 def render_queue(status: int = 200, **kw):
     filters = _queue_filters()
-    rows = casework.queue(get_db(), filters["day"], QUEUE_STATE_FILTERS[filters["state"]],
+    db = get_db()
+    rows = casework.queue(db, filters["day"], QUEUE_STATE_FILTERS[filters["state"]],
                           filters["procedure"] or None, filters["number"] or None)
-    waiting = [r for r in rows if r.is_open]
+    start, end = casework.local_day_bounds(filters["day"])
+    counts = {r["state"]: r["n"] for r in db.query(
+        "SELECT state, COUNT(*) AS n FROM applications WHERE created_at >= ? AND created_at < ? GROUP BY state",
+        [iso(start), iso(end)])}
     return render_template(
-        "counter/queue.html", rows=rows, waiting_count=len(waiting), filters=filters,
+        "counter/queue.html", rows=queue_view_rows(rows), counts=counts,
+        waiting_count=sum(counts.get(str(s), 0) for s in casework.OPEN_STATES), filters=filters,
         is_today=filters["day"] == casework.today(), catalogue=get_catalogue(),
         state_filters=list(QUEUE_STATE_FILTERS), errors=kw.pop("errors", {}), **kw), status
 
@@ -283,8 +310,7 @@ def render_detail(app: Application, status: int = 200, errors: dict | None = Non
         can_correct=app.state in casework.OPEN_STATES, can_print=app.state in PRINTABLE_STATES,
         can_confirm=app.state is State.PRINTED, can_reject=app.can_move_to(State.REJECTED),
         exchange_count=db.execute("SELECT COUNT(*) FROM exchange_log WHERE application_id = ?",
-                                  [app.id]).fetchone()[0],
-        state_labels=STATE_LABELS), status
+                                  [app.id]).fetchone()[0]), status
 
 
 @bp.get("/applications/<app_id>")

@@ -15,7 +15,7 @@ _PLACEHOLDER = re.compile(r"%\(\w+\)[-#0 +]*\d*[sdfr]")
 
 def used_msgids() -> set[str]:
     method_map = [("**.py", "python"), ("templates/**.html", "jinja2")]
-    keywords = {"_": None, "gettext": None, "_l": None, "lazy_gettext": None}
+    keywords = {"_": None, "gettext": None, "N_": None, "tr": None}
     return {msg[2] for msg in extract_from_dir(str(COUNTER), method_map, keywords=keywords) if isinstance(msg[2], str)}
 
 
