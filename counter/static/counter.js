@@ -59,6 +59,21 @@
     f.submit();
   }
 
+  // --- the scan box: scanners set to end with Tab, and Japanese input left on ----------------
+  var codeInput = document.getElementById("code");
+  if (codeInput) {
+    codeInput.addEventListener("keydown", function (ev) {
+      if (ev.key === "Tab" && !ev.shiftKey && codeInput.value.trim().length >= 16) {
+        ev.preventDefault();
+        codeInput.form.submit();
+      }
+    });
+    codeInput.addEventListener("compositionstart", function () {
+      var warning = document.getElementById("ime-warning");
+      if (warning) { warning.hidden = false; }
+    });
+  }
+
   // --- the queue refreshes itself ----------------------------------------------------------
   var queue = document.getElementById("queue");
   if (queue) {
