@@ -98,6 +98,20 @@ def exchange_log():
                            reception=_reception_numbers(rows or []), person={}), 400 if error else 200
 
 
+@bp.post("/exchange-log/verify")
+@requires(Role.SUPERVISOR)
+def exchange_log_verify():
+    result = xlog.verify(get_db())
+    if result.ok:
+        flash(_("The exchange log is intact: %(n)d entries, each following the one before.", n=result.entries),
+              "success")
+    else:
+        log.error("exchange log check failed at entry %s: %s", result.first_bad_seq, result.problem)
+        flash(_("The exchange log has been altered at entry %(seq)s (%(problem)s). Tell the system administrator.",
+                seq=result.first_bad_seq, problem=result.problem), "error")
+    return redirect(url_for("counter.exchange_log"))
+
+
 def _person_from_form() -> tuple[dict, dict]:
     name = normalise_name(unicodedata.normalize("NFC", request.form.get("name", "")))[:60]
     raw_birth = request.form.get("birth_date", "").strip()

@@ -212,3 +212,32 @@ def test_first_run_explains_how_to_make_an_account(client):
     page = text_of(client.get("/counter/?lang=en"))
     assert "There are no clerk accounts yet." in page and "madoguchi users add USERNAME --role admin" in page
 
+
+
+def test_supervisors_can_check_the_chain_and_see_tampering(app, clerks, db, config):
+    import sqlite3
+    kiosk_application(db)
+    client = sign_in(app.test_client(), "suzuki")
+    assert "Check that the log is intact" in text_of(client.get("/counter/exchange-log?lang=en"))
+    r = post(client, "/counter/exchange-log/verify", follow_redirects=True)
+    assert "The exchange log is intact: 2 entries" in text_of(r)
+    conn = sqlite3.connect(config.path(config.storage.path))
+    conn.execute("UPDATE exchange_log SET purpose = 'clerk_view' WHERE seq = 1")
+    conn.commit()
+    r = post(client, "/counter/exchange-log/verify", follow_redirects=True)
+    assert "The exchange log has been altered at entry 1" in text_of(r)
+    clerk = sign_in(app.test_client(), "sato")
+    assert "Check that the log is intact" not in text_of(clerk.get("/counter/exchange-log?lang=en"))
+    assert post(clerk, "/counter/exchange-log/verify").status_code == 403
+
+
+def test_an_admin_sets_a_password_for_someone_who_forgot_theirs(app, clerks, db):
+    admin = sign_in(app.test_client(), "tanaka")
+    forgetful = sign_in(app.test_client(), "sato")
+    r = post(admin, "/counter/users/sato?lang=en", {"action": "password", "password": "tiny"},
+             follow_redirects=True)
+    assert "Use at least 10 characters." in text_of(r)
+    post(admin, "/counter/users/sato", {"action": "password", "password": "a fresh start 2026"})
+    assert forgetful.get("/counter/exchange-log").status_code == 302  # signed out everywhere
+    page = text_of(sign_in(app.test_client(), "sato", "a fresh start 2026").get("/counter/?lang=en"))
+    assert "Signed in as Sato (Clerk) until " in page
