@@ -112,7 +112,8 @@ def main() -> None:
     client = app.test_client()
     with client.session_transaction() as s:
         s["_csrf"] = "bench"
-    r = client.post("/counter/sign-in", data={"csrf_token": "bench", "username": "sato", "password": "bench password 1"})
+    r = client.post("/counter/sign-in",
+                    data={"csrf_token": "bench", "username": "sato", "password": "bench password 1"})
     assert r.status_code == 302
     with client.session_transaction() as s:
         s["_csrf"] = "bench"
