@@ -70,6 +70,7 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "folder": _s("var/outbox"),
         "file_format": _s("jsonl", choices=["jsonl", "csv"]),
         "timeout_seconds": _s(10.0, float, int),
+        "senders": _s(4),
         "max_attempts": _s(0),
         "backoff_initial_seconds": _s(1.0, float, int),
         "backoff_max_seconds": _s(300.0, float, int),

@@ -33,6 +33,15 @@ def m001_outbox(db: sqlite_utils.Database) -> None:
     db["outbox"].create_index(["state", "next_attempt_at"])
 
 
+@migrations()
+def m002_outbox_leases(db: sqlite_utils.Database) -> None:
+    """Leases, so two workers never send one row at once and a crashed worker's row is resent."""
+    db["outbox"].add_column("leased_until", str)
+    db["outbox"].add_column("lease_owner", str)
+    db["outbox"].add_column("last_attempt_at", str)
+    db["outbox"].add_column("failed_at", str)
+
+
 def record_for(app: Application, confirmed_by: str) -> dict[str, Any]:
     """The record the core system receives (documented in docs/record.schema.json)."""
     return {

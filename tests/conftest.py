@@ -12,6 +12,7 @@ from tests.helpers import OUTPUT, ROOT, LiveServer, write_config
 pytest_plugins = [
     "tests.fixtures_browser",
     "tests.fixtures_cards",
+    "tests.fixtures_forwarding",
     "tests.fixtures_printing",
     "tests.fixtures_counter",
 ]
