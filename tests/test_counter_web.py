@@ -358,6 +358,12 @@ def test_forwarding_state_is_shown_pending_failing_delivered(clerk_client, db):
                [app.id])
     page = text_of(clerk_client.get(url))
     assert "Not delivered: gave up after 4 attempts" in page and "http_422" in page
+    assert "Send again" in page
+    r = post(clerk_client, f"/counter/applications/{app.id}/forwarding/retry")
+    assert r.status_code == 302
+    row = db.execute("SELECT state, attempts, idempotency_key FROM outbox WHERE application_id = ?", [app.id]).fetchone()
+    assert row[:2] == ("pending", 0) and row[2].startswith(app.id)
+    db.execute("UPDATE outbox SET state = 'failed' WHERE application_id = ?", [app.id])
     db.execute("UPDATE outbox SET state = 'delivered', last_error = NULL, delivered_at = ? WHERE application_id = ?",
                [utcnow().isoformat(), app.id])
     assert "Delivered" in text_of(clerk_client.get(url))

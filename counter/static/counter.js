@@ -108,7 +108,16 @@
           if (html) {
             var doc = new DOMParser().parseFromString(html, "text/html");
             var fresh = doc.getElementById("forwarding");
-            if (fresh) { box.replaceWith(fresh); }
+            if (fresh) {
+              box.replaceWith(fresh);
+              // confirmed → forwarded: the state at the top of the page follows.
+              var badge = document.querySelector(".detail-head .state");
+              var state = fresh.getAttribute("data-state");
+              if (badge && state) {
+                badge.className = "state state-" + state;
+                badge.textContent = fresh.getAttribute("data-state-label");
+              }
+            }
           }
           followForwarding();
         })
