@@ -180,7 +180,12 @@ def open_prereg(token_text: str):
     except MadoguchiError as e:
         log.info("pre-registration not opened: %s", e.code)
         return render_queue(*_prereg_problem(e.code))
-    procedures, values, dropped = _usable_values(form)
+    try:
+        procedures, values, dropped = _usable_values(form)
+    except ValidationError:
+        log.warning("pre-registration %s names procedures this office does not have", token_app_id)
+        return render_queue(422, errors={"code": _("This pre-registration is for procedures this office does not "
+                                                   "handle. Ask the resident which procedures they need.")})
     app_id = prereg_id if is_application_id(prereg_id) and not store.find(prereg_id) else new_application_id()
     app = Application(id=app_id, procedures=procedures, channel="counter")
     app.data = values
@@ -193,8 +198,10 @@ def open_prereg(token_text: str):
         log_disclosure(db, config, actor=clerk.actor, purpose="prereg_fetch", counterparty="prereg",
                        app=app, payload=form)
     if dropped:
-        flash(_("Some answers of the pre-registration could not be used and were left empty: check the "
-                "marked fields."), "warning")
+        catalogue = get_catalogue()
+        labels = "、".join(catalogue.field(f).label_in(g.lang) if catalogue.known_field(f) else f for f in dropped)
+        flash(_("Some answers of the pre-registration could not be used and were left empty: %(fields)s.",
+                fields=labels), "warning")
     return redirect(url_for("counter.detail", app_id=app.id))
 
 

@@ -392,3 +392,39 @@ def test_every_page_is_translated_into_japanese(clerk_client, db):
     assert "運転免許証の住所" in page
     queue = text_of(clerk_client.get("/counter/?lang=ja"))
     assert "本日の受付一覧" in queue and "印刷済み・待ち" in queue
+
+
+# --- a resident's pre-registration QR at the counter -----------------------------------------------
+
+def test_a_pre_registration_qr_becomes_an_application_at_the_counter(clerk_client, db, config):
+    sealed = pytest.importorskip("core.sealed", reason="pre-registration is not merged yet")
+    submitted = sealed.submit(config, db, dict(CERTIFICATE))
+    # A US-layout scanner on a JIS keyboard turns ':' into '+'; the counter reads it anyway.
+    r = post(clerk_client, "/counter/open", {"code": submitted.token.replace(":", "+")})
+    assert r.status_code == 302 and r.headers["Location"].endswith(f"/counter/applications/{submitted.app_id}")
+    app = ApplicationStore(db).get(submitted.app_id)
+    assert (app.state, app.channel) == (State.SUBMITTED, "counter")
+    assert app.data["name"] == "髙橋\u3000𠮷子" and set(app.sources.values()) == {"qr"}
+    fetches = [e for e in xlog.entries(db, application_id=app.id) if e["purpose"] == "prereg_fetch"]
+    assert len(fetches) == 1 and fetches[0]["actor"] == "clerk:sato" and fetches[0]["counterparty"] == "prereg"
+    # Scanning it again opens the same application; nothing is fetched twice.
+    r = post(clerk_client, "/counter/open", {"code": submitted.token})
+    assert r.headers["Location"].endswith(f"/counter/applications/{app.id}")
+    assert ApplicationStore(db).count() == 1
+    assert len([e for e in xlog.entries(db, application_id=app.id) if e["purpose"] == "prereg_fetch"]) == 1
+    page = text_of(clerk_client.get(f"/counter/applications/{app.id}?lang=en"))
+    assert "Pre-registration (QR)" in page and "Print the form" in page
+
+
+def test_a_forged_or_expired_pre_registration_is_refused_cleanly(clerk_client, db, config):
+    sealed = pytest.importorskip("core.sealed", reason="pre-registration is not merged yet")
+    from core import tokens
+    submitted = sealed.submit(config, db, dict(CERTIFICATE))
+    app_id, key = tokens.decode_token(submitted.token)
+    forged = tokens.encode_token(app_id, bytes(len(key)))  # right id, wrong key
+    r = post(clerk_client, "/counter/open?lang=en", {"code": forged})
+    assert r.status_code == 400 and "This pre-registration code cannot be read" in text_of(r)
+    db.execute("UPDATE sealed_applications SET expires_at = '2000-01-01T00:00:00+00:00'")
+    r = post(clerk_client, "/counter/open?lang=en", {"code": submitted.token})
+    assert r.status_code == 404 and "This pre-registration was not found" in text_of(r)
+    assert ApplicationStore(db).count() == 0
