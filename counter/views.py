@@ -27,6 +27,8 @@ from web import get_config, get_db
 
 log = logging.getLogger("madoguchi.counter")
 MAX_REASON = 500
+# Printer errors after which the form's data went nowhere (nothing to write in the exchange log).
+PRINTER_NOT_REACHED = ("offline", "no_queue")
 PRINTABLE_STATES = (State.SUBMITTED, State.PRINTED, State.CONFIRMED, State.FORWARDED)
 
 
@@ -171,7 +173,7 @@ def open_prereg(token_text: str):
     try:
         token_app_id, _key = tokens.decode_token(token_text)
     except MadoguchiError as e:
-        return render_queue(*_prereg_problem(e.code))
+        return _prereg_refused(e.code)
     if is_application_id(token_app_id) and store.find(token_app_id):
         return redirect(url_for("counter.detail", app_id=token_app_id))
     try:
@@ -179,7 +181,7 @@ def open_prereg(token_text: str):
         prereg_id, form = sealed.open_prereg(config, token_text, db)
     except MadoguchiError as e:
         log.info("pre-registration not opened: %s", e.code)
-        return render_queue(*_prereg_problem(e.code))
+        return _prereg_refused(e.code)
     try:
         procedures, values, dropped = _usable_values(form)
     except ValidationError:
@@ -203,6 +205,11 @@ def open_prereg(token_text: str):
         flash(_("Some answers of the pre-registration could not be used and were left empty: %(fields)s.",
                 fields=labels), "warning")
     return redirect(url_for("counter.detail", app_id=app.id))
+
+
+def _prereg_refused(code: str):
+    status, errors = _prereg_problem(code)
+    return render_queue(status, errors=errors)
 
 
 def _prereg_problem(code: str) -> tuple[int, dict]:
@@ -554,9 +561,10 @@ def print_form(app_id):
         open_printer(config).print_pdf(pdf, f"madoguchi {app.id}")
     except MadoguchiError as e:
         log.warning("print of %s failed: %s", app.id, e.code)
-        # The data may have reached the print queue: that is a disclosure too.
-        log_disclosure(db, config, actor=clerk.actor, purpose="print", counterparty=counterparty, app=app,
-                       payload=pdf, result=f"error:{e.code}")
+        if e.code not in PRINTER_NOT_REACHED:
+            # The job reached the print queue before it failed: that is a disclosure too.
+            log_disclosure(db, config, actor=clerk.actor, purpose="print", counterparty=counterparty, app=app,
+                           payload=pdf, result=f"error:{e.code}")
         flash(printer_error_message(e.code), "error")
         return redirect(url_for("counter.detail", app_id=app.id))
     try:

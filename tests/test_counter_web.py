@@ -302,6 +302,20 @@ def test_reprint_sends_the_form_to_the_printer_and_logs_it(clerk_client, db, con
     assert prints[-1]["actor"] == "clerk:sato" and prints[-1]["result"] == "ok"
 
 
+def test_an_offline_printer_is_reported_and_nothing_changes(clerk_client, db, config):
+    pytest.importorskip("hardware.printer", reason="printing is not merged yet")
+    folder = config.path(config.devices.pdf_folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    folder.write_text("not a folder")  # the pdf-folder printer cannot write: "offline"
+    app = kiosk_application(db, state=State.SUBMITTED)
+    r = post(clerk_client, f"/counter/applications/{app.id}/print?lang=en", {"version": app.version},
+             follow_redirects=True)
+    assert "The printer is not responding. Check that it is on and connected." in text_of(r)
+    assert ApplicationStore(db).get(app.id).state is State.SUBMITTED
+    assert not [e for e in xlog.entries(db, application_id=app.id) if e["actor"] == "clerk:sato"
+                and e["purpose"] == "print"]
+
+
 def test_confirm_after_corrections_needs_the_resident_to_have_checked_them(clerk_client, db):
     app = kiosk_application(db)
     post(clerk_client, f"/counter/applications/{app.id}/fields/phone",
