@@ -59,6 +59,15 @@
     f.submit();
   }
 
+  // --- print and confirm act once, however often the button is pressed --------------------
+  document.querySelectorAll("form[data-submit-once]").forEach(function (form) {
+    form.addEventListener("submit", function () {
+      form.querySelectorAll("button[type=submit]").forEach(function (b) {
+        setTimeout(function () { b.disabled = true; }, 0);  // after the browser has taken the click
+      });
+    });
+  });
+
   // --- the scan box: scanners set to end with Tab, and Japanese input left on ----------------
   var codeInput = document.getElementById("code");
   if (codeInput) {
