@@ -4,6 +4,7 @@ import importlib
 from datetime import date, datetime, timedelta
 
 from flask import Blueprint, g, render_template
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from markupsafe import Markup
 
@@ -61,9 +62,10 @@ def tr(msgid: str, **variables) -> str:
     """gettext, with each translation looked up once per request: the queue and the figures
     repeat the same few words hundreds of times."""
     cache = g.setdefault("_counter_translations", {})
-    pattern = cache.get(msgid)
+    key = (str(get_locale()), msgid)  # force_locale (the resident's printout) must not hit the cache
+    pattern = cache.get(key)
     if pattern is None:
-        pattern = cache[msgid] = _(msgid)  # no variables: the translation itself, unformatted
+        pattern = cache[key] = _(msgid)  # no variables: the translation itself, unformatted
     return pattern % variables if variables else pattern
 
 
