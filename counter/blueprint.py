@@ -10,6 +10,7 @@ from markupsafe import Markup
 
 from core.application import State
 from core.catalogue import FieldDef, get_catalogue, text_in
+from core.config import LANGUAGES
 from core.japanese import format_postal_code, format_wareki
 
 bp = Blueprint("counter", __name__, template_folder="templates", static_folder="static")
@@ -19,8 +20,9 @@ def N_(msgid: str) -> str:
     return msgid
 
 
-# The clerk screens are offered in Japanese and English; the resident-facing printouts are Japanese.
-COUNTER_LANGUAGES = ("ja", "en")
+# The clerk screens are for staff: every language but やさしい日本語 (which shows standard Japanese);
+# what is printed for a resident (their exchange log) is in Japanese.
+STAFF_FALLBACKS = {"ja-easy": "ja"}
 
 STATE_LABELS = {
     State.DRAFT: N_("Draft"),
@@ -54,8 +56,7 @@ PURPOSE_LABELS = {
 
 @bp.before_request
 def counter_language():
-    if g.get("lang") not in COUNTER_LANGUAGES:
-        g.lang = "ja" if (g.get("lang") or "ja").startswith("ja") else "en"
+    g.lang = STAFF_FALLBACKS.get(g.get("lang"), g.get("lang"))
 
 
 def tr(msgid: str, **variables) -> str:
@@ -73,6 +74,12 @@ def label_of(table: dict, key) -> str:
     """The translated label of a code (a state, a source…), or the code itself when unknown."""
     msgid = table.get(key) if key is not None else None
     return tr(msgid) if msgid else (key or "")
+
+
+def staff_languages() -> list[tuple[str, str]]:
+    from flask import current_app
+    return [(c, LANGUAGES[c]["native"]) for c in current_app.config["MADOGUCHI"].languages.available
+            if c not in STAFF_FALLBACKS]
 
 
 def as_local(dt: datetime | None) -> datetime | None:
@@ -180,7 +187,7 @@ def counter_helpers():
         "minutes": minutes,
         "display_value": lambda f, v: display_value(f, v, lang),
         "relationship_label": lambda v: relationship_label(v, lang),
-        "counter_languages": [(c, n) for c, n in (("ja", "日本語"), ("en", "English"))],
+        "counter_languages": [(c, n) for c, n in staff_languages()],
     }
 
 

@@ -67,8 +67,8 @@ def test_the_printed_log_is_a_japanese_a4_pdf_and_printing_it_is_logged(clerk_cl
     assert "昭和60年4月1日" in text
     assert table[0] == ["日時", "利用した者", "取得元・提供先", "目的", "受付番号", "結果"]
     assert [row[1:] for row in table[1:]] == [
-        ["窓口端末", "マイナンバーカード", xlog.PURPOSES["card_read"], "31", "完了"],
-        ["窓口端末", "窓口のプリンタ", xlog.PURPOSES["print"], "31", "完了"],
+        ["窓口キオスク端末", "マイナンバーカード", xlog.PURPOSES["card_read"], "31", "完了"],
+        ["窓口キオスク端末", "窓口のプリンタ", xlog.PURPOSES["print"], "31", "完了"],
         ["窓口の職員", "申請の記録", xlog.PURPOSES["clerk_view"], "31", "完了"],
     ]
     assert "sato" not in text  # the resident's copy names roles, not clerks
