@@ -80,7 +80,8 @@ def test_clerk_opens_corrects_confirms_and_sees_the_forward(office_page, live_se
     stored = ApplicationStore(db).get(moved.id)
     assert stored.state in (State.CONFIRMED, State.FORWARDED) and stored.data["phone"] == "090-9876-5432"
     # Pending, or already delivered: the worker is quick when the core system answers at once.
-    assert page.locator("#forwarding [data-outbox-state]").get_attribute("data-outbox-state") in ("pending", "delivered")
+    shown = page.locator("#forwarding [data-outbox-state]").get_attribute("data-outbox-state")
+    assert shown in ("pending", "delivered")
     page.screenshot(path=output_dir / "counter-5-confirmed.png", full_page=True)
 
     # The forwarding worker running inside `madoguchi serve` ([backend] mode "file" here) delivers

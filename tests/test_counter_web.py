@@ -375,7 +375,8 @@ def test_forwarding_state_is_shown_pending_failing_delivered(clerk_client, db):
     assert "Send again" in page
     r = post(clerk_client, f"/counter/applications/{app.id}/forwarding/retry")
     assert r.status_code == 302
-    row = db.execute("SELECT state, attempts, idempotency_key FROM outbox WHERE application_id = ?", [app.id]).fetchone()
+    row = db.execute("SELECT state, attempts, idempotency_key FROM outbox WHERE application_id = ?",
+                     [app.id]).fetchone()
     assert row[:2] == ("pending", 0) and row[2].startswith(app.id)
     db.execute("UPDATE outbox SET state = 'failed' WHERE application_id = ?", [app.id])
     db.execute("UPDATE outbox SET state = 'delivered', last_error = NULL, delivered_at = ? WHERE application_id = ?",
