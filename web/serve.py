@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import threading
 
 from core.config import Config
 from web import create_app
@@ -30,7 +29,10 @@ def serve(config: Config, surface: str | None = None, port: int | None = None, h
     print(f"madoguchi: serving {surface} on http://{host}:{port}/", flush=True)
 
     def shutdown(*_):
-        threading.Thread(target=server.close, daemon=True).start()
+        # Raised in the main thread, out of waitress's loop (which then stops its workers).
+        # Closing the server from another thread left the loop running while a client
+        # connection was still in its map, so `serve` sometimes ignored SIGTERM.
+        raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, shutdown)
     try:

@@ -16,6 +16,7 @@ from sqlite_utils.migrations import Migrations
 MIGRATION_MODULES = [
     "core.store.applications",
     "core.sealed",
+    "prereg.drafts",
     "core.exchange_log",
     "core.outbox",
     "core.users",

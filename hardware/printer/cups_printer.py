@@ -1,0 +1,214 @@
+"""A CUPS queue through pycups: check the printer, send the PDF, follow the job to its end.
+
+pycups is imported only when a queue is used, so madoguchi starts (and its tests run)
+without cupsd. The PDF is streamed to cupsd (no temporary file with personal data).
+"""
+from __future__ import annotations
+
+import socket
+import time
+from urllib.parse import urlsplit
+
+from hardware.printer import PrinterError, PrintResult
+
+# IPP enums (RFC 8011), so this module needs pycups only when it talks to cupsd
+JOB_PENDING, JOB_HELD, JOB_PROCESSING, JOB_STOPPED, JOB_CANCELED, JOB_ABORTED, JOB_COMPLETED = range(3, 10)
+PRINTER_STOPPED = 5
+PRINTER_ATTRIBUTES = ["printer-state", "printer-state-reasons", "printer-is-accepting-jobs", "device-uri",
+                      "printer-state-message"]
+JOB_ATTRIBUTES = ["job-state", "job-state-reasons", "job-printer-state-reasons"]
+# Forms are laid out in millimetres: print them at 100 %, on A4, without banner pages.
+JOB_OPTIONS = {"print-scaling": "none", "fit-to-page": "false", "media": "A4", "job-sheets": "none,none"}
+NETWORK_PORTS = {"socket": 9100, "ipp": 631, "ipps": 631, "http": 631, "https": 443, "lpd": 515}
+PAPER_REASONS = {"media-empty", "media-needed"}
+OFFLINE_REASONS = {"offline", "shutdown", "timed-out"}
+ATTENTION_REASONS = {"media-jam", "cover-open", "door-open", "toner-empty", "marker-supply-empty",
+                     "input-tray-missing", "output-area-full", "interlock-open"}
+
+
+def _reasons(raw) -> list[str]:
+    if isinstance(raw, str):
+        raw = [raw]
+    return [r for r in (raw or []) if r and r != "none"]
+
+
+def _base(reason: str) -> tuple[str, str]:
+    """('media-empty', 'error') from 'media-empty-error'; severity '' when the reason has none."""
+    for sev in ("-error", "-warning", "-report"):
+        if reason.endswith(sev):
+            return reason[: -len(sev)], sev[1:]
+    return reason, ""
+
+
+def classify(printer_state: int | None, reasons, accepting: bool = True) -> tuple[str, str] | None:
+    """(error code, why) when the printer cannot print now, else None."""
+    rs = _reasons(reasons)
+    bases = {_base(r)[0]: _base(r)[1] for r in rs}
+    if "paused" in bases:
+        return "paused", "the printer is paused"
+    for b, sev in bases.items():
+        if b in PAPER_REASONS and sev != "warning":
+            return "out_of_paper", "the printer is out of paper"
+    for b, sev in bases.items():
+        if b in OFFLINE_REASONS and sev != "warning":
+            return "offline", "the printer is offline"
+    for b, sev in bases.items():
+        if b in ATTENTION_REASONS and sev != "warning":
+            return "stopped", f"the printer needs attention ({b})"
+    if printer_state == PRINTER_STOPPED:
+        why = ", ".join(rs) or "stopped"
+        return "stopped", f"the printer has stopped ({why})"
+    if not accepting:
+        return "paused", "the queue is not accepting jobs"
+    return None
+
+
+def probe_device(uri: str | None, timeout: float = 2.0) -> bool:
+    """Whether a network printer answers on its port (other devices: assume yes)."""
+    if not uri:
+        return True
+    parts = urlsplit(uri)
+    port_default = NETWORK_PORTS.get(parts.scheme)
+    if port_default is None or not parts.hostname:
+        return True
+    try:
+        port = parts.port or port_default
+    except ValueError:
+        return True
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+class CupsPrinter:
+    def __init__(self, queue: str, timeout: float = 60.0, poll: float = 0.25, connect_grace: float = 10.0):
+        self.name = queue
+        self.timeout = timeout
+        self.poll = poll
+        self.connect_grace = connect_grace
+
+    # ---------------------------------------------------------------- talking to cupsd
+    def _connect(self):
+        try:
+            import cups
+        except ImportError:
+            raise PrinterError("pycups is not installed", "offline", queue=self.name) from None
+        try:
+            return cups.Connection()
+        except RuntimeError:
+            raise PrinterError("cannot reach the print service (cupsd is not running)", "offline",
+                               queue=self.name) from None
+
+    def _printer_attributes(self, conn) -> dict:
+        import cups
+        try:
+            return conn.getPrinterAttributes(self.name, requested_attributes=PRINTER_ATTRIBUTES)
+        except cups.IPPError as e:
+            status = e.args[0] if e.args else None
+            if status in (cups.IPP_NOT_FOUND, 0x0406):
+                raise PrinterError(f"no print queue named {self.name}", "no_queue", queue=self.name) from None
+            raise PrinterError(f"the print service refused the request ({status})", "offline",
+                               queue=self.name) from None
+
+    def status(self) -> str:
+        """"ready", or the code of the error a print would raise now."""
+        try:
+            conn = self._connect()
+            self._check_ready(conn, self._printer_attributes(conn))
+        except PrinterError as e:
+            return e.code
+        return "ready"
+
+    def _check_ready(self, conn, attrs: dict) -> None:
+        problem = classify(attrs.get("printer-state"), attrs.get("printer-state-reasons"),
+                           bool(attrs.get("printer-is-accepting-jobs", True)))
+        if problem:
+            code, why = problem
+            raise PrinterError(f"{self.name}: {why}", code, queue=self.name,
+                               reasons=_reasons(attrs.get("printer-state-reasons")))
+        if not probe_device(attrs.get("device-uri")):
+            raise PrinterError(f"{self.name}: the printer does not answer on the network", "offline",
+                               queue=self.name)
+
+    # ---------------------------------------------------------------- printing
+    def print_pdf(self, pdf: bytes, title: str) -> PrintResult:
+        import cups
+        if not pdf.startswith(b"%PDF-"):
+            raise ValueError("not a PDF")
+        conn = self._connect()
+        attrs = self._printer_attributes(conn)
+        self._check_ready(conn, attrs)
+        try:
+            job_id = conn.createJob(self.name, title, JOB_OPTIONS)
+        except cups.IPPError as e:
+            status = e.args[0] if e.args else None
+            code = {cups.IPP_NOT_ACCEPTING: "paused", cups.IPP_NOT_FOUND: "no_queue"}.get(status, "offline")
+            raise PrinterError(f"{self.name}: the print service refused the job ({status})", code,
+                               queue=self.name) from None
+        try:
+            conn.startDocument(self.name, job_id, title, "application/pdf", 1)
+            conn.writeRequestData(pdf, len(pdf))
+            conn.finishDocument(self.name)
+        except cups.IPPError:
+            self._cancel(conn, job_id)
+            raise PrinterError(f"{self.name}: sending the document failed", "aborted", queue=self.name,
+                               job_id=job_id) from None
+        return self._follow(conn, job_id, attrs.get("device-uri"))
+
+    def _follow(self, conn, job_id: int, device_uri: str | None) -> PrintResult:
+        import cups
+        deadline = time.monotonic() + self.timeout
+        connecting_since = None
+        next_probe = time.monotonic() + 3.0
+        while True:
+            try:
+                job = conn.getJobAttributes(job_id, requested_attributes=JOB_ATTRIBUTES)
+                printer = conn.getPrinterAttributes(self.name, requested_attributes=PRINTER_ATTRIBUTES)
+            except cups.IPPError:
+                raise PrinterError(f"{self.name}: lost track of job {job_id}", "aborted", queue=self.name,
+                                   job_id=job_id) from None
+            except RuntimeError:
+                raise PrinterError("the print service stopped while printing", "offline", queue=self.name,
+                                   job_id=job_id) from None
+            state = job.get("job-state")
+            if state == JOB_COMPLETED:
+                return PrintResult(job_id=job_id, state="completed", queue=self.name)
+            reasons = _reasons(printer.get("printer-state-reasons"))
+            if state in (JOB_ABORTED, JOB_CANCELED):
+                why = "aborted by the printer" if state == JOB_ABORTED else "cancelled at the printer"
+                raise PrinterError(f"{self.name}: job {job_id} was {why}", "aborted", queue=self.name,
+                                   job_id=job_id, reasons=reasons)
+            problem = classify(printer.get("printer-state"), reasons)
+            if problem is not None and problem[0] == "paused":
+                # it was ready when the job went in: the device stopped it (CUPS says "paused")
+                problem = ("stopped", "the printer stopped while printing")
+            if problem is None and state == JOB_STOPPED:
+                problem = ("stopped", "the job has stopped")
+            if problem is None and "connecting-to-device" in {_base(r)[0] for r in reasons}:
+                connecting_since = connecting_since or time.monotonic()
+                if time.monotonic() - connecting_since > self.connect_grace:
+                    problem = ("offline", "the printer cannot be reached")
+            else:
+                connecting_since = None
+            if problem is None and time.monotonic() >= next_probe:
+                next_probe = time.monotonic() + 3.0
+                if not probe_device(device_uri):
+                    problem = ("offline", "the printer does not answer on the network")
+            if problem is None and time.monotonic() >= deadline:
+                problem = ("timeout", f"the printer did not finish within {self.timeout:g} seconds")
+            if problem is not None:
+                code, why = problem
+                # cancel, so a reprint later (or on another queue) does not print the form twice
+                self._cancel(conn, job_id)
+                raise PrinterError(f"{self.name}: {why}; job {job_id} cancelled", code, queue=self.name,
+                                   job_id=job_id, reasons=reasons)
+            time.sleep(self.poll)
+
+    @staticmethod
+    def _cancel(conn, job_id: int) -> None:
+        try:
+            conn.cancelJob(job_id, purge_job=True)
+        except Exception:  # already finished or gone: nothing left to cancel
+            pass

@@ -1,0 +1,189 @@
+"""The prereg JSON APIs (described in prereg/openapi.json, served at /prereg/api/v1/openapi.json).
+
+- POST   /applications              a JSON form → 201 {id, token, expires_at, qr_png_url} | 422
+- GET    /applications/<id>/qr.png  the QR code, for the holder of the token (Authorization: Bearer <token>)
+- DELETE /applications/<id>         withdraw, for the holder of the token
+- GET    /sealed/<id>               the office side's PULL API: the ciphertext (Authorization: Bearer <office API key>)
+- POST   /postal-code               postal code → prefecture, city, town (the wizard's JavaScript uses it)
+
+Tokens and personal data travel only in headers and bodies, never in URLs, so no access
+log of a proxy in front of the server can hold them.
+"""
+from __future__ import annotations
+
+import hmac
+import json
+import math
+from pathlib import Path
+
+from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
+
+from core import sealed
+from core.catalogue import get_catalogue
+from core.errors import ValidationError
+from core.forms import parse_application
+from core.japanese import lookup_postal_code
+from core.keys import office_api_key
+from core.tokens import TokenError, decode_token
+from prereg import qr
+from web.messages import field_error, token_error
+from prereg.ratelimit import TokenBucket
+from web import get_config, get_db
+from web.security import csrf_exempt
+
+api = Blueprint("api", __name__)
+OPENAPI = Path(__file__).resolve().parent / "openapi.json"
+TOKEN_STATUS = {"malformed": 400, "bad_version": 400, "bad_checksum": 400, "unknown_id": 404,
+                "wrong_key": 403, "expired": 410}
+
+
+def limiter() -> TokenBucket:
+    ext = current_app.extensions
+    if "prereg.limiter" not in ext:
+        ext["prereg.limiter"] = TokenBucket(get_config().prereg.submissions_per_minute)
+    return ext["prereg.limiter"]
+
+
+def retry_after() -> int:
+    """0 when the client may submit now; else the seconds to wait (one token taken if allowed)."""
+    wait = limiter().take(request.remote_addr or "unknown")
+    return max(1, math.ceil(wait)) if wait else 0
+
+
+def label_for(path: str) -> str:
+    """The field's label in the user's language, for a JSON-form path like household[1].kana."""
+    name = path.rsplit(".", 1)[-1].split("[", 1)[0]
+    cat = get_catalogue()
+    if name == "relationship":
+        from flask_babel import gettext as _
+        return _("Relationship to you")
+    if cat.known_field(name):
+        return cat.field(name).label_in(g.get("lang", "ja"))
+    return name or "application"
+
+
+def validation_errors_json(e: ValidationError) -> list[dict]:
+    cat = get_catalogue()
+    out = []
+    for fe in e.errors:
+        name = fe.field.rsplit(".", 1)[-1].split("[", 1)[0]
+        ftype = cat.field(name).type if cat.known_field(name) else "text"
+        out.append({"field": fe.field, "code": fe.code,
+                    "message": field_error(fe.code, label_for(fe.field), ftype, fe.params),
+                    **({"params": fe.params} if fe.params else {})})
+    return out
+
+
+def submit_form(obj) -> sealed.Sealed:
+    """Validate and seal a JSON form; raises ValidationError. Shared by the wizard and the API."""
+    config = get_config()
+    procs, values = parse_application(obj, get_catalogue(), complete=True,
+                                      max_length=config.prereg.max_field_length)
+    return sealed.submit(config, get_db(), {"procedures": procs, **values}, lang=g.get("lang"))
+
+
+@api.post("/applications")
+@csrf_exempt
+def create_application():
+    wait = retry_after()
+    if wait:
+        resp = jsonify({"error": "rate_limited", "message": "too many submissions; try again later",
+                        "retry_after": wait})
+        resp.headers["Retry-After"] = str(wait)
+        return resp, 429
+    obj = request.get_json(silent=True)
+    if obj is None:
+        return jsonify({"error": "bad_json", "message": "the body must be a JSON object (application/json)"}), 400
+    try:
+        receipt = submit_form(obj)
+    except ValidationError as e:
+        return jsonify({"error": "invalid", "errors": validation_errors_json(e)}), 422
+    return jsonify({
+        "id": receipt.app_id, "token": receipt.token, "expires_at": receipt.expires_at.isoformat(timespec="seconds"),
+        "qr_png_url": url_for("prereg.api.qr_png", app_id=receipt.app_id, _external=True),
+    }), 201
+
+
+def token_from_header(app_id: str) -> str:
+    """The token in `Authorization: Bearer …`, which must be for `app_id`."""
+    auth = request.headers.get("Authorization", "")
+    if not auth.startswith("Bearer "):
+        raise TokenError("no token", code="malformed")
+    token = auth[len("Bearer "):].strip()
+    token_id, _ = decode_token(token)
+    if token_id != app_id:
+        raise TokenError("the token is for another application", code="wrong_key")
+    return token
+
+
+def token_error_json(e: TokenError):
+    return jsonify({"error": e.code, "message": token_error(e.code)}), TOKEN_STATUS.get(e.code, 400)
+
+
+@api.get("/applications/<app_id>/qr.png")
+def qr_png(app_id):
+    try:
+        token = token_from_header(app_id)
+        sealed.verify_token(get_db(), token)
+    except TokenError as e:
+        return token_error_json(e)
+    return png_response(token, download=request.args.get("download") == "1")
+
+
+def png_response(token: str, *, download: bool = False, scale: int = 10) -> Response:
+    resp = Response(qr.png(token, scale=scale), mimetype="image/png")
+    resp.headers["Cache-Control"] = "no-store"
+    if download:
+        resp.headers["Content-Disposition"] = 'attachment; filename="madoguchi-qr.png"'
+    return resp
+
+
+@api.delete("/applications/<app_id>")
+@csrf_exempt
+def withdraw_application(app_id):
+    try:
+        token = token_from_header(app_id)
+        sealed.withdraw(get_db(), token)
+    except TokenError as e:
+        return token_error_json(e)
+    return "", 204
+
+
+@api.get("/sealed/<app_id>")
+def pull_sealed(app_id):
+    """The office side fetches a ciphertext by id; it decrypts with the key from the QR."""
+    auth = request.headers.get("Authorization", "")
+    expected = office_api_key(get_config())
+    sent = auth[len("Bearer "):].strip() if auth.startswith("Bearer ") else ""
+    if not sent or not hmac.compare_digest(sent.encode(), expected.encode()):
+        resp = jsonify({"error": "unauthorized", "message": "an office API key is required"})
+        resp.headers["WWW-Authenticate"] = 'Bearer realm="madoguchi-office"'
+        return resp, 401
+    try:
+        record = sealed.fetch(get_db(), app_id)
+    except TokenError as e:
+        return jsonify({"error": e.code, "message": str(e)}), TOKEN_STATUS.get(e.code, 404)
+    return jsonify(sealed.record_to_json(record))
+
+
+@api.post("/postal-code")
+@csrf_exempt
+def postal_code():
+    """POST rather than GET: a postal code is a hint of where someone lives; keep it out of URLs."""
+    obj = request.get_json(silent=True) or {}
+    code = obj.get("postal_code") if isinstance(obj, dict) else None
+    found = lookup_postal_code(code) if isinstance(code, str) and len(code) <= 16 else None
+    if not found:
+        return jsonify({"found": False})  # 200: a lookup that finds nothing is not an error
+    return jsonify({"found": True, "postal_code": found.postal_code, "prefecture": found.prefecture,
+                    "city": found.city, "town": found.town, "address": found.text})
+
+
+@api.get("/openapi.json")
+def openapi():
+    doc = json.loads(OPENAPI.read_text("utf-8"))
+    doc["components"]["schemas"]["Application"]["properties"]["procedures"]["items"]["enum"] = \
+        sorted(get_catalogue().procedures)
+    resp = jsonify(doc)
+    resp.headers["Cache-Control"] = "public, max-age=3600"
+    return resp

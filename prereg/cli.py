@@ -1,0 +1,25 @@
+"""`madoguchi purge`: delete expired pre-registrations and stale drafts."""
+from __future__ import annotations
+
+import click
+
+
+def purge_all(config) -> tuple[int, int]:
+    from core import sealed
+    from core.store.db import open_from_config
+    from prereg import drafts
+
+    db = open_from_config(config)
+    try:
+        return sealed.purge(db), drafts.purge(db)
+    finally:
+        db.conn.close()
+
+
+@click.command()
+@click.pass_obj
+def purge(state):
+    """Delete expired pre-registrations (ciphertexts past [retention].prereg_days) and
+    wizard drafts left alone for a day. `madoguchi serve` also does this on a timer."""
+    sealed_n, drafts_n = purge_all(state.config)
+    click.echo(f"purged {sealed_n} expired pre-registrations, {drafts_n} stale drafts")

@@ -1,0 +1,118 @@
+"""`madoguchi form …`: render and print application forms from a JSON form."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from core.cli import pass_state
+
+
+def _read_form(path: str) -> dict:
+    try:
+        data = json.loads(Path(path).read_text("utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        raise click.ClickException(f"cannot read {path}: {e}") from None
+    except json.JSONDecodeError as e:
+        raise click.ClickException(f"{path} is not JSON: {e.msg} (line {e.lineno})") from None
+    if not isinstance(data, dict):
+        raise click.ClickException(f"{path}: an application's JSON form is an object")
+    return data
+
+
+def _render(procedure: str | None, data: dict, application_id: str | None) -> bytes:
+    from printing import render_application, render_form
+    if procedure:
+        return render_form(procedure, data, application_id)
+    if not data.get("procedures"):
+        raise click.ClickException("name a PROCEDURE, or list them under \"procedures\" in the JSON form")
+    return render_application(data, application_id)
+
+
+def _check_id(application_id: str | None) -> None:
+    from core.application import is_application_id
+    if application_id and not is_application_id(application_id):
+        raise click.ClickException("--application-id must be 16 characters of Crockford base32")
+
+
+@click.group()
+def form():
+    """Application forms: render to PDF, print through CUPS."""
+
+
+@form.command("render")
+@click.argument("procedure", required=False)
+@click.option("--data", "data_path", required=True, type=click.Path(dir_okay=False),
+              help="The application's JSON form.")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="PDF file to write.")
+@click.option("--application-id", default=None,
+              help="Print this application's QR code (without it the code box says 見本/SAMPLE).")
+def render(procedure, data_path, out_path, application_id):
+    """Render PROCEDURE's form (or every form listed in the JSON) to a PDF.
+
+    Absent values leave their boxes blank; a character no font has, or a malformed value,
+    stops with a one-line message naming the field.
+    """
+    _check_id(application_id)
+    pdf = _render(procedure, _read_form(data_path), application_id)
+    Path(out_path).write_bytes(pdf)
+    click.echo(f"wrote {out_path} ({_pages(pdf)} page(s), {len(pdf) // 1024} KB)")
+
+
+@form.command("print")
+@click.argument("procedure", required=False)
+@click.option("--data", "data_path", required=True, type=click.Path(dir_okay=False),
+              help="The application's JSON form.")
+@click.option("--queue", default=None, help="CUPS queue (default: [devices].printer; \"pdf-folder\" writes files).")
+@click.option("--application-id", default=None, help="Print this application's QR code.")
+@pass_state
+def print_(state, procedure, data_path, queue, application_id):
+    """Print PROCEDURE's form (or every form in the JSON) and wait for the job's end."""
+    from hardware.printer import open_printer
+    _check_id(application_id)
+    data = _read_form(data_path)
+    pdf = _render(procedure, data, application_id)
+    printer = open_printer(state.config, queue)
+    title = "madoguchi " + (procedure or "+".join(data.get("procedures", [])))
+    result = printer.print_pdf(pdf, title + (f" {application_id}" if application_id else ""))
+    where = f" ({result.path})" if result.path else ""
+    click.echo(f"printed on {result.queue}: job {result.job_id} {result.state}{where}")
+
+
+@form.command("background")
+@click.argument("procedure")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="PDF file to write.")
+def background(procedure, out_path):
+    """Write PROCEDURE's blank form (a starting point for a city's own background)."""
+    from core.catalogue import get_catalogue
+    from printing.layout import background_pdf, load_layout
+    catalogue = get_catalogue()
+    pdf = background_pdf(load_layout(procedure, catalogue), catalogue)
+    Path(out_path).write_bytes(pdf)
+    click.echo(f"wrote {out_path} ({len(pdf) // 1024} KB)")
+
+
+@form.command("check")
+def check():
+    """Load every procedure's layout and render it blank: reports the first problem of each."""
+    from core.catalogue import get_catalogue
+    from core.errors import MadoguchiError
+    from printing import render_form
+    failed = 0
+    for pid in get_catalogue().procedures:
+        try:
+            render_form(pid, {})
+            click.echo(f"ok\t{pid}")
+        except MadoguchiError as e:
+            failed += 1
+            click.echo(f"error\t{pid}\t{e}")
+    if failed:
+        raise click.ClickException(f"{failed} layout(s) have problems")
+
+
+def _pages(pdf: bytes) -> int:
+    import io
+
+    from pypdf import PdfReader
+    return len(PdfReader(io.BytesIO(pdf)).pages)

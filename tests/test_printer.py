@@ -1,0 +1,227 @@
+"""Printing through a real cupsd: a cups-pdf queue, a paused queue, devices out of paper,
+offline, failing or too slow; and the pdf-folder printer of the embedded default."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pdfplumber
+import pytest
+
+from core.application import form_code
+from hardware.printer import PrinterError, open_printer
+from hardware.printer.cups_printer import CupsPrinter, classify
+from printing import render_form
+from tests.fixtures_printing import active_jobs, run
+from tests.helpers import free_port, madoguchi
+
+APP_ID = "0123456789ABCDEF"
+FORM = {"procedures": ["juminhyo"], "name": "髙橋\u3000𠮷子", "kana": "タカハシ\u3000ヨシコ", "birth_date": "1952-01-15",
+        "sex": "female", "postal_code": "1000001", "address": "東京都千代田区千代田２－３", "phone": "090-1111-2222",
+        "juminhyo_scope": "self", "juminhyo_copies": 2}
+
+
+@pytest.fixture(scope="module")
+def form_pdf():
+    return render_form("juminhyo", FORM, APP_ID)
+
+
+def printer(config, queue, timeout=30.0):
+    return open_printer(config.replace({"devices": {"print_timeout_seconds": timeout}}), queue)
+
+
+def raster(pdf_path, tmp_path, dpi=200):
+    """The first page as a grey image (numpy array), through poppler's pdftoppm."""
+    import cv2
+    stem = tmp_path / f"{pdf_path.stem}-{dpi}"
+    subprocess.run(["pdftoppm", "-gray", "-png", "-r", str(dpi), "-f", "1", "-l", "1", "-singlefile",
+                    str(pdf_path), str(stem)], check=True)
+    return cv2.imread(f"{stem}.png", cv2.IMREAD_GRAYSCALE)
+
+
+def decode_qr_codes(pdf_path, tmp_path) -> list[str]:
+    import zxingcpp
+    return [r.text for r in zxingcpp.read_barcodes(raster(pdf_path, tmp_path))]
+
+
+def page_difference(a, b, tmp_path) -> float:
+    """Share of pixels that are ink on one page and paper on the other (blurred a little,
+    so anti-aliasing differences between PDF writers do not count)."""
+    import cv2
+    import numpy as np
+    ia, ib = raster(a, tmp_path, 60), raster(b, tmp_path, 60)
+    assert abs(ia.shape[0] - ib.shape[0]) <= 1 and abs(ia.shape[1] - ib.shape[1]) <= 1  # same paper size
+    h, w = min(ia.shape[0], ib.shape[0]), min(ia.shape[1], ib.shape[1])
+    ia, ib = ia[:h, :w], ib[:h, :w]
+    ia, ib = (cv2.GaussianBlur(i, (3, 3), 0) < 128 for i in (ia, ib))
+    return float(np.count_nonzero(ia != ib)) / ia.size
+
+
+@pytest.mark.cups
+def test_prints_through_cups_pdf_and_the_paper_carries_the_form(config, pdf_queue, form_pdf, tmp_path):
+    result = printer(config, pdf_queue.name).print_pdf(form_pdf, "madoguchi juminhyo")
+    assert result.state == "completed"
+    assert isinstance(result.job_id, int) and result.queue == pdf_queue.name
+    out = pdf_queue.output_of(result.job_id)
+    with pdfplumber.open(out) as pdf:
+        assert len(pdf.pages) == 1
+        assert abs(pdf.pages[0].width - 595.3) < 2 and abs(pdf.pages[0].height - 841.9) < 2  # A4, unscaled
+    # cups-pdf rewrites the PDF through PostScript (text is no longer extractable), so compare
+    # what is on the paper: the printed page looks like the form we sent…
+    sent = tmp_path / "sent.pdf"
+    sent.write_bytes(form_pdf)
+    assert page_difference(sent, out, tmp_path) < 0.01
+    # …and still opens the record when scanned
+    assert form_code(APP_ID) in decode_qr_codes(out, tmp_path)
+
+
+@pytest.mark.cups
+def test_a_paused_queue_is_refused_before_anything_is_queued_and_the_form_prints_later(config, pdf_queue, form_pdf):
+    run("cupsdisable", pdf_queue.name)
+    try:
+        with pytest.raises(PrinterError) as e:
+            printer(config, pdf_queue.name).print_pdf(form_pdf, "madoguchi juminhyo")
+        assert e.value.code == "paused"
+        assert active_jobs(pdf_queue.name) == []  # nothing waiting to print by surprise later
+        assert CupsPrinter(pdf_queue.name).status() == "paused"
+    finally:
+        run("cupsenable", pdf_queue.name)
+    # reprint: the same PDF, once the clerk has resumed the printer
+    result = printer(config, pdf_queue.name).print_pdf(form_pdf, "madoguchi juminhyo")
+    assert result.state == "completed"
+    assert pdf_queue.output_of(result.job_id).stat().st_size > 1000
+
+
+@pytest.mark.cups
+def test_a_queue_rejecting_jobs_counts_as_paused(config, pdf_queue, form_pdf):
+    run("cupsreject", pdf_queue.name)
+    try:
+        with pytest.raises(PrinterError) as e:
+            printer(config, pdf_queue.name).print_pdf(form_pdf, "madoguchi juminhyo")
+        assert e.value.code == "paused"
+    finally:
+        run("cupsaccept", pdf_queue.name)
+
+
+@pytest.mark.cups
+def test_out_of_paper_is_reported_and_the_job_cancelled_so_a_reprint_does_not_double(config, make_queue, pdf_queue,
+                                                                                    form_pdf):
+    queue = make_queue("media-empty")
+    with pytest.raises(PrinterError) as e:
+        printer(config, queue).print_pdf(form_pdf, "madoguchi juminhyo")
+    assert e.value.code == "out_of_paper"
+    assert e.value.job_id is not None
+    assert active_jobs(queue) == []
+    # the application stays printable: to another queue right away
+    assert printer(config, pdf_queue.name).print_pdf(form_pdf, "madoguchi juminhyo").state == "completed"
+
+
+@pytest.mark.cups
+def test_a_device_reporting_offline_gives_offline(config, make_queue, form_pdf):
+    queue = make_queue("offline")
+    with pytest.raises(PrinterError) as e:
+        printer(config, queue).print_pdf(form_pdf, "madoguchi juminhyo")
+    assert e.value.code == "offline"
+    assert active_jobs(queue) == []
+
+
+@pytest.mark.cups
+def test_a_network_printer_that_does_not_answer_is_offline_before_submitting(config, make_queue, form_pdf):
+    queue = make_queue(f"socket://127.0.0.1:{free_port()}")
+    with pytest.raises(PrinterError) as e:
+        printer(config, queue).print_pdf(form_pdf, "madoguchi juminhyo")
+    assert e.value.code == "offline"
+    assert active_jobs(queue) == []
+    assert CupsPrinter(queue).status() == "offline"
+
+
+@pytest.mark.cups
+def test_a_failing_device_aborts_the_job(config, make_queue, form_pdf):
+    queue = make_queue("fail", error_policy="abort-job")
+    with pytest.raises(PrinterError) as e:
+        printer(config, queue).print_pdf(form_pdf, "madoguchi juminhyo")
+    assert e.value.code == "aborted"
+
+
+@pytest.mark.cups
+def test_a_device_that_stops_the_printer_gives_stopped(config, make_queue, form_pdf):
+    queue = make_queue("stop", error_policy="stop-printer")
+    with pytest.raises(PrinterError) as e:
+        printer(config, queue).print_pdf(form_pdf, "madoguchi juminhyo")
+    assert e.value.code == "stopped"
+    assert active_jobs(queue) == []
+
+
+@pytest.mark.cups
+def test_a_job_that_never_finishes_times_out_and_is_cancelled(config, make_queue, form_pdf):
+    queue = make_queue("slow")
+    with pytest.raises(PrinterError) as e:
+        printer(config, queue, timeout=3).print_pdf(form_pdf, "madoguchi juminhyo")
+    assert e.value.code == "timeout"
+    assert active_jobs(queue) == []
+
+
+@pytest.mark.cups
+def test_an_unknown_queue_is_no_queue(config, cupsd, form_pdf):
+    with pytest.raises(PrinterError) as e:
+        printer(config, "madoguchi-no-such-queue").print_pdf(form_pdf, "madoguchi juminhyo")
+    assert e.value.code == "no_queue"
+
+
+def test_without_cupsd_the_error_is_offline_in_one_line(config_file, tmp_path, monkeypatch):
+    data = tmp_path / "form.json"
+    data.write_text(json.dumps(FORM, ensure_ascii=False), encoding="utf-8")
+    monkeypatch.setenv("CUPS_SERVER", f"127.0.0.1:{free_port()}")  # where no cupsd listens
+    r = madoguchi("form", "print", "juminhyo", "--data", str(data), "--queue", "somewhere",
+                  config_file=config_file)
+    assert r.returncode == 1
+    assert r.stderr.strip().count("\n") == 0
+    assert "print service" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_the_printer_module_imports_without_pycups_or_cupsd():
+    code = ("import sys, hardware.printer, hardware.printer.cups_printer, hardware.printer.folder;"
+            "assert 'cups' not in sys.modules, 'pycups imported eagerly'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_pdf_folder_printer_writes_the_pdf_privately_and_atomically(config, form_pdf):
+    p = open_printer(config)
+    result = p.print_pdf(form_pdf, "madoguchi juminhyo 0123456789ABCDEF")
+    assert result.state == "completed" and result.queue == "pdf-folder"
+    path = config.path(config.devices.pdf_folder)
+    files = list(path.iterdir())
+    assert [f.name for f in files] == [os.path.basename(result.path)]
+    assert files[0].read_bytes() == form_pdf
+    assert files[0].stat().st_mode & 0o077 == 0
+    with pdfplumber.open(io.BytesIO(files[0].read_bytes())) as pdf:
+        assert "住民票の写し等交付申請書" in pdf.pages[0].extract_text().replace(" ", "")
+
+
+def test_pdf_folder_that_cannot_be_written_is_offline(config, tmp_path, form_pdf):
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("x")
+    p = open_printer(config.replace({"devices": {"pdf_folder": str(blocked / "printed")}}))
+    with pytest.raises(PrinterError) as e:
+        p.print_pdf(form_pdf, "x")
+    assert e.value.code == "offline"
+
+
+@pytest.mark.parametrize("state, reasons, accepting, code", [
+    (3, ["none"], True, None),
+    (5, ["paused"], True, "paused"),
+    (3, ["media-empty-error"], True, "out_of_paper"),
+    (4, ["media-needed"], True, "out_of_paper"),
+    (3, ["media-low-warning"], True, None),
+    (3, ["offline-report"], True, "offline"),
+    (5, ["media-jam-error"], True, "stopped"),
+    (5, ["other"], True, "stopped"),
+    (3, ["toner-low-report"], True, None),
+    (3, [], False, "paused"),
+])
+def test_printer_states_map_to_error_codes(state, reasons, accepting, code):
+    got = classify(state, reasons, accepting)
+    assert (got[0] if got else None) == code
