@@ -2,6 +2,7 @@
 scanning its QR code (a USB scanner types the code and Enter), correct a value with a reason,
 confirm, and follow the record to the core system. Screenshots go to tests/output/."""
 import pytest
+from playwright.sync_api import expect
 
 from core.application import State, form_code
 from core.store.applications import ApplicationStore
@@ -36,7 +37,7 @@ def test_clerk_opens_corrects_confirms_and_sees_the_forward(office_page, live_se
     server = live_server("counter")
 
     sign_in(page, server.url)
-    assert page.evaluate("document.activeElement.id") == "code"  # the scanner's field has the focus
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'code'")  # the scanner's field
     assert page.locator("tr.open").count() == 2
     page.screenshot(path=output_dir / "counter-1-queue.png", full_page=True)
     assert accessibility_violations(page) == [], "counter-1-queue"
@@ -57,8 +58,8 @@ def test_clerk_opens_corrects_confirms_and_sees_the_forward(office_page, live_se
     page.locator("#field-phone").get_by_role("link").click()
     page.fill("#value", "090-9876-5432")
     page.get_by_role("button", name="訂正を保存する").click()
-    assert page.locator(".error-summary").is_visible()  # no reason given
-    assert page.evaluate("document.activeElement.classList.contains('error-summary')")
+    expect(page.locator(".error-summary")).to_be_visible()  # no reason given
+    page.wait_for_function("document.activeElement.classList.contains('error-summary')")
     page.screenshot(path=output_dir / "counter-3-correction-error.png", full_page=True)
     assert accessibility_violations(page) == [], "counter-3-correction-error"
     page.fill("#reason", "住民の方からの申出")
@@ -72,7 +73,7 @@ def test_clerk_opens_corrects_confirms_and_sees_the_forward(office_page, live_se
 
     # Confirm: the box about the corrections must be ticked first.
     page.get_by_role("button", name="申請を確定する").click()
-    assert page.locator("#checked_corrections-error").is_visible()
+    expect(page.locator("#checked_corrections-error")).to_be_visible()
     page.check("#checked_corrections")
     page.get_by_role("button", name="申請を確定する").click()
     page.wait_for_selector("#forwarding")
