@@ -127,6 +127,7 @@ def test_supervisor_figures_and_the_printed_log_for_a_resident(office_page, live
         assert "申請書をプリンタに送りました" in page.locator(".banner.success").inner_text()
         printed = list(config.path(config.devices.pdf_folder).glob("*.pdf"))
         assert len(printed) == 1 and printed[0].read_bytes().startswith(b"%PDF-")
+        (output_dir / "counter-reprint.pdf").write_bytes(printed[0].read_bytes())
     else:
         assert "このサーバーでは印刷できません" in page.locator(".banner.error").inner_text()
     confirm(db, ApplicationStore(db).get(app.id), actor="clerk:suzuki")
