@@ -3,7 +3,7 @@
     .venv/bin/python bench/kiosk.py [--quick] [--no-opencv]
 
 Decode figures use synthetic 1280×720 camera frames of a phone screen
-(hardware/camera/testmedia.py) carrying a realistic payload: a 60-character base45
+(hardware/camera/testmedia.py) carrying a realistic payload: a real 54-character pre-registration token (core.tokens)
 pre-registration token. The kiosk flow figures (scan → print accepted) come from
 bench/kiosk_flow.py, which the kiosk area provides: `run(report, quick=False)`.
 """
@@ -17,17 +17,17 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import base45
 import cv2
 import numpy as np
 
+from core.tokens import KEY_BYTES, encode_token
 from hardware.camera import testmedia
 from hardware.camera.decode import QrDecoder
 
 TARGET_IDLE_MS = 6.0
 # A fixed token, so figures from different runs and commits compare (a QR's pattern, and so
 # how a degradation hits it, depends on its text).
-TOKEN = base45.b45encode(np.random.default_rng(2024).bytes(40)).decode("ascii")
+TOKEN = encode_token("7K3M9Q2XR4TBW8HE", np.random.default_rng(2024).bytes(KEY_BYTES))
 
 
 def report(name: str, value, unit: str = "", target: str | None = None, ok: bool | None = None) -> None:

@@ -54,9 +54,10 @@ class Shot:
 
 
 def sample_token() -> str:
-    """A realistic pre-registration payload: 60 base45 characters (QR alphanumeric mode)."""
-    import base45
-    return base45.b45encode(secrets.token_bytes(40)).decode("ascii")
+    """A real pre-registration token (core.tokens): what a resident's phone shows."""
+    from core.application import new_application_id
+    from core.tokens import KEY_BYTES, encode_token
+    return encode_token(new_application_id(), secrets.token_bytes(KEY_BYTES))
 
 
 def sample_form_code() -> str:
