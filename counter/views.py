@@ -558,7 +558,8 @@ def print_form(app_id):
         return redirect(url_for("counter.detail", app_id=app.id))
     counterparty = f"printer:{config.devices.printer}"
     try:
-        open_printer(config).print_pdf(pdf, f"madoguchi {app.id}")
+        # The job title shows in the print queue: an id, never a name.
+        result = open_printer(config).print_pdf(pdf, f"madoguchi {app.id}")
     except MadoguchiError as e:
         log.warning("print of %s failed: %s", app.id, e.code)
         if e.code not in PRINTER_NOT_REACHED:
@@ -569,10 +570,13 @@ def print_form(app_id):
         return redirect(url_for("counter.detail", app_id=app.id))
     try:
         with write(db):
+            # As the kiosk does: which job printed it (the queue and its job number, no personal data).
+            job = {"queue": str(getattr(result, "queue", "") or ""), "job_id": str(getattr(result, "job_id", ""))}
             if app.state is State.SUBMITTED:
                 app.transition(State.PRINTED, actor=clerk.actor)
+                app.note(clerk.actor, "printed", new=job)
             else:
-                app.note(clerk.actor, "printed", reason="reprint")
+                app.note(clerk.actor, "printed", new=job, reason="reprint")
             ApplicationStore(db).save(app)
             log_disclosure(db, config, actor=clerk.actor, purpose="print", counterparty=counterparty, app=app,
                            payload=pdf)
