@@ -52,6 +52,7 @@ def kiosk_application(db, form: dict = MOVE_IN, reception: str | None = "12", st
             app.transition(State.SUBMITTED, actor="kiosk:kiosk-1")
         if state is State.PRINTED:
             app.transition(State.PRINTED, actor="kiosk:kiosk-1")
+            app.note("kiosk:kiosk-1", "printed", new={"queue": "pdf-folder", "job_id": "1"})  # as kiosk.hub does
             app.reception_number = reception
             xlog.append(db, actor="kiosk:kiosk-1", counterparty="printer:pdf-folder", purpose="print",
                         application_id=app.id, payload=b"%PDF")
