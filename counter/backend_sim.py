@@ -128,7 +128,8 @@ class Behaviour:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as a real receiver would offer
-    disable_nagle_algorithm = True  # headers and body go out as separate writes    server_version = "madoguchi-backend-sim/1"
+    disable_nagle_algorithm = True  # headers and body go out as separate writes
+    server_version = "madoguchi-backend-sim/1"
 
     # set on the subclass made by make_server
     store: Store

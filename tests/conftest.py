@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.fixtures_printing",
     "tests.fixtures_kiosk",
     "tests.fixtures_prereg",
+    "tests.fixtures_counter",
 ]
 
 

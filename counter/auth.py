@@ -1,0 +1,169 @@
+"""Signing clerks in and out; every counter page but the sign-in page needs a live session.
+
+The signed Flask cookie carries only a random session token; `core.users` checks it on each
+request, so expiry, sign-out and disabling an account hold on the server.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+from urllib.parse import urlsplit
+
+from flask import abort, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+
+from core import users as accounts
+from core.users import AuthError, Role, UserError
+from counter.blueprint import bp, local_time
+from web import get_config, get_db
+
+log = logging.getLogger("madoguchi.counter")
+SESSION_KEY = "clerk_session"
+PUBLIC_ENDPOINTS = {"counter.index", "counter.sign_in", "counter.static"}
+
+
+def current_clerk() -> accounts.User | None:
+    s = g.get("clerk_session")
+    return s.user if s else None
+
+
+def requires(role: Role):
+    """Only clerks of this role or above (clerk < supervisor < admin) may use the view."""
+    def wrap(view):
+        @functools.wraps(view)
+        def inner(*args, **kw):
+            clerk = current_clerk()
+            if clerk is None:
+                return redirect(url_for("counter.sign_in"))
+            if not clerk.can(role):
+                abort(403)
+            return view(*args, **kw)
+        inner.required_role = role
+        return inner
+    return wrap
+
+
+@bp.before_request
+def load_clerk():
+    token = session.get(SESSION_KEY)
+    g.clerk_session = accounts.session_for(get_db(), token) if token else None
+    if g.clerk_session is not None or request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    if token:
+        session.pop(SESSION_KEY, None)
+        flash(_("Your session has ended. Please sign in again."), "info")
+    nxt = request.full_path if request.method == "GET" else None
+    return redirect(url_for("counter.sign_in", next=nxt) if nxt else url_for("counter.sign_in"))
+
+
+@bp.app_context_processor
+def clerk_helpers():
+    return {"clerk": current_clerk(), "Role": Role}
+
+
+def _safe_next(target: str | None) -> str:
+    """Only ever go back to a counter page (no open redirect)."""
+    home = url_for("counter.index")
+    if not target:
+        return home
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith(home) or target.startswith("//"):
+        return home
+    return target.rstrip("?")
+
+
+def sign_in_page(status: int = 200, **kw):
+    kw.setdefault("errors", {})
+    # First run: say how to make the first account instead of leaving everyone at a locked door.
+    kw["no_accounts"] = not get_db().execute("SELECT 1 FROM users LIMIT 1").fetchone()
+    return render_template("counter/sign_in.html", next=request.values.get("next", ""), **kw), status
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+def sign_in():
+    if request.method == "GET":
+        if g.clerk_session:
+            return redirect(_safe_next(request.args.get("next")))
+        return sign_in_page()
+    config = get_config()
+    username = request.form.get("username", "").strip()
+    password = request.form.get("password", "")
+    errors = {}
+    if not username:
+        errors["username"] = _("Enter your user name")
+    if not password:
+        errors["password"] = _("Enter your password")
+    if errors:
+        return sign_in_page(400, errors=errors, username=username)
+    db = get_db()
+    try:
+        user = accounts.authenticate(db, username, password, lockout_attempts=config.counter.lockout_attempts,
+                                     lockout_minutes=config.counter.lockout_minutes)
+    except AuthError as e:
+        log.warning("sign-in refused for %r: %s", username[:32], e.code)
+        if e.code == "locked":
+            message = _("This account is locked after too many failed sign-ins. Try again after %(time)s, "
+                        "or ask an administrator to unlock it.",
+                        time=local_time(e.details["locked_until"]))
+        elif e.code == "disabled":
+            message = _("This account is disabled. Ask an administrator.")
+        else:
+            message = _("The user name or password is not right.")
+        return sign_in_page(401, errors={"password": message}, username=username)
+    token = accounts.start_session(db, user, config.counter.session_minutes)
+    # A fresh cookie on sign-in: nothing from before (CSRF token included) carries over.
+    session.clear()
+    session[SESSION_KEY] = token
+    log.info("%s signed in", user.username)
+    return redirect(_safe_next(request.form.get("next")))
+
+
+@bp.post("/sign-out")
+def sign_out():
+    accounts.end_session(get_db(), session.get(SESSION_KEY))
+    session.clear()
+    flash(_("You have signed out."), "success")
+    return redirect(url_for("counter.sign_in"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@requires(Role.CLERK)
+def change_password():
+    clerk = current_clerk()
+    if request.method == "GET":
+        return render_template("counter/password.html", errors={})
+    db = get_db()
+    errors = {}
+    current = request.form.get("current_password", "")
+    new = request.form.get("new_password", "")
+    again = request.form.get("new_password_again", "")
+    try:
+        accounts.authenticate(db, clerk.username, current, lockout_attempts=get_config().counter.lockout_attempts,
+                              lockout_minutes=get_config().counter.lockout_minutes)
+    except AuthError:
+        errors["current_password"] = _("Your current password is not right.")
+    if not errors:
+        if new != again:
+            errors["new_password_again"] = _("The two new passwords are not the same.")
+        else:
+            try:
+                accounts.check_password_policy(new, clerk.username)
+            except UserError as e:
+                errors["new_password"] = password_problem(e)
+    if errors:
+        return render_template("counter/password.html", errors=errors), 400
+    accounts.set_password(db, clerk.username, new)  # ends every session, this one included
+    token = accounts.start_session(db, accounts.get_user(db, clerk.username),
+                                   current_app.config["MADOGUCHI"].counter.session_minutes)
+    session.clear()
+    session[SESSION_KEY] = token
+    flash(_("Your password has been changed. You were signed out everywhere else."), "success")
+    return redirect(url_for("counter.index"))
+
+
+def password_problem(e: UserError) -> str:
+    if e.code == "password_too_short":
+        return _("Use at least %(n)d characters.", n=e.details.get("min_length", accounts.MIN_PASSWORD_LENGTH))
+    if e.code == "password_contains_username":
+        return _("Do not use your user name in the password.")
+    return _("Use a less simple password (more different characters).")

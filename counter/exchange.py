@@ -1,0 +1,212 @@
+"""The exchange log for clerks: by application or by person; a person's log printed for them."""
+from __future__ import annotations
+
+import logging
+import unicodedata
+from datetime import date
+
+from flask import abort, flash, make_response, redirect, render_template, request, url_for
+from flask_babel import force_locale
+from flask_babel import gettext as _
+
+from core import exchange_log as xlog
+from core.application import is_application_id, utcnow
+from core.errors import MadoguchiError
+from core.japanese import normalise_name, parse_date
+from core.store.applications import ApplicationStore
+from core.users import Role
+from counter import casework, log_pdf
+from counter.auth import current_clerk, requires
+from counter.blueprint import PURPOSE_LABELS, bp, label_of
+from counter.disclosure import log_disclosure, person_log, person_ref
+from web import get_config, get_db
+
+log = logging.getLogger("madoguchi.counter")
+
+
+def actor_label(actor: str | None, for_resident: bool = False) -> str:
+    kind, _sep, ident = (actor or "").partition(":")
+    if kind == "kiosk":
+        return _("Counter kiosk") if for_resident else _("Counter kiosk (%(id)s)", id=ident)
+    if kind == "clerk":
+        return _("City office clerk") if for_resident else _("Clerk (%(id)s)", id=ident)
+    if kind == "system":
+        return _("Madoguchi system")
+    return actor or ""
+
+
+def counterparty_label(counterparty: str | None, purpose: str | None = None) -> str:
+    kind = (counterparty or "").partition(":")[0]
+    labels = {
+        "mynumber_card": _("My Number card"), "driving_licence": _("Driver's licence"),
+        "licence": _("Driver's licence"), "card": _("ID card"), "prereg": _("Pre-registration (smartphone)"),
+        "printer": _("Printer at the counter"), "madoguchi": _("Application records"),
+        "backend": _("Core system"), "core_system": _("Core system"), "resident": _("The person"),
+    }
+    if kind in labels:
+        return labels[kind]
+    if purpose == "forward":
+        return _("Core system")
+    return counterparty or ""
+
+
+def result_label(result: str | None) -> str:
+    if result == "ok":
+        return _("Done")
+    if (result or "").startswith(("error", "fail", "rejected")):
+        return _("Failed")
+    return result or ""
+
+
+def purpose_for_resident(purpose: str) -> str:
+    """The purpose in plain Japanese (core.exchange_log.PURPOSES), for the printed log."""
+    return xlog.PURPOSES.get(purpose, purpose)
+
+
+@bp.app_template_global("exchange_labels")
+def exchange_labels():
+    return {"actor": actor_label, "counterparty": counterparty_label, "result": result_label,
+            "purpose": lambda p: label_of(PURPOSE_LABELS, p)}
+
+
+def _reception_numbers(rows) -> dict[str, str | None]:
+    ids = sorted({r["application_id"] for r in rows if r["application_id"]})
+    out = {}
+    db = get_db()
+    for chunk in casework._chunks(ids, 500):
+        for r in db.query(f"SELECT id, reception_number FROM applications WHERE id IN ({','.join('?' * len(chunk))})",
+                          chunk):
+            out[r["id"]] = r["reception_number"]
+    return out
+
+
+@bp.get("/exchange-log")
+@requires(Role.CLERK)
+def exchange_log():
+    """Look up the log by application (id or scanned form code), or go to the person search."""
+    query = request.args.get("application", "").strip()
+    rows, app_id, error = None, None, None
+    if query:
+        kind, value = casework.read_code(query)
+        if kind == "form":
+            app_id = value
+            rows = list(xlog.entries(get_db(), application_id=app_id))
+        else:
+            error = _("Enter an application number (16 characters) or scan the form's QR code.")
+    return render_template("counter/exchange_log.html", rows=rows, app_id=app_id, query=query,
+                           errors={"application": error} if error else {},
+                           reception=_reception_numbers(rows or []), person={}), 400 if error else 200
+
+
+@bp.post("/exchange-log/verify")
+@requires(Role.SUPERVISOR)
+def exchange_log_verify():
+    result = xlog.verify(get_db())
+    if result.ok:
+        flash(_("The exchange log is intact: %(n)d entries, each following the one before.", n=result.entries),
+              "success")
+    else:
+        log.error("exchange log check failed at entry %s: %s", result.first_bad_seq, result.problem)
+        flash(_("The exchange log has been altered at entry %(seq)s (%(problem)s). Tell the system administrator.",
+                seq=result.first_bad_seq, problem=result.problem), "error")
+    return redirect(url_for("counter.exchange_log"))
+
+
+def _person_from_form() -> tuple[dict, dict]:
+    name = normalise_name(unicodedata.normalize("NFC", request.form.get("name", "")))[:60]
+    raw_birth = request.form.get("birth_date", "").strip()
+    errors = {}
+    if not name:
+        errors["name"] = _("Enter the person's full name as it is on their application.")
+    birth = None
+    try:
+        birth = parse_date(raw_birth).isoformat() if raw_birth else None
+    except (MadoguchiError, ValueError):
+        pass
+    if birth is None:
+        errors["birth_date"] = _("Enter the date of birth, e.g. 1985-04-01 or 昭和60年4月1日.")
+    return {"name": name, "birth_date": birth or raw_birth}, errors
+
+
+def render_person(person: dict, status: int = 200, errors: dict | None = None, application_id: str | None = None):
+    rows = person_log(get_db(), get_config(), person["name"], person["birth_date"]) if not errors else None
+    return render_template("counter/person_log.html", person=person, rows=rows, errors=errors or {},
+                           reception=_reception_numbers(rows or []), application_id=application_id), status
+
+
+@bp.post("/exchange-log/person")
+@requires(Role.CLERK)
+def person_search():
+    # POST, so a person's name never sits in a URL, a browser history or a server log.
+    person, errors = _person_from_form()
+    return render_person(person, 400 if errors else 200, errors)
+
+
+@bp.get("/applications/<app_id>/person-log")
+@requires(Role.CLERK)
+def application_person_log(app_id):
+    app = ApplicationStore(get_db()).find(app_id) if is_application_id(app_id) else None
+    if app is None:
+        abort(404)
+    if not app.data.get("name") or not app.data.get("birth_date"):
+        flash(_("This application has no name and date of birth, so the person's log cannot be found."), "error")
+        return redirect(url_for("counter.detail", app_id=app.id))
+    return render_person({"name": app.data["name"], "birth_date": app.data["birth_date"]}, application_id=app.id)
+
+
+@bp.post("/exchange-log/person/print")
+@requires(Role.CLERK)
+def person_log_print():
+    """The person's log as a PDF to hand to them; handing it over is itself logged (log_print)."""
+    person, errors = _person_from_form()
+    if errors:
+        return render_person(person, 400, errors)
+    db, config, clerk = get_db(), get_config(), current_clerk()
+    rows = person_log(db, config, person["name"], person["birth_date"])
+    reception = _reception_numbers(rows)
+    ref = person_ref(config, person["name"], person["birth_date"])
+    with force_locale("ja"):
+        pdf = log_pdf.render(log_pdf.LogPage(
+            title=_("Record of the use of your personal information (exchange log)"),
+            person_lines=[(_("Name"), _("%(name)s (honorific)", name=person["name"])),
+                          (_("Date of birth"), log_pdf.japanese_date(date.fromisoformat(person["birth_date"])))],
+            issued_line=_("Issued on %(date)s at the counter.", date=log_pdf.japanese_datetime(utcnow())),
+            intro=_("This is every time your personal information was read, received, printed, viewed or sent "
+                    "by this office's no-writing counter system. If anything here surprises you, please ask at "
+                    "the counter."),
+            headers=[_("Date and time"), _("Who used it"), _("From or to"), _("Purpose"), _("Reception no."),
+                     _("Result")],
+            rows=[[log_pdf.japanese_datetime(r["at"]), actor_label(r["actor"], for_resident=True),
+                   counterparty_label(r["counterparty"], r["purpose"]), purpose_for_resident(r["purpose"]),
+                   reception.get(r["application_id"]) or (r["application_id"] or "")[-6:],
+                   result_label(r["result"])] for r in rows],
+            empty_text=_("There are no records."),
+            footer_note=_("The log is kept so that any change to it can be detected (each entry carries a hash of "
+                          "the one before it). Entries shown: %(n)d. Latest entry of the whole log: no. %(seq)s, "
+                          "check value %(hash)s.", n=len(rows), seq=xlog.head(db)["seq"],
+                          hash=xlog.head(db)["entry_hash"][:16]),
+            page_label=lambda n: _("Page %(n)d", n=n),
+        ))
+    log_disclosure(db, config, actor=clerk.actor, purpose="log_print", counterparty="resident", app=None,
+                   payload=pdf, subject=ref)
+    if request.form.get("to") == "printer":
+        try:
+            from hardware.printer import open_printer
+        except ImportError:
+            flash(_("Printing is not available on this server; open the PDF and print it from the browser."),
+                  "error")
+            return render_person(person)
+        try:
+            open_printer(config).print_pdf(pdf, "madoguchi exchange log")
+        except MadoguchiError as e:
+            from counter.views import printer_error_message
+            flash(printer_error_message(e.code), "error")
+            return render_person(person)
+        flash(_("The exchange log has been sent to the printer."), "success")
+        return render_person(person)
+    response = make_response(pdf)
+    response.headers["Content-Type"] = "application/pdf"
+    response.headers["Content-Disposition"] = 'inline; filename="exchange-log.pdf"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+

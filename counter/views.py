@@ -1,0 +1,645 @@
+"""Today's queue, opening a form by its code, the detail page and what a clerk does there:
+correct (with a reason), print again, confirm, reject."""
+from __future__ import annotations
+
+import copy
+import logging
+import unicodedata
+from datetime import date
+from typing import Any
+
+from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from core.application import Application, Source, State, is_application_id, iso, new_application_id
+from core.catalogue import get_catalogue
+from core.errors import FieldError, MadoguchiError, TransitionError, ValidationError
+from core.forms import HOUSEHOLD_KEYS, normalise_value, parse_application
+from core.japanese import parse_date
+from core.store.applications import ApplicationStore, ConcurrentUpdate
+from core.store.db import write
+from core.users import Role
+from counter import casework
+from counter.auth import current_clerk, requires, sign_in_page
+from counter.blueprint import CHANNEL_LABELS, STATE_LABELS, bp, label_of, local_time, minutes, tr
+from counter.disclosure import log_disclosure
+from web import get_config, get_db
+
+log = logging.getLogger("madoguchi.counter")
+MAX_REASON = 500
+# Printer errors after which the form's data went nowhere (nothing to write in the exchange log).
+PRINTER_NOT_REACHED = ("offline", "no_queue")
+PRINTABLE_STATES = (State.SUBMITTED, State.PRINTED, State.CONFIRMED, State.FORWARDED)
+
+
+# --- messages for machine codes ------------------------------------------------------------
+
+def field_error_message(err: FieldError) -> str:
+    p = err.params or {}
+    messages = {
+        "required": _("Enter a value: it is required."),
+        "not_text": _("Enter text."),
+        "too_long": _("Use at most %(n)s characters.", n=p.get("max_length", "")),
+        "control_characters": _("Remove the control characters."),
+        "not_kana": _("Write it in katakana."),
+        "bad_date": _("Enter a real date, e.g. 1985-04-01 or 昭和60年4月1日."),
+        "date_out_of_range": _("Enter a date between 1868 and 2100."),
+        "bad_postal_code": _("Enter the 7 digits of the postal code."),
+        "bad_phone": _("Enter a phone number of 10 to 15 digits."),
+        "not_number": _("Enter a whole number."),
+        "out_of_range": _("Enter a number from %(min)s to %(max)s.", min=p.get("min"), max=p.get("max")),
+        "bad_choice": _("Choose one of the options."),
+        "not_boolean": _("Choose yes or no."),
+        "not_applicable": _("This no longer applies to the other answers: remove it."),
+        "not_for_procedures": _("This is not used by the chosen procedures: remove it."),
+        "unknown_field": _("This is not a known field."),
+        "same_value": _("The new value is the same as the current one."),
+        "reason_required": _("Give the reason for the correction."),
+        "reason_too_long": _("Keep the reason under %(n)d characters.", n=MAX_REASON),
+    }
+    return messages.get(err.code, _("This value cannot be used."))
+
+
+def printer_error_message(code: str) -> str:
+    return {
+        "offline": _("The printer is not responding. Check that it is on and connected."),
+        "paused": _("The printer is paused. Resume it and print again."),
+        "out_of_paper": _("The printer is out of paper. Add paper and print again."),
+        "stopped": _("The printer has stopped. Check it and print again."),
+        "aborted": _("The print job was cancelled. Print again."),
+        "timeout": _("The printer did not finish in time. Check the printer before printing again."),
+        "no_queue": _("No printer is set up for this counter."),
+        "missing_glyph": _("A character in the form cannot be printed with the form's font."),
+        "malformed_value": _("A value cannot be placed on the printed form. Correct it first."),
+    }.get(code, _("The form could not be printed."))
+
+
+# --- the queue -----------------------------------------------------------------------------
+
+QUEUE_STATE_FILTERS = {
+    "all": None,
+    "open": [str(s) for s in casework.OPEN_STATES],
+    "submitted": ["submitted"], "printed": ["printed"], "confirmed": ["confirmed"],
+    "forwarded": ["forwarded"], "rejected": ["rejected"], "cancelled": ["cancelled"],
+}
+
+
+def _queue_filters() -> dict[str, Any]:
+    try:
+        day = date.fromisoformat(request.args.get("day", ""))
+    except ValueError:
+        day = casework.today()
+    state = request.args.get("state", "open")
+    if state not in QUEUE_STATE_FILTERS:
+        state = "open"
+    procedure = request.args.get("procedure", "")
+    if procedure not in get_catalogue().procedures:
+        procedure = ""
+    number = unicodedata.normalize("NFKC", request.args.get("number", "")).strip()[:20]
+    return {"day": day, "state": state, "procedure": procedure, "number": number}
+
+
+def queue_view_rows(rows: list[casework.QueueRow]) -> list[dict[str, Any]]:
+    """What each line of the queue shows, worked out here once instead of word by word in the
+    template (a busy day has hundreds of lines, refreshed every few seconds)."""
+    names = {pid: p.title(g.lang) for pid, p in get_catalogue().procedures.items()}
+    now = casework.utcnow()
+    out = []
+    for r in rows:
+        waited = r.timeline.waited(now)
+        still_waiting = r.is_open and not r.timeline.first_view_at
+        out.append({
+            "id": r.app.id, "reception": r.app.reception_number or "—", "state": str(r.app.state),
+            "state_label": label_of(STATE_LABELS, str(r.app.state)), "is_open": r.is_open,
+            "procedures": [names.get(p, p) for p in r.app.procedures],
+            "channel": label_of(CHANNEL_LABELS, r.app.channel), "printed": local_time(r.timeline.printed_at) or "—",
+            "waiting": (tr("waiting %(t)s", t=minutes(waited)) if still_waiting
+                        else tr("waited %(t)s", t=minutes(waited))),
+            "long_wait": still_waiting and waited.total_seconds() > 1800,
+            "hidden_label": tr("reception no. %(n)s", n=r.app.reception_number or r.app.id),
+        })
+    return out
+
+
+def render_queue(status: int = 200, **kw):
+    filters = _queue_filters()
+    db = get_db()
+    rows = casework.queue(db, filters["day"], QUEUE_STATE_FILTERS[filters["state"]],
+                          filters["procedure"] or None, filters["number"] or None)
+    start, end = casework.local_day_bounds(filters["day"])
+    counts = {r["state"]: r["n"] for r in db.query(
+        "SELECT state, COUNT(*) AS n FROM applications WHERE created_at >= ? AND created_at < ? GROUP BY state",
+        [iso(start), iso(end)])}
+    return render_template(
+        "counter/queue.html", rows=queue_view_rows(rows), counts=counts,
+        waiting_count=sum(counts.get(str(s), 0) for s in casework.OPEN_STATES), filters=filters,
+        is_today=filters["day"] == casework.today(), catalogue=get_catalogue(),
+        state_filters=list(QUEUE_STATE_FILTERS), errors=kw.pop("errors", {}), **kw), status
+
+
+@bp.get("/")
+def index():
+    if g.clerk_session is None:
+        return sign_in_page()
+    return render_queue()
+
+
+# --- opening by code -----------------------------------------------------------------------
+
+@bp.post("/open")
+@requires(Role.CLERK)
+def open_by_code():
+    """What a USB scanner types into the focused field (code + Enter), or a clerk types."""
+    kind, value = casework.read_code(request.form.get("code", ""))
+    if kind == "form":
+        if ApplicationStore(get_db()).find(value) is None:
+            return render_queue(404, errors={"code": _("No application has the code %(code)s. Check that the form "
+                                                       "was printed at this office.", code=value)})
+        return redirect(url_for("counter.detail", app_id=value))
+    if kind == "prereg":
+        return open_prereg(value)
+    return render_queue(400, errors={"code": _("This is not a form code. Scan the QR code printed on the form "
+                                               "(or the resident's pre-registration QR code).")})
+
+
+def open_prereg(token_text: str):
+    """A resident's pre-registration QR: fetch and decrypt it, and make it an application."""
+    try:
+        from core import sealed, tokens
+    except ImportError:
+        return render_queue(501, errors={"code": _("Pre-registrations cannot be opened on this server.")})
+    db, config, clerk = get_db(), get_config(), current_clerk()
+    store = ApplicationStore(db)
+    try:
+        token_app_id, _key = tokens.decode_token(token_text)
+    except MadoguchiError as e:
+        return _prereg_refused(e.code)
+    if is_application_id(token_app_id) and store.find(token_app_id):
+        return redirect(url_for("counter.detail", app_id=token_app_id))
+    try:
+        # Logged here (not by open_prereg's `actor`), with the person's subject reference.
+        prereg_id, form = sealed.open_prereg(config, token_text, db)
+    except MadoguchiError as e:
+        log.info("pre-registration not opened: %s", e.code)
+        return _prereg_refused(e.code)
+    try:
+        procedures, values, dropped = _usable_values(form)
+    except ValidationError:
+        log.warning("pre-registration %s names procedures this office does not have", token_app_id)
+        return render_queue(422, errors={"code": _("This pre-registration is for procedures this office does not "
+                                                   "handle. Ask the resident which procedures they need.")})
+    app_id = prereg_id if is_application_id(prereg_id) and not store.find(prereg_id) else new_application_id()
+    app = Application(id=app_id, procedures=procedures, channel="counter")
+    app.data = values
+    app.sources = {k: str(Source.QR) for k in values}
+    app.note(clerk.actor, "created", new={"procedures": procedures, "channel": "counter", "from": "prereg",
+                                          "prereg_id": prereg_id, "dropped_fields": dropped})
+    app.transition(State.SUBMITTED, actor=clerk.actor)
+    with write(db):
+        store.save(app)
+        log_disclosure(db, config, actor=clerk.actor, purpose="prereg_fetch", counterparty="prereg",
+                       app=app, payload=form)
+    if dropped:
+        catalogue = get_catalogue()
+        labels = "、".join(catalogue.field(f).label_in(g.lang) if catalogue.known_field(f) else f for f in dropped)
+        flash(_("Some answers of the pre-registration could not be used and were left empty: %(fields)s.",
+                fields=labels), "warning")
+    return redirect(url_for("counter.detail", app_id=app.id))
+
+
+def _prereg_refused(code: str):
+    status, errors = _prereg_problem(code)
+    return render_queue(status, errors=errors)
+
+
+def _prereg_problem(code: str) -> tuple[int, dict]:
+    """The status and message for a pre-registration that cannot be opened (core.tokens /
+    core.sealed error codes)."""
+    if code in ("unknown_id", "expired"):
+        return 404, {"code": _("This pre-registration was not found. It may have expired or been withdrawn. "
+                               "The resident can fill in the forms at the kiosk instead.")}
+    if code.startswith("prereg_"):
+        return 503, {"code": _("The pre-registration server cannot be reached just now. Try again in a moment, "
+                               "or let the resident fill in the forms at the kiosk.")}
+    return 400, {"code": _("This pre-registration code cannot be read. Ask the resident to show the QR code "
+                           "again, brighter or larger.")}
+
+
+def _usable_values(form: dict) -> tuple[list[str], dict, list[str]]:
+    """Validate a pre-registration as a draft; answers that fail are left out, not the whole form."""
+    catalogue = get_catalogue()
+    form = dict(form)
+    dropped: list[str] = []
+    for _attempt in range(3):
+        try:
+            procedures, values = parse_application(form, catalogue, complete=False)
+            return procedures, values, dropped
+        except ValidationError as e:
+            bad = {err.field.split("[")[0].split(".")[0] for err in e.errors}
+            if "procedures" in bad or "" in bad:
+                raise
+            dropped += sorted(bad)
+            form = {k: v for k, v in form.items() if k not in bad}
+    raise ValidationError([FieldError("", "invalid", "pre-registration cannot be used")])
+
+
+# --- the detail page -----------------------------------------------------------------------
+
+def load_app(app_id: str) -> Application:
+    app = ApplicationStore(get_db()).find(app_id) if is_application_id(app_id) else None
+    if app is None:
+        abort(404)
+    return app
+
+
+def field_rows(app: Application, printed: dict | None, changed: set[str] | None, problems: dict[str, str]):
+    catalogue = get_catalogue()
+    rows = []
+    seen = set()
+    for f in catalogue.fields_for(app.procedures):
+        seen.add(f.name)
+        applies = f.applies(app.data)
+        if not applies and f.name not in app.data:
+            continue
+        rows.append({
+            "name": f.name, "field": f, "label": f.label_in(g.lang), "value": app.data.get(f.name),
+            "source": app.sources.get(f.name), "required": f.required and applies, "applies": applies,
+            "printed": None if printed is None else printed.get(f.name),
+            "changed": bool(changed and f.name in changed), "problem": problems.get(f.name),
+        })
+    for name in sorted(set(app.data) - seen):  # values the catalogue no longer knows: still shown
+        rows.append({"name": name, "field": None, "label": name, "value": app.data[name],
+                     "source": app.sources.get(name), "required": False, "applies": False,
+                     "printed": None if printed is None else printed.get(name),
+                     "changed": bool(changed and name in changed), "problem": problems.get(name)})
+    return rows
+
+
+def licence_addresses(app: Application, events) -> dict | None:
+    """The licence's address at issue and its current (changed) address, when a licence was read.
+
+    The kiosk notes a licence read as an event of kind `card_read` with
+    new={"card": "licence", "address": current, "address_at_issue": at issue}.
+    """
+    for ev in reversed(events):
+        if ev.kind == "card_read" and isinstance(ev.new, dict) and ev.new.get("card") in ("licence", "driving_licence"):
+            current, at_issue = ev.new.get("address"), ev.new.get("address_at_issue")
+            return {"current": current, "at_issue": at_issue, "form": app.data.get("address"),
+                    "moved": bool(at_issue and current and at_issue != current), "at": ev.at}
+    if app.sources.get("address") == "licence":
+        return {"current": app.data.get("address"), "at_issue": None, "form": app.data.get("address"),
+                "moved": False, "at": None}
+    return None
+
+
+def completeness_problems(app: Application) -> dict[str, str]:
+    try:
+        parse_application(app.to_json_form(), get_catalogue(), complete=True)
+    except ValidationError as e:
+        out = {}
+        for err in e.errors:
+            out.setdefault(err.field.split("[")[0].split(".")[0] or "procedures", field_error_message(err))
+        return out
+    return {}
+
+
+def render_detail(app: Application, status: int = 200, errors: dict | None = None, log_view: bool = True):
+    db, config, clerk = get_db(), get_config(), current_clerk()
+    store = ApplicationStore(db)
+    events = store.events(app.id)
+    if log_view:
+        log_disclosure(db, config, actor=clerk.actor, purpose="clerk_view", app=app, payload=app.data)
+    printed = casework.values_as_printed(app, events)
+    changed = casework.changed_since_print(app, events)
+    problems = completeness_problems(app) if app.state in casework.OPEN_STATES else {}
+    views = casework.first_views(db, [app.id])
+    tl = casework.timeline(events, views.get(app.id))
+    rows = field_rows(app, printed, changed, problems)
+    labels = {r["name"]: r["label"] for r in rows}
+    return render_template(
+        "counter/detail.html", app=app, rows=rows, events=events, printed=printed, changed=changed or set(),
+        problems=problems, labels=labels, timeline=tl, licence=licence_addresses(app, events),
+        corrections=[e for e in events if casework.is_correction(e)],
+        outbox=casework.outbox_state(db, app.id), errors=errors or {}, can_retry=_forwarding_module() is not None,
+        can_correct=app.state in casework.OPEN_STATES, can_print=app.state in PRINTABLE_STATES,
+        can_confirm=app.state is State.PRINTED, can_reject=app.can_move_to(State.REJECTED),
+        exchange_count=db.execute("SELECT COUNT(*) FROM exchange_log WHERE application_id = ?",
+                                  [app.id]).fetchone()[0]), status
+
+
+@bp.get("/applications/<app_id>")
+@requires(Role.CLERK)
+def detail(app_id):
+    return render_detail(load_app(app_id))
+
+
+@bp.get("/applications/<app_id>/forwarding")
+@requires(Role.CLERK)
+def forwarding(app_id):
+    """The forwarding box alone, for the detail page to follow without a reload (no personal data)."""
+    app = load_app(app_id)
+    return render_template("counter/_forwarding.html", app=app, outbox=casework.outbox_state(get_db(), app.id),
+                           can_retry=_forwarding_module() is not None)
+
+
+def _forwarding_module():
+    try:
+        from counter import forwarding
+    except ImportError:
+        return None
+    return forwarding if hasattr(forwarding, "retry_failed") else None
+
+
+@bp.post("/applications/<app_id>/forwarding/retry")
+@requires(Role.CLERK)
+def forwarding_retry(app_id):
+    """Queue a record the worker gave up on again (same idempotency key: the core system can tell)."""
+    app = load_app(app_id)
+    forwarding = _forwarding_module()
+    ob = casework.outbox_state(get_db(), app.id)
+    if forwarding is None or ob is None or ob["state"] != "failed":
+        flash(_("There is nothing to send again."), "error")
+    else:
+        forwarding.retry_failed(get_db(), [ob["id"]])
+        log.info("%s queued record %s again", current_clerk().username, ob["id"])
+        flash(_("The record will be sent again."), "success")
+    return redirect(url_for("counter.detail", app_id=app.id) + "#forwarding")
+
+
+def _check_version(app: Application):
+    """The version the clerk saw; refuse to act on a record someone else has changed since."""
+    sent = request.form.get("version", "")
+    if sent and sent != str(app.version):
+        raise ConcurrentUpdate("changed since the page was opened")
+
+
+def _stale(app_id: str):
+    flash(_("Someone else changed this application while you had it open. Check the current values and "
+            "try again."), "error")
+    return redirect(url_for("counter.detail", app_id=app_id))
+
+
+def _reason() -> tuple[str, FieldError | None]:
+    reason = " ".join(request.form.get("reason", "").split())
+    if not reason:
+        return reason, FieldError("reason", "reason_required", "reason required")
+    if len(reason) > MAX_REASON:
+        return reason, FieldError("reason", "reason_too_long", "reason too long")
+    return reason, None
+
+
+# --- corrections ---------------------------------------------------------------------------
+
+def _parse_input(f, raw: str | None, path: str, errors: list[FieldError]):
+    """A form input → the stored value (None = empty), checked with the catalogue's definition."""
+    catalogue = get_catalogue()
+    raw = (raw or "").strip()
+    if raw == "":
+        return None
+    value: Any = raw
+    if f.type == "date":
+        try:
+            value = parse_date(raw).isoformat()
+        except (MadoguchiError, ValueError):
+            errors.append(FieldError(path, "bad_date", "not a date"))
+            return None
+    elif f.type == "number":
+        try:
+            value = int(unicodedata.normalize("NFKC", raw))
+        except ValueError:
+            errors.append(FieldError(path, "not_number", "not a number"))
+            return None
+    elif f.type == "checkbox":
+        value = {"yes": True, "no": False}.get(raw, raw)
+    return normalise_value(f, value, path, errors, catalogue)
+
+
+def _input_value(f, value) -> str:
+    """A stored value as it goes back into an input."""
+    if value is None:
+        return ""
+    if f.type == "checkbox":
+        return "yes" if value else "no"
+    return str(value)
+
+
+@bp.route("/applications/<app_id>/fields/<name>", methods=["GET", "POST"])
+@requires(Role.CLERK)
+def correct(app_id, name):
+    app = load_app(app_id)
+    catalogue = get_catalogue()
+    if not catalogue.known_field(name) and name not in app.data:
+        abort(404)
+    f = catalogue.field(name) if catalogue.known_field(name) else None
+    if f is not None and f.type == "household":
+        return redirect(url_for("counter.household", app_id=app.id))
+    if app.state not in casework.OPEN_STATES:
+        flash(_("This application is closed and can no longer be corrected."), "error")
+        return redirect(url_for("counter.detail", app_id=app.id))
+    context = {"app": app, "name": name, "field": f, "label": f.label_in(g.lang) if f else name,
+               "current": app.data.get(name), "source": app.sources.get(name)}
+    if request.method == "GET":
+        return render_template("counter/correct.html", errors={}, value=_input_value(f, app.data.get(name)) if f else
+                               str(app.data.get(name, "")), reason="", **context)
+    errors: list[FieldError] = []
+    raw = request.form.get("value", "")
+    value = _parse_input(f, raw, name, errors) if f else (raw.strip() or None)
+    required = f is not None and f.required and f.applies(app.data)
+    if not errors and value is None and required:
+        errors.append(FieldError(name, "required", "required"))
+    if not errors and value == app.data.get(name):
+        errors.append(FieldError(name, "same_value", "same value"))
+    reason, reason_error = _reason()
+    if reason_error:
+        errors.append(reason_error)
+    if errors:
+        return render_template("counter/correct.html", value=raw, reason=reason,
+                               errors={("reason" if e.field == "reason" else "value"): field_error_message(e)
+                                       for e in errors}, **context), 400
+    try:
+        _check_version(app)
+        app.set_field(name, value, Source.CLERK, actor=current_clerk().actor, reason=reason)
+        ApplicationStore(get_db()).save(app)
+    except ConcurrentUpdate:
+        return _stale(app.id)
+    flash(_("Corrected: %(field)s.", field=context["label"]), "success")
+    return redirect(url_for("counter.detail", app_id=app.id) + f"#field-{name}")
+
+
+@bp.route("/applications/<app_id>/household", methods=["GET", "POST"])
+@requires(Role.CLERK)
+def household(app_id):
+    """Household members: correct one, add one or take one off, with a reason."""
+    app = load_app(app_id)
+    catalogue = get_catalogue()
+    if app.state not in casework.OPEN_STATES:
+        flash(_("This application is closed and can no longer be corrected."), "error")
+        return redirect(url_for("counter.detail", app_id=app.id))
+    members = copy.deepcopy(app.data.get("household") or [])
+    try:
+        index = int(request.values.get("member", len(members)))
+    except ValueError:
+        abort(404)
+    if not 0 <= index <= len(members):
+        abort(404)
+    action = request.form.get("action", "save")
+    member = members[index] if index < len(members) else {}
+    context = {"app": app, "index": index, "is_new": index == len(members), "members": members,
+               "relationships": catalogue.relationships, "sex_field": catalogue.field("sex"),
+               "label": catalogue.field("household").label_in(g.lang)}
+    if request.method == "GET":
+        return render_template("counter/household.html", member=member, errors={}, reason="", **context)
+    reason, reason_error = _reason()
+    errors: dict[str, str] = {}
+    if action == "remove" and index < len(members):
+        members.pop(index)
+        new_member = member
+    else:
+        new_member = {k: request.form.get(k, "").strip() for k in HOUSEHOLD_KEYS}
+        if new_member.get("birth_date"):
+            try:
+                new_member["birth_date"] = parse_date(new_member["birth_date"]).isoformat()
+            except (MadoguchiError, ValueError):
+                errors["birth_date"] = field_error_message(FieldError("birth_date", "bad_date", ""))
+        new_member = {k: v for k, v in new_member.items() if v}
+        if index < len(members):
+            members[index] = new_member
+        else:
+            members.append(new_member)
+    checked: list[FieldError] = []
+    value = normalise_value(catalogue.field("household"), members, "household", checked, catalogue)
+    for err in checked:
+        key = err.field.rsplit(".", 1)[-1] if err.field.startswith(f"household[{index}]") else "household"
+        errors.setdefault(key, field_error_message(err))
+    if reason_error:
+        errors["reason"] = field_error_message(reason_error)
+    if not errors and value == (app.data.get("household") or []):
+        errors["name"] = field_error_message(FieldError("household", "same_value", ""))
+    if errors:
+        return render_template("counter/household.html", member=new_member, errors=errors, reason=reason,
+                               **context), 400
+    try:
+        _check_version(app)
+        app.set_field("household", value or None, Source.CLERK, actor=current_clerk().actor, reason=reason)
+        ApplicationStore(get_db()).save(app)
+    except ConcurrentUpdate:
+        return _stale(app.id)
+    flash(_("Corrected: %(field)s.", field=context["label"]), "success")
+    return redirect(url_for("counter.detail", app_id=app.id) + "#field-household")
+
+
+# --- print, confirm, reject ----------------------------------------------------------------
+
+@bp.post("/applications/<app_id>/print")
+@requires(Role.CLERK)
+def print_form(app_id):
+    app = load_app(app_id)
+    db, config, clerk = get_db(), get_config(), current_clerk()
+    if app.state not in PRINTABLE_STATES:
+        flash(_("This application cannot be printed in its present state."), "error")
+        return redirect(url_for("counter.detail", app_id=app.id))
+    try:
+        _check_version(app)
+    except ConcurrentUpdate:
+        return _stale(app.id)
+    try:
+        import printing
+        from hardware.printer import open_printer
+        render_application = printing.render_application
+    except (ImportError, AttributeError):
+        flash(_("Printing is not available on this server (the printing module is not installed)."), "error")
+        return redirect(url_for("counter.detail", app_id=app.id))
+    try:
+        pdf = render_application(app.to_json_form(), app.id)
+    except MadoguchiError as e:
+        field = getattr(e, "field", None)
+        label = get_catalogue().field(field).label_in(g.lang) if field and get_catalogue().known_field(field) else ""
+        flash(printer_error_message(e.code) + (f" ({label})" if label else ""), "error")
+        return redirect(url_for("counter.detail", app_id=app.id))
+    counterparty = f"printer:{config.devices.printer}"
+    try:
+        # The job title shows in the print queue: an id, never a name.
+        result = open_printer(config).print_pdf(pdf, f"madoguchi {app.id}")
+    except MadoguchiError as e:
+        log.warning("print of %s failed: %s", app.id, e.code)
+        if e.code not in PRINTER_NOT_REACHED:
+            # The job reached the print queue before it failed: that is a disclosure too.
+            log_disclosure(db, config, actor=clerk.actor, purpose="print", counterparty=counterparty, app=app,
+                           payload=pdf, result=f"error:{e.code}")
+        flash(printer_error_message(e.code), "error")
+        return redirect(url_for("counter.detail", app_id=app.id))
+    try:
+        with write(db):
+            # As the kiosk does: which job printed it (the queue and its job number, no personal data).
+            job = {"queue": str(getattr(result, "queue", "") or ""), "job_id": str(getattr(result, "job_id", ""))}
+            if app.state is State.SUBMITTED:
+                app.transition(State.PRINTED, actor=clerk.actor)
+                app.note(clerk.actor, "printed", new=job)
+            else:
+                app.note(clerk.actor, "printed", new=job, reason="reprint")
+            ApplicationStore(db).save(app)
+            log_disclosure(db, config, actor=clerk.actor, purpose="print", counterparty=counterparty, app=app,
+                           payload=pdf)
+    except ConcurrentUpdate:
+        return _stale(app.id)
+    flash(_("The form has been sent to the printer."), "success")
+    return redirect(url_for("counter.detail", app_id=app.id))
+
+
+@bp.post("/applications/<app_id>/confirm")
+@requires(Role.CLERK)
+def confirm(app_id):
+    from core.outbox import confirm as confirm_and_queue
+    app = load_app(app_id)
+    if app.state is not State.PRINTED:
+        flash(_("Only a printed application can be confirmed."), "error")
+        return redirect(url_for("counter.detail", app_id=app.id))
+    try:
+        _check_version(app)
+    except ConcurrentUpdate:
+        return _stale(app.id)
+    problems = completeness_problems(app)
+    errors = {}
+    if problems:
+        errors["confirm"] = _("Correct the marked values before confirming.")
+    changed = casework.changed_since_print(app, ApplicationStore(get_db()).events(app.id))
+    if changed and not request.form.get("checked_corrections"):
+        errors["checked_corrections"] = _("Values were corrected after the form was printed. Reprint the form for "
+                                          "the resident, or tick the box once they have checked the corrections.")
+    if errors:
+        return render_detail(app, 400, errors=errors, log_view=False)
+    try:
+        confirm_and_queue(get_db(), app, actor=current_clerk().actor)
+    except ConcurrentUpdate:
+        return _stale(app.id)
+    except TransitionError:
+        flash(_("Only a printed application can be confirmed."), "error")
+        return redirect(url_for("counter.detail", app_id=app.id))
+    flash(_("Confirmed. The record is queued for the core system."), "success")
+    return redirect(url_for("counter.detail", app_id=app.id))
+
+
+@bp.route("/applications/<app_id>/reject", methods=["GET", "POST"])
+@requires(Role.CLERK)
+def reject(app_id):
+    app = load_app(app_id)
+    if not app.can_move_to(State.REJECTED):
+        flash(_("This application cannot be rejected in its present state."), "error")
+        return redirect(url_for("counter.detail", app_id=app.id))
+    if request.method == "GET":
+        return render_template("counter/reject.html", app=app, errors={}, reason="")
+    reason, reason_error = _reason()
+    if reason_error:
+        return render_template("counter/reject.html", app=app, reason=reason,
+                               errors={"reason": _("Give the reason for rejecting the application.")
+                                       if reason_error.code == "reason_required"
+                                       else field_error_message(reason_error)}), 400
+    try:
+        _check_version(app)
+        app.transition(State.REJECTED, actor=current_clerk().actor, reason=reason)
+        ApplicationStore(get_db()).save(app)
+    except ConcurrentUpdate:
+        return _stale(app.id)
+    flash(_("The application has been rejected."), "success")
+    return redirect(url_for("counter.detail", app_id=app.id))
+
