@@ -32,6 +32,7 @@ class CardRead:
     kind: str                         # "mynumber" | "licence"
     fields: dict[str, Any]            # name, kana, address, birth_date (YYYY-MM-DD), sex
     gaiji: list[dict] = field(default_factory=list)   # characters the card gave as 〓 (hardware.cards.Gaiji)
+    address_at_issue: str | None = None  # licence only: the address printed at issue, when a later one exists
 
     @property
     def source(self) -> Source:
@@ -179,6 +180,13 @@ def apply_card(visit: Visit, kind: str, fields: dict[str, Any], gaiji: list[dict
     visit.path = "card"
     if visit.application_id is None:
         visit.application_id = new_application_id()
+
+
+def licence_addresses(card: CardRead | None) -> dict[str, Any] | None:
+    """For the clerk: a licence's current address and the one at issue (the counter shows both)."""
+    if card is None or card.kind != "licence":
+        return None
+    return {"card": "licence", "address": card.fields.get("address"), "address_at_issue": card.address_at_issue}
 
 
 def apply_prereg(visit: Visit, application_id: str, json_form: dict[str, Any], catalogue: Catalogue) -> None:

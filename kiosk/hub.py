@@ -23,7 +23,8 @@ from core.store.applications import ApplicationStore
 from core.store.db import open_from_config, write
 from kiosk import reception
 from kiosk.devices import Devices
-from kiosk.flow import CardRead, PrintStatus, Visit, VisitStore, apply_card, apply_prereg, card_fields, validated_form
+from kiosk.flow import (CardRead, PrintStatus, Visit, VisitStore, apply_card, apply_prereg, card_fields,
+                         licence_addresses, validated_form)
 
 log = logging.getLogger("madoguchi.kiosk")
 
@@ -200,6 +201,7 @@ class Hub:
         kind, fields, gaiji = card_fields(data)
         with visit.lock:
             apply_card(visit, kind, fields, gaiji)
+            visit.card.address_at_issue = getattr(data, "address_at_issue", None)
             visit.tries = getattr(data, "tries_left", visit.tries)
         card = visit.card
         self._log_exchange(visit, counterparty=card.counterparty, purpose="card_read", payload=fields,
@@ -295,6 +297,9 @@ class Hub:
             sources = {k: visit.sources.get(k, str(Source.TYPED)) for k in values}
             app = Application.create(procs, values, Source.TYPED, actor=self.actor, channel="kiosk",
                                      sources=sources, application_id=visit.application_id)
+            licence = licence_addresses(visit.card)
+            if licence:
+                app.note(self.actor, "card_read", new=licence)
             app.transition(State.SUBMITTED, self.actor)
             with write(db):
                 app.reception_number = reception.next_number(db, self.config.kiosk.reception_prefix)

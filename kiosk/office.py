@@ -86,6 +86,8 @@ def upload_body(config, app: Application, exchanges: list[dict]) -> dict[str, An
         "application": {
             "id": app.id, "state": str(app.state), "procedures": list(app.procedures), "data": app.data,
             "sources": app.sources, "reception_number": app.reception_number, "created_at": iso(app.created_at),
+            # A licence's current vs at-issue address, for the clerk (see counter.views.licence_addresses).
+            "licence": next((e.new for e in app.pending_events if e.kind == "card_read"), None),
         },
         "exchanges": [e for e in exchanges if e.get("purpose") in REPORTED_PURPOSES],
     }
@@ -262,6 +264,10 @@ def _application_from_upload(raw: dict, kiosk_id: str) -> Application:
     except (TypeError, ValueError):
         pass
     app.reception_number = number
+    licence = raw.get("licence")
+    if isinstance(licence, dict) and licence.get("card") == "licence":
+        app.note(actor, "card_read", new={k: licence.get(k) if isinstance(licence.get(k), str) else None
+                                          for k in ("address", "address_at_issue")} | {"card": "licence"})
     app.transition(State.SUBMITTED, actor)
     if state == State.PRINTED:
         app.transition(State.PRINTED, actor)

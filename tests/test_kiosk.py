@@ -542,3 +542,21 @@ def test_a_card_left_on_the_reader_is_pointed_out_to_the_next_visitor(kiosk):
         assert "A card is on the reader." in kiosk.text
     finally:
         stop()
+
+
+def test_a_moved_licence_holder_reaches_the_clerk_with_both_addresses(kiosk):
+    """The licence's later address is the current one; the clerk also sees the one at issue."""
+    import counter.blueprint  # noqa: F401 — the views load through their blueprint, as in the app
+    from counter.views import licence_addresses
+    kiosk.start("en")
+    kiosk.read_card("licence_watanabe_moved", "1111")
+    kiosk.choose("certificates", ["juminhyo"])
+    kiosk.answer_all()
+    app_id = kiosk.visit().application_id
+    kiosk.print_and_wait()
+    store = ApplicationStore(db_of(kiosk))
+    app = store.get(app_id)
+    shown = licence_addresses(app, store.events(app_id))
+    assert shown["moved"] and app.sources["address"] == "licence"
+    assert shown["current"] == app.data["address"] == "東京都世田谷区世田谷４丁目２１－２７"
+    assert shown["at_issue"] == "神奈川県横浜市中区日本大通１"
