@@ -1,6 +1,7 @@
 """`madoguchi serve`: the app plus its background services, on waitress."""
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -24,6 +25,10 @@ def serve(config: Config, surface: str | None = None, port: int | None = None, h
     host = host or config.server.host
     port = port or port_for(config, surface)
     stoppers = [start(app) for start in app.extensions["madoguchi.services"]]
+    # What start-up loaded (catalogue, fonts, templates) lives as long as the process: keep it
+    # out of every full garbage collection, which would otherwise pause requests.
+    gc.collect()
+    gc.freeze()
     server = create_server(app, host=host, port=port, threads=config.server.threads,
                            channel_timeout=300, ident="madoguchi")
     log.info("serving %s on http://%s:%s/", ", ".join(app.extensions["madoguchi.surfaces"]), host, port)
