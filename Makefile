@@ -8,8 +8,15 @@ PY := $(VENV)/bin/python
 
 .PHONY: run test install install-test system-packages test-system-packages bench clean
 
+# The demo also gets a supervisor account for the clerk screens (never made by `init` itself,
+# so a real installation has no known password): sign in to /counter/ as demo / hanko-window-2026.
+DEMO_USER ?= demo
+DEMO_PASSWORD ?= hanko-window-2026
+
 run: install
 	$(VENV)/bin/madoguchi init
+	$(VENV)/bin/madoguchi users list | grep -q '^$(DEMO_USER)\b' || \
+	  echo '$(DEMO_PASSWORD)' | $(VENV)/bin/madoguchi users add $(DEMO_USER) --role supervisor --name 'デモ職員' --password-stdin
 	$(VENV)/bin/madoguchi serve
 
 test: install-test
