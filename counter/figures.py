@@ -22,14 +22,10 @@ from core.catalogue import Catalogue
 from counter import casework
 
 
-@dataclass
-class DayFigures:
-    day: date
-    visits: int = 0
-    forms: int = 0
-    confirmed: int = 0
-    corrections: int = 0
-    durations: list[float] = field(default_factory=list)  # scan → confirmation, minutes
+class DurationFigures:
+    """Median and 90th percentile of `durations` (scan → confirmation, minutes)."""
+
+    durations: list[float]
 
     @property
     def median_minutes(self) -> float | None:
@@ -38,6 +34,16 @@ class DayFigures:
     @property
     def p90_minutes(self) -> float | None:
         return percentile(self.durations, 90)
+
+
+@dataclass
+class DayFigures(DurationFigures):
+    day: date
+    visits: int = 0
+    forms: int = 0
+    confirmed: int = 0
+    corrections: int = 0
+    durations: list[float] = field(default_factory=list)  # scan → confirmation, minutes
 
 
 @dataclass
@@ -53,7 +59,7 @@ class ProcedureFigures:
 
 
 @dataclass
-class Figures:
+class Figures(DurationFigures):
     start: date
     end: date
     days: list[DayFigures]
@@ -65,14 +71,6 @@ class Figures:
     corrections: int
     corrected_visits: int
     top_fields: list[tuple[str, int]]
-
-    @property
-    def median_minutes(self) -> float | None:
-        return statistics.median(self.durations) if self.durations else None
-
-    @property
-    def p90_minutes(self) -> float | None:
-        return percentile(self.durations, 90)
 
     @property
     def corrections_per_form(self) -> float:

@@ -7,6 +7,7 @@ shrinks. A value that still does not fit raises MalformedValue rather than print
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from reportlab.pdfgen.canvas import Canvas
@@ -42,40 +43,38 @@ class Pen:
     def _p(self, x: float, y: float) -> tuple[float, float]:
         return x * MM, (self.page_h - y) * MM
 
-    def rect(self, x, y, w, h, *, width=0.6, fill: float | None = None, stroke=True, dash=None, radius=0.0):
+    @contextmanager
+    def _stroke(self, width: float, dash=None):
+        """The canvas with a line width and dash pattern (a number, or on/off lengths) set for one shape."""
         c = self.c
         c.saveState()
-        c.setLineWidth(width)
-        if dash:
-            c.setDash(*dash) if isinstance(dash, (list, tuple)) else c.setDash(dash)
-        if fill is not None:
-            c.setFillGray(fill)
-        X, Y = self._p(x, y + h)
-        if radius:
-            c.roundRect(X, Y, w * MM, h * MM, radius * MM, stroke=1 if stroke else 0, fill=1 if fill is not None else 0)
-        else:
-            c.rect(X, Y, w * MM, h * MM, stroke=1 if stroke else 0, fill=1 if fill is not None else 0)
-        c.restoreState()
+        try:
+            c.setLineWidth(width)
+            if dash:
+                c.setDash(*dash) if isinstance(dash, (list, tuple)) else c.setDash(dash)
+            yield c
+        finally:
+            c.restoreState()
+
+    def rect(self, x, y, w, h, *, width=0.6, fill: float | None = None, stroke=True, dash=None, radius=0.0):
+        with self._stroke(width, dash) as c:
+            if fill is not None:
+                c.setFillGray(fill)
+            X, Y = self._p(x, y + h)
+            if radius:
+                c.roundRect(X, Y, w * MM, h * MM, radius * MM, stroke=1 if stroke else 0, fill=1 if fill is not None else 0)
+            else:
+                c.rect(X, Y, w * MM, h * MM, stroke=1 if stroke else 0, fill=1 if fill is not None else 0)
 
     def line(self, x1, y1, x2, y2, *, width=0.6, dash=None):
-        c = self.c
-        c.saveState()
-        c.setLineWidth(width)
-        if dash:
-            c.setDash(*dash) if isinstance(dash, (list, tuple)) else c.setDash(dash)
-        c.line(*self._p(x1, y1), *self._p(x2, y2))
-        c.restoreState()
+        with self._stroke(width, dash) as c:
+            c.line(*self._p(x1, y1), *self._p(x2, y2))
 
     def ellipse(self, cx, cy, rx, ry, *, width=0.9, dash=None):
-        c = self.c
-        c.saveState()
-        c.setLineWidth(width)
-        if dash:
-            c.setDash(*dash)
-        x1, y1 = self._p(cx - rx, cy + ry)
-        x2, y2 = self._p(cx + rx, cy - ry)
-        c.ellipse(x1, y1, x2, y2, stroke=1, fill=0)
-        c.restoreState()
+        with self._stroke(width, dash) as c:
+            x1, y1 = self._p(cx - rx, cy + ry)
+            x2, y2 = self._p(cx + rx, cy - ry)
+            c.ellipse(x1, y1, x2, y2, stroke=1, fill=0)
 
     def check_mark(self, x, y, size, *, width=None):
         """✓ drawn as a path (not a glyph) inside the square at (x, y) of the given size."""
