@@ -53,6 +53,7 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "camera": _s("none", str, int),
         "camera_dedupe_seconds": _s(5.0, float, int),
         "printer": _s("pdf-folder"),
+        "cups_server": _s(""),
         "pdf_folder": _s("var/printed"),
         "print_timeout_seconds": _s(60.0, float, int),
     },

@@ -38,6 +38,7 @@ case "${DEVICE_URI#*:/}" in
   fail)        exit 1 ;;        # CUPS_BACKEND_FAILED
   stop)        exit 4 ;;        # CUPS_BACKEND_STOP
   slow)        sleep 300 ;;
+  record/*)    sleep 3; cat "${6:-/dev/stdin}" > "${DEVICE_URI#*:/record}/job-$1-$$.pdf" ;;  # a printer that takes 3 s
   *)           cat > /dev/null; exit 0 ;;
 esac
 """
@@ -191,3 +192,73 @@ def active_jobs(queue: str) -> list[int]:
         if attrs.get("job-printer-uri", "").endswith("/" + queue):
             out.append(job_id)
     return out
+
+
+class PrivateCupsd:
+    """A cupsd of the test's own (its own socket, spool and queues), so a test may kill it.
+
+    It saves every change at once (DirtyCleanInterval 0), as cupsd does within seconds anyway,
+    so a job it was printing when it died is still there when it starts again.
+    """
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.socket = str(root / "cups.sock")
+        self.proc: subprocess.Popen | None = None
+        for d in ("conf", "spool", "state", "cache", "tmp", "log"):
+            (root / d).mkdir(parents=True, exist_ok=True)
+        (root / "conf" / "cupsd.conf").write_text(
+            f"Listen {self.socket}\nLogLevel warn\nWebInterface No\nBrowsing Off\nDirtyCleanInterval 0\n"
+            "<Location />\n  Order allow,deny\n  Allow all\n</Location>\n")
+        (root / "conf" / "cups-files.conf").write_text("".join(
+            f"{key} {root / d}\n" for key, d in (("ServerRoot", "conf"), ("RequestRoot", "spool"),
+                                                 ("StateDir", "state"), ("CacheDir", "cache"), ("TempDir", "tmp"))
+        ) + f"ErrorLog {root / 'log' / 'error_log'}\nAccessLog {root / 'log' / 'access_log'}\nUser lp\nGroup lp\n")
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(["/usr/sbin/cupsd", "-f", "-c", str(self.root / "conf" / "cupsd.conf"),
+                                      "-s", str(self.root / "conf" / "cups-files.conf")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 20
+        while "is running" not in run("lpstat", "-h", self.socket, "-r", check=False).stdout:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError("the private cupsd did not start")
+            time.sleep(0.1)
+
+    def crash(self) -> None:
+        """Kill cupsd and every process it started at once, as systemd does when the service dies."""
+        assert self.proc is not None
+        pids = [self.proc.pid]
+        for pid in pids:                                     # grows while walking: the whole tree
+            children = Path(f"/proc/{pid}/task/{pid}/children")
+            if children.exists():
+                pids += [int(c) for c in children.read_text().split()]
+        for pid in pids:
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+        self.proc.wait(timeout=10)
+        self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.crash()
+
+
+@pytest.fixture
+def private_cupsd(cupsd, fake_backend):
+    """A private cupsd with a queue 'rec' whose printer takes 3 s a job and keeps each one as a file."""
+    import tempfile
+    root = Path(tempfile.mkdtemp(prefix="madoguchi-cupsd-"))
+    os.chmod(root, 0o755)                 # cupsd's filters and backends run as lp
+    out = root / "printed"
+    out.mkdir()
+    os.chmod(out, 0o1777)
+    server = PrivateCupsd(root)
+    server.start()
+    run("lpadmin", "-h", server.socket, "-p", "rec", "-E", "-v", f"{fake_backend}:/record{out}", "-m", "raw")
+    server.out = out
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pdfplumber
 import pytest
@@ -225,3 +226,86 @@ def test_pdf_folder_that_cannot_be_written_is_offline(config, tmp_path, form_pdf
 def test_printer_states_map_to_error_codes(state, reasons, accepting, code):
     got = classify(state, reasons, accepting)
     assert (got[0] if got else None) == code
+
+
+# ---------------------------------------------------------------- the print service dies during a job
+def _printer_on(config, server, queue="rec"):
+    return open_printer(config.replace({"devices": {"cups_server": server.socket, "print_timeout_seconds": 30.0}}),
+                        queue)
+
+
+def _print_while_cupsd_dies(config, server, pdf) -> PrinterError:
+    """Send `pdf`, kill cupsd (and its backend) while the printer works on it, return the error."""
+    import threading
+    outcome = {}
+
+    def send():
+        try:
+            outcome["result"] = _printer_on(config, server).print_pdf(pdf, f"madoguchi {APP_ID}")
+        except PrinterError as e:
+            outcome["error"] = e
+    sender = threading.Thread(target=send)
+    sender.start()
+    import cups
+    conn = cups.Connection(host=server.socket)
+    deadline = time.monotonic() + 15
+    while not any(conn.getJobAttributes(job_id)["job-state"] == 5 for job_id in conn.getJobs(which_jobs="not-completed")):
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.05)
+    server.crash()
+    sender.join(timeout=15)
+    assert not sender.is_alive(), "print_pdf hung after cupsd died"
+    assert "error" in outcome, outcome
+    return outcome["error"]
+
+
+def test_ipp_names_have_no_white_space_that_crashes_cupsd():
+    from hardware.printer.cups_printer import ipp_name
+    assert ipp_name("madoguchi juminhyo 0123") == "madoguchi_juminhyo_0123"
+    assert ipp_name("a\tb\r\nc\x00") == "a_b_c"
+    assert ipp_name("   ") == "madoguchi"
+    assert len(ipp_name("あ" * 200).encode()) <= 255
+
+
+@pytest.mark.cups
+def test_a_title_with_spaces_prints_and_cupsd_stays_up(config, pdf_queue, form_pdf):
+    # cups 2.4.2-3+deb12u10 segfaulted on the white space of such a document name
+    for _ in range(2):
+        result = printer(config, pdf_queue.name).print_pdf(form_pdf, "madoguchi juminhyo\twith  spaces")
+        assert result.state == "completed"
+        assert pdf_queue.output_of(result.job_id).read_bytes()[:5] == b"%PDF-"
+    assert cups_running_now()
+
+
+def cups_running_now() -> bool:
+    from tests.fixtures_printing import cups_running
+    return cups_running()
+
+
+@pytest.mark.cups
+def test_cupsd_killed_during_a_job_then_a_reprint_prints_once(config, private_cupsd, form_pdf):
+    error = _print_while_cupsd_dies(config, private_cupsd, form_pdf)
+    assert error.code == "offline" and "not responding" in str(error)
+    # while it is down a reprint says the same, and sends nothing
+    with pytest.raises(PrinterError) as down:
+        _printer_on(config, private_cupsd).print_pdf(form_pdf, f"madoguchi {APP_ID}")
+    assert down.value.code == "offline"
+    private_cupsd.start()      # cupsd is back and resumes the job it had
+    result = _printer_on(config, private_cupsd).print_pdf(form_pdf, f"madoguchi {APP_ID}")
+    assert result.state == "completed" and result.job_id == error.job_id
+    time.sleep(4)              # anything printed twice would have come out by now
+    printed = list(private_cupsd.out.iterdir())
+    assert len(printed) == 1 and printed[0].read_bytes() == form_pdf
+
+
+@pytest.mark.cups
+def test_after_cupsd_is_back_a_stale_job_of_another_visitor_does_not_come_out(config, private_cupsd, form_pdf):
+    error = _print_while_cupsd_dies(config, private_cupsd, form_pdf)
+    assert error.code == "offline"
+    private_cupsd.start()
+    other = render_form("juminhyo", {**FORM, "name": "佐藤\u3000花子", "kana": "サトウ\u3000ハナコ"}, "FEDCBA9876543210")
+    result = _printer_on(config, private_cupsd).print_pdf(other, "madoguchi FEDCBA9876543210")
+    assert result.state == "completed" and result.job_id != error.job_id
+    time.sleep(4)
+    printed = list(private_cupsd.out.iterdir())
+    assert [p.read_bytes() for p in printed] == [other]

@@ -7,7 +7,10 @@
 print_pdf returns once the job has completed, or raises; a job that cannot finish is
 cancelled first, so reprinting later (or on another queue) never prints the form twice.
 The caller keeps the PDF: a failed print loses nothing. Titles go into CUPS' job list and
-logs: never put personal data in them (use the procedure id or the application id).
+logs: never put personal data in them (use the procedure id or the application id). A title
+names its document: when cupsd died during a job, printing the same title again once it is
+back follows the job cupsd resumed (or reports the one it finished) instead of printing twice,
+and jobs of other titles it left behind are cancelled.
 """
 from __future__ import annotations
 
@@ -55,7 +58,7 @@ def open_printer(config, queue: str | None = None) -> Printer:
         from hardware.printer.folder import PdfFolderPrinter
         return PdfFolderPrinter(config.path(config.devices.pdf_folder))
     from hardware.printer.cups_printer import CupsPrinter
-    return CupsPrinter(target, timeout=timeout)
+    return CupsPrinter(target, timeout=timeout, server=config.devices.cups_server)
 
 
 __all__ = ["open_printer", "PrintResult", "PrinterError", "Printer", "PDF_FOLDER", "ERROR_CODES"]

@@ -5,7 +5,9 @@ without cupsd. The PDF is streamed to cupsd (no temporary file with personal dat
 """
 from __future__ import annotations
 
+import re
 import socket
+import threading
 import time
 from urllib.parse import urlsplit
 
@@ -24,6 +26,17 @@ PAPER_REASONS = {"media-empty", "media-needed"}
 OFFLINE_REASONS = {"offline", "shutdown", "timed-out"}
 ATTENTION_REASONS = {"media-jam", "cover-open", "door-open", "toner-empty", "marker-supply-empty",
                      "input-tray-missing", "output-area-full", "interlock-open"}
+
+
+def ipp_name(title: str) -> str:
+    """The title as a job and document name cupsd takes safely: no white space, no controls.
+
+    Debian's cups 2.4.2-3+deb12u10 (the November 2026 security update) crashes cupsd with a
+    segfault while a job whose document-name holds white space is processed, on every kind of
+    queue; job names are cut to IPP's 255-octet name limit as well.
+    """
+    name = re.sub(r"[\s\x00-\x1f\x7f]+", "_", title).strip("_") or "madoguchi"
+    return name.encode()[:255].decode(errors="ignore")
 
 
 def _reasons(raw) -> list[str]:
@@ -82,12 +95,21 @@ def probe_device(uri: str | None, timeout: float = 2.0) -> bool:
         return False
 
 
+# Jobs whose end this process did not see because the print service died under them:
+# (server, queue) -> {job id: its title}. When cupsd comes back it may resume
+# such a job, so the next print on that queue settles them first (see CupsPrinter._settle).
+_unsettled: dict[tuple[str, str], dict[int, str]] = {}
+_unsettled_lock = threading.Lock()
+
+
 class CupsPrinter:
-    def __init__(self, queue: str, timeout: float = 60.0, poll: float = 0.25, connect_grace: float = 10.0):
+    def __init__(self, queue: str, timeout: float = 60.0, poll: float = 0.25, connect_grace: float = 10.0,
+                 server: str = ""):
         self.name = queue
         self.timeout = timeout
         self.poll = poll
         self.connect_grace = connect_grace
+        self.server = server        # "" = this machine's cupsd (or $CUPS_SERVER)
 
     # ---------------------------------------------------------------- talking to cupsd
     def _connect(self):
@@ -96,7 +118,12 @@ class CupsPrinter:
         except ImportError:
             raise PrinterError("pycups is not installed", "offline", queue=self.name) from None
         try:
-            return cups.Connection()
+            if not self.server:
+                return cups.Connection()
+            host, _, port = self.server.rpartition(":")
+            if self.server.startswith("/") or not port.isascii() or not port.isdigit():
+                return cups.Connection(host=self.server)
+            return cups.Connection(host=host, port=int(port))
         except RuntimeError:
             raise PrinterError("cannot reach the print service (cupsd is not running)", "offline",
                                queue=self.name) from None
@@ -137,9 +164,16 @@ class CupsPrinter:
         import cups
         if not pdf.startswith(b"%PDF-"):
             raise ValueError("not a PDF")
+        title = ipp_name(title)
         conn = self._connect()
         attrs = self._printer_attributes(conn)
         self._check_ready(conn, attrs)
+        resumed = self._settle(conn, title)
+        if resumed is not None:
+            # the same document is already in (or through) cupsd since before it died: follow
+            # that job instead of sending the form a second time
+            return resumed if isinstance(resumed, PrintResult) else self._follow(
+                conn, resumed, attrs.get("device-uri"), title)
         try:
             job_id = conn.createJob(self.name, title, JOB_OPTIONS)
         except cups.IPPError as e:
@@ -151,27 +185,70 @@ class CupsPrinter:
             conn.startDocument(self.name, job_id, title, "application/pdf", 1)
             conn.writeRequestData(pdf, len(pdf))
             conn.finishDocument(self.name)
-        except cups.IPPError:
-            self._cancel(conn, job_id)
+        except (cups.IPPError, RuntimeError):
+            try:
+                self._cancel(self._connect(), job_id)
+            except PrinterError:
+                raise self._gave_up(job_id, title) from None
             raise PrinterError(f"{self.name}: sending the document failed", "aborted", queue=self.name,
                                job_id=job_id) from None
-        return self._follow(conn, job_id, attrs.get("device-uri"))
+        return self._follow(conn, job_id, attrs.get("device-uri"), title)
 
-    def _follow(self, conn, job_id: int, device_uri: str | None) -> PrintResult:
+    def _gave_up(self, job_id: int, title: str) -> PrinterError:
+        """The print service died during the job: remember it for when cupsd is back."""
+        with _unsettled_lock:
+            _unsettled.setdefault((self.server, self.name), {})[job_id] = title
+        return PrinterError("the print service is not responding", "offline", queue=self.name, job_id=job_id)
+
+    def _settle(self, conn, title: str) -> PrintResult | int | None:
+        """Deal with the jobs the print service took down with it, before a new job is sent.
+
+        A job of the same document (titles name it: the application id) that cupsd finished, or resumed after its restart, is this
+        print: its result (finished) or its id (still going) is returned. Jobs of other
+        documents are cancelled: their visitors were told the print failed, and a form must
+        not come out of the printer later for somebody who has gone.
+        """
+        import cups
+        with _unsettled_lock:
+            jobs = _unsettled.pop((self.server, self.name), {})
+        found: PrintResult | int | None = None
+        for job_id, job_title in jobs.items():
+            try:
+                state = conn.getJobAttributes(job_id, requested_attributes=["job-state"]).get("job-state")
+            except cups.IPPError:
+                continue                     # cupsd lost it: it never printed
+            same = job_title == title and found is None
+            if state == JOB_COMPLETED and same:
+                found = PrintResult(job_id=job_id, state="completed", queue=self.name)
+            elif state in (JOB_PENDING, JOB_HELD, JOB_PROCESSING, JOB_STOPPED):
+                if same:
+                    found = job_id
+                else:
+                    self._cancel(conn, job_id)
+        return found
+
+    def _follow(self, conn, job_id: int, device_uri: str | None, title: str = "") -> PrintResult:
         import cups
         deadline = time.monotonic() + self.timeout
         connecting_since = None
         next_probe = time.monotonic() + 3.0
+        reconnected = False
         while True:
             try:
                 job = conn.getJobAttributes(job_id, requested_attributes=JOB_ATTRIBUTES)
                 printer = conn.getPrinterAttributes(self.name, requested_attributes=PRINTER_ATTRIBUTES)
-            except cups.IPPError:
-                raise PrinterError(f"{self.name}: lost track of job {job_id}", "aborted", queue=self.name,
-                                   job_id=job_id) from None
-            except RuntimeError:
-                raise PrinterError("the print service stopped while printing", "offline", queue=self.name,
-                                   job_id=job_id) from None
+            except (cups.IPPError, RuntimeError) as e:
+                status = e.args[0] if isinstance(e, cups.IPPError) and e.args else None
+                if status in (cups.IPP_NOT_FOUND, 0x0406) or reconnected:
+                    raise PrinterError(f"{self.name}: lost track of job {job_id}", "aborted", queue=self.name,
+                                       job_id=job_id) from None
+                # the connection broke: cupsd died (or restarted) under the job
+                try:
+                    conn, reconnected = self._connect(), True
+                except PrinterError:
+                    raise self._gave_up(job_id, title) from None
+                continue
+            reconnected = False
             state = job.get("job-state")
             if state == JOB_COMPLETED:
                 return PrintResult(job_id=job_id, state="completed", queue=self.name)
