@@ -76,7 +76,7 @@ class Browser:
         return r.status, text
 
     def open_sign_in(self):
-        status, html = self.request("GET", "/counter/sign-in")
+        html = self.request("GET", "/counter/sign-in")[1]
         self.csrf = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
     def sign_in(self, username: str, password: str) -> int:

@@ -6,9 +6,9 @@ import pytest
 
 from core import users
 from core.application import utcnow
-from core.users import AuthError, UserError
 from core.signin_throttle import Throttle
 from core.store.db import open_from_config
+from core.users import AuthError, UserError
 from tests.fixtures_counter import PASSWORD
 from tests.helpers import madoguchi
 
