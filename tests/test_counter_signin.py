@@ -280,6 +280,25 @@ def test_a_clerk_at_a_known_pc_waits_longer_for_a_turn_than_a_stranger(db, throt
     assert attempt(db, throttle, "sato", PASSWORD, CLERK_PC, utcnow()) == "ok"
 
 
+def test_when_two_strangers_wait_for_a_turn_the_next_is_told_busy_at_once(db, throttle, hasher, monkeypatch):
+    users.add_user(db, "sato", PASSWORD)
+    assert attempt(db, throttle, "sato", PASSWORD, CLERK_PC, utcnow()) == "ok"
+    monkeypatch.setattr(users, "_waiting", users.MAX_WAITING)  # two attempts already waiting (each holds a thread)
+    assert users._verifying.acquire(timeout=5)
+    threading.Timer(1.2, users._verifying.release).start()
+    started = time.monotonic()
+    assert attempt(db, throttle, "sato", PASSWORD, STRANGER, utcnow()) == "busy"
+    assert time.monotonic() - started < users.TURN_WAIT_SECONDS  # did not wait
+    assert attempt(db, throttle, "sato", PASSWORD, CLERK_PC, utcnow()) == "ok"  # the clerk's PC still may
+
+
+def test_passwords_are_checked_on_a_thread_of_lower_priority():
+    import os
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    assert users._on_verifier(os.getpriority, os.PRIO_PROCESS, 0) == min(19, mine + users.VERIFIER_NICENESS)
+    assert os.getpriority(os.PRIO_PROCESS, 0) == mine  # the server's own threads keep theirs
+
+
 def test_the_change_password_page_is_held_back_too(app, clerks, clock):
     client = sign_in(app.test_client())
     for _ in range(5):
