@@ -241,7 +241,8 @@ def authenticate(db: sqlite_utils.Database, username: str, password: str, *, thr
             _refuse_if_held_back(throttle, name, address, now)  # a failure may have come in while it waited
         rows = list(db.query("SELECT * FROM users WHERE username = ?", [name])) if name else []
         row = rows[0] if rows else None
-        if not _on_verifier(_verify, row["password_hash"] if row else _dummy_hash(), password) or row is None:
+        right = _on_verifier(_verify, row["password_hash"] if row else _dummy_hash(), password)
+        if row is None or not right:
             if throttle is not None:
                 throttle.failed(name, address, now)
             raise AuthError("wrong user name or password")
