@@ -100,8 +100,8 @@ SCHEMA: dict[str, dict[str, Setting]] = {
     },
     "counter": {
         "session_minutes": _s(480),
-        "lockout_attempts": _s(5),
-        "lockout_minutes": _s(15),
+        "signin_free_attempts": _s(5),
+        "signin_longest_wait_minutes": _s(15),
     },
 }
 

@@ -46,8 +46,14 @@ def subject_key(config) -> str:
     return read_or_create(config, "subject.key")
 
 
+def signin_throttle_key(config) -> str:
+    """Key of the sign-in throttle's hashes of typed names and addresses (`core.signin_throttle`)."""
+    return read_or_create(config, "signin_throttle.key")
+
+
 def ensure_keys(config) -> None:
     session_secret(config)
     office_api_key(config)
     kiosk_device_token(config)
     subject_key(config)
+    signin_throttle_key(config)

@@ -1,15 +1,23 @@
 """Clerk accounts and their sessions (tables `users` and `clerk_sessions`).
 
-Passwords are hashed with Argon2id (argon2-cffi). Failed sign-ins in a row lock an account
-for a while; a session ends at a fixed time after sign-in, on sign-out, or when its user is
+Passwords are hashed with Argon2id (argon2-cffi). Wrong passwords are held back by
+`core.signin_throttle` (growing waits per account and address, never a lock-out a stranger can
+cause); an unknown name is checked against a dummy hash, so it answers like a real account, in
+the same time. A session ends at a fixed time after sign-in, on sign-out, or when its user is
 disabled or changes their password. Flask-free: `counter/` keeps only the session token in
 its signed cookie, and every request is checked here, so expiry and sign-out hold server-side.
 """
 from __future__ import annotations
 
 import hashlib
+import math
+import os
 import re
 import secrets
+import sys
+import threading
+import unicodedata
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -21,6 +29,7 @@ from sqlite_utils.migrations import Migrations
 
 from core.application import iso, utcnow
 from core.errors import MadoguchiError, NotFound
+from core.signin_throttle import Standing, Throttle
 from core.store.db import write
 
 migrations = Migrations("core.users")
@@ -28,8 +37,21 @@ migrations = Migrations("core.users")
 MIN_PASSWORD_LENGTH = 10
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,31}$")
 _hasher = PasswordHasher()  # Argon2id, RFC 9106 "low memory" profile
-# Verified against when the user does not exist, so an unknown name takes as long as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+_dummy: tuple[PasswordHasher, str] | None = None
+
+# One Argon2 verification at a time in each process, on a thread of lower CPU priority: each
+# takes ~130 ms of both cores, so a flood of guesses would otherwise take the CPU from every other
+# page. An attempt that cannot have its turn soon is answered "busy" without hashing; at most
+# MAX_WAITING strangers wait for a turn (holding a server thread each), while a clerk at an
+# address they signed in from before always may, and longer.
+_verifying = threading.BoundedSemaphore(1)
+_waiting_lock = threading.Lock()
+_waiting = 0
+MAX_WAITING = 2
+TURN_WAIT_SECONDS = 0.25
+KNOWN_ADDRESS_TURN_WAIT_SECONDS = 2.0
+VERIFIER_NICENESS = 10
+_verifier: ThreadPoolExecutor | None = None
 
 
 class Role(StrEnum):
@@ -50,7 +72,9 @@ class UserError(MadoguchiError):
 
 
 class AuthError(MadoguchiError):
-    """Sign-in refused: bad_credentials | locked (.locked_until) | disabled."""
+    """Sign-in refused: bad_credentials | throttled (details retry_after, whole seconds) | busy | disabled.
+
+    Only `disabled` says anything about the account, and only to whoever gave its password."""
 
     code = "bad_credentials"
 
@@ -72,14 +96,19 @@ def m001_users(db: sqlite_utils.Database) -> None:
     db["clerk_sessions"].create_index(["username"])
 
 
+@migrations()
+def m002_no_account_lock_out(db: sqlite_utils.Database) -> None:
+    # Failures are counted by core.signin_throttle now, per account and address.
+    db.execute("ALTER TABLE users DROP COLUMN failed_attempts")
+    db.execute("ALTER TABLE users DROP COLUMN locked_until")
+
+
 @dataclass(frozen=True)
 class User:
     username: str
     display_name: str
     role: Role
     disabled: bool
-    failed_attempts: int
-    locked_until: datetime | None
     last_sign_in_at: datetime | None
     created_at: datetime
 
@@ -90,9 +119,6 @@ class User:
 
     def can(self, role: Role | str) -> bool:
         return self.role.at_least(role)
-
-    def locked(self, now: datetime | None = None) -> bool:
-        return self.locked_until is not None and self.locked_until > (now or utcnow())
 
 
 @dataclass(frozen=True)
@@ -110,14 +136,18 @@ def _dt(value: str | None) -> datetime | None:
 def _user(row: dict) -> User:
     return User(
         username=row["username"], display_name=row["display_name"] or row["username"], role=Role(row["role"]),
-        disabled=bool(row["disabled"]), failed_attempts=row["failed_attempts"] or 0,
-        locked_until=_dt(row["locked_until"]), last_sign_in_at=_dt(row["last_sign_in_at"]),
+        disabled=bool(row["disabled"]), last_sign_in_at=_dt(row["last_sign_in_at"]),
         created_at=_dt(row["created_at"]),
     )
 
 
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def normalise_username(typed: str | None) -> str:
+    """A typed name as names are stored: full-width letters (an IME left on) made plain, lower case."""
+    return unicodedata.normalize("NFKC", typed or "").strip().lower()
 
 
 def check_password_policy(password: str, username: str = "") -> None:
@@ -143,7 +173,7 @@ def list_users(db: sqlite_utils.Database) -> list[User]:
 
 def add_user(db: sqlite_utils.Database, username: str, password: str, role: Role | str = Role.CLERK,
              display_name: str | None = None) -> User:
-    username = (username or "").strip().lower()
+    username = normalise_username(username)
     if not USERNAME_RE.fullmatch(username):
         raise UserError("a user name is 2–32 lower-case letters, digits, '.', '_' or '-'", code="bad_username")
     try:
@@ -156,20 +186,19 @@ def add_user(db: sqlite_utils.Database, username: str, password: str, role: Role
         if db.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchone():
             raise UserError("that user name is taken", code="username_taken")
         db.execute(
-            "INSERT INTO users (username, display_name, role, password_hash, disabled, failed_attempts,"
-            " password_changed_at, created_at, updated_at) VALUES (?, ?, ?, ?, 0, 0, ?, ?, ?)",
+            "INSERT INTO users (username, display_name, role, password_hash, disabled,"
+            " password_changed_at, created_at, updated_at) VALUES (?, ?, ?, ?, 0, ?, ?, ?)",
             [username, (display_name or "").strip() or username, str(role), _hasher.hash(password), now, now, now])
     return get_user(db, username)
 
 
 def set_password(db: sqlite_utils.Database, username: str, password: str) -> None:
-    """Change a password; ends the user's sessions and clears a lock-out."""
+    """Change a password; ends the user's sessions."""
     get_user(db, username)
     check_password_policy(password, username)
     now = iso(utcnow())
     with write(db):
-        db.execute("UPDATE users SET password_hash = ?, password_changed_at = ?, failed_attempts = 0,"
-                   " locked_until = NULL, updated_at = ? WHERE username = ?",
+        db.execute("UPDATE users SET password_hash = ?, password_changed_at = ?, updated_at = ? WHERE username = ?",
                    [_hasher.hash(password), now, now, username])
         end_sessions(db, username)
 
@@ -192,44 +221,92 @@ def set_disabled(db: sqlite_utils.Database, username: str, disabled: bool = True
             end_sessions(db, username)
 
 
-def unlock(db: sqlite_utils.Database, username: str) -> None:
-    get_user(db, username)
-    with write(db):
-        db.execute("UPDATE users SET failed_attempts = 0, locked_until = NULL, updated_at = ? WHERE username = ?",
-                   [iso(utcnow()), username])
+def authenticate(db: sqlite_utils.Database, username: str, password: str, *, throttle: Throttle | None,
+                 address: str, now: datetime | None = None) -> User:
+    """Check a password typed at `address` (the client's network address). Raises AuthError.
 
-
-def authenticate(db: sqlite_utils.Database, username: str, password: str, *, lockout_attempts: int = 5,
-                 lockout_minutes: int = 15, now: datetime | None = None) -> User:
-    """Check a password. Raises AuthError: `locked` (with locked_until; checked before the
-    password, so a locked account cannot be guessed at), `disabled`, or `bad_credentials`."""
+    With a `throttle` (every caller facing a network passes one), an attempt it holds back is
+    refused (`throttled`) before anything else, without hashing, for a real name and an
+    unknown one alike; a wrong password counts against it. `disabled` is said only after the
+    right password, so a stranger learns nothing from it."""
     now = now or utcnow()
-    username = (username or "").strip().lower()
-    rows = list(db.query("SELECT * FROM users WHERE username = ?", [username])) if username else []
-    if not rows:
-        _verify(_DUMMY_HASH, password)
-        raise AuthError("wrong user name or password")
-    row = rows[0]
-    user = _user(row)
-    if user.locked(now):
-        raise AuthError("account locked", code="locked", locked_until=user.locked_until)
-    if not _verify(row["password_hash"], password):
-        with write(db):
-            # A lock that has run out starts a fresh count.
-            fails = (0 if user.locked_until else user.failed_attempts) + 1
-            locked_until = iso(now + timedelta(minutes=lockout_minutes)) if fails >= lockout_attempts else None
-            db.execute("UPDATE users SET failed_attempts = ?, locked_until = ?, updated_at = ? WHERE username = ?",
-                       [0 if locked_until else fails, locked_until, iso(now), username])
-        if locked_until:
-            raise AuthError("account locked", code="locked", locked_until=datetime.fromisoformat(locked_until))
-        raise AuthError("wrong user name or password", attempts_left=lockout_attempts - fails)
-    if user.disabled:
+    name = normalise_username(username)
+    known = False
+    if throttle is not None:
+        known = _refuse_if_held_back(throttle, name, address, now).known_address
+    if not _take_turn(known):
+        raise AuthError("too many sign-ins at once", code="busy")
+    try:
+        if throttle is not None:
+            _refuse_if_held_back(throttle, name, address, now)  # a failure may have come in while it waited
+        rows = list(db.query("SELECT * FROM users WHERE username = ?", [name])) if name else []
+        row = rows[0] if rows else None
+        right = _on_verifier(_verify, row["password_hash"] if row else _dummy_hash(), password)
+        if row is None or not right:
+            if throttle is not None:
+                throttle.failed(name, address, now)
+            raise AuthError("wrong user name or password")
+        new_hash = _on_verifier(_hasher.hash, password) if _hasher.check_needs_rehash(row["password_hash"]) else None
+    finally:
+        _verifying.release()
+    if row["disabled"]:
         raise AuthError("account disabled", code="disabled")
     with write(db):
-        new_hash = _hasher.hash(password) if _hasher.check_needs_rehash(row["password_hash"]) else row["password_hash"]
-        db.execute("UPDATE users SET failed_attempts = 0, locked_until = NULL, last_sign_in_at = ?, password_hash = ?"
-                   " WHERE username = ?", [iso(now), new_hash, username])
-    return get_user(db, username)
+        db.execute("UPDATE users SET last_sign_in_at = ?, password_hash = coalesce(?, password_hash)"
+                   " WHERE username = ?", [iso(now), new_hash, name])
+        if throttle is not None:
+            throttle.succeeded(name, address, now)
+    return get_user(db, name)
+
+
+def _take_turn(known_address: bool) -> bool:
+    global _waiting
+    if _verifying.acquire(blocking=False):
+        return True
+    with _waiting_lock:
+        if _waiting >= MAX_WAITING and not known_address:
+            return False
+        _waiting += 1
+    try:
+        return _verifying.acquire(timeout=KNOWN_ADDRESS_TURN_WAIT_SECONDS if known_address else TURN_WAIT_SECONDS)
+    finally:
+        with _waiting_lock:
+            _waiting -= 1
+
+
+def _on_verifier(fn, *args):
+    """Run Argon2 work on the verifier thread (Linux: niced; Argon2's lane threads inherit it)."""
+    global _verifier
+    if _verifier is None:
+        with _waiting_lock:
+            if _verifier is None:
+                _verifier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="argon2",
+                                               initializer=_lower_priority)
+    return _verifier.submit(fn, *args).result()
+
+
+def _lower_priority() -> None:
+    # Linux keeps a nice value per thread, so this lowers only the verifier; elsewhere it
+    # would lower the whole server, so it is left alone.
+    if sys.platform.startswith("linux"):
+        os.nice(VERIFIER_NICENESS)
+
+
+def _refuse_if_held_back(throttle: Throttle, name: str, address: str, now: datetime) -> Standing:
+    standing = throttle.standing(name, address, now)
+    if standing.wait > timedelta(0):
+        raise AuthError("too many failed sign-ins", code="throttled",
+                        retry_after=math.ceil(standing.wait.total_seconds()))
+    return standing
+
+
+def _dummy_hash() -> str:
+    """A hash made with the current parameters, checked when the name is no account, so that an
+    unknown name takes as long as a wrong password."""
+    global _dummy
+    if _dummy is None or _dummy[0] is not _hasher:
+        _dummy = (_hasher, _hasher.hash(secrets.token_urlsafe(16)))
+    return _dummy[1]
 
 
 def _verify(password_hash: str, password: str) -> bool:

@@ -13,7 +13,7 @@ from core.catalogue import get_catalogue
 from core.errors import NotFound
 from core.users import Role, UserError
 from counter import casework, figures
-from counter.auth import current_clerk, password_problem, requires
+from counter.auth import current_clerk, password_problem, requires, signin_throttle
 from counter.blueprint import bp
 from web import get_db
 
@@ -83,11 +83,18 @@ def _round(v):
 
 # --- accounts ------------------------------------------------------------------------------
 
+def _users_page(errors: dict, form: dict, status: int = 200):
+    users = accounts.list_users(get_db())
+    throttle = signin_throttle()
+    held_back = {u.username: throttle.held_back_until(u.username) for u in users}
+    return render_template("counter/users.html", users=users, roles=list(Role), errors=errors, form=form,
+                           held_back=held_back), status
+
+
 @bp.get("/users")
 @requires(Role.ADMIN)
 def users_page():
-    return render_template("counter/users.html", users=accounts.list_users(get_db()), roles=list(Role),
-                           errors={}, form={}, now=casework.utcnow())
+    return _users_page({}, {})
 
 
 @bp.post("/users")
@@ -107,8 +114,7 @@ def users_add():
         else:
             errors["password"] = password_problem(e)
     if errors:
-        return render_template("counter/users.html", users=accounts.list_users(get_db()), roles=list(Role),
-                               errors=errors, form=form, now=casework.utcnow()), 400
+        return _users_page(errors, form, 400)
     flash(_("Account %(name)s added.", name=form["username"].lower()), "success")
     return redirect(url_for("counter.users_page"))
 
@@ -132,7 +138,7 @@ def users_change(username):
         accounts.set_disabled(db, username, False)
         flash(_("Account %(name)s enabled.", name=username), "success")
     elif action == "unlock":
-        accounts.unlock(db, username)
+        signin_throttle().clear(username)
         flash(_("Account %(name)s unlocked.", name=username), "success")
     elif action == "role" and request.form.get("role") in [str(r) for r in Role]:
         accounts.set_role(db, username, request.form["role"])
@@ -143,6 +149,7 @@ def users_change(username):
         except UserError as e:
             flash(password_problem(e), "error")
             return redirect(url_for("counter.users_page"))
+        signin_throttle().clear(username)
         flash(_("Password of %(name)s set; the account was signed out everywhere.", name=username), "success")
     else:
         abort(400)

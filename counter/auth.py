@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import functools
 import logging
-from urllib.parse import urlsplit
+from urllib.parse import unquote
 
 from flask import abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
 from core import users as accounts
+from core.signin_throttle import Throttle
 from core.users import AuthError, Role, UserError
-from counter.blueprint import bp, local_time
+from counter.blueprint import bp
 from web import get_config, get_db
 
 log = logging.getLogger("madoguchi.counter")
@@ -61,29 +62,62 @@ def clerk_helpers():
     return {"clerk": current_clerk(), "Role": Role}
 
 
-def _safe_next(target: str | None) -> str:
-    """Only ever go back to a counter page (no open redirect)."""
+def counter_path(target: str | None) -> str | None:
+    """`target` when it is a path on the counter, else None: no other site (`//host`, `\\host`,
+    a scheme), no way out by `..`, nothing a header cannot carry (CR, LF, other controls)."""
     home = url_for("counter.index")
-    if not target:
-        return home
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not parts.path.startswith(home) or target.startswith("//"):
-        return home
+    if not target or not target.startswith(home) or not all("!" <= c <= "~" and c != "\\" for c in target):
+        return None
+    path = unquote(target.split("?", 1)[0])
+    if any(segment in (".", "..") for segment in path.split("/")) or "\\" in path:
+        return None
     return target.rstrip("?")
 
 
-def sign_in_page(status: int = 200, **kw):
+def signin_throttle() -> Throttle:
+    return Throttle.for_config(get_db(), get_config())
+
+
+def client_address() -> str:
+    return request.remote_addr or "unknown"
+
+
+def refusal(e: AuthError) -> str:
+    """What a refused sign-in (or password check) tells the clerk."""
+    if e.code == "throttled":
+        seconds = e.details["retry_after"]
+        wait = _("%(n)d s", n=seconds) if seconds < 120 else _("%(n)d min", n=-(-seconds // 60))
+        return _("Too many failed sign-ins. Try again in %(wait)s.", wait=wait)
+    if e.code == "busy":
+        return _("Many sign-ins are being checked at this moment. Try again in a few seconds.")
+    if e.code == "disabled":
+        return _("This account is disabled. Ask an administrator.")
+    return _("The user name or password is not right.")
+
+
+REFUSAL_STATUS = {"throttled": 429, "busy": 503}
+
+
+def refusal_headers(e: AuthError) -> dict:
+    if e.code == "throttled":
+        return {"Retry-After": str(e.details["retry_after"])}
+    return {"Retry-After": "2"} if e.code == "busy" else {}
+
+
+def sign_in_page(status: int = 200, headers: dict | None = None, **kw):
     kw.setdefault("errors", {})
     # First run: say how to make the first account instead of leaving everyone at a locked door.
     kw["no_accounts"] = not get_db().execute("SELECT 1 FROM users LIMIT 1").fetchone()
-    return render_template("counter/sign_in.html", next=request.values.get("next", ""), **kw), status
+    nxt = counter_path(request.values.get("next")) or ""
+    return render_template("counter/sign_in.html", next=nxt, **kw), status, headers or {}
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
 def sign_in():
+    home = url_for("counter.index")
     if request.method == "GET":
         if g.clerk_session:
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(counter_path(request.args.get("next")) or home)
         return sign_in_page()
     config = get_config()
     username = request.form.get("username", "").strip()
@@ -97,25 +131,22 @@ def sign_in():
         return sign_in_page(400, errors=errors, username=username)
     db = get_db()
     try:
-        user = accounts.authenticate(db, username, password, lockout_attempts=config.counter.lockout_attempts,
-                                     lockout_minutes=config.counter.lockout_minutes)
+        user = accounts.authenticate(db, username, password, throttle=signin_throttle(), address=client_address())
     except AuthError as e:
-        log.warning("sign-in refused for %r: %s", username[:32], e.code)
-        if e.code == "locked":
-            message = _("This account is locked after too many failed sign-ins. Try again after %(time)s, "
-                        "or ask an administrator to unlock it.",
-                        time=local_time(e.details["locked_until"]))
-        elif e.code == "disabled":
-            message = _("This account is disabled. Ask an administrator.")
-        else:
-            message = _("The user name or password is not right.")
-        return sign_in_page(401, errors={"password": message}, username=username)
+        if e.code not in REFUSAL_STATUS:  # a flood's refusals are counted nowhere, and not logged one by one
+            # The name only when it is an account: one that is none may be a password typed in the wrong box.
+            exists = db.execute("SELECT 1 FROM users WHERE username = ?",
+                                [accounts.normalise_username(username)]).fetchone()
+            log.warning("sign-in refused for %s from %s: %s", repr(username) if exists else "a name that is no account",
+                        client_address(), e.code)
+        return sign_in_page(REFUSAL_STATUS.get(e.code, 401), refusal_headers(e), errors={"password": refusal(e)},
+                            username=username)
     token = accounts.start_session(db, user, config.counter.session_minutes)
     # A fresh cookie on sign-in: nothing from before (CSRF token included) carries over.
     session.clear()
     session[SESSION_KEY] = token
     log.info("%s signed in", user.username)
-    return redirect(_safe_next(request.form.get("next")))
+    return redirect(counter_path(request.form.get("next")) or home)
 
 
 @bp.post("/sign-out")
@@ -138,10 +169,10 @@ def change_password():
     new = request.form.get("new_password", "")
     again = request.form.get("new_password_again", "")
     try:
-        accounts.authenticate(db, clerk.username, current, lockout_attempts=get_config().counter.lockout_attempts,
-                              lockout_minutes=get_config().counter.lockout_minutes)
-    except AuthError:
-        errors["current_password"] = _("Your current password is not right.")
+        accounts.authenticate(db, clerk.username, current, throttle=signin_throttle(), address=client_address())
+    except AuthError as e:
+        errors["current_password"] = (refusal(e) if e.code in REFUSAL_STATUS else
+                                      _("Your current password is not right."))
     if not errors:
         if new != again:
             errors["new_password_again"] = _("The two new passwords are not the same.")

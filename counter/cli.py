@@ -41,11 +41,13 @@ def add(state, username, role, display_name, password_stdin):
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input (for scripts).")
 @pass_state
 def passwd(state, username, password_stdin):
-    """Set a new password (signs the user out everywhere and lifts a lock-out)."""
+    """Set a new password (signs the user out everywhere and lifts any hold on failed sign-ins)."""
     from core import users as accounts
+    from core.signin_throttle import Throttle
     db = state.db()
     accounts.get_user(db, username)  # say "no such user" before asking for a password
     accounts.set_password(db, username, _password(True, password_stdin))
+    Throttle.for_config(db, state.config).clear(username)
     click.echo(f"password changed for {username}")
 
 
@@ -73,9 +75,12 @@ def enable(state, username):
 @click.argument("username")
 @pass_state
 def unlock(state, username):
-    """Lift a lock-out after too many failed sign-ins."""
+    """Lift the waits after failed sign-ins on an account (from every address)."""
     from core import users as accounts
-    accounts.unlock(state.db(), username)
+    from core.signin_throttle import Throttle
+    db = state.db()
+    accounts.get_user(db, username)
+    Throttle.for_config(db, state.config).clear(username)
     click.echo(f"unlocked {username}")
 
 
@@ -93,8 +98,12 @@ def role(state, username, role):
 @users.command("list")
 @pass_state
 def list_(state):
-    """One account per line: user name, role, status, name."""
+    """One account per line: user name, role, status (active, disabled, held-back: failed
+    sign-ins make some address wait), name."""
     from core import users as accounts
-    for u in accounts.list_users(state.db()):
-        status = "disabled" if u.disabled else "locked" if u.locked() else "active"
+    from core.signin_throttle import Throttle
+    db = state.db()
+    throttle = Throttle.for_config(db, state.config)
+    for u in accounts.list_users(db):
+        status = "disabled" if u.disabled else "held-back" if throttle.held_back_until(u.username) else "active"
         click.echo(f"{u.username}\t{u.role}\t{status}\t{u.display_name}")

@@ -187,9 +187,10 @@ def test_admin_adds_disables_and_unlocks_accounts(app, clerks, db, fast_password
     post(admin, "/counter/users/kato", {"action": "enable"})
     for _ in range(5):
         post(app.test_client(), "/counter/sign-in", {"username": "kato", "password": "wrong guess!"})
-    assert "Locked until" in text_of(admin.get("/counter/users?lang=en"))
+    assert "Failed sign-ins: held back until" in text_of(admin.get("/counter/users?lang=en"))
     post(admin, "/counter/users/kato", {"action": "unlock"})
-    sign_in(app.test_client(), "kato", "ocean lantern 42")
+    assert "held back" not in text_of(admin.get("/counter/users?lang=en"))
+    sign_in(app.test_client(), "kato", "ocean lantern 42")  # from the address that was held back
     r = post(admin, "/counter/users/tanaka", {"action": "disable"}, follow_redirects=True)
     assert "You cannot disable your own account" in text_of(r)
     from core import users

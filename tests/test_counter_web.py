@@ -41,17 +41,6 @@ def test_sign_in_goes_back_to_the_page_asked_for_but_never_off_site(client, cler
     assert r.headers["Location"] == "/counter/"
 
 
-def test_wrong_passwords_lock_the_account(client, clerks, config):
-    for attempt in range(config.counter.lockout_attempts - 1):
-        r = post(client, "/counter/sign-in?lang=en", {"username": "sato", "password": "wrong password"})
-        assert r.status_code == 401
-        assert "The user name or password is not right." in text_of(r)
-    r = post(client, "/counter/sign-in?lang=en", {"username": "sato", "password": "wrong password"})
-    assert "This account is locked" in text_of(r)
-    r = post(client, "/counter/sign-in?lang=en", {"username": "sato", "password": PASSWORD})
-    assert r.status_code == 401 and "This account is locked" in text_of(r)
-
-
 def test_empty_sign_in_shows_an_error_summary_linking_to_the_fields(client, clerks):
     r = post(client, "/counter/sign-in", {"username": "", "password": ""})
     html = r.get_data(as_text=True)

@@ -20,6 +20,7 @@ MIGRATION_MODULES = [
     "core.exchange_log",
     "core.outbox",
     "core.users",
+    "core.signin_throttle",
     "kiosk.reception",
     "kiosk.office",
 ]
