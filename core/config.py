@@ -6,6 +6,7 @@ being silently ignored.
 """
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
 from dataclasses import dataclass
@@ -156,6 +157,30 @@ class Config:
         return Config(merged, self.source, self.base_dir)
 
 
+# Keys renamed in a release: the old name keeps working for one more release, with a warning
+# naming the new key. old "section.key" -> new "section.key".
+RENAMED: dict[str, str] = {
+    "counter.lockout_attempts": "counter.signin_free_attempts",
+    "counter.lockout_minutes": "counter.signin_longest_wait_minutes",
+}
+log = logging.getLogger("madoguchi.config")
+
+
+def _renamed(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """`data` with renamed keys under their new names (a warning for each)."""
+    out = {section: dict(values) if isinstance(values, dict) else values for section, values in data.items()}
+    for old, new in RENAMED.items():
+        old_section, old_key = old.split(".")
+        values = out.get(old_section)
+        if not isinstance(values, dict) or old_key not in values:
+            continue
+        new_section, new_key = new.split(".")
+        value = values.pop(old_key)
+        log.warning("%s: %s is now called %s; the old name will stop working in the next release", source, old, new)
+        out.setdefault(new_section, {}).setdefault(new_key, value)
+    return out
+
+
 def _type_name(types: tuple[type, ...]) -> str:
     names = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list"}
     return " or ".join(names.get(t, t.__name__) for t in types)
@@ -207,6 +232,7 @@ def load_config(
         raise ConfigError(f"config file not found: {path}") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    data = _renamed(data, str(path))
     _check(data, str(path))
     values = defaults()
     for section, vals in data.items():

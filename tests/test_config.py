@@ -82,3 +82,17 @@ def test_cli_reports_a_bad_key_in_one_line(tmp_path):
     err = result.stderr.strip().splitlines()
     assert len(err) == 1, result.stderr
     assert "storage.busy_timout_ms" in err[0] and "Traceback" not in result.stderr
+
+
+def test_a_renamed_key_keeps_working_for_a_release_with_a_warning_naming_the_new_key(tmp_path, caplog):
+    f = tmp_path / "c.toml"
+    f.write_text("[counter]\nlockout_attempts = 7\nlockout_minutes = 30\n")
+    with caplog.at_level("WARNING", logger="madoguchi.config"):
+        cfg = load_config(f)
+    assert cfg.counter.signin_free_attempts == 7 and cfg.counter.signin_longest_wait_minutes == 30
+    warned = " ".join(r.getMessage() for r in caplog.records)
+    assert "counter.lockout_attempts is now called counter.signin_free_attempts" in warned
+    assert "counter.signin_longest_wait_minutes" in warned
+    # the new name wins when a file has both
+    f.write_text("[counter]\nlockout_attempts = 7\nsignin_free_attempts = 3\n")
+    assert load_config(f).counter.signin_free_attempts == 3
