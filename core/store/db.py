@@ -22,6 +22,7 @@ MIGRATION_MODULES = [
     "core.users",
     "kiosk.reception",
     "kiosk.office",
+    "kiosk.pairing",
 ]
 
 
