@@ -59,20 +59,26 @@ def init_app(app) -> None:
     # Devices start only under `madoguchi serve`, never in a test client.
     add_service(app, lambda _app: _app.extensions["kiosk.hub"].start_services())
     if config.devices.card_reader == "emulated":
-        # The embedded demo: its emulated reader gets the demo panel's routes, and `serve`
-        # prints a pairing URL so the demo's browser can become the kiosk.
+        # The embedded demo: only its emulated reader gets the demo panel's routes.
         app.register_blueprint(emulator_bp, url_prefix="/kiosk/emulator")
-        add_start_note(app, demo_pairing_note)
+    add_start_note(app, pairing_note)
 
 
-def demo_pairing_note(app, base_url: str) -> str:
+def pairing_note(app, base_url: str) -> str | None:
+    """The embedded demo prints a pairing URL at start, so trying it stays one step; a real
+    kiosk only hears how to pair while no browser is paired."""
     config = app.config["MADOGUCHI"]
+    kiosk_id = config.kiosk.kiosk_id
     db = open_from_config(config)
     try:
-        code = pairing.new_code(db, config.kiosk.kiosk_id)
+        if config.devices.card_reader != "emulated":
+            if pairing.has_browser(db, kiosk_id):
+                return None
+            return f"no browser is paired as kiosk {kiosk_id} yet: run `madoguchi kiosk pair` and open the URL it prints"
+        code = pairing.new_code(db, kiosk_id)
     finally:
         db.conn.close()
-    return (f"to use this browser as the kiosk, open {pairing.pairing_url(base_url, code)}"
+    return (f"to use a browser as kiosk {kiosk_id}, open {pairing.pairing_url(base_url, code)} in it"
             f" (once, within {pairing.CODE_MINUTES} minutes; `madoguchi kiosk pair` makes another)")
 
 

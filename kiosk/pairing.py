@@ -75,6 +75,10 @@ def pair(db: sqlite_utils.Database, kiosk_id: str, code: str) -> str | None:
     return secret
 
 
+def has_browser(db: sqlite_utils.Database, kiosk_id: str) -> bool:
+    return db.execute("SELECT 1 FROM kiosk_devices WHERE kiosk_id = ?", [kiosk_id]).fetchone() is not None
+
+
 def is_paired(db: sqlite_utils.Database, kiosk_id: str, secret: str | None) -> bool:
     """Whether `secret` (the device cookie) is the one of the browser paired with `kiosk_id`."""
     if not secret:

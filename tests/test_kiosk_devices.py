@@ -230,3 +230,21 @@ def test_fifty_open_streams_leave_the_pages_their_threads(config_file, live_serv
     finally:
         for r in streams:
             r.close()
+
+
+def test_serve_says_how_to_pair(kiosk_app):
+    from kiosk.blueprint import pairing_note
+    real = kiosk_app(devices={"card_reader": "pcsc", "emulator_persona": ""})
+    assert "no browser is paired as kiosk kiosk-1 yet" in pairing_note(real, "http://127.0.0.1:8002")
+    stranger = Kiosk(real, paired=False).get("/kiosk/?lang=en").get_data(as_text=True)
+    assert "madoguchi kiosk pair" in stranger and "Trying the demo?" not in stranger
+    Kiosk(real)
+    assert pairing_note(real, "http://127.0.0.1:8002") is None
+    # The embedded demo prints a pairing URL at every start (both apps share one database here).
+    demo = kiosk_app(devices={"emulator_persona": ""})
+    note = pairing_note(demo, "http://127.0.0.1:8000")
+    url = re.search(r"open (http://127\.0\.0\.1:8000/kiosk/pair\?code=\S+) in it", note).group(1)
+    stranger = Kiosk(demo, paired=False)
+    assert "“madoguchi serve” (make run) printed a pairing address" in stranger.get("/kiosk/?lang=en").get_data(as_text=True)
+    assert stranger.pair(url.split("code=", 1)[1]).status_code == 302
+    assert stranger.start().status_code == 200
