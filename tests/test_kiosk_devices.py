@@ -16,6 +16,7 @@ from kiosk import pairing
 from tests.kiosk_helpers import Kiosk, device_secret, pairing_code
 from tests.helpers import madoguchi
 
+PAIRING_ENDPOINTS = ("kiosk.pair", "kiosk.pair_post")   # the only kiosk pages any browser may open
 NOT_A_KIOSK = {"en": "This is not a kiosk", "ja": "この画面はキオスク端末ではありません"}
 
 
@@ -65,7 +66,7 @@ def test_every_kiosk_route_refuses_another_browser(kiosk_app):
     other.get("/kiosk/pair")                                    # a page it may see: a CSRF token to send
     checked = []
     for rule in app.url_map.iter_rules():
-        if not rule.rule.startswith("/kiosk/") or rule.endpoint in pairing_endpoints():
+        if not rule.rule.startswith("/kiosk/") or rule.endpoint in PAIRING_ENDPOINTS:
             continue
         path = re.sub(r"<(?:int:)?(\w+)>", lambda m: "0" if "int:" in m.group(0) else "kana", rule.rule)
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
@@ -78,10 +79,6 @@ def test_every_kiosk_route_refuses_another_browser(kiosk_app):
             checked.append(f"{method} {path}")
     assert "POST /kiosk/card/pin" in checked and "POST /kiosk/emulator/card" in checked and len(checked) > 15
     assert len(kiosk.hub.visits) == 1 and kiosk.reader().card_present and kiosk.card_tries() == tries
-
-
-def pairing_endpoints():
-    return ("kiosk.pair", "kiosk.pair_post")
 
 
 def test_the_not_a_kiosk_page_is_in_the_browsers_language(kiosk):
