@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 import unicodedata
 from functools import wraps
@@ -19,11 +20,11 @@ from flask_babel import gettext as _, refresh
 
 from core.errors import ConfigError, MadoguchiError, ValidationError
 from core.japanese import lookup_postal_code
+from core.store.db import open_from_config
 from kiosk import flow, pairing
 from kiosk.hub import Hub
 from kiosk.reception import PREFIX_RE
 from kiosk.view import field_message, field_view, member_view, message_for, next_steps, review_sections, source_label
-from core.store.db import open_from_config
 from web import add_service, add_start_note, get_config, get_db, stream_slot
 
 bp = Blueprint("kiosk", __name__, template_folder="templates", static_folder="static",
@@ -313,9 +314,10 @@ def events():
     if h.visits.get(vid) is None:
         return {"seq": h.seq, "events": [_gone_event(vid)]}
     try:
-        wait = max(min(float(request.args.get("wait", "0")), POLL_MAX_SECONDS), 0)
+        wait = float(request.args.get("wait", "0"))
     except ValueError:
         wait = 0
+    wait = min(max(wait, 0), POLL_MAX_SECONDS) if math.isfinite(wait) else 0   # "nan" would never end
     release = stream_slot() if wait else None
     if wait and release is None:
         # Every stream slot is taken: answer what there is now; the page asks again later.

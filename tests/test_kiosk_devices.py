@@ -245,3 +245,11 @@ def test_serve_says_how_to_pair(kiosk_app):
     assert "“madoguchi serve” (make run) printed a pairing address" in stranger.get("/kiosk/?lang=en").get_data(as_text=True)
     assert stranger.pair(url.split("code=", 1)[1]).status_code == 302
     assert stranger.start().status_code == 200
+
+
+@pytest.mark.parametrize("wait", ["nan", "inf", "-5", "x", "1e400"])
+def test_a_long_poll_with_a_strange_wait_answers_at_once(kiosk, wait):
+    kiosk.start()
+    started = time.monotonic()
+    r = kiosk.get(f"/kiosk/events?since=0&wait={wait}")
+    assert r.status_code == 200 and time.monotonic() - started < 1.0
