@@ -179,8 +179,7 @@ def test_emulator_routes_exist_only_beside_the_emulated_reader(kiosk_app):
 
 def test_streams_beyond_their_slots_answer_at_once(kiosk_app):
     app = kiosk_app(devices={"emulator_persona": ""}, server={"stream_threads": 1})
-    first, second = Kiosk(app), Kiosk(app)       # two tabs of the kiosk's browser
-    first.pair()
+    first, second = Kiosk(app), Kiosk(app, paired=False)     # two tabs of the kiosk's browser
     second.client.set_cookie(pairing.COOKIE, first.client.get_cookie(pairing.COOKIE, path="/kiosk/").value,
                              path="/kiosk/")
     first.start()
