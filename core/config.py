@@ -45,6 +45,7 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "kiosk_port": _s(8002),
         "counter_port": _s(8003),
         "threads": _s(8),
+        "stream_threads": _s(4),
         "behind_tls": _s(False),
     },
     "devices": {

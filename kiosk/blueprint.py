@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 import unicodedata
 from functools import wraps
@@ -19,11 +20,12 @@ from flask_babel import gettext as _, refresh
 
 from core.errors import ConfigError, MadoguchiError, ValidationError
 from core.japanese import lookup_postal_code
-from kiosk import flow
+from core.store.db import open_from_config
+from kiosk import flow, pairing
 from kiosk.hub import Hub
 from kiosk.reception import PREFIX_RE
 from kiosk.view import field_message, field_view, member_view, message_for, next_steps, review_sections, source_label
-from web import add_service, get_config, get_db
+from web import add_service, add_start_note, get_config, get_db, stream_slot
 
 bp = Blueprint("kiosk", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static")
@@ -35,6 +37,8 @@ STREAM_SECONDS = 55        # an event stream ends after this; EventSource reconn
 # within seconds (waitress learns of a closed connection only when it writes).
 HEARTBEAT_SECONDS = 2
 POLL_MAX_SECONDS = 20
+# When every stream slot is taken, the page is told to ask again after this long.
+BUSY_RETRY_MS = 3000
 NOTICES = ("card_removed", "timeout", "cancelled")
 SCREEN_URLS = {  # names the hub uses in its "navigate" events
     "start": "kiosk.index", "qr": "kiosk.qr", "card": "kiosk.card", "card_pin": "kiosk.card_pin",
@@ -46,16 +50,90 @@ def init_app(app) -> None:
     config = app.config["MADOGUCHI"]
     if not PREFIX_RE.match(config.kiosk.reception_prefix):
         raise ConfigError("kiosk.reception_prefix must be 1 to 3 capital letters", key="kiosk.reception_prefix")
+    if config.kiosk.office_url:
+        from kiosk.office import check_kiosk_pc
+        check_kiosk_pc(config)
     with app.test_request_context():
         urls = {name: url_for(endpoint) for name, endpoint in SCREEN_URLS.items()}
     hub = Hub(config, urls=urls)
     app.extensions["kiosk.hub"] = hub
     # Devices start only under `madoguchi serve`, never in a test client.
     add_service(app, lambda _app: _app.extensions["kiosk.hub"].start_services())
+    if config.devices.card_reader == "emulated":
+        # The embedded demo: only its emulated reader gets the demo panel's routes.
+        app.register_blueprint(emulator_bp, url_prefix="/kiosk/emulator")
+    add_start_note(app, pairing_note)
+
+
+def pairing_note(app, base_url: str) -> str | None:
+    """The embedded demo prints a pairing URL at start, so trying it stays one step; a real
+    kiosk only hears how to pair while no browser is paired."""
+    config = app.config["MADOGUCHI"]
+    kiosk_id = config.kiosk.kiosk_id
+    db = open_from_config(config)
+    try:
+        if config.devices.card_reader != "emulated":
+            if pairing.has_browser(db, kiosk_id):
+                return None
+            return f"no browser is paired as kiosk {kiosk_id} yet: run `madoguchi kiosk pair` and open the URL it prints"
+        code = pairing.new_code(db, kiosk_id)
+    finally:
+        db.conn.close()
+    return (f"to use a browser as kiosk {kiosk_id}, open {pairing.pairing_url(base_url, code)} in it"
+            f" (once, within {pairing.CODE_MINUTES} minutes; `madoguchi kiosk pair` makes another)")
 
 
 def hub() -> Hub:
     return current_app.extensions["kiosk.hub"]
+
+
+# --- only the kiosk's own browser reaches its visits and devices (kiosk.pairing) -------------
+
+OPEN_ENDPOINTS = ("kiosk.static", "kiosk.pair", "kiosk.pair_post")
+
+
+def kiosk_browser() -> bool:
+    """Whether the request comes from the browser paired as this kiosk."""
+    if "kiosk_browser" not in g:
+        g.kiosk_browser = pairing.is_paired(get_db(), get_config().kiosk.kiosk_id,
+                                            request.cookies.get(pairing.COOKIE))
+    return g.kiosk_browser
+
+
+def only_the_kiosks_browser():
+    """Any other browser gets "this is not a kiosk": no visit is made, no device is touched."""
+    if request.endpoint in OPEN_ENDPOINTS or kiosk_browser():
+        return None
+    return render_template("kiosk/not_a_kiosk.html", visit=None, screen="outside", error=None), 403
+
+
+bp.before_request(only_the_kiosks_browser)
+
+
+@bp.get("/pair")
+def pair():
+    """The page a pairing URL (`madoguchi kiosk pair`) opens: one touch makes this browser the kiosk."""
+    code = request.args.get("code", "")
+    valid = pairing.code_is_valid(get_db(), get_config().kiosk.kiosk_id, code)
+    return _pair_page(code if valid else None), 200 if valid else 400
+
+
+@bp.post("/pair")
+def pair_post():
+    cfg = get_config()
+    secret = pairing.pair(get_db(), cfg.kiosk.kiosk_id, request.form.get("code", ""))
+    if secret is None:
+        return _pair_page(None), 400
+    hub().wipe_all()
+    response = redirect(url_for("kiosk.index"))
+    response.set_cookie(pairing.COOKIE, secret, max_age=pairing.COOKIE_DAYS * 86400, path=url_for("kiosk.index"),
+                        httponly=True, samesite="Strict", secure=cfg.server.behind_tls)
+    return response
+
+
+def _pair_page(code: str | None):
+    return render_template("kiosk/pair.html", visit=None, screen="outside", error=None, code=code,
+                           kiosk_id=get_config().kiosk.kiosk_id)
 
 
 def clerk_mode() -> bool:
@@ -236,11 +314,21 @@ def events():
     if h.visits.get(vid) is None:
         return {"seq": h.seq, "events": [_gone_event(vid)]}
     try:
-        wait = min(float(request.args.get("wait", "0")), POLL_MAX_SECONDS)
+        wait = float(request.args.get("wait", "0"))
     except ValueError:
         wait = 0
-    gen = h.current_stream(vid)
-    seq, found = h.wait_events(vid, _since(), max(wait, 0), lambda: h.stream_current(vid, gen))
+    wait = min(max(wait, 0), POLL_MAX_SECONDS) if math.isfinite(wait) else 0   # "nan" would never end
+    release = stream_slot() if wait else None
+    if wait and release is None:
+        # Every stream slot is taken: answer what there is now; the page asks again later.
+        seq, found = h.wait_events(vid, _since(), 0)
+        return {"seq": seq, "events": [e for _, e in found], "retry": BUSY_RETRY_MS}
+    try:
+        gen = h.current_stream(vid)
+        seq, found = h.wait_events(vid, _since(), wait, lambda: h.stream_current(vid, gen))
+    finally:
+        if release:
+            release()
     return {"seq": seq, "events": [e for _, e in found]}
 
 
@@ -250,12 +338,17 @@ def event_stream():
     vid = session.get(SESSION_KEY)
     h = hub()
     since = _since()
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    if h.visits.get(vid) is None:
+        return Response(f"retry: 1000\n\ndata: {json.dumps(_gone_event(vid))}\n\n",
+                        mimetype="text/event-stream", headers=headers)
+    release = stream_slot()
+    if release is None:
+        # Every stream slot is taken: the browser tries again later (and polls after a few tries).
+        return Response(f"retry: {BUSY_RETRY_MS}\n\n", mimetype="text/event-stream", headers=headers)
 
     def frames():
         yield "retry: 1000\n\n"
-        if h.visits.get(vid) is None:
-            yield f"data: {json.dumps(_gone_event_plain(h, vid))}\n\n"
-            return
         gen = h.open_stream(vid)
         last = since
         until = time.monotonic() + STREAM_SECONDS
@@ -267,14 +360,9 @@ def event_stream():
             if not found:
                 yield ": keep-alive\n\n"
 
-    return Response(frames(), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
-
-
-def _gone_event_plain(h: Hub, vid: str | None) -> dict:
-    why = h.ended_because(vid)
-    url = h.urls["start"] + (f"?notice={why}" if why in NOTICES else "")
-    return {"type": "navigate", "url": url}
+    response = Response(frames(), mimetype="text/event-stream", headers=headers)
+    response.call_on_close(release)   # also when the client went away, or the stream never started
+    return response
 
 
 # --- QR path ---------------------------------------------------------------------------------
@@ -622,26 +710,29 @@ def emulator_helpers():
     return {"emulator_personas": emulator_personas()}
 
 
-def emulator_personas() -> list[str]:
+def _personas_folder():
     from pathlib import Path
     import hardware
-    folder = Path(hardware.__file__).resolve().parent / "cards" / "personas"
-    return sorted(p.stem for p in folder.glob("*.toml"))
+    return Path(hardware.__file__).resolve().parent / "cards" / "personas"
 
 
-@bp.post("/emulator/card")
+def emulator_personas() -> list[str]:
+    return sorted(p.stem for p in _personas_folder().glob("*.toml"))
+
+
+emulator_bp = Blueprint("kiosk_emulator", __name__)
+emulator_bp.before_request(only_the_kiosks_browser)
+
+
+@emulator_bp.post("/card")
 def emulator_card():
-    """Put an emulated card on the emulated reader, or take it away (card_reader = "emulated" only)."""
-    if not emulated_card_reader():
-        abort(404)
+    """Put an emulated card on the emulated reader, or take it away (registered only with it)."""
     reader = hub().devices.reader()
     persona = request.form.get("persona", "")
     if request.form.get("action") == "remove":
         reader.remove()
     elif persona in emulator_personas():
-        from pathlib import Path
-        import hardware
-        reader.insert(Path(hardware.__file__).resolve().parent / "cards" / "personas" / f"{persona}.toml")
+        reader.insert(_personas_folder() / f"{persona}.toml")
     else:
         abort(400)
     return redirect(_safe_next(request.form.get("next")))

@@ -1,4 +1,5 @@
-"""`madoguchi kiosk …`: device tokens for kiosk PCs, and a kiosk PC's upload queue."""
+"""`madoguchi kiosk …`: pairing the kiosk's browser, device tokens for kiosk PCs, and a kiosk
+PC's upload queue."""
 from __future__ import annotations
 
 import click
@@ -6,18 +7,49 @@ import click
 
 @click.group()
 def kiosk():
-    """Kiosk PCs: device tokens (office server) and the upload queue (kiosk PC)."""
+    """The kiosk's browser (pair), kiosk PCs' device tokens (office server) and upload queue (kiosk PC)."""
+
+
+@kiosk.command()
+@click.argument("kiosk_id", required=False)
+@click.option("--url", "base_url", default=None,
+              help="Address the kiosk's browser reaches this server at (default: from [server]).")
+@click.pass_obj
+def pair(state, kiosk_id, base_url):
+    """Print a one-time URL that makes the browser opening it this kiosk's own (run on the machine
+    that serves the kiosk; KIOSK_ID defaults to [kiosk].kiosk_id, and must be it)."""
+    from kiosk import pairing
+    from web.serve import port_for
+
+    config = state.config
+    own = config.kiosk.kiosk_id
+    if kiosk_id and kiosk_id != own:
+        raise click.ClickException(f"this server is kiosk {own!r} ([kiosk].kiosk_id), not {kiosk_id!r}")
+    if not base_url:
+        surface = config.server.surfaces
+        if surface not in ("all", "kiosk"):
+            surface = "kiosk"
+        base_url = f"http://{config.server.host}:{port_for(config, surface)}"
+    code = pairing.new_code(state.db(), own)
+    click.echo(pairing.pairing_url(base_url, code))
+    click.echo(f"Open it in kiosk {own}'s browser within {pairing.CODE_MINUTES} minutes (it works once);"
+               " the browser paired before stops being the kiosk.", err=True)
 
 
 @kiosk.command()
 @click.argument("kiosk_id")
+@click.option("--prefix", required=True,
+              help="The kiosk PC's reception prefix ([kiosk].reception_prefix there): its own letters.")
 @click.pass_obj
-def token(state, kiosk_id):
+def token(state, kiosk_id, prefix):
     """Print the device token of KIOSK_ID (run on the office server; put it in that kiosk
-    PC's [keys].kiosk_device_token)."""
+    PC's [keys].kiosk_device_token). The office takes only reception numbers with PREFIX from it."""
     from core.keys import kiosk_device_token
     from kiosk.office import device_token
-    click.echo(device_token(kiosk_device_token(state.config), kiosk_id))
+    if prefix == state.config.kiosk.reception_prefix:
+        raise click.ClickException(f"{prefix!r} is this office's own kiosk prefix ([kiosk].reception_prefix);"
+                                   " give each kiosk PC letters of its own")
+    click.echo(device_token(kiosk_device_token(state.config), kiosk_id, prefix))
 
 
 @kiosk.command()

@@ -133,6 +133,10 @@ class VisitStore:
         with self._lock:
             return self._visits.get(visit_id)
 
+    def all(self) -> list[Visit]:
+        with self._lock:
+            return list(self._visits.values())
+
     def drop(self, visit_id: str | None) -> Visit | None:
         with self._lock:
             return self._visits.pop(visit_id, None) if visit_id else None

@@ -120,6 +120,11 @@ class Hub:
         with self._cond:
             self._streams.pop(visit.id, None)   # its event stream ends after this last event
 
+    def wipe_all(self) -> None:
+        """Another browser became the kiosk: no visit of the one before goes on."""
+        for visit in self.visits.all():
+            self.wipe(visit, None)
+
     def _expired(self, visit: Visit) -> None:
         self.wipe(visit, "timeout")
 

@@ -7,8 +7,9 @@ delivered (the kiosk PC keeps no personal data longer than that).
 
 The office server takes them at `POST /kiosk/api/v1/applications` with
 `Authorization: Bearer <device token>`. Each kiosk has its own token, derived from the
-office's secret ([keys].kiosk_device_token) and the kiosk's id, so one kiosk cannot speak for
-another and the office needs no list of tokens: `madoguchi kiosk token KIOSK_ID` prints it.
+office's secret ([keys].kiosk_device_token), the kiosk's id and its reception prefix, so one
+kiosk cannot speak for another, nor hand out another's reception numbers, and the office needs
+no list of tokens: `madoguchi kiosk token KIOSK_ID --prefix K` prints it.
 """
 from __future__ import annotations
 
@@ -29,11 +30,12 @@ from sqlite_utils.migrations import Migrations
 from core import exchange_log as xlog
 from core.application import Application, Source, State, is_application_id, iso, utcnow
 from core.catalogue import get_catalogue
-from core.errors import MadoguchiError, ValidationError
+from core.errors import ConfigError, MadoguchiError, ValidationError
 from core.forms import parse_application
 from core.keys import kiosk_device_token, subject_key
 from core.store.applications import ApplicationStore
 from core.store.db import open_from_config, write
+from kiosk.reception import PREFIX_RE
 
 log = logging.getLogger("madoguchi.kiosk.office")
 migrations = Migrations("kiosk.office")
@@ -58,20 +60,44 @@ def m001_kiosk_uploads(db: sqlite_utils.Database) -> None:
 
 # --- device tokens ------------------------------------------------------------------------
 
-def device_token(secret: str, kiosk_id: str) -> str:
-    """The token of one kiosk: its id and a MAC of the id under the office's secret."""
+def device_token(secret: str, kiosk_id: str, prefix: str) -> str:
+    """The token of one kiosk: its id, its reception prefix, and a MAC of both under the office's secret."""
     if not KIOSK_ID_RE.match(kiosk_id):
         raise MadoguchiError("a kiosk id is letters, digits, '-', '_' or '.', at most 40", code="bad_kiosk_id")
-    mac = hmac.new(secret.encode(), f"madoguchi-kiosk:{kiosk_id}".encode(), hashlib.sha256).digest()
-    return f"{kiosk_id}.{base64.urlsafe_b64encode(mac).decode().rstrip('=')}"
+    if not PREFIX_RE.match(prefix):
+        raise MadoguchiError("a reception prefix is 1 to 3 capital letters", code="bad_reception_prefix")
+    mac = hmac.new(secret.encode(), f"madoguchi-kiosk:{kiosk_id}:{prefix}".encode(), hashlib.sha256).digest()
+    return f"{kiosk_id}.{prefix}.{base64.urlsafe_b64encode(mac).decode().rstrip('=')}"
 
 
-def kiosk_of_token(secret: str, token: str) -> str | None:
-    """The kiosk id a token belongs to, or None if it is not one of ours."""
-    kiosk_id, _, _mac = (token or "").rpartition(".")
-    if not KIOSK_ID_RE.match(kiosk_id or ""):
+def token_claims(token: str) -> tuple[str, str] | None:
+    """The (kiosk id, reception prefix) a token claims, unchecked; None if it is not shaped like one."""
+    rest, _, _mac = (token or "").rpartition(".")
+    kiosk_id, _, prefix = rest.rpartition(".")
+    if not (KIOSK_ID_RE.match(kiosk_id) and PREFIX_RE.match(prefix)):
         return None
-    return kiosk_id if hmac.compare_digest(device_token(secret, kiosk_id), token) else None
+    return kiosk_id, prefix
+
+
+def kiosk_of_token(secret: str, token: str) -> tuple[str, str] | None:
+    """The (kiosk id, reception prefix) a token belongs to, or None if it is not one of ours."""
+    claims = token_claims(token)
+    if claims is None or not hmac.compare_digest(device_token(secret, *claims), token):
+        return None
+    return claims
+
+
+def check_kiosk_pc(config) -> None:
+    """A kiosk PC's token must be the one made for its kiosk_id and reception_prefix (else every upload is refused)."""
+    kiosk_id, prefix = config.kiosk.kiosk_id, config.kiosk.reception_prefix
+    hint = f"set it to what `madoguchi kiosk token {kiosk_id} --prefix {prefix}` prints on the office server"
+    claims = token_claims(config.keys.kiosk_device_token)
+    if claims is None:
+        raise ConfigError(f"keys.kiosk_device_token is not a kiosk's device token: {hint}",
+                          key="keys.kiosk_device_token")
+    if claims != (kiosk_id, prefix):
+        raise ConfigError(f"keys.kiosk_device_token was made for kiosk {claims[0]!r} with prefix {claims[1]!r}, "
+                          f"not {kiosk_id!r} with {prefix!r}: {hint}", key="keys.kiosk_device_token")
 
 
 # --- the kiosk PC's side ----------------------------------------------------------------------
@@ -208,9 +234,10 @@ def receive_application():
 
     config = get_config()
     auth = request.headers.get("Authorization", "")
-    kiosk_id = kiosk_of_token(kiosk_device_token(config), auth[7:]) if auth.startswith("Bearer ") else None
-    if kiosk_id is None:
+    owner = kiosk_of_token(kiosk_device_token(config), auth[7:]) if auth.startswith("Bearer ") else None
+    if owner is None:
         return _problem(401, "unauthorized")
+    kiosk_id, prefix = owner
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("application"), dict):
         return _problem(400, "not_an_upload")
@@ -222,13 +249,20 @@ def receive_application():
         return _problem(422, "invalid", errors=[er.as_dict() for er in e.errors])
     except MadoguchiError as e:
         return _problem(400, e.code)
+    if app.reception_number is not None and not app.reception_number.startswith(f"{prefix}-"):
+        # Numbers stay unique only while each kiosk hands out its own letters.
+        return _problem(403, "foreign_reception_number", prefix=prefix)
     db = get_db()
     store = ApplicationStore(db)
     with write(db):
         existing = store.find(app.id)
         if existing is not None:
+            if existing.channel != "kiosk":
+                return _problem(409, "conflict")
+            if _made_by(store, existing) != f"kiosk:{kiosk_id}":
+                return _problem(403, "other_kiosks_application")
             # A retry after a lost answer: the same kiosk, the same application.
-            if existing.channel != "kiosk" or existing.data != app.data:
+            if existing.data != app.data or existing.reception_number != app.reception_number:
                 return _problem(409, "conflict")
             if existing.state == State.SUBMITTED and app.state == State.PRINTED:
                 existing.transition(State.PRINTED, f"kiosk:{kiosk_id}")
@@ -238,6 +272,11 @@ def receive_application():
         store.save(app)
         _log_reported(db, config, app, kiosk_id, body.get("exchanges"))
     return {"id": app.id, "state": str(app.state), "reception_number": app.reception_number}, 201
+
+
+def _made_by(store: ApplicationStore, app: Application) -> str | None:
+    """The actor that made an application: its "created" event's ("kiosk:<id>" for a kiosk's)."""
+    return next((e.actor for e in store.events(app.id) if e.kind == "created"), None)
 
 
 def _application_from_upload(raw: dict, kiosk_id: str) -> Application:

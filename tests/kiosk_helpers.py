@@ -5,6 +5,8 @@ import re
 import time
 from pathlib import Path
 
+from core.store.db import open_from_config
+from kiosk import pairing
 from tests.helpers import ROOT
 
 PERSONAS = ROOT / "hardware" / "cards" / "personas"
@@ -28,16 +30,55 @@ def persona(name: str) -> Path:
     return PERSONAS / f"{name}.toml"
 
 
+def pairing_code(config) -> str:
+    """A one-time pairing code for the config's kiosk, as `madoguchi kiosk pair` makes."""
+    db = open_from_config(config)
+    try:
+        return pairing.new_code(db, config.kiosk.kiosk_id)
+    finally:
+        db.conn.close()
+
+
+def device_secret(config) -> str:
+    """Pair a browser as the config's kiosk (what /kiosk/pair does): its device cookie's value."""
+    db = open_from_config(config)
+    try:
+        return pairing.pair(db, config.kiosk.kiosk_id, pairing.new_code(db, config.kiosk.kiosk_id))
+    finally:
+        db.conn.close()
+
+
+def pair_session(session, config):
+    """Make a requests.Session the kiosk's own browser (a live server on `config`)."""
+    session.cookies.set(pairing.COOKIE, device_secret(config), path="/kiosk/")
+    return session
+
+
+def pair_context(context, base_url: str, config):
+    """Make a Playwright browser context the kiosk's own browser."""
+    context.add_cookies([{"name": pairing.COOKIE, "value": device_secret(config), "url": base_url + "/kiosk/",
+                          "httpOnly": True, "sameSite": "Strict"}])
+    return context
+
+
 class Kiosk:
     """One visitor at the kiosk: a test client with the kiosk's session and CSRF token."""
 
-    def __init__(self, app):
+    def __init__(self, app, paired: bool = True):
         self.app = app
         self.client = app.test_client()
         self.hub = app.extensions["kiosk.hub"]
         self.config = app.config["MADOGUCHI"]
         self.csrf = ""
         self.last = None
+        if paired:
+            self.pair()
+
+    def pair(self, code: str | None = None):
+        """Become the kiosk's own browser the way its staff do: open the pairing URL, touch the button."""
+        code = code or pairing_code(self.config)
+        self.get(f"/kiosk/pair?code={code}")
+        return self.post("/kiosk/pair", {"code": code})
 
     # --- requests ---------------------------------------------------------------------
     def get(self, path: str, follow: bool = False):

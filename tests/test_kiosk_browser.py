@@ -23,6 +23,7 @@ from core.store.applications import ApplicationStore
 from core.store.db import open_from_config
 from tests.fixtures_kiosk import kiosk_overrides
 from tests.helpers import OUTPUT, LiveServer, write_config
+from tests.kiosk_helpers import pair_context, pair_session
 
 pytestmark = pytest.mark.browser
 
@@ -78,11 +79,15 @@ class Screens:
         self.page.set_viewport_size(size)
 
 
-def serve_kiosk(tmp_path: Path, **sections) -> tuple[LiveServer, object]:
+def serve_kiosk(tmp_path: Path, context=None, **sections) -> tuple[LiveServer, object]:
+    """`madoguchi serve --surface kiosk`; a browser `context` given becomes the kiosk's own."""
     values = kiosk_overrides(tmp_path, **sections)
     config_file = write_config(tmp_path / "kiosk.toml", values)
     config = load_config(config_file, base_dir=tmp_path)
-    return LiveServer(config_file, "kiosk"), config
+    server = LiveServer(config_file, "kiosk")
+    if context is not None:
+        pair_context(context, server.url, config)
+    return server, config
 
 
 @pytest.fixture
@@ -174,10 +179,10 @@ def wait_url(page, pattern: str, timeout: float = 10000):
 # --- the card path over pcscd + vpcd -------------------------------------------------------------
 
 @pytest.fixture
-def pcsc_kiosk(tmp_path, pcsc_stack, pdf_queue):
-    """A kiosk on the vpcd reader through pcscd, printing to CUPS' cups-pdf queue."""
+def pcsc_kiosk(tmp_path, pcsc_stack, pdf_queue, kiosk_page):
+    """A kiosk on the vpcd reader through pcscd, printing to CUPS' cups-pdf queue; kiosk_page is its browser."""
     from tests.fixtures_cards import VPCD_READER
-    server, config = serve_kiosk(tmp_path, devices={"card_reader": "pcsc", "card_reader_name": VPCD_READER,
+    server, config = serve_kiosk(tmp_path, kiosk_page.context, devices={"card_reader": "pcsc", "card_reader_name": VPCD_READER,
                                                     "emulator_persona": "", "printer": pdf_queue.name})
     yield server, config
     server.stop()
@@ -321,7 +326,7 @@ def test_qr_path_from_a_phone_video_to_print(tmp_path, kiosk_page):
     token = sealed.store(db, PREREG, days=30)
     # Nobody at the counter for 6 s, then the phone comes up: time to photograph the scan screen.
     video = make_phone_video(tmp_path / "phone.avi", token.token, seconds=8.0, idle_seconds=6.0)
-    server, config = serve_kiosk(tmp_path, devices={"camera": str(video), "camera_dedupe_seconds": 1.0,
+    server, config = serve_kiosk(tmp_path, kiosk_page.context, devices={"camera": str(video), "camera_dedupe_seconds": 1.0,
                                                     "emulator_persona": ""})
     try:
         page, screens = kiosk_page, Screens(kiosk_page, "qr")
@@ -346,7 +351,7 @@ def test_qr_path_from_a_phone_video_to_print(tmp_path, kiosk_page):
 # --- idle timeout and events -------------------------------------------------------------------------
 
 def test_idle_prompt_then_the_page_is_wiped(tmp_path, kiosk_page):
-    server, config = serve_kiosk(tmp_path, retention={"kiosk_idle_seconds": 2, "kiosk_idle_warning_seconds": 3},
+    server, config = serve_kiosk(tmp_path, kiosk_page.context, retention={"kiosk_idle_seconds": 2, "kiosk_idle_warning_seconds": 3},
                                  devices={"emulator_persona": ""})
     try:
         page, screens = kiosk_page, Screens(kiosk_page, "idle")
@@ -366,16 +371,17 @@ def test_idle_prompt_then_the_page_is_wiped(tmp_path, kiosk_page):
         wait_url(page, r"/kiosk/\?notice=timeout$", 8000)
         assert "しばらく操作がなかったため" in page.inner_text(".k-notice")
         screens.shot("wiped")
-        r = requests.get(server.url + "/kiosk/confirm", allow_redirects=False, timeout=5)
+        r = pair_session(requests.Session(), config).get(server.url + "/kiosk/confirm", allow_redirects=False,
+                                                         timeout=5)
         assert r.status_code == 302
     finally:
         server.stop()
 
 
 def test_server_sent_events_arrive_at_once_under_waitress(tmp_path):
-    server, _ = serve_kiosk(tmp_path, devices={"emulator_persona": ""})
+    server, config = serve_kiosk(tmp_path, devices={"emulator_persona": ""})
     try:
-        s = requests.Session()
+        s = pair_session(requests.Session(), config)
         page = s.get(server.url + "/kiosk/?lang=en", timeout=5).text
         csrf = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
         card_page = s.get(server.url + "/kiosk/card", timeout=5).text
@@ -413,7 +419,7 @@ def test_a_paused_printer_then_retry_prints_once(tmp_path, kiosk_page, make_queu
     queue = make_queue("ok")
     with cups_lock():
         run("cupsdisable", queue)                    # someone paused the printer
-    server, config = serve_kiosk(tmp_path, devices={"emulator_persona": "", "printer": queue,
+    server, config = serve_kiosk(tmp_path, kiosk_page.context, devices={"emulator_persona": "", "printer": queue,
                                                     "print_timeout_seconds": 20.0})
     try:
         page, screens = kiosk_page, Screens(kiosk_page, "paused")
@@ -468,6 +474,13 @@ def test_every_screen_passes_axe(tmp_path, browser):
 
     try:
         page.goto(server.url + "/kiosk/")
+        check("not a kiosk")                      # not paired yet
+        # Paired as a demo's user does: the URL `serve` printed, then the pairing page's button.
+        url = re.search(r"open (http://\S+/kiosk/pair\?code=\S+)", server.output()).group(1)
+        page.goto(url)
+        check("pair")
+        page.click("[data-pair]")
+        wait_url(page, r"/kiosk/$")
         check("start")
         page.click("a.k-choice-qr")
         check("qr")
@@ -504,8 +517,8 @@ def test_every_screen_passes_axe(tmp_path, browser):
 # --- clerk-assisted mode ---------------------------------------------------------------------------------
 
 def test_clerk_assisted_mode_on_a_desktop_screen(tmp_path, browser):
-    server, _ = serve_kiosk(tmp_path, kiosk={"mode": "clerk-assisted"}, devices={"emulator_persona": ""})
     context = browser.new_context(viewport=LANDSCAPE, locale="ja-JP")
+    server, _ = serve_kiosk(tmp_path, context, kiosk={"mode": "clerk-assisted"}, devices={"emulator_persona": ""})
     page = context.new_page()
     try:
         screens = Screens(page, "clerk-assisted")
@@ -531,7 +544,7 @@ def test_clerk_assisted_mode_on_a_desktop_screen(tmp_path, browser):
 
 
 def test_without_server_sent_events_the_page_follows_by_polling(tmp_path, kiosk_page):
-    server, _ = serve_kiosk(tmp_path, devices={"emulator_persona": ""})
+    server, _ = serve_kiosk(tmp_path, kiosk_page.context, devices={"emulator_persona": ""})
     try:
         page = kiosk_page
         page.route("**/kiosk/events/stream*", lambda route: route.abort())     # a proxy that breaks SSE
@@ -551,7 +564,7 @@ def test_without_server_sent_events_the_page_follows_by_polling(tmp_path, kiosk_
 def test_screens_in_quick_succession_never_starve_the_server(tmp_path, kiosk_page):
     """Each screen keeps an event stream open; a new screen ends the old one at once, so even
     a server with three threads serves a visitor who moves fast."""
-    server, _ = serve_kiosk(tmp_path, server={"threads": 3}, devices={"emulator_persona": ""})
+    server, _ = serve_kiosk(tmp_path, kiosk_page.context, server={"threads": 3}, devices={"emulator_persona": ""})
     try:
         page = kiosk_page
         page.goto(server.url + "/kiosk/?lang=en")

@@ -16,29 +16,54 @@ from core.store.applications import ApplicationStore
 from core.store.db import open_from_config
 from kiosk.office import OfficeClient, device_token, kiosk_of_token
 from tests.fixtures_kiosk import kiosk_overrides
-from tests.helpers import LiveServer, free_port, madoguchi, write_config
-from tests.kiosk_helpers import TYPED
+from tests.helpers import ROOT, LiveServer, free_port, madoguchi, write_config
+from tests.kiosk_helpers import TYPED, pair_session
 
 
 # --- device tokens ------------------------------------------------------------------------------
 
 def test_each_kiosk_has_its_own_token():
-    a, b = device_token("secret", "kiosk-1"), device_token("secret", "kiosk-2")
-    assert a != b and a.startswith("kiosk-1.")
-    assert kiosk_of_token("secret", a) == "kiosk-1"
+    a, b = device_token("secret", "kiosk-1", "K"), device_token("secret", "kiosk-2", "L")
+    assert a != b and a.startswith("kiosk-1.K.")
+    assert kiosk_of_token("secret", a) == ("kiosk-1", "K")
     assert kiosk_of_token("other secret", a) is None
-    assert kiosk_of_token("secret", "kiosk-2." + a.split(".", 1)[1]) is None     # not transferable
+    mac = a.rsplit(".", 1)[1]
+    assert kiosk_of_token("secret", f"kiosk-2.K.{mac}") is None     # not transferable to another kiosk…
+    assert kiosk_of_token("secret", f"kiosk-1.L.{mac}") is None     # …nor to another kiosk's letters
     assert kiosk_of_token("secret", "") is None and kiosk_of_token("secret", "nodot") is None
+    assert kiosk_of_token("secret", "kiosk-1.k.x") is None
 
 
 def test_token_command_prints_the_kiosks_token(config_file, tmp_path):
-    r = madoguchi("kiosk", "token", "kiosk-7", config_file=config_file)
+    r = madoguchi("kiosk", "token", "kiosk-7", "--prefix", "K", config_file=config_file)
     assert r.returncode == 0, r.stderr
     token = r.stdout.strip()
     from core.keys import kiosk_device_token
     config = load_config(config_file, base_dir=tmp_path)
-    assert kiosk_of_token(kiosk_device_token(config), token) == "kiosk-7"
-    assert madoguchi("kiosk", "token", "bad id!", config_file=config_file).returncode != 0
+    assert kiosk_of_token(kiosk_device_token(config), token) == ("kiosk-7", "K")
+    assert madoguchi("kiosk", "token", "bad id!", "--prefix", "K", config_file=config_file).returncode != 0
+    assert madoguchi("kiosk", "token", "kiosk-7", "--prefix", "k1", config_file=config_file).returncode != 0
+    assert madoguchi("kiosk", "token", "kiosk-7", config_file=config_file).returncode != 0     # no prefix
+    own = madoguchi("kiosk", "token", "kiosk-7", "--prefix", "A", config_file=config_file)
+    assert own.returncode != 0 and "this office's own kiosk prefix" in own.stderr
+
+
+def test_a_kiosk_pc_whose_token_is_not_its_own_does_not_start(tmp_path):
+    from core.errors import ConfigError
+    from web import create_app
+    token = device_token("secret", "kiosk-7", "K")
+    for kiosk, words in [({"kiosk_id": "kiosk-7", "reception_prefix": "L"}, "with prefix 'K'"),
+                         ({"kiosk_id": "kiosk-8", "reception_prefix": "K"}, "for kiosk 'kiosk-7'"),
+                         ({"kiosk_id": "kiosk-7", "reception_prefix": "K", "token": ""}, "not a kiosk's device token")]:
+        keys = {"kiosk_device_token": kiosk.pop("token", token)}
+        config = load_config(ROOT / "config.toml", overrides=kiosk_overrides(tmp_path, kiosk={"office_url": "http://127.0.0.1:9", **kiosk},
+                                                       keys=keys), base_dir=tmp_path)
+        with pytest.raises(ConfigError, match=words):
+            create_app(config, "kiosk")
+    ok = load_config(ROOT / "config.toml", overrides=kiosk_overrides(tmp_path, kiosk={"office_url": "http://127.0.0.1:9", "kiosk_id": "kiosk-7",
+                                                                "reception_prefix": "K"},
+                                               keys={"kiosk_device_token": token}), base_dir=tmp_path)
+    assert create_app(ok, "kiosk")
 
 
 # --- the office's API (test client of an office app) ----------------------------------------------
@@ -63,12 +88,15 @@ def upload(kiosk_id="kiosk-7", app_id="0123456789ABCDEF", **changes):
     return body
 
 
+def bearer(app, kiosk_id: str, prefix: str) -> dict:
+    from core.keys import kiosk_device_token
+    return {"Authorization": f"Bearer {device_token(kiosk_device_token(app.config['MADOGUCHI']), kiosk_id, prefix)}"}
+
+
 @pytest.fixture
 def office(app):
-    """The office side (all surfaces, so the counter's API is there) and kiosk-7's token."""
-    from core.keys import kiosk_device_token
-    token = device_token(kiosk_device_token(app.config["MADOGUCHI"]), "kiosk-7")
-    return app.test_client(), {"Authorization": f"Bearer {token}"}
+    """The office side (all surfaces, so the counter's API is there) and kiosk-7's token (prefix K)."""
+    return app.test_client(), bearer(app, "kiosk-7", "K")
 
 
 def test_office_stores_a_kiosk_application_as_printed(office, db, config):
@@ -111,6 +139,40 @@ def test_office_refuses_what_it_should(office, db):
     assert client.post(url, json=changed, headers=auth).status_code == 409
 
 
+def test_a_kiosk_cannot_upload_for_another_kiosk(office, app, db):
+    client, auth = office
+    url = "/kiosk/api/v1/applications"
+    assert client.post(url, json=upload(), headers=auth).status_code == 201         # kiosk-7's application
+    other = bearer(app, "kiosk-8", "L")
+    # kiosk-8 sends kiosk-7's application again, under its own name and with its own letters.
+    r = client.post(url, json=upload(kiosk_id="kiosk-8", reception_number="L-001"), headers=other)
+    assert r.status_code == 403 and r.get_json() == {"error": "other_kiosks_application"}
+    r = client.post(url, json=upload(kiosk_id="kiosk-8", reception_number="L-001", state="submitted"), headers=other)
+    assert r.status_code == 403
+    app_ = ApplicationStore(db).get("0123456789ABCDEF")
+    assert (app_.reception_number, app_.state) == ("K-004", "printed")
+    assert {e.actor for e in ApplicationStore(db).events(app_.id)} == {"kiosk:kiosk-7"}
+    # …and a number with kiosk-7's letters, for an application of its own: refused too.
+    r = client.post(url, json=upload(kiosk_id="kiosk-8", app_id="0123456789ABCDEG", reception_number="K-005"),
+                    headers=other)
+    assert r.status_code == 403 and r.get_json() == {"error": "foreign_reception_number", "prefix": "L"}
+    assert ApplicationStore(db).count() == 1
+    # kiosk-7's own retry stays a retry; the same id with another number is a conflict.
+    assert client.post(url, json=upload(), headers=auth).status_code == 200
+    assert client.post(url, json=upload(reception_number="K-009"), headers=auth).status_code == 409
+
+
+def test_a_kiosk_cannot_take_over_an_application_made_elsewhere(office, db):
+    from core.application import Application, Source
+    client, auth = office
+    data = {k: v for k, v in UPLOAD_FORM.items() if k != "procedures"}
+    clerks = Application.create(["juminhyo"], data, Source.TYPED, actor="clerk:sato", channel="counter",
+                                application_id="0123456789ABCDEF")
+    ApplicationStore(db).save(clerks)
+    r = client.post("/kiosk/api/v1/applications", json=upload(), headers=auth)
+    assert r.status_code == 409 and r.get_json() == {"error": "conflict"}
+
+
 def test_the_office_api_is_only_on_the_office_side(config):
     from web import create_app
     assert create_app(config, "kiosk").test_client().post("/kiosk/api/v1/applications", json={}).status_code == 404
@@ -121,8 +183,8 @@ def test_the_office_api_is_only_on_the_office_side(config):
 class HttpKiosk:
     """A visitor at a live kiosk PC over HTTP, as the page does without JavaScript."""
 
-    def __init__(self, url: str):
-        self.url, self.s, self.csrf = url, requests.Session(), ""
+    def __init__(self, url: str, config):
+        self.url, self.s, self.csrf = url, pair_session(requests.Session(), config), ""
 
     def _keep(self, r):
         m = re.search(r'name="csrf-token" content="([^"]+)"', r.text)
@@ -175,13 +237,13 @@ def kiosk_pc(tmp_path, office_url: str, token: str):
 
 def test_kiosk_pc_keeps_applications_while_the_office_is_down(tmp_path, config_file, monkeypatch):
     office_config = load_config(config_file, base_dir=tmp_path)
-    token = madoguchi("kiosk", "token", "kiosk-7", config_file=config_file).stdout.strip()
+    token = madoguchi("kiosk", "token", "kiosk-7", "--prefix", "K", config_file=config_file).stdout.strip()
     office_port = free_port()
     pc_file, pc_config = kiosk_pc(tmp_path, f"http://127.0.0.1:{office_port}", token)
     pc = LiveServer(pc_file, "kiosk")
     office = None
     try:
-        number = HttpKiosk(pc.url).visit_to_print()
+        number = HttpKiosk(pc.url, pc_config).visit_to_print()
         assert number == "K-001"                    # printed, although the office is unreachable
         pc_db = open_from_config(pc_config)
         deadline = time.monotonic() + 10
@@ -209,7 +271,7 @@ def test_kiosk_pc_keeps_applications_while_the_office_is_down(tmp_path, config_f
             time.sleep(0.1)
         assert OfficeClient(pc_config).pending(pc_db) == []     # delivered: nothing personal left
         # The next visit goes straight through.
-        assert HttpKiosk(pc.url).visit_to_print() == "K-002"
+        assert HttpKiosk(pc.url, pc_config).visit_to_print() == "K-002"
         deadline = time.monotonic() + 10
         while ApplicationStore(office_db).count() < 2 and time.monotonic() < deadline:
             time.sleep(0.1)

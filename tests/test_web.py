@@ -8,7 +8,8 @@ from web import create_app
 def test_only_the_asked_surface_is_registered(config, surface):
     app = create_app(config, surface)
     client = app.test_client()
-    assert client.get(f"/{surface}/").status_code == 200
+    # A browser that is not the kiosk's own gets the kiosk's "this is not a kiosk" page.
+    assert client.get(f"/{surface}/").status_code == (403 if surface == "kiosk" else 200)
     for other in {"prereg", "kiosk", "counter"} - {surface}:
         assert client.get(f"/{other}/").status_code == 404
 
@@ -41,6 +42,16 @@ def test_post_without_csrf_token_is_refused(app):
 
 
 def test_serve_runs_all_surfaces(live_server):
+    import re
     server = live_server("all")
-    for surface in ("prereg", "kiosk", "counter"):
+    for surface in ("prereg", "counter"):
         assert requests.get(f"{server.url}/{surface}/", timeout=5).status_code == 200
+    kiosk = requests.Session()
+    assert kiosk.get(f"{server.url}/kiosk/", timeout=5).status_code == 403      # not the kiosk's browser yet
+    # With the embedded demo's emulated reader, serve prints a URL that makes a browser the kiosk.
+    url = re.search(r"open (http://\S+/kiosk/pair\?code=\S+)", server.output()).group(1)
+    page = kiosk.get(url, timeout=5).text
+    csrf = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+    code = url.split("code=", 1)[1]
+    kiosk.post(f"{server.url}/kiosk/pair", data={"csrf_token": csrf, "code": code}, timeout=5)
+    assert kiosk.get(f"{server.url}/kiosk/", timeout=5).status_code == 200

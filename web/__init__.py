@@ -38,6 +38,7 @@ def create_app(config: Config | None = None, surfaces: str | list[str] | None = 
         MAX_CONTENT_LENGTH=256 * 1024,
     )
     app.extensions["madoguchi.services"] = []
+    app.extensions["madoguchi.start_notes"] = []
     app.extensions["madoguchi.surfaces"] = resolve_surfaces(surfaces or config.server.surfaces)
 
     if config.server.behind_tls:
@@ -50,6 +51,7 @@ def create_app(config: Config | None = None, surfaces: str | list[str] | None = 
     security.init_app(app)
 
     app.extensions["madoguchi.db_per_thread"] = threading.local()
+    app.extensions["madoguchi.stream_slots"] = StreamSlots(config.server.stream_threads)
 
     @app.teardown_appcontext
     def end_db_use(exc):
@@ -104,6 +106,38 @@ def get_db():
     return g.db
 
 
+class StreamSlots:
+    """The worker threads set aside for long-lived answers (event streams, long polls).
+
+    `madoguchi serve` runs [server].threads for pages plus [server].stream_threads for these.
+    A long-lived answer that finds every slot taken answers at once instead of waiting, so
+    however many streams clients open, they never hold a thread that serves pages.
+    """
+
+    def __init__(self, slots: int):
+        self._free = threading.BoundedSemaphore(slots) if slots > 0 else None
+
+    def take(self):
+        """A slot, as its release function (safe to call twice), or None when all are taken."""
+        if self._free is None or not self._free.acquire(blocking=False):
+            return None
+        released = threading.Event()
+        lock = threading.Lock()
+
+        def release():
+            with lock:
+                if not released.is_set():
+                    released.set()
+                    self._free.release()
+        return release
+
+
+def stream_slot():
+    """Take a slot for a long-lived answer (see StreamSlots): its release function, or None."""
+    from flask import current_app
+    return current_app.extensions["madoguchi.stream_slots"].take()
+
+
 def get_config() -> Config:
     from flask import current_app
     return current_app.config["MADOGUCHI"]
@@ -114,4 +148,9 @@ def add_service(app: Flask, start) -> None:
     app.extensions["madoguchi.services"].append(start)
 
 
-__all__ = ["create_app", "get_db", "get_config", "add_service", "LANGUAGES", "request"]
+def add_start_note(app: Flask, note) -> None:
+    """Something `madoguchi serve` prints once it listens: `note(app, base_url)` returns a line or None."""
+    app.extensions["madoguchi.start_notes"].append(note)
+
+
+__all__ = ["create_app", "get_db", "get_config", "add_service", "add_start_note", "stream_slot", "LANGUAGES", "request"]

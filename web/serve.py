@@ -29,10 +29,16 @@ def serve(config: Config, surface: str | None = None, port: int | None = None, h
     # out of every full garbage collection, which would otherwise pause requests.
     gc.collect()
     gc.freeze()
-    server = create_server(app, host=host, port=port, threads=config.server.threads,
+    # Pages get [server].threads of their own; event streams and long polls run on the
+    # stream_threads beyond those (web.StreamSlots), so they can never take all of them.
+    server = create_server(app, host=host, port=port, threads=config.server.threads + config.server.stream_threads,
                            channel_timeout=300, ident="madoguchi")
     log.info("serving %s on http://%s:%s/", ", ".join(app.extensions["madoguchi.surfaces"]), host, port)
     print(f"madoguchi: serving {surface} on http://{host}:{port}/", flush=True)
+    for note in app.extensions["madoguchi.start_notes"]:
+        line = note(app, f"http://{host}:{port}")
+        if line:
+            print(f"madoguchi: {line}", flush=True)
 
     stopped = threading.Event()
 

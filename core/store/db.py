@@ -23,6 +23,7 @@ MIGRATION_MODULES = [
     "core.signin_throttle",
     "kiosk.reception",
     "kiosk.office",
+    "kiosk.pairing",
 ]
 
 

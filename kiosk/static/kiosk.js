@@ -88,7 +88,8 @@
       .then(function (res) {
         if (typeof res.seq === "number" && res.seq > since) since = res.seq;
         (res.events || []).forEach(handle);
-        setTimeout(poll, 50);
+        // "retry": the server has no stream slot free, so it answered at once.
+        setTimeout(poll, typeof res.retry === "number" ? res.retry : 50);
       })
       .catch(function () { setTimeout(poll, 2000); });
   }
