@@ -15,7 +15,7 @@ from core.application import Application, Source, State, is_application_id, iso,
 from core.catalogue import get_catalogue
 from core.errors import FieldError, MadoguchiError, TransitionError, ValidationError
 from core.forms import HOUSEHOLD_KEYS, normalise_value, parse_application
-from core.japanese import parse_date
+from core.japanese import parse_date, parse_typed_number
 from core.store.applications import ApplicationStore, ConcurrentUpdate
 from core.store.db import write
 from core.users import Role
@@ -404,9 +404,8 @@ def _parse_input(f, raw: str | None, path: str, errors: list[FieldError]):
             errors.append(FieldError(path, "bad_date", "not a date"))
             return None
     elif f.type == "number":
-        try:
-            value = int(unicodedata.normalize("NFKC", raw))
-        except ValueError:
+        value = parse_typed_number(raw)
+        if value is None:
             errors.append(FieldError(path, "not_number", "not a number"))
             return None
     elif f.type == "checkbox":
@@ -476,11 +475,9 @@ def household(app_id):
         flash(_("This application is closed and can no longer be corrected."), "error")
         return redirect(url_for("counter.detail", app_id=app.id))
     members = copy.deepcopy(app.data.get("household") or [])
-    try:
-        index = int(request.values.get("member", len(members)))
-    except ValueError:
-        abort(404)
-    if not 0 <= index <= len(members):
+    member_arg = request.values.get("member")
+    index = len(members) if member_arg is None else parse_typed_number(member_arg, max_digits=3)
+    if index is None or not 0 <= index <= len(members):
         abort(404)
     action = request.form.get("action", "save")
     member = members[index] if index < len(members) else {}

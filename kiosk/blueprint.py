@@ -18,7 +18,7 @@ from flask import (Blueprint, Response, abort, current_app, g, redirect, render_
 from flask_babel import gettext as _, refresh
 
 from core.errors import ConfigError, MadoguchiError, ValidationError
-from core.japanese import lookup_postal_code
+from core.japanese import lookup_postal_code, parse_typed_number
 from kiosk import flow
 from kiosk.hub import Hub
 from kiosk.reception import PREFIX_RE
@@ -219,7 +219,7 @@ def touch():
 def _since() -> int:
     """The last event the page has; a reconnecting EventSource sends it as Last-Event-ID."""
     values = [request.args.get("since", ""), request.headers.get("Last-Event-ID", "")]
-    return max([int(v) for v in values if v.isdigit()] or [0])
+    return max([n for n in (parse_typed_number(v, max_digits=18) for v in values) if n is not None] or [0])
 
 
 def _gone_event(visit_id: str | None) -> dict:
@@ -509,8 +509,9 @@ def household(v):
     if request.method == "POST":
         action = request.form.get("action", "done")
         members = list(v.values.get("household") or [])
-        if action.startswith("remove:") and action[7:].isdigit() and int(action[7:]) < len(members):
-            members.pop(int(action[7:]))
+        remove = parse_typed_number(action[7:]) if action.startswith("remove:") else None
+        if remove is not None and remove < len(members):
+            members.pop(remove)
             flow.set_answer(v, f, members, cat)
             return redirect(url_for("kiosk.ask", name="household", **request.args))
         v.asked.add("household")
