@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import logging
 import unicodedata
-from datetime import date
 from typing import Any
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
@@ -16,7 +15,7 @@ from core.catalogue import get_catalogue
 from core.errors import FieldError, MadoguchiError, TransitionError, ValidationError
 from core.forms import HOUSEHOLD_KEYS, normalise_value, parse_application
 from core.japanese import parse_date, parse_typed_number
-from core.store.applications import ApplicationStore, ConcurrentUpdate
+from core.store.applications import AlreadyStored, ApplicationStore, ConcurrentUpdate
 from core.store.db import write
 from core.users import Role
 from counter import casework
@@ -85,10 +84,7 @@ QUEUE_STATE_FILTERS = {
 
 
 def _queue_filters() -> dict[str, Any]:
-    try:
-        day = date.fromisoformat(request.args.get("day", ""))
-    except ValueError:
-        day = casework.today()
+    day = casework.day_from(request.args.get("day")) or casework.today()
     state = request.args.get("state", "open")
     if state not in QUEUE_STATE_FILTERS:
         state = "open"
@@ -195,10 +191,15 @@ def open_prereg(token_text: str):
     app.note(clerk.actor, "created", new={"procedures": procedures, "channel": "counter", "from": "prereg",
                                           "prereg_id": prereg_id, "dropped_fields": dropped})
     app.transition(State.SUBMITTED, actor=clerk.actor)
-    with write(db):
-        store.save(app)
-        log_disclosure(db, config, actor=clerk.actor, purpose="prereg_fetch", counterparty="prereg",
-                       app=app, payload=form)
+    try:
+        with write(db):
+            store.save(app)
+            log_disclosure(db, config, actor=clerk.actor, purpose="prereg_fetch", counterparty="prereg",
+                           app=app, payload=form)
+    except AlreadyStored:
+        # A kiosk made it an application meanwhile: that one is the application; open it.
+        flash(_("This pre-registration is already in use at a kiosk. Its application is shown."), "warning")
+        return redirect(url_for("counter.detail", app_id=app_id))
     if dropped:
         catalogue = get_catalogue()
         labels = "、".join(catalogue.field(f).label_in(g.lang) if catalogue.known_field(f) else f for f in dropped)

@@ -19,6 +19,7 @@ from flask_babel import gettext as _, refresh
 
 from core.errors import ConfigError, MadoguchiError, ValidationError
 from core.japanese import lookup_postal_code, parse_typed_number
+from core.store.applications import AlreadyStored
 from kiosk import flow
 from kiosk.hub import Hub
 from kiosk.reception import PREFIX_RE
@@ -35,7 +36,7 @@ STREAM_SECONDS = 55        # an event stream ends after this; EventSource reconn
 # within seconds (waitress learns of a closed connection only when it writes).
 HEARTBEAT_SECONDS = 2
 POLL_MAX_SECONDS = 20
-NOTICES = ("card_removed", "timeout", "cancelled")
+NOTICES = ("card_removed", "timeout", "cancelled", "prereg_in_use")
 SCREEN_URLS = {  # names the hub uses in its "navigate" events
     "start": "kiosk.index", "qr": "kiosk.qr", "card": "kiosk.card", "card_pin": "kiosk.card_pin",
     "ask": "kiosk.next_question", "confirm": "kiosk.confirm", "printing": "kiosk.printing", "done": "kiosk.done",
@@ -151,7 +152,9 @@ def with_visit(view):
 def screen(v: flow.Visit, name: str, template: str, **context):
     v.screen = name
     error, v.error = v.error, None
-    return render_template(template, visit=v, screen=name, error=error, **context)
+    # What was sent is shown again with its problems: 400, as on the other surfaces.
+    status = 400 if request.method == "POST" and (error or context.get("errors")) else 200
+    return render_template(template, visit=v, screen=name, error=error, **context), status
 
 
 # --- start and language ----------------------------------------------------------------------
@@ -581,6 +584,11 @@ def print_forms(v):
         return redirect(url_for("kiosk.done"))
     try:
         h.submit(v, get_db())
+    except AlreadyStored:
+        # The same pre-registration became an application elsewhere first: nothing of this visit is kept.
+        h.wipe(v, "prereg_in_use")
+        session.pop(SESSION_KEY, None)
+        return redirect(url_for("kiosk.index", notice="prereg_in_use"))
     except ValidationError as e:
         first = e.errors[0].field.split("[")[0] if e.errors else ""
         if first and first in {f.name for f in flow.applicable_fields(v, h.catalogue)}:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -10,6 +11,8 @@ from typing import Iterator
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
+
+from core.private_files import create_private, private_folder, tighten
 
 # Every module that owns tables, in the order their migrations apply. Each exposes
 # `migrations`, a sqlite-utils Migrations set named after the module.
@@ -29,7 +32,13 @@ def connect(path: str | Path, busy_timeout_ms: int = 10000) -> sqlite_utils.Data
     """One connection. Autocommit mode: transactions are explicit (see `write`)."""
     path = Path(path)
     if str(path) != ":memory:":
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # Personal data: 0600 in a 0700 folder. SQLite creates a new file 0644 and gives the
+        # -wal and -shm files the database file's mode, so the file is made here first.
+        private_folder(path.parent)
+        if not path.exists():
+            os.close(create_private(path, exclusive=False))
+        for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            tighten(p)
     conn = sqlite3.connect(str(path), timeout=busy_timeout_ms / 1000, isolation_level=None,
                            check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
