@@ -149,19 +149,20 @@ def normalise_digits(text: str) -> str:
 
 
 MAX_TYPED_DIGITS = 9
+_TYPED_NUMBER_RE = re.compile(r"[0-9０-９]+")
 
 
 def parse_typed_number(text: str, max_digits: int = MAX_TYPED_DIGITS) -> int | None:
     """A whole number typed by a person: ASCII or full-width digits only, at most `max_digits`
     of them; None for anything else. The one place typed digits become an int: `str.isdigit()`
-    also accepts digits `int()` refuses (superscripts, ᧚) and `int()` accepts other scripts'
-    digits and thousands of them (slow, and OverflowError further on)."""
+    also accepts digits `int()` refuses (᧚, 𐩀), NFKC turns ² and ① into digits, and `int()`
+    accepts other scripts' digits and thousands of them (slow, OverflowError further on)."""
     if not isinstance(text, str):
         return None
-    s = unicodedata.normalize("NFKC", text).strip()
-    if not (0 < len(s) <= max_digits and s.isascii() and s.isdigit()):
+    s = text.strip(" \t\u3000")
+    if not (len(s) <= max_digits and _TYPED_NUMBER_RE.fullmatch(s)):
         return None
-    return int(s)
+    return int(unicodedata.normalize("NFKC", s))
 
 
 # --- postal codes -------------------------------------------------------------------

@@ -291,7 +291,7 @@ def read_date(form: Mapping[str, str], prefix: str = "") -> str | None:
     path = prefix.rstrip("_") or "date"
     if not any(parts):
         return None
-    numbers = [parse_typed_number(p, max_digits=4) for p in parts]
+    numbers = [parse_typed_number(form.get(prefix + k) or "", max_digits=4) for k in ("year", "month", "day")]
     if era not in ERAS or None in numbers:
         raise _error(path, "bad_date", "must be a date")
     year, month, day = numbers
@@ -314,7 +314,7 @@ def read_answer(f: FieldDef, form: Mapping[str, str], catalogue: Catalogue, max_
             return None
         raw = choice == "yes"
     elif f.type == "number":
-        text = normalise_digits(form.get("value") or "")
+        text = (form.get("value") or "").strip()
         if not text:
             return None
         raw = parse_typed_number(text)

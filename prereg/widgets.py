@@ -63,7 +63,7 @@ def parse_date_parts(era: str, year: str, month: str, day: str) -> tuple[str | N
         return None, None
     if not all(texts):
         return None, "date_incomplete"
-    nums = [parse_typed_number(n, max_digits=4) for n in texts]
+    nums = [parse_typed_number(x or "", max_digits=4) for x in (year, month, day)]
     if None in nums:
         return None, "bad_date"
     y, m, d = nums

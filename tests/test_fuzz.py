@@ -11,7 +11,6 @@ import json
 import logging
 import re
 import unicodedata
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -64,18 +63,13 @@ def names_in_source() -> set[str]:
 
 
 def field_names() -> set[str]:
-    out: set[str] = set()
-    for f in get_catalogue().all_fields() if hasattr(get_catalogue(), "all_fields") else []:
-        out.add(f.name)
+    """Every field of every procedure in the catalogue (the household's keys included)."""
     cat = get_catalogue()
-    for proc in cat.procedures:
-        for f in cat.fields_for([proc]):
-            out.add(f.name)
-    return out
+    return {f.name for proc in cat.procedures for f in cat.fields_for([proc])} | {"relationship", "sex"}
 
 
-FORM_NAMES = sorted(names_in_source() | field_names()
-                    | {f"{n}__{p}" for n in field_names() for p in ("era", "year", "month", "day", "town", "rest")}
+FIELD_INPUTS = field_names() | {f"{n}__{p}" for n in field_names() for p in ("era", "year", "month", "day", "town", "rest")}
+FORM_NAMES = sorted(names_in_source() | FIELD_INPUTS | {f"m_{n}" for n in FIELD_INPUTS}   # m_: prereg's member page
                     | {f"birth_{p}" for p in ("era", "year", "month", "day")} | {"era", "year", "month", "day"})
 
 
