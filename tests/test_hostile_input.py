@@ -315,7 +315,7 @@ def test_a_page_that_cannot_save_is_503_in_the_users_language(app, held_lock):
     w.get("/prereg/event")
     r = client.post("/prereg/event?lang=ja", data={"csrf_token": csrf_token(client), "event": "certificates"})
     assert r.status_code == 503 and "Retry-After" in r.headers
-    assert "ただいま" in text_of(r) or "保存" in text_of(r)
+    assert "ただいま混み合っています" in text_of(r) and "秒待ってから" in text_of(r)
 
 
 def test_healthz_says_writable_when_it_is(client):
