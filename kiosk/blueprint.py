@@ -506,6 +506,11 @@ def ask(v, name):
                   back_url=_previous_url(v, name), back_to_confirm=request.args.get("back") == "confirm")
 
 
+def _back_args() -> dict[str, str]:
+    """The one query argument the household pages carry along (any other, such as `name`, is dropped)."""
+    return {"back": "confirm"} if request.args.get("back") == "confirm" else {}
+
+
 def household(v):
     f = _field_or_404(v, "household")
     cat = hub().catalogue
@@ -516,12 +521,12 @@ def household(v):
         if remove is not None and remove < len(members):
             members.pop(remove)
             flow.set_answer(v, f, members, cat)
-            return redirect(url_for("kiosk.ask", name="household", **request.args))
+            return redirect(url_for("kiosk.ask", name="household", **_back_args()))
         v.asked.add("household")
         return _after_answer(v)
     members = [member_view(m, cat) for m in (v.values.get("household") or [])]
     return screen(v, "household", "kiosk/household.html", field=field_view(f, v, None), members=members,
-                  back_url=_previous_url(v, "household"), back_args=dict(request.args))
+                  back_url=_previous_url(v, "household"), back_args=_back_args())
 
 
 @bp.route("/ask/household/member", methods=["GET", "POST"], defaults={"index": None})
@@ -533,7 +538,7 @@ def household_member(v, index):
     members = list(v.values.get("household") or [])
     if index is not None and index >= len(members):
         abort(404)
-    back = url_for("kiosk.ask", name="household", **request.args)
+    back = url_for("kiosk.ask", name="household", **_back_args())
     if request.method == "POST":
         try:
             member = flow.read_member(request.form, cat, get_config().prereg.max_field_length)
