@@ -11,7 +11,7 @@ import stat
 import subprocess
 import sys
 import time
-from datetime import timedelta, timezone
+from datetime import timedelta
 
 import pytest
 
@@ -213,10 +213,19 @@ def test_pull_ack_refuses_surrogates_and_depth(config):
 
 # --- far dates on the counter -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("tz", [timezone(timedelta(hours=9)), timezone(timedelta(hours=-10))])
-def test_far_days_on_the_counter_are_words_not_overflows(app, clerk_client, monkeypatch, tz):
+@pytest.fixture(params=["Asia/Tokyo", "Pacific/Honolulu"])
+def server_time_zone(request, monkeypatch):
+    """The server's local zone (the counter's days are local days): Japan, and a zone west of UTC."""
+    monkeypatch.setenv("TZ", request.param)
+    time.tzset()
+    yield request.param
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_far_days_on_the_counter_are_words_not_overflows(app, clerk_client, server_time_zone):
     from counter import casework
-    monkeypatch.setattr(casework, "local_tz", lambda: tz)   # Asia/Tokyo, and a zone west of UTC
+    assert casework.local_tz().utcoffset(None) == timedelta(hours=9 if server_time_zone == "Asia/Tokyo" else -10)
     for day in ("9999-12-31", "0001-01-01", "2100-12-31", "1868-01-01"):
         assert clerk_client.get(f"/counter/?day={day}").status_code == 200
     supervisor = sign_in(app.test_client(), "suzuki")
