@@ -33,7 +33,8 @@ HOSTILE = [
     "1_000", " 12 ", "\r\n", "a\r\nSet-Cookie: x=1", "\x00", "\x1b[31m", "\x7f", "\u202e", "\ufeff", "\u3000",
     "<script>alert(1)</script>", "{{7*7}}", "%s%n", "' OR 1=1 --", "../../etc/passwd", "9999-12-31", "0001-01-01",
     "10000-01-01", "2026-02-30", "remove:᧚", "remove:99999999999999999999", "remove:-1", "x" * 3000, "𠮷", "ｱｲｳ",
-    "令和99年99月99日", "R1.5.1", "明治元年1月1日", "null", "[]", "{}", "true", PERSONAL, PERSONAL_PHONE,
+    "令和99年99月99日", "R1.5.1", "明治元年1月1日", "null", "[]", "{}", "true", "nan", "inf", "-inf", "1e999",
+    PERSONAL, PERSONAL_PHONE,
 ]
 text_chars = st.characters(blacklist_categories=("Cs",))
 hostile_text = st.one_of(
