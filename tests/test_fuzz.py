@@ -112,6 +112,8 @@ class FuzzEnv:
     def __init__(self, app, app_id: str):
         from tests.kiosk_helpers import Kiosk
         self.app, self.app_id = app, app_id
+        # The kiosk's own browser: whatever the kiosk requires of its browser (a device credential)
+        # belongs in tests.kiosk_helpers.Kiosk, so the fuzzer reaches the visit's pages as it does.
         self.kiosk = Kiosk(app)
         self.prereg = app.test_client()
         self.counter = app.test_client()
