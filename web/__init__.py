@@ -116,6 +116,11 @@ def get_db():
     return g.db
 
 
+def get_config() -> Config:
+    from flask import current_app
+    return current_app.config["MADOGUCHI"]
+
+
 def json_body():
     """The request's JSON body through the one safe loader (core.json_input), or None when the
     body is not sent as JSON. A body that is not acceptable JSON (malformed, nested too deep,
@@ -128,14 +133,9 @@ def json_body():
         abort(make_response(jsonify({"error": e.code, "message": str(e)}), 400))
 
 
-def get_config() -> Config:
-    from flask import current_app
-    return current_app.config["MADOGUCHI"]
-
-
 def add_service(app: Flask, start) -> None:
     """Register a background service for `madoguchi serve`: `start(app)` returns a stop callable."""
     app.extensions["madoguchi.services"].append(start)
 
 
-__all__ = ["create_app", "get_db", "get_config", "json_body", "add_service", "LANGUAGES", "request"]
+__all__ = ["create_app", "get_db", "get_config", "add_service", "LANGUAGES", "request"]
