@@ -94,6 +94,8 @@ def test_kiosk_answers_with_odd_digits_are_explained(visitor):
 def test_kiosk_household_remove_with_odd_digits_removes_nobody(visitor):
     member = {"name": "山田　花子", "birth_era": "western", "birth_year": "1987", "birth_month": "9", "birth_day": "12",
               "sex": "female", "relationship": "spouse"}
+    r = visitor.post("/kiosk/ask/household/member", {**member, "birth_year": "᧚"})
+    assert r.status_code == 400 and not visitor.visit().values.get("household")
     visitor.post("/kiosk/ask/household/member", member)
     for action in ("remove:᧚", "remove:99999999999999999999", "remove:²"):
         r = visitor.post("/kiosk/ask/household", {"action": action})
