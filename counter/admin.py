@@ -24,13 +24,15 @@ def _period() -> tuple[date, date, dict]:
     errors = {}
     end = casework.today()
     start = end - timedelta(days=29)
-    try:
-        if request.args.get("to"):
-            end = date.fromisoformat(request.args["to"])
-        if request.args.get("from"):
-            start = date.fromisoformat(request.args["from"])
-    except ValueError:
-        errors["from"] = _("Enter dates as YYYY-MM-DD.")
+    for arg in ("to", "from"):
+        if request.args.get(arg):
+            day = casework.day_from(request.args[arg])
+            if day is None:
+                errors["from"] = _("Enter dates as YYYY-MM-DD.")
+            elif arg == "to":
+                end = day
+            else:
+                start = day
     if start > end:
         errors["from"] = _("The first day must not be after the last day.")
         start = end

@@ -3,7 +3,7 @@ figures, accounts). Views live in counter/auth.py, views.py, exchange.py and adm
 import importlib
 from datetime import date, datetime, timedelta
 
-from flask import Blueprint, g, render_template
+from flask import Blueprint, g
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from markupsafe import Markup
@@ -12,6 +12,7 @@ from core.application import State
 from core.catalogue import FieldDef, get_catalogue, text_in
 from core.config import LANGUAGES
 from core.japanese import format_postal_code, format_wareki
+from web.errors import error_response
 
 bp = Blueprint("counter", __name__, template_folder="templates", static_folder="static")
 
@@ -193,14 +194,14 @@ def counter_helpers():
 
 @bp.errorhandler(403)
 def forbidden(e):
-    return render_template("counter/error.html", title=_("You cannot use this page"),
-                           message=_("Your role does not allow this. Ask a supervisor.")), 403
+    return error_response(403, "forbidden", "Forbidden", title=_("You cannot use this page"),
+                          message=_("Your role does not allow this. Ask a supervisor."))
 
 
 @bp.errorhandler(404)
 def not_found(e):
-    return render_template("counter/error.html", title=_("Page not found"),
-                           message=_("There is no such page or application.")), 404
+    return error_response(404, "not_found", "Not Found", title=_("Page not found"),
+                          message=_("There is no such page or application."))
 
 
 # Views register themselves on `bp`.

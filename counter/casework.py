@@ -16,6 +16,7 @@ from typing import Any, Iterable
 import sqlite_utils
 
 from core.application import FORM_CODE_PREFIX, Application, Event, State, is_application_id, iso, utcnow
+from core.forms import EARLIEST_DATE, LATEST_DATE
 
 OPEN_STATES = (State.DRAFT, State.SUBMITTED, State.PRINTED)
 CLOSED_STATES = (State.CONFIRMED, State.FORWARDED, State.REJECTED, State.CANCELLED)
@@ -34,6 +35,16 @@ def local_day_bounds(day: date) -> tuple[datetime, datetime]:
 
 def today() -> date:
     return datetime.now(local_tz()).date()
+
+
+def day_from(text: str | None) -> date | None:
+    """A day typed or linked as YYYY-MM-DD, or None: not a date, or outside the years the
+    system knows (1868–2100; a far day's bounds would not fit in a datetime in UTC)."""
+    try:
+        day = date.fromisoformat(text or "")
+    except ValueError:
+        return None
+    return day if EARLIEST_DATE <= day <= LATEST_DATE else None
 
 
 # --- reading a scanned or typed code ------------------------------------------------------

@@ -44,6 +44,7 @@ from core import exchange_log as xlog
 from core.application import State, iso, utcnow
 from core.errors import ConfigError
 from core.keys import subject_key
+from core.private_files import create_private, private_folder
 from core.store.applications import ApplicationStore
 from core.store.db import open_from_config, write
 
@@ -177,10 +178,10 @@ class FileTransport:
 
 
 def write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(path.parent)   # the outbox holds personal data: 0600 files in a 0700 folder
     tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     try:
-        with open(tmp, "wb") as f:
+        with os.fdopen(create_private(tmp), "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

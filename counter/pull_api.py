@@ -17,9 +17,10 @@ import hmac
 
 from flask import Blueprint, abort, jsonify, request
 
+from core.japanese import parse_typed_number
 from core.keys import read_or_create
 from counter import forwarding
-from web import add_service, get_config, get_db
+from web import add_service, get_config, get_db, json_body
 from web.security import csrf_exempt
 
 bp = Blueprint("counter_pull_api", __name__)
@@ -59,9 +60,8 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     raw = request.args.get(name)
     if raw in (None, ""):
         return default
-    try:
-        value = int(raw)
-    except ValueError:
+    value = parse_typed_number(raw, max_digits=19)
+    if value is None:
         abort(_error(400, "bad_request", f"{name} must be an integer"))
     if not low <= value <= high:
         abort(_error(400, "bad_request", f"{name} must be between {low} and {high}"))
@@ -88,7 +88,7 @@ def list_records():
 @bp.post("/records/ack")
 @csrf_exempt
 def acknowledge():
-    body = request.get_json(silent=True)
+    body = json_body()
     keys = body.get("idempotency_keys") if isinstance(body, dict) else None
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
         return _error(400, "bad_request", 'send {"idempotency_keys": ["…"]} as JSON')

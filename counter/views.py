@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import logging
 import unicodedata
-from datetime import date
 from typing import Any
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
@@ -15,8 +14,8 @@ from core.application import Application, Source, State, is_application_id, iso,
 from core.catalogue import get_catalogue
 from core.errors import FieldError, MadoguchiError, TransitionError, ValidationError
 from core.forms import HOUSEHOLD_KEYS, normalise_value, parse_application
-from core.japanese import parse_date
-from core.store.applications import ApplicationStore, ConcurrentUpdate
+from core.japanese import parse_date, parse_typed_number
+from core.store.applications import AlreadyStored, ApplicationStore, ConcurrentUpdate
 from core.store.db import write
 from core.users import Role
 from counter import casework
@@ -85,10 +84,7 @@ QUEUE_STATE_FILTERS = {
 
 
 def _queue_filters() -> dict[str, Any]:
-    try:
-        day = date.fromisoformat(request.args.get("day", ""))
-    except ValueError:
-        day = casework.today()
+    day = casework.day_from(request.args.get("day")) or casework.today()
     state = request.args.get("state", "open")
     if state not in QUEUE_STATE_FILTERS:
         state = "open"
@@ -195,10 +191,15 @@ def open_prereg(token_text: str):
     app.note(clerk.actor, "created", new={"procedures": procedures, "channel": "counter", "from": "prereg",
                                           "prereg_id": prereg_id, "dropped_fields": dropped})
     app.transition(State.SUBMITTED, actor=clerk.actor)
-    with write(db):
-        store.save(app)
-        log_disclosure(db, config, actor=clerk.actor, purpose="prereg_fetch", counterparty="prereg",
-                       app=app, payload=form)
+    try:
+        with write(db):
+            store.save(app)
+            log_disclosure(db, config, actor=clerk.actor, purpose="prereg_fetch", counterparty="prereg",
+                           app=app, payload=form)
+    except AlreadyStored:
+        # A kiosk made it an application meanwhile: that one is the application; open it.
+        flash(_("This pre-registration is already in use at a kiosk. Its application is shown."), "warning")
+        return redirect(url_for("counter.detail", app_id=app_id))
     if dropped:
         catalogue = get_catalogue()
         labels = "、".join(catalogue.field(f).label_in(g.lang) if catalogue.known_field(f) else f for f in dropped)
@@ -404,9 +405,8 @@ def _parse_input(f, raw: str | None, path: str, errors: list[FieldError]):
             errors.append(FieldError(path, "bad_date", "not a date"))
             return None
     elif f.type == "number":
-        try:
-            value = int(unicodedata.normalize("NFKC", raw))
-        except ValueError:
+        value = parse_typed_number(raw)
+        if value is None:
             errors.append(FieldError(path, "not_number", "not a number"))
             return None
     elif f.type == "checkbox":
@@ -476,11 +476,9 @@ def household(app_id):
         flash(_("This application is closed and can no longer be corrected."), "error")
         return redirect(url_for("counter.detail", app_id=app.id))
     members = copy.deepcopy(app.data.get("household") or [])
-    try:
-        index = int(request.values.get("member", len(members)))
-    except ValueError:
-        abort(404)
-    if not 0 <= index <= len(members):
+    member_arg = request.values.get("member")
+    index = len(members) if member_arg is None else parse_typed_number(member_arg, max_digits=3)
+    if index is None or not 0 <= index <= len(members):
         abort(404)
     action = request.form.get("action", "save")
     member = members[index] if index < len(members) else {}

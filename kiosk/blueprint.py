@@ -19,7 +19,8 @@ from flask import (Blueprint, Response, abort, current_app, g, redirect, render_
 from flask_babel import gettext as _, refresh
 
 from core.errors import ConfigError, MadoguchiError, ValidationError
-from core.japanese import lookup_postal_code
+from core.japanese import lookup_postal_code, parse_typed_number
+from core.store.applications import AlreadyStored
 from core.store.db import open_from_config
 from kiosk import flow, pairing
 from kiosk.hub import Hub
@@ -39,7 +40,7 @@ HEARTBEAT_SECONDS = 2
 POLL_MAX_SECONDS = 20
 # When every stream slot is taken, the page is told to ask again after this long.
 BUSY_RETRY_MS = 3000
-NOTICES = ("card_removed", "timeout", "cancelled")
+NOTICES = ("card_removed", "timeout", "cancelled", "prereg_in_use")
 SCREEN_URLS = {  # names the hub uses in its "navigate" events
     "start": "kiosk.index", "qr": "kiosk.qr", "card": "kiosk.card", "card_pin": "kiosk.card_pin",
     "ask": "kiosk.next_question", "confirm": "kiosk.confirm", "printing": "kiosk.printing", "done": "kiosk.done",
@@ -229,7 +230,9 @@ def with_visit(view):
 def screen(v: flow.Visit, name: str, template: str, **context):
     v.screen = name
     error, v.error = v.error, None
-    return render_template(template, visit=v, screen=name, error=error, **context)
+    # What was sent is shown again with its problems: 400, as on the other surfaces.
+    status = 400 if request.method == "POST" and (error or context.get("errors")) else 200
+    return render_template(template, visit=v, screen=name, error=error, **context), status
 
 
 # --- start and language ----------------------------------------------------------------------
@@ -297,7 +300,7 @@ def touch():
 def _since() -> int:
     """The last event the page has; a reconnecting EventSource sends it as Last-Event-ID."""
     values = [request.args.get("since", ""), request.headers.get("Last-Event-ID", "")]
-    return max([int(v) for v in values if v.isdigit()] or [0])
+    return max([n for n in (parse_typed_number(v, max_digits=18) for v in values) if n is not None] or [0])
 
 
 def _gone_event(visit_id: str | None) -> dict:
@@ -591,21 +594,27 @@ def ask(v, name):
                   back_url=_previous_url(v, name), back_to_confirm=request.args.get("back") == "confirm")
 
 
+def _back_args() -> dict[str, str]:
+    """The one query argument the household pages carry along (any other, such as `name`, is dropped)."""
+    return {"back": "confirm"} if request.args.get("back") == "confirm" else {}
+
+
 def household(v):
     f = _field_or_404(v, "household")
     cat = hub().catalogue
     if request.method == "POST":
         action = request.form.get("action", "done")
         members = list(v.values.get("household") or [])
-        if action.startswith("remove:") and action[7:].isdigit() and int(action[7:]) < len(members):
-            members.pop(int(action[7:]))
+        remove = parse_typed_number(action[7:]) if action.startswith("remove:") else None
+        if remove is not None and remove < len(members):
+            members.pop(remove)
             flow.set_answer(v, f, members, cat)
-            return redirect(url_for("kiosk.ask", name="household", **request.args))
+            return redirect(url_for("kiosk.ask", name="household", **_back_args()))
         v.asked.add("household")
         return _after_answer(v)
     members = [member_view(m, cat) for m in (v.values.get("household") or [])]
     return screen(v, "household", "kiosk/household.html", field=field_view(f, v, None), members=members,
-                  back_url=_previous_url(v, "household"), back_args=dict(request.args))
+                  back_url=_previous_url(v, "household"), back_args=_back_args())
 
 
 @bp.route("/ask/household/member", methods=["GET", "POST"], defaults={"index": None})
@@ -617,7 +626,7 @@ def household_member(v, index):
     members = list(v.values.get("household") or [])
     if index is not None and index >= len(members):
         abort(404)
-    back = url_for("kiosk.ask", name="household", **request.args)
+    back = url_for("kiosk.ask", name="household", **_back_args())
     if request.method == "POST":
         try:
             member = flow.read_member(request.form, cat, get_config().prereg.max_field_length)
@@ -668,6 +677,11 @@ def print_forms(v):
         return redirect(url_for("kiosk.done"))
     try:
         h.submit(v, get_db())
+    except AlreadyStored:
+        # The same pre-registration became an application elsewhere first: nothing of this visit is kept.
+        h.wipe(v, "prereg_in_use")
+        session.pop(SESSION_KEY, None)
+        return redirect(url_for("kiosk.index", notice="prereg_in_use"))
     except ValidationError as e:
         first = e.errors[0].field.split("[")[0] if e.errors else ""
         if first and first in {f.name for f in flow.applicable_fields(v, h.catalogue)}:

@@ -17,7 +17,7 @@ from core.application import Source, new_application_id
 from core.catalogue import Catalogue, FieldDef
 from core.errors import FieldError, ValidationError
 from core.forms import normalise_value, parse_application, prune_inapplicable
-from core.japanese import from_wareki, normalise_digits, WarekiError
+from core.japanese import from_wareki, normalise_digits, parse_typed_number, WarekiError
 
 # Fields a household member has, in the order the member page asks them.
 MEMBER_KEYS = ("name", "kana", "birth_date", "sex", "relationship")
@@ -295,9 +295,10 @@ def read_date(form: Mapping[str, str], prefix: str = "") -> str | None:
     path = prefix.rstrip("_") or "date"
     if not any(parts):
         return None
-    if era not in ERAS or not all(p.isdigit() for p in parts):
+    numbers = [parse_typed_number(form.get(prefix + k) or "", max_digits=4) for k in ("year", "month", "day")]
+    if era not in ERAS or None in numbers:
         raise _error(path, "bad_date", "must be a date")
-    year, month, day = (int(p) for p in parts)
+    year, month, day = numbers
     try:
         d = date(year, month, day) if era == "western" else from_wareki(ERA_NAMES[era], year, month, day)
     except (ValueError, WarekiError):
@@ -317,12 +318,12 @@ def read_answer(f: FieldDef, form: Mapping[str, str], catalogue: Catalogue, max_
             return None
         raw = choice == "yes"
     elif f.type == "number":
-        text = normalise_digits(form.get("value") or "")
+        text = (form.get("value") or "").strip()
         if not text:
             return None
-        if not text.isdigit():
+        raw = parse_typed_number(text)
+        if raw is None:
             raise _error(f.name, "not_number", "must be a whole number")
-        raw = int(text)
     else:
         raw = (form.get("value") or "").strip()
         if not raw:

@@ -230,7 +230,7 @@ def _problem(status: int, code: str, **extra):
 @_csrf_exempt
 def receive_application():
     """Store an application a kiosk PC made and printed (state `printed`), once."""
-    from web import get_config, get_db
+    from web import get_config, get_db, json_body
 
     config = get_config()
     auth = request.headers.get("Authorization", "")
@@ -238,7 +238,7 @@ def receive_application():
     if owner is None:
         return _problem(401, "unauthorized")
     kiosk_id, prefix = owner
-    body = request.get_json(silent=True)
+    body = json_body()
     if not isinstance(body, dict) or not isinstance(body.get("application"), dict):
         return _problem(400, "not_an_upload")
     if body.get("kiosk_id") != kiosk_id:
@@ -294,7 +294,7 @@ def _application_from_upload(raw: dict, kiosk_id: str) -> Application:
     procs, values = parse_application({"procedures": raw.get("procedures"), **data}, get_catalogue())
     sources = raw.get("sources") if isinstance(raw.get("sources"), dict) else {}
     allowed = {str(s) for s in Source if s is not Source.CLERK}
-    sources = {k: v for k, v in sources.items() if k in values and v in allowed}
+    sources = {k: v for k, v in sources.items() if k in values and isinstance(v, str) and v in allowed}
     actor = f"kiosk:{kiosk_id}"
     app = Application.create(procs, values, Source.TYPED, actor=actor, channel="kiosk", sources=sources,
                              application_id=app_id)

@@ -42,6 +42,7 @@ MESSAGES = {
     "unknown_id": lazy_gettext("This pre-registration was not found. It may have expired or been withdrawn. Please ask a member of staff."),
     "wrong_key": lazy_gettext("This QR code does not open a pre-registration. Please check the QR code on your phone, or ask a member of staff."),
     "expired": lazy_gettext("This pre-registration has expired. Please ask a member of staff, or fill in the form again."),
+    "prereg_in_use": lazy_gettext("This pre-registration is already in use at the counter or at another kiosk, so nothing was printed here. Please ask a member of staff."),
     "already_used": lazy_gettext("The forms of this pre-registration have already been printed. If you need them again, please ask a member of staff."),
     "prereg_unreachable": lazy_gettext("Pre-registrations cannot be opened right now. Please ask a member of staff."),
     "error": lazy_gettext("Something went wrong. Please ask a member of staff."),

@@ -28,7 +28,7 @@ from core.tokens import TokenError, decode_token
 from prereg import qr
 from web.messages import field_error, token_error
 from prereg.ratelimit import TokenBucket
-from web import get_config, get_db
+from web import get_config, get_db, json_body
 from web.security import csrf_exempt
 
 api = Blueprint("api", __name__)
@@ -91,7 +91,7 @@ def create_application():
                         "retry_after": wait})
         resp.headers["Retry-After"] = str(wait)
         return resp, 429
-    obj = request.get_json(silent=True)
+    obj = json_body()
     if obj is None:
         return jsonify({"error": "bad_json", "message": "the body must be a JSON object (application/json)"}), 400
     try:
@@ -170,7 +170,7 @@ def pull_sealed(app_id):
 @csrf_exempt
 def postal_code():
     """POST rather than GET: a postal code is a hint of where someone lives; keep it out of URLs."""
-    obj = request.get_json(silent=True) or {}
+    obj = json_body() or {}
     code = obj.get("postal_code") if isinstance(obj, dict) else None
     found = lookup_postal_code(code) if isinstance(code, str) and len(code) <= 16 else None
     if not found:

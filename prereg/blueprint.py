@@ -3,39 +3,13 @@ from __future__ import annotations
 
 import logging
 import threading
-import traceback
 
-from flask import Blueprint, Flask, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+from flask import Blueprint, Flask
+
+from web.errors import redacted_traceback
 
 bp = Blueprint("prereg", __name__, template_folder="templates", static_folder="static")
 log = logging.getLogger("madoguchi.prereg")
-
-
-def _redacted_traceback(exc: BaseException) -> str:
-    """Where it failed, without the exception's message or local values (they may hold
-    personal data: a name that failed to parse, an address in a KeyError)."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = " <- ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} {f.name}" for f in reversed(frames[-8:]))
-    return f"{type(exc).__module__}.{type(exc).__qualname__} at {where}"
-
-
-@bp.errorhandler(Exception)
-def on_error(exc):
-    if isinstance(exc, HTTPException):
-        return on_http_error(exc)
-    log.error("unhandled error in %s %s: %s", request.method, request.url_rule, _redacted_traceback(exc))
-    if request.path.startswith("/prereg/api/"):
-        return jsonify({"error": "internal", "message": "internal error"}), 500
-    return render_template("prereg/error.html", status=500), 500
-
-
-def on_http_error(exc: HTTPException):
-    status = exc.code or 500
-    if request.path.startswith("/prereg/api/"):
-        return jsonify({"error": exc.name.lower().replace(" ", "_"), "message": exc.name}), status
-    csrf = status == 400 and exc.description == "csrf"
-    return render_template("prereg/error.html", status=status, csrf=csrf), status
 
 
 def init_app(app: Flask) -> None:
@@ -59,7 +33,7 @@ def start_purge_timer(app: Flask):
                 if sealed_n or drafts_n:
                     log.info("purged %d expired pre-registrations and %d stale drafts", sealed_n, drafts_n)
             except Exception as e:  # keep serving; try again next time
-                log.error("purge failed: %s", _redacted_traceback(e))
+                log.error("purge failed: %s", redacted_traceback(e))
             if stop.wait(interval):
                 return
 

@@ -74,6 +74,11 @@ def back_url(flow: Flow, name: str) -> str:
     return question_url(prev.name) if prev else url_for("prereg.procedures")
 
 
+def form_page(problems: list, template: str, **context):
+    """A question page; 400 when it is shown again with problems in what was sent."""
+    return render_template(template, **context), 400 if problems else 200
+
+
 def summary(errors: list[tuple[str, str]]) -> list[dict[str, str]]:
     """Error-summary entries: (href, text)."""
     return [{"href": href, "text": text} for href, text in errors]
@@ -163,7 +168,7 @@ def event():
             save_flow(flow)
             return redirect(url_for("prereg.procedures"))
         errors = [("#f-event", _("Select what you need to do"))]
-    return render_template("prereg/event.html", options=options, value=value, errors=summary(errors),
+    return form_page(errors, "prereg/event.html", options=options, value=value, errors=summary(errors),
                            error_summary=errors, back=url_for("prereg.index"))
 
 
@@ -185,7 +190,7 @@ def procedures():
             return redirect(next_url(flow))
         errors = [("#f-procedures", _("Select at least one procedure"))]
     ev = cat.life_events.get(flow.event)
-    return render_template("prereg/procedures.html", options=options, chosen=chosen, errors=summary(errors),
+    return form_page(errors, "prereg/procedures.html", options=options, chosen=chosen, errors=summary(errors),
                            error_summary=errors, event_name=ev.name(lang()) if ev else None,
                            back=url_for("prereg.check") if flow.complete() else url_for("prereg.event"))
 
@@ -242,7 +247,7 @@ def render_question(flow, f, fields, shown, errors, field_errors):
         ctx["postal_code"] = format_postal_code(code) if code else None
         ctx["postal_found"] = bool(code and lookup_postal_code(code))
         ctx["postal_url"] = question_url(partner)
-    return render_template(
+    return form_page(errors, 
         "prereg/question.html", f=f, kind=kind, question=f.question_in(lang()), label=f.label_in(lang()),
         hint=text_in(f.hint, lang()) or None, shown=shown, errors=summary(errors), error_summary=errors,
         error=field_errors.get(f.name), back=back_url(flow, f.name), max_length=f.max_length or max_length(),
@@ -288,7 +293,7 @@ def household(flow: Flow, f: FieldDef):
     rows = [{"key": _("Person %(n)s", n=i + 1), "value": member_line(m),
              "href": url_for("prereg.member", index=i), "remove": url_for("prereg.remove_member", index=i)}
             for i, m in enumerate(members)]
-    return render_template("prereg/household.html", f=f, question=f.question_in(lang()),
+    return form_page(errors, "prereg/household.html", f=f, question=f.question_in(lang()),
                            hint=text_in(f.hint, lang()), members=rows, full=len(members) >= MAX_HOUSEHOLD,
                            max_members=MAX_HOUSEHOLD, errors=summary(errors), error_summary=errors,
                            error=errors[0][1] if errors else None, back=back_url(flow, "household"),
@@ -352,7 +357,7 @@ def member(index):
                             "error": field_errors.get(f.name), "options": options,
                             "hint": text_in(f.hint, lang()) if f.name in ("kana", "birth_date") else None,
                             "max_length": f.max_length or max_length()})
-    return render_template("prereg/member.html", index=index, number=index + 1, widgets=widgets_ctx,
+    return form_page(errors, "prereg/member.html", index=index, number=index + 1, widgets=widgets_ctx,
                            eras=era_options(), errors=summary(errors), error_summary=errors,
                            editing=index < len(members), back=question_url("household"))
 
@@ -377,7 +382,7 @@ def remove_member(index):
                 save_flow(flow)
             return redirect(question_url("household"))
         errors = [("#f-remove", _("Select yes if you want to remove this person"))]
-    return render_template("prereg/remove_member.html", person=member_line(members[index]),
+    return form_page(errors, "prereg/remove_member.html", person=member_line(members[index]),
                            options=yes_no_options(),
                            errors=summary(errors), error_summary=errors, error=errors[0][1] if errors else None,
                            back=question_url("household"))
@@ -422,7 +427,7 @@ def check():
     for f in flow.fields():
         rows.append({"key": f.label_in(lang()), "value": display(f, flow.values.get(f.name)),
                      "href": question_url(f.name)})
-    return render_template("prereg/check.html", rows=rows, event_name=ev.name(lang()) if ev else None,
+    return form_page(errors, "prereg/check.html", rows=rows, event_name=ev.name(lang()) if ev else None,
                            errors=summary(errors), error_summary=errors, back=back_url_last(flow))
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from core.catalogue import Catalogue, FieldDef
 from core.errors import FieldError
 from core.forms import normalise_value
-from core.japanese import ERAS, WarekiError, era_by_name, from_wareki, lookup_postal_code
+from core.japanese import ERAS, WarekiError, era_by_name, from_wareki, lookup_postal_code, parse_typed_number
 
 WESTERN = "western"
 ERA_VALUES = [WESTERN] + [e.romaji for e in reversed(ERAS)]   # western, reiwa, heisei, showa, taisho, meiji
@@ -58,14 +58,15 @@ def _clean(text: Any) -> str:
 
 def parse_date_parts(era: str, year: str, month: str, day: str) -> tuple[str | None, str | None]:
     """(ISO date or None, error code or None) from an era select and three number inputs."""
-    nums = [unicodedata.normalize("NFKC", x or "").strip() for x in (year, month, day)]
-    if not any(nums):
+    texts = [unicodedata.normalize("NFKC", x or "").strip() for x in (year, month, day)]
+    if not any(texts):
         return None, None
-    if not all(nums):
+    if not all(texts):
         return None, "date_incomplete"
-    if not all(n.isdigit() and len(n) <= 4 for n in nums):
+    nums = [parse_typed_number(x or "", max_digits=4) for x in (year, month, day)]
+    if None in nums:
         return None, "bad_date"
-    y, m, d = (int(n) for n in nums)
+    y, m, d = nums
     if era in (None, "", WESTERN):
         try:
             return date(y, m, d).isoformat(), None
@@ -126,11 +127,10 @@ def read(f: FieldDef, form, catalogue: Catalogue, fields: list[FieldDef], *, max
     if not raw:
         return _required(f, ans, path)
     if f.type == "number":
-        digits = unicodedata.normalize("NFKC", raw).strip()
-        if not (digits.isdigit() and len(digits) <= 9):
+        value: Any = parse_typed_number(raw)
+        if value is None:
             ans.errors.append(FieldError(path, "not_number", "not_number"))
             return ans
-        value: Any = int(digits)
     else:
         value = raw
     ans.value = normalise_value(f, value, path, ans.errors, catalogue, max_length)

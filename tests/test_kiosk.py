@@ -245,7 +245,7 @@ def test_bad_answers_are_explained_next_to_the_field_and_lose_nothing(kiosk):
     kiosk.choose("certificates", ["juminhyo"])
     kiosk.post("/kiosk/ask/kana", {"value": "やまだ"})
     r = kiosk.post("/kiosk/ask/postal_code", {"value": "12-34"})
-    assert r.status_code == 200
+    assert r.status_code == 400                                 # shown again with its problems
     page = kiosk.text
     assert "There is a problem" in page and 'href="#f-postal_code"' in page
     assert "Enter the 7 digits of the postal code." in page
@@ -271,7 +271,7 @@ def test_dates_in_the_japanese_calendar(kiosk):
     r = kiosk.post("/kiosk/ask/move_date", {"era": "reiwa", "year": "8", "month": "11", "day": "1"})
     assert r.status_code == 302 and kiosk.visit().values["move_date"] == "2026-11-01"
     r = kiosk.post("/kiosk/ask/move_date", {"era": "heisei", "year": "40", "month": "1", "day": "1"})
-    assert r.status_code == 200 and "Enter a real date." in kiosk.text
+    assert r.status_code == 400 and "Enter a real date." in kiosk.text
 
 
 def test_household_members_are_added_changed_and_removed(kiosk):
@@ -283,7 +283,7 @@ def test_household_members_are_added_changed_and_removed(kiosk):
     r = kiosk.post("/kiosk/ask/household/member", member)
     assert r.location == "/kiosk/ask/household"
     r = kiosk.post("/kiosk/ask/household/member", {**member, "name": "", "birth_year": ""})
-    assert r.status_code == 200 and "Enter this, or choose an option." in kiosk.text
+    assert r.status_code == 400 and "Enter this, or choose an option." in kiosk.text
     kiosk.post("/kiosk/ask/household/member", {**member, "name": "山田　一郎", "kana": "ヤマダ イチロウ",
                                                "birth_era": "western", "birth_year": "2015", "sex": "male",
                                                "relationship": "child"})

@@ -5,13 +5,14 @@ import importlib
 import threading
 from pathlib import Path
 
-from flask import Flask, g, render_template, request
+from flask import Flask, abort, g, jsonify, make_response, render_template, request
 
 from core.catalogue import get_catalogue, text_in
 from core.config import LANGUAGES, Config, load_config
 from core.keys import session_secret
-from core.store.db import open_from_config
-from web import i18n, security
+from core.json_input import BadJSON, loads
+from core.store.db import can_write, is_unwritable, open_from_config
+from web import errors, i18n, security
 
 SURFACES = ("prereg", "kiosk", "counter")
 HERE = Path(__file__).resolve().parent
@@ -49,6 +50,7 @@ def create_app(config: Config | None = None, surfaces: str | list[str] | None = 
 
     i18n.init_app(app)
     security.init_app(app)
+    errors.init_app(app)
 
     app.extensions["madoguchi.db_per_thread"] = threading.local()
     app.extensions["madoguchi.stream_slots"] = StreamSlots(config.server.stream_threads)
@@ -85,7 +87,17 @@ def create_app(config: Config | None = None, surfaces: str | list[str] | None = 
 
     @app.get("/healthz")
     def healthz():
-        return {"ok": True, "surfaces": app.extensions["madoguchi.surfaces"]}
+        try:
+            writable = can_write(get_db())
+        except Exception as e:
+            if not is_unwritable(e):
+                raise
+            writable = False
+        body = {"ok": writable, "surfaces": app.extensions["madoguchi.surfaces"],
+                "database": "writable" if writable else "not writable"}
+        if writable:
+            return body
+        return body, 503, {"Retry-After": str(errors.RETRY_AFTER_SECONDS)}
 
     return app
 
@@ -101,7 +113,7 @@ def get_db():
         local = current_app.extensions["madoguchi.db_per_thread"]
         db = getattr(local, "db", None)
         if db is None:
-            db = local.db = open_from_config(current_app.config["MADOGUCHI"])
+            db = local.db = open_from_config(current_app.config["MADOGUCHI"], for_request=True)
         g.db = db
     return g.db
 
@@ -141,6 +153,18 @@ def stream_slot():
 def get_config() -> Config:
     from flask import current_app
     return current_app.config["MADOGUCHI"]
+
+
+def json_body():
+    """The request's JSON body through the one safe loader (core.json_input), or None when the
+    body is not sent as JSON. A body that is not acceptable JSON (malformed, nested too deep,
+    lone surrogates, NaN) ends the request with 400 `{"error": code, "message": …}`."""
+    if not request.is_json:
+        return None
+    try:
+        return loads(request.get_data(cache=True))
+    except BadJSON as e:
+        abort(make_response(jsonify({"error": e.code, "message": str(e)}), 400))
 
 
 def add_service(app: Flask, start) -> None:

@@ -34,7 +34,8 @@ def init_app(app: Flask) -> None:
             return
         sent = request.form.get(CSRF_FIELD) or request.headers.get("X-CSRF-Token", "")
         expected = session.get("_csrf", "")
-        if not expected or not hmac.compare_digest(sent, expected):
+        # Bytes: compare_digest refuses str with non-ASCII characters (TypeError).
+        if not expected or not hmac.compare_digest(sent.encode("utf-8", "replace"), expected.encode()):
             abort(400, description="csrf")
 
     @app.after_request

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import datetime
 from typing import Any, Iterable
 
@@ -42,6 +43,13 @@ class ConcurrentUpdate(MadoguchiError):
     code = "concurrent_update"
 
 
+class AlreadyStored(MadoguchiError):
+    """A new application whose id is stored already: one pre-registration opened at two places
+    (two kiosks, or a kiosk and the counter) and made an application at both."""
+
+    code = "already_stored"
+
+
 def _dump(value: Any) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
 
@@ -75,10 +83,15 @@ class ApplicationStore:
         }
         with write(self.db):
             if app.version == 0:
-                self.db.execute(
-                    "INSERT INTO applications (id, state, procedures, data, sources, channel, reception_number,"
-                    " created_at, updated_at, version) VALUES (:id, :state, :procedures, :data, :sources,"
-                    " :channel, :reception_number, :created_at, :updated_at, :version)", row)
+                try:
+                    self.db.execute(
+                        "INSERT INTO applications (id, state, procedures, data, sources, channel, reception_number,"
+                        " created_at, updated_at, version) VALUES (:id, :state, :procedures, :data, :sources,"
+                        " :channel, :reception_number, :created_at, :updated_at, :version)", row)
+                except sqlite3.IntegrityError:
+                    if self.find(app.id) is None:
+                        raise
+                    raise AlreadyStored("an application with this id is stored already") from None
             else:
                 cur = self.db.execute(
                     "UPDATE applications SET state=:state, procedures=:procedures, data=:data, sources=:sources,"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -10,6 +11,8 @@ from typing import Iterator
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
+
+from core.private_files import create_private, private_folder, tighten
 
 # Every module that owns tables, in the order their migrations apply. Each exposes
 # `migrations`, a sqlite-utils Migrations set named after the module.
@@ -31,7 +34,13 @@ def connect(path: str | Path, busy_timeout_ms: int = 10000) -> sqlite_utils.Data
     """One connection. Autocommit mode: transactions are explicit (see `write`)."""
     path = Path(path)
     if str(path) != ":memory:":
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # Personal data: 0600 in a 0700 folder. SQLite creates a new file 0644 and gives the
+        # -wal and -shm files the database file's mode, so the file is made here first.
+        private_folder(path.parent)
+        if not path.exists():
+            os.close(create_private(path, exclusive=False))
+        for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            tighten(p)
     conn = sqlite3.connect(str(path), timeout=busy_timeout_ms / 1000, isolation_level=None,
                            check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
@@ -99,5 +108,45 @@ def open_database(path: str | Path, busy_timeout_ms: int = 10000) -> sqlite_util
     return db
 
 
-def open_from_config(config) -> sqlite_utils.Database:
-    return open_database(config.path(config.storage.path), config.storage.busy_timeout_ms)
+def open_from_config(config, *, for_request: bool = False) -> sqlite_utils.Database:
+    """for_request: a web request's connection, which waits only [storage].request_busy_timeout_ms
+    for another writer's lock (then the request answers 503) instead of busy_timeout_ms."""
+    timeout = config.storage.busy_timeout_ms
+    if for_request:
+        timeout = min(timeout, config.storage.request_busy_timeout_ms)
+    return open_database(config.path(config.storage.path), timeout)
+
+
+# What SQLite says when the database cannot be written now: another process holds the write
+# lock past the busy timeout, the file or its folder is read-only, the disk failed or is full.
+_UNWRITABLE_MESSAGES = ("database is locked", "database is busy", "readonly database", "disk i/o error",
+                        "database or disk is full", "unable to open database file")
+
+
+def is_unwritable(exc: BaseException) -> bool:
+    """Whether `exc` says the database cannot be written now (a 503, not a bug)."""
+    return isinstance(exc, sqlite3.OperationalError) and any(m in str(exc).lower() for m in _UNWRITABLE_MESSAGES)
+
+
+def can_write(db: sqlite_utils.Database, timeout_ms: int = 100) -> bool:
+    """Whether a write could happen now, cheaply: take the write lock within `timeout_ms`, write
+    the header's user_version unchanged (BEGIN IMMEDIATE alone succeeds on a read-only file),
+    and roll back."""
+    conn = db.conn
+    if conn.in_transaction:
+        return True
+    before = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+    conn.execute(f"PRAGMA busy_timeout = {int(timeout_ms)}")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(f"PRAGMA user_version = {int(version)}")
+        return True
+    except sqlite3.OperationalError as e:
+        if is_unwritable(e):
+            return False
+        raise
+    finally:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        conn.execute(f"PRAGMA busy_timeout = {int(before)}")

@@ -8,6 +8,7 @@ import secrets
 from datetime import datetime
 from pathlib import Path
 
+from core.private_files import create_private, private_folder
 from hardware.printer import PDF_FOLDER, PrinterError, PrintResult
 
 
@@ -21,7 +22,7 @@ class PdfFolderPrinter:
 
     def _writable(self) -> bool:
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
+            private_folder(self.folder)
         except OSError:
             return False
         return os.access(self.folder, os.W_OK)
@@ -37,7 +38,7 @@ class PdfFolderPrinter:
         tmp = self.folder / f".{stem}.pdf.tmp"
         try:
             # personal data: readable by the service's user only
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = create_private(tmp)
             with os.fdopen(fd, "wb") as f:
                 f.write(pdf)
                 f.flush()
