@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from markupsafe import Markup
 
 from core.application import State
+from core.clock import in_japan, today_in_japan
 from core.catalogue import FieldDef, get_catalogue, text_in
 from core.config import LANGUAGES
 from core.japanese import format_postal_code, format_wareki
@@ -84,7 +85,7 @@ def staff_languages() -> list[tuple[str, str]]:
 
 
 def as_local(dt: datetime | None) -> datetime | None:
-    return dt.astimezone() if dt else None
+    return in_japan(dt) if dt else None
 
 
 def local_time(dt: datetime | None) -> str:
@@ -97,7 +98,7 @@ def local_datetime(dt: datetime | str | None) -> str:
     if dt is None:
         return ""
     local = as_local(dt)
-    if local.date() == datetime.now().astimezone().date():
+    if local.date() == today_in_japan():
         return local.strftime("%H:%M")
     return local.strftime("%Y-%m-%d %H:%M")
 

@@ -16,6 +16,7 @@ from typing import Any, Iterable
 import sqlite_utils
 
 from core.application import FORM_CODE_PREFIX, Application, Event, State, is_application_id, iso, utcnow
+from core.clock import JAPAN, today_in_japan
 from core.forms import EARLIEST_DATE, LATEST_DATE
 
 OPEN_STATES = (State.DRAFT, State.SUBMITTED, State.PRINTED)
@@ -23,8 +24,8 @@ CLOSED_STATES = (State.CONFIRMED, State.FORWARDED, State.REJECTED, State.CANCELL
 
 
 def local_tz():
-    """The office's time zone: the server's local zone (a city hall's PC runs on JST)."""
-    return datetime.now().astimezone().tzinfo
+    """The office's time zone: Japan's, whatever the server's clock is set to."""
+    return JAPAN
 
 
 def local_day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -34,7 +35,7 @@ def local_day_bounds(day: date) -> tuple[datetime, datetime]:
 
 
 def today() -> date:
-    return datetime.now(local_tz()).date()
+    return today_in_japan()
 
 
 def day_from(text: str | None) -> date | None:

@@ -13,6 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
+from core.clock import in_japan
 from core.errors import MadoguchiError
 
 FONT_CANDIDATES = {
@@ -122,7 +123,7 @@ def render(page: LogPage) -> bytes:
 
 def japanese_datetime(value: str | datetime) -> str:
     dt = datetime.fromisoformat(value) if isinstance(value, str) else value
-    local = dt.astimezone()
+    local = in_japan(dt)
     return local.strftime("%Y年%m月%d日 %H:%M")
 
 

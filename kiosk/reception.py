@@ -13,6 +13,7 @@ from datetime import date
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from core.clock import today_in_japan
 from core.errors import MadoguchiError
 from core.store.db import write
 
@@ -33,7 +34,7 @@ def next_number(db: sqlite_utils.Database, prefix: str, today: date | None = Non
     """Take the next number of the day for `prefix` (joins the caller's transaction)."""
     if not PREFIX_RE.match(prefix):
         raise ReceptionError("a reception prefix is 1 to 3 capital letters")
-    day = (today or date.today()).isoformat()
+    day = (today or today_in_japan()).isoformat()
     with write(db):
         db.execute(
             "INSERT INTO reception_counters (day, prefix, last) VALUES (?, ?, 1)"
@@ -49,5 +50,5 @@ def format_number(prefix: str, n: int) -> str:
 
 def issued_today(db: sqlite_utils.Database, prefix: str, today: date | None = None) -> int:
     row = db.execute("SELECT last FROM reception_counters WHERE day = ? AND prefix = ?",
-                     [(today or date.today()).isoformat(), prefix]).fetchone()
+                     [(today or today_in_japan()).isoformat(), prefix]).fetchone()
     return row[0] if row else 0

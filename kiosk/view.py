@@ -10,6 +10,7 @@ from flask import g
 from flask_babel import format_date, gettext as _, lazy_gettext
 
 from core.catalogue import Catalogue, FieldDef, text_in
+from core.clock import today_in_japan
 from core.japanese import format_postal_code, format_wareki
 from kiosk import flow
 
@@ -221,7 +222,7 @@ def field_view(f: FieldDef, visit: flow.Visit, form=None, prefill: str | None = 
         y, m, d = value.split("-")
         current = {"era": "western", "year": y, "month": str(int(m)), "day": str(int(d))}
     elif f.type == "date":
-        current = {"era": "western", "year": str(date.today().year) if f.name == "move_date" else ""}
+        current = {"era": "western", "year": str(today_in_japan().year) if f.name == "move_date" else ""}
     elif f.type == "checkbox":
         current = {"value": "" if value is None else ("yes" if value else "no")}
     elif value is not None:

@@ -13,6 +13,7 @@ from datetime import date
 from typing import Any
 
 from core.catalogue import Catalogue, FieldDef
+from core.clock import today_in_japan
 from core.errors import FieldError
 from core.forms import normalise_value
 from core.japanese import ERAS, WarekiError, era_by_name, from_wareki, lookup_postal_code, parse_typed_number
@@ -103,7 +104,7 @@ def read(f: FieldDef, form, catalogue: Catalogue, fields: list[FieldDef], *, max
             return _required(f, ans, path)
         ans.parts = [ans.raw[p] for p in DATE_PARTS]
         value = normalise_value(f, iso, path, ans.errors, catalogue, max_length)
-        if value and f.name in PAST_ONLY and date.fromisoformat(value) > date.today():
+        if value and f.name in PAST_ONLY and date.fromisoformat(value) > today_in_japan():
             ans.errors.append(FieldError(path, "date_in_future", "date_in_future"))
             return ans
         ans.value = value

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.catalogue import BUILTIN_DIR, Catalogue, Procedure, get_catalogue
+from core.clock import today_in_japan
 from printing import fonts
 from printing.errors import LayoutError
 from printing.fields import FIELD_TYPES, LABEL_STYLE, CellsField, CheckField, Ctx, Field, Spec
@@ -190,8 +191,6 @@ def background_pdf(layout: Layout, catalogue: Catalogue) -> bytes:
     key = (str(layout.path), layout.path.stat().st_mtime_ns, id(catalogue))
     pdf = _bg_cache.get(key)
     if pdf is None:
-        from datetime import date
-
         from reportlab.pdfgen.canvas import Canvas
 
         from printing.pen import MM
@@ -200,7 +199,7 @@ def background_pdf(layout: Layout, catalogue: Catalogue) -> bytes:
         c = Canvas(buf, pagesize=(layout.page_w * MM, layout.page_h * MM), invariant=1, pageCompression=1)
         c.setTitle(layout.title)
         c.setAuthor("madoguchi")
-        ctx = Ctx(catalogue, layout.procedure, {}, None, date.today(), layout.style)
+        ctx = Ctx(catalogue, layout.procedure, {}, None, today_in_japan(), layout.style)
         draw_background(Pen(c, layout.page_h), layout, ctx)
         c.showPage()
         c.save()

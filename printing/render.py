@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import io
 import threading
-from datetime import date, datetime, timedelta, timezone
+from datetime import date
 from typing import Any
 
 from reportlab.pdfgen.canvas import Canvas
 
 from core.catalogue import Catalogue, Procedure, get_catalogue
+from core.clock import today_in_japan
 from core.forms import MAX_HOUSEHOLD, normalise_value
 from printing.errors import LayoutError, MalformedValue
 from printing.fields import HOUSEHOLD_KEYS, Ctx, HouseholdField, QrField
@@ -25,14 +26,13 @@ from printing.pen import MM, Box, Pen
 # reportlab keeps per-document font state and global registries; one render at a time is
 # simplest and fast enough (a page takes milliseconds).
 _render_lock = threading.RLock()
-JST = timezone(timedelta(hours=9), "JST")   # Japan keeps no daylight saving time
 CONTINUATION_TOP = 42.0      # mm: where the table starts on a continuation sheet
 CONTINUATION_BOTTOM = 280.0
 
 
 def today() -> date:
     """The date printed as 届出日/申請日: the day in Japan, wherever the server's clock is set."""
-    return datetime.now(JST).date()
+    return today_in_japan()
 
 
 def render_form(procedure_id: str, data: dict, application_id: str | None = None, *,

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from datetime import datetime
+
 from pathlib import Path
 
+from core.clock import now_in_japan
 from core.private_files import create_private, private_folder
 from hardware.printer import PDF_FOLDER, PrinterError, PrintResult
 
@@ -33,7 +34,7 @@ class PdfFolderPrinter:
         if not self._writable():
             raise PrinterError(f"cannot write to the PDF folder {self.folder}", "offline", queue=self.name)
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", title).strip("._")[:60] or "form"
-        stem = f"{datetime.now():%Y%m%d-%H%M%S}-{safe}-{secrets.token_hex(3)}"
+        stem = f"{now_in_japan():%Y%m%d-%H%M%S}-{safe}-{secrets.token_hex(3)}"
         final = self.folder / f"{stem}.pdf"
         tmp = self.folder / f".{stem}.pdf.tmp"
         try:

@@ -1,0 +1,25 @@
+"""Japan's time: every screen, log view and printed form shows it, wherever the server's clock
+is set (a cloud server or a container often runs on UTC). Times are stored in UTC."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+JAPAN = ZoneInfo("Asia/Tokyo")
+
+
+def now_in_japan() -> datetime:
+    return datetime.now(JAPAN)
+
+
+def today_in_japan() -> date:
+    """The day in Japan: the 届出日 on a form, the day a reception number counts in."""
+    return now_in_japan().date()
+
+
+def in_japan(dt: datetime) -> datetime:
+    """An aware time as Japan's clock shows it (a naive one is taken as UTC, as stored)."""
+    if dt.tzinfo is None:
+        from datetime import timezone
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(JAPAN)
