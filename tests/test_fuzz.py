@@ -327,7 +327,7 @@ def other_json_apis(env) -> list[tuple[str, str, dict, dict]]:
     from core.keys import kiosk_device_token
     from kiosk.office import device_token
     config = env.app.config["MADOGUCHI"]
-    kiosk_auth = {"Authorization": "Bearer " + device_token(kiosk_device_token(config), "kiosk-7")}
+    kiosk_auth = {"Authorization": "Bearer " + device_token(kiosk_device_token(config), "kiosk-7", "K")}
     upload = {"kiosk_id": "kiosk-7", "application": {
         "id": "0123456789ABCDEF", "state": "printed", "procedures": ["juminhyo"],
         "data": {"name": "山田　太郎", "birth_date": "1980-05-17", "sex": "male", "juminhyo_scope": "self",

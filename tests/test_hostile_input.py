@@ -185,7 +185,7 @@ def test_kiosk_office_api_refuses_surrogates_and_depth(kiosk_app):
     from kiosk.office import device_token
     app = kiosk_app(with_counter=True)
     client = app.test_client()
-    auth = {"Authorization": "Bearer " + device_token(kiosk_device_token(app.config["MADOGUCHI"]), "kiosk-7")}
+    auth = {"Authorization": "Bearer " + device_token(kiosk_device_token(app.config["MADOGUCHI"]), "kiosk-7", "K")}
     body = json.dumps(kiosk_office_upload(name="\ud800")).encode()
     r = raw_post(client, "/kiosk/api/v1/applications", body, headers=auth)
     assert r.status_code == 400 and r.get_json()["error"] == "bad_text"
@@ -217,7 +217,7 @@ def test_pull_ack_refuses_surrogates_and_depth(config):
 
 @pytest.fixture(params=["Asia/Tokyo", "Pacific/Honolulu"])
 def server_time_zone(request, monkeypatch):
-    """The server's local zone (the counter's days are local days): Japan, and a zone west of UTC."""
+    """The server's own zone: Japan, and a zone west of UTC."""
     monkeypatch.setenv("TZ", request.param)
     time.tzset()
     yield request.param
@@ -227,7 +227,9 @@ def server_time_zone(request, monkeypatch):
 
 def test_far_days_on_the_counter_are_words_not_overflows(app, clerk_client, server_time_zone):
     from counter import casework
-    assert casework.local_tz().utcoffset(None) == timedelta(hours=9 if server_time_zone == "Asia/Tokyo" else -10)
+    from datetime import datetime
+    # the counter's days are Japan's days, whatever zone the server's clock is in
+    assert casework.local_tz().utcoffset(datetime(2026, 1, 1)) == timedelta(hours=9)
     for day in ("9999-12-31", "0001-01-01", "2100-12-31", "1868-01-01"):
         assert clerk_client.get(f"/counter/?day={day}").status_code == 200
     supervisor = sign_in(app.test_client(), "suzuki")
@@ -250,8 +252,9 @@ def prints_in_log(db, app_id):
 
 
 def test_two_kiosks_open_one_pre_registration_and_the_second_print_says_it_is_in_use(kiosk_app):
-    app = kiosk_app(devices={"emulator_persona": ""})
-    first, second = Kiosk(app), Kiosk(app)
+    # two kiosks (each serves its own paired browser) on one office database
+    first = Kiosk(kiosk_app(devices={"emulator_persona": ""}, kiosk={"kiosk_id": "kiosk-1"}))
+    second = Kiosk(kiosk_app(devices={"emulator_persona": ""}, kiosk={"kiosk_id": "kiosk-2", "reception_prefix": "B"}))
     db = open_from_config(first.config)
     token = sealed.store(db, PREREG, days=30)
     for k in (first, second):
@@ -380,8 +383,10 @@ def test_blocked_writers_do_not_take_every_server_thread(live_server, config_fil
     import requests
 
     from core.config import load_config
+    from tests.kiosk_helpers import pair_session
     server = live_server()
     config = load_config(config_file, base_dir=tmp_path)
+    kiosk_browser = pair_session(requests.Session(), config)      # paired before the lock is taken
     proc = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(config.path(config.storage.path))],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
@@ -392,7 +397,7 @@ def test_blocked_writers_do_not_take_every_server_thread(live_server, config_fil
             time.sleep(0.2)
             started = time.monotonic()
             health = requests.get(server.url + "/healthz", timeout=30)
-            kiosk = requests.get(server.url + "/kiosk/", timeout=30)
+            kiosk = kiosk_browser.get(server.url + "/kiosk/", timeout=30)
             answered = time.monotonic() - started
             statuses = [f.result().status_code for f in writers]
         assert health.status_code == 503 and health.json()["database"] == "not writable"
