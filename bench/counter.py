@@ -28,7 +28,6 @@ from core import exchange_log as xlog  # noqa: E402
 from core import users  # noqa: E402
 from core.application import Application, Source, State, form_code, iso  # noqa: E402
 from core.config import load_config  # noqa: E402
-from core.keys import subject_key  # noqa: E402
 from core.store.applications import ApplicationStore  # noqa: E402
 from core.store.db import open_from_config, write  # noqa: E402
 from counter import casework  # noqa: E402
@@ -47,7 +46,6 @@ GIVEN = "太郎花子一郎美咲健一翔太陽菜結衣大輔"
 def build(db, config, visits_per_day: int, days: int) -> list[str]:
     rng = random.Random(7)
     store = ApplicationStore(db)
-    key = subject_key(config)
     today_start, _ = casework.local_day_bounds(casework.today())
     ids = []
     for day in range(days):
@@ -72,10 +70,9 @@ def build(db, config, visits_per_day: int, days: int) -> list[str]:
                 for n, ev in enumerate(app.pending_events):
                     ev.at = t + timedelta(minutes=n * 3)
                 store.save(app)
-                ref = xlog.subject_ref(key, name, birth)
                 for purpose in ("card_read", "print", "clerk_view"):
-                    xlog.append(db, actor="kiosk:kiosk-1", counterparty="mynumber_card", purpose=purpose,
-                                application_id=app.id, payload=data, subject=ref)
+                    xlog.append(db, config, actor="kiosk:kiosk-1", counterparty="mynumber_card", purpose=purpose,
+                                application_id=app.id, payload=data, person=xlog.Person(name, birth))
                 ids.append(app.id)
     return ids
 

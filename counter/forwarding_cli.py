@@ -150,11 +150,9 @@ def head(state, append_to):
 @pass_state
 def list_entries(state, application_id, limit, as_json):
     """Show entries, oldest first (hashes of payloads only: the log holds no personal data)."""
-    sql, params = "SELECT * FROM exchange_log", []
-    if application_id:
-        sql, params = sql + " WHERE application_id = ?", [application_id]
-    rows = state.db().query(f"SELECT * FROM ({sql} ORDER BY seq DESC LIMIT ?) ORDER BY seq", [*params, limit])
-    for r in rows:
+    from core import exchange_log as xlog
+
+    for r in xlog.newest(state.db(), limit, application_id=application_id):
         if as_json:
             click.echo(json.dumps(r, ensure_ascii=False, sort_keys=True))
         else:

@@ -10,7 +10,9 @@ from typing import Any
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from core.application import Application, Source, State, is_application_id, iso, new_application_id
+from core import exchange_log as xlog
+from core import outbox
+from core.application import Application, Source, State, is_application_id, new_application_id
 from core.catalogue import get_catalogue
 from core.errors import FieldError, MadoguchiError, TransitionError, ValidationError
 from core.forms import HOUSEHOLD_KEYS, normalise_value, parse_application
@@ -123,9 +125,7 @@ def render_queue(status: int = 200, **kw):
     rows = casework.queue(db, filters["day"], QUEUE_STATE_FILTERS[filters["state"]],
                           filters["procedure"] or None, filters["number"] or None)
     start, end = casework.local_day_bounds(filters["day"])
-    counts = {r["state"]: r["n"] for r in db.query(
-        "SELECT state, COUNT(*) AS n FROM applications WHERE created_at >= ? AND created_at < ? GROUP BY state",
-        [iso(start), iso(end)])}
+    counts = ApplicationStore(db).count_by_state(start, end)
     return render_template(
         "counter/queue.html", rows=queue_view_rows(rows), counts=counts,
         waiting_count=sum(counts.get(str(s), 0) for s in casework.OPEN_STATES), filters=filters,
@@ -321,11 +321,10 @@ def render_detail(app: Application, status: int = 200, errors: dict | None = Non
         "counter/detail.html", app=app, rows=rows, events=events, printed=printed, changed=changed or set(),
         problems=problems, labels=labels, timeline=tl, licence=licence_addresses(app, events),
         corrections=[e for e in events if casework.is_correction(e)],
-        outbox=casework.outbox_state(db, app.id), errors=errors or {}, can_retry=_forwarding_module() is not None,
+        outbox=outbox.latest_for(db, app.id), errors=errors or {}, can_retry=_forwarding_module() is not None,
         can_correct=app.state in casework.OPEN_STATES, can_print=app.state in PRINTABLE_STATES,
         can_confirm=app.state is State.PRINTED, can_reject=app.can_move_to(State.REJECTED),
-        exchange_count=db.execute("SELECT COUNT(*) FROM exchange_log WHERE application_id = ?",
-                                  [app.id]).fetchone()[0]), status
+        exchange_count=xlog.count(db, application_id=app.id)), status
 
 
 @bp.get("/applications/<app_id>")
@@ -339,7 +338,7 @@ def detail(app_id):
 def forwarding(app_id):
     """The forwarding box alone, for the detail page to follow without a reload (no personal data)."""
     app = load_app(app_id)
-    return render_template("counter/_forwarding.html", app=app, outbox=casework.outbox_state(get_db(), app.id),
+    return render_template("counter/_forwarding.html", app=app, outbox=outbox.latest_for(get_db(), app.id),
                            can_retry=_forwarding_module() is not None)
 
 
@@ -357,7 +356,7 @@ def forwarding_retry(app_id):
     """Queue a record the worker gave up on again (same idempotency key: the core system can tell)."""
     app = load_app(app_id)
     forwarding = _forwarding_module()
-    ob = casework.outbox_state(get_db(), app.id)
+    ob = outbox.latest_for(get_db(), app.id)
     if forwarding is None or ob is None or ob["state"] != "failed":
         flash(_("There is nothing to send again."), "error")
     else:
