@@ -182,12 +182,8 @@ def person_log_print():
     log_disclosure(db, config, actor=clerk.actor, purpose="log_print", counterparty="resident", app=None,
                    payload=pdf, person=xlog.Person(person["name"], person["birth_date"]))
     if request.form.get("to") == "printer":
-        try:
-            from hardware.printer import open_printer
-        except ImportError:
-            flash(_("Printing is not available on this server; open the PDF and print it from the browser."),
-                  "error")
-            return render_person(person)
+        from hardware.printer import open_printer
+
         try:
             open_printer(config).print_pdf(pdf, "madoguchi exchange log")
         except MadoguchiError as e:

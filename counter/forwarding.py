@@ -35,7 +35,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 from urllib.parse import urlsplit
 
 import sqlite_utils
@@ -544,12 +544,6 @@ def status(db: sqlite_utils.Database) -> dict[str, Any]:
         "failed": counts.get("failed", 0), "oldest_pending_since": outbox.oldest_pending_since(db),
         "failed_records": outbox.failed(db), "retrying": outbox.retrying(db),
     }
-
-
-def retry_failed(db: sqlite_utils.Database, ids: Iterable[int] | None = None) -> int:
-    """Put failed rows back in the queue (after the core system or the config was fixed).
-    They keep their idempotency key, so the core system can still tell a resend."""
-    return outbox.requeue_failed(db, ids)
 
 
 # ---------------------------------------------------------------- the service in `madoguchi serve`

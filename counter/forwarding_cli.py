@@ -32,13 +32,14 @@ def forward(state, once, interval, show_status, retry_failed, as_json):
     Loops until interrupted (Ctrl-C or SIGTERM), retrying failed deliveries with exponential
     backoff. `madoguchi serve` runs the same worker in a thread; running both is safe.
     """
+    from core import outbox
     from counter import forwarding
 
     config = state.config
     if show_status or retry_failed:
         db = state.db()
         if retry_failed:
-            n = forwarding.retry_failed(db)
+            n = outbox.requeue_failed(db)
             click.echo(f"{n} failed record(s) queued again")
             return
         st = forwarding.status(db)

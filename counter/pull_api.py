@@ -21,7 +21,7 @@ from core import outbox
 from core.japanese import parse_typed_number
 from core.keys import read_or_create
 from counter import forwarding
-from web import add_service, get_config, get_db, json_body
+from web import get_config, get_db, json_body
 from web.security import csrf_exempt
 
 bp = Blueprint("counter_pull_api", __name__)
@@ -110,9 +110,4 @@ def acknowledge():
     return jsonify(result)
 
 
-def init_app(app) -> None:
-    """Called by counter.blueprint: run the forwarding worker beside the clerk screens."""
-    add_service(app, forwarding.start_service)
-
-
-__all__ = ["bp", "init_app", "pull_api_key"]
+__all__ = ["bp", "pull_api_key"]
