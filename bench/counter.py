@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import re
 import statistics
 import sys
 import tempfile
@@ -101,7 +100,7 @@ def main() -> None:
     built = time.perf_counter() - t0
     users.add_user(db, "sato", "bench password 1", "supervisor")
     size_mb = (tmp / "madoguchi.db").stat().st_size / 1e6
-    print(f"database: {len(ids)} applications over {args.days} days, {db['exchange_log'].count} log entries, "
+    print(f"database: {len(ids)} applications over {args.days} days, {xlog.head(db)['seq']} log entries, "
           f"{size_mb:.0f} MB (built in {built:.0f} s)")
 
     from web import create_app
@@ -131,9 +130,8 @@ def main() -> None:
     def figures():
         assert client.get("/counter/figures").status_code == 200
 
-    first = db.execute("SELECT data FROM applications WHERE id = ?", [ids[0]]).fetchone()[0]
-    name = re.search(r'"name": "([^"]+)"', first).group(1)
-    birth = re.search(r'"birth_date": "([^"]+)"', first).group(1)
+    first = ApplicationStore(db).get(ids[0]).data
+    name, birth = first["name"], first["birth_date"]
 
     def person_log():
         r = client.post("/counter/exchange-log/person", data={"csrf_token": "bench", "name": name, "birth_date": birth})

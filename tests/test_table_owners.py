@@ -9,8 +9,10 @@ OWNERS = {
     "applications": "core/store/applications.py",
     "application_events": "core/store/applications.py",
     "exchange_log": "core/exchange_log.py",
+    "users": "core/users.py",
+    "clerk_sessions": "core/users.py",
 }
-SURFACES = ("core", "counter", "kiosk", "prereg", "web", "hardware", "printing")
+SURFACES = ("core", "counter", "kiosk", "prereg", "web", "hardware", "printing", "bench", "scripts")
 
 
 def naming_pattern(table: str) -> re.Pattern:
