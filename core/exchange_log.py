@@ -121,15 +121,11 @@ class Verification:
         return f"exchange log broken at entry {self.first_bad_seq}: {self.problem}"
 
 
-def entries(db: sqlite_utils.Database, application_id: str | None = None,
-            subject: str | None = None) -> Iterator[dict[str, Any]]:
+def entries(db: sqlite_utils.Database, application_id: str | None = None) -> Iterator[dict[str, Any]]:
+    """Every entry (of one application), oldest first; a person's are `entries_about`."""
     sql, params = "SELECT * FROM exchange_log", []
     if application_id:
-        sql += " WHERE application_id = ?"
-        params.append(application_id)
-    elif subject:
-        sql += " WHERE subject_ref = ?"
-        params.append(subject)
+        sql, params = sql + " WHERE application_id = ?", [application_id]
     yield from db.query(sql + " ORDER BY seq", params)
 
 
