@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import re
 import statistics
 import sys
 import tempfile
@@ -28,7 +27,6 @@ from core import exchange_log as xlog  # noqa: E402
 from core import users  # noqa: E402
 from core.application import Application, Source, State, form_code, iso  # noqa: E402
 from core.config import load_config  # noqa: E402
-from core.keys import subject_key  # noqa: E402
 from core.store.applications import ApplicationStore  # noqa: E402
 from core.store.db import open_from_config, write  # noqa: E402
 from counter import casework  # noqa: E402
@@ -47,7 +45,6 @@ GIVEN = "太郎花子一郎美咲健一翔太陽菜結衣大輔"
 def build(db, config, visits_per_day: int, days: int) -> list[str]:
     rng = random.Random(7)
     store = ApplicationStore(db)
-    key = subject_key(config)
     today_start, _ = casework.local_day_bounds(casework.today())
     ids = []
     for day in range(days):
@@ -72,10 +69,9 @@ def build(db, config, visits_per_day: int, days: int) -> list[str]:
                 for n, ev in enumerate(app.pending_events):
                     ev.at = t + timedelta(minutes=n * 3)
                 store.save(app)
-                ref = xlog.subject_ref(key, name, birth)
                 for purpose in ("card_read", "print", "clerk_view"):
-                    xlog.append(db, actor="kiosk:kiosk-1", counterparty="mynumber_card", purpose=purpose,
-                                application_id=app.id, payload=data, subject=ref)
+                    xlog.append(db, config, actor="kiosk:kiosk-1", counterparty="mynumber_card", purpose=purpose,
+                                application_id=app.id, payload=data, person=xlog.Person(name, birth))
                 ids.append(app.id)
     return ids
 
@@ -104,7 +100,7 @@ def main() -> None:
     built = time.perf_counter() - t0
     users.add_user(db, "sato", "bench password 1", "supervisor")
     size_mb = (tmp / "madoguchi.db").stat().st_size / 1e6
-    print(f"database: {len(ids)} applications over {args.days} days, {db['exchange_log'].count} log entries, "
+    print(f"database: {len(ids)} applications over {args.days} days, {xlog.head(db)['seq']} log entries, "
           f"{size_mb:.0f} MB (built in {built:.0f} s)")
 
     from web import create_app
@@ -134,9 +130,8 @@ def main() -> None:
     def figures():
         assert client.get("/counter/figures").status_code == 200
 
-    first = db.execute("SELECT data FROM applications WHERE id = ?", [ids[0]]).fetchone()[0]
-    name = re.search(r'"name": "([^"]+)"', first).group(1)
-    birth = re.search(r'"birth_date": "([^"]+)"', first).group(1)
+    first = ApplicationStore(db).get(ids[0]).data
+    name, birth = first["name"], first["birth_date"]
 
     def person_log():
         r = client.post("/counter/exchange-log/person", data={"csrf_token": "bench", "name": name, "birth_date": birth})

@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 from core import exchange_log as xlog  # noqa: E402
 from core.application import Application, Source, State  # noqa: E402
 from core.config import load_config  # noqa: E402
+from core import outbox  # noqa: E402
 from core.outbox import confirm  # noqa: E402
 from core.store.applications import ApplicationStore  # noqa: E402
 from core.store.db import open_from_config, write  # noqa: E402
@@ -78,7 +79,7 @@ def confirm_many(db, n: int) -> None:
 
 
 def delivered(db) -> int:
-    return db.execute("SELECT COUNT(*) FROM outbox WHERE state = 'delivered'").fetchone()[0]
+    return outbox.counts_by_state(db).get("delivered", 0)
 
 
 def main() -> None:

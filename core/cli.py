@@ -41,13 +41,7 @@ class MadoguchiGroup(click.Group):
         if not target:
             return None
         module_name, attr = target.split(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as e:
-            if e.name and module_name.startswith(e.name):  # not built yet
-                return None
-            raise
-        return getattr(module, attr, None)
+        return getattr(importlib.import_module(module_name), attr)
 
     def invoke(self, ctx):
         try:
@@ -104,11 +98,16 @@ def init(state, demo):
     """Create the database, keys and demo data (safe to run again)."""
     from core import demo as demo_data
     from core.keys import ensure_keys
+    from web import SURFACES
+
+    for surface in SURFACES:  # each surface registers its tables on import
+        importlib.import_module(surface)
+    from counter.demo import add_demo_data as counter_demo
 
     config = state.config
     db = state.db()
     ensure_keys(config)
-    added = demo_data.add_demo_data(config, db) if demo else 0
+    added = demo_data.add_demo_data(config, db, surface_demos=[counter_demo]) if demo else 0
     click.echo(f"database ready: {config.path(config.storage.path)}")
     if added:
         click.echo(f"demo data: {added} applications")

@@ -1,7 +1,7 @@
 """Demo data for `madoguchi init`: a few applications a fresh demo can show."""
 from __future__ import annotations
 
-import importlib
+from typing import Callable, Iterable
 
 from core.application import Application, Source, State
 from core.catalogue import get_catalogue
@@ -25,8 +25,9 @@ DEMO_APPLICATIONS = [
 ]
 
 
-def add_demo_data(config, db) -> int:
-    """Add the demo applications if the database has none; returns how many were added."""
+def add_demo_data(config, db, surface_demos: Iterable[Callable] = ()) -> int:
+    """Add the demo applications if the database has none, then each of `surface_demos`'
+    (called with config and db in the same transaction); returns how many were added."""
     store = ApplicationStore(db)
     if store.count():
         return 0
@@ -42,13 +43,7 @@ def add_demo_data(config, db) -> int:
                 app.transition(state, actor="demo")
             store.save(app)
             added += 1
-        # Later features add their own demo data (printed/forwarded records with exchange log).
-        for name in ("counter.demo",):
-            try:
-                module = importlib.import_module(name)
-            except ModuleNotFoundError as e:
-                if e.name != name:
-                    raise
-                continue
-            added += module.add_demo_data(config, db)
+        # The surfaces' own demo data (e.g. the counter's forwarded records with their exchange log).
+        for add_surface_demo in surface_demos:
+            added += add_surface_demo(config, db)
     return added

@@ -11,12 +11,13 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from core.application import iso, utcnow
+from core.keys import subject_key
 from core.store.db import write
 
 migrations = Migrations("core.exchange_log")
@@ -61,16 +62,38 @@ def subject_ref(key: str, name: str, birth_date: str) -> str:
     return hmac.new(key.encode(), norm.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
+@dataclass(frozen=True)
+class Person:
+    """Whom an entry is about. Only `subject_ref` of these reaches the log."""
+    name: str | None
+    birth_date: str | None
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any]) -> "Person":
+        """The applicant of an application's data or a JSON form."""
+        return cls(data.get("name"), data.get("birth_date"))
+
+
+def subject_of(config, person: Person | None) -> str | None:
+    """The person's subject_ref under the office's subject key; None without both a name and
+    a birth date (a ref of half a person would name nobody a clerk can look up)."""
+    if person is None or not person.name or not person.birth_date:
+        return None
+    return subject_ref(subject_key(config), person.name, str(person.birth_date))
+
+
 def entry_hash(entry: dict[str, Any]) -> str:
     canonical = json.dumps([entry.get(f) for f in _FIELDS], ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def append(db: sqlite_utils.Database, *, actor: str, counterparty: str, purpose: str,
+def append(db: sqlite_utils.Database, config, *, actor: str, counterparty: str, purpose: str,
            application_id: str | None, payload: Any, result: str = "ok",
-           subject: str | None = None) -> dict[str, Any]:
-    """Append one entry. Joins the caller's transaction if there is one (so the log entry
-    and the change it records commit together); otherwise takes its own."""
+           person: Person | None = None) -> dict[str, Any]:
+    """Append one entry about `person` (its subject_ref is computed here). Joins the caller's
+    transaction if there is one (so the log entry and the change it records commit together);
+    otherwise takes its own."""
+    subject = subject_of(config, person)
     with write(db):
         last = db.execute("SELECT seq, entry_hash FROM exchange_log ORDER BY seq DESC LIMIT 1").fetchone()
         entry = {
@@ -98,16 +121,41 @@ class Verification:
         return f"exchange log broken at entry {self.first_bad_seq}: {self.problem}"
 
 
-def entries(db: sqlite_utils.Database, application_id: str | None = None,
-            subject: str | None = None) -> Iterator[dict[str, Any]]:
+def entries(db: sqlite_utils.Database, application_id: str | None = None) -> Iterator[dict[str, Any]]:
+    """Every entry (of one application), oldest first; a person's are `entries_about`."""
     sql, params = "SELECT * FROM exchange_log", []
     if application_id:
-        sql += " WHERE application_id = ?"
-        params.append(application_id)
-    elif subject:
-        sql += " WHERE subject_ref = ?"
-        params.append(subject)
+        sql, params = sql + " WHERE application_id = ?", [application_id]
     yield from db.query(sql + " ORDER BY seq", params)
+
+
+def entries_about(db: sqlite_utils.Database, config, person: Person,
+                  application_ids: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """A person's entries: those naming them, and those about `application_ids` (which finds
+    entries written without a subject too), oldest first."""
+    return list(db.query("SELECT * FROM exchange_log WHERE subject_ref = ?"
+                         " OR application_id IN (SELECT value FROM json_each(?)) ORDER BY seq",
+                         [subject_of(config, person), json.dumps(list(application_ids))]))
+
+
+def newest(db: sqlite_utils.Database, limit: int, application_id: str | None = None) -> list[dict[str, Any]]:
+    """The newest `limit` entries (of one application), oldest first."""
+    sql, params = "SELECT * FROM exchange_log", []
+    if application_id:
+        sql, params = sql + " WHERE application_id = ?", [application_id]
+    return list(db.query(f"SELECT * FROM ({sql} ORDER BY seq DESC LIMIT ?) ORDER BY seq", [*params, limit]))
+
+
+def count(db: sqlite_utils.Database, application_id: str) -> int:
+    return db.execute("SELECT COUNT(*) FROM exchange_log WHERE application_id = ?", [application_id]).fetchone()[0]
+
+
+def first_at(db: sqlite_utils.Database, purpose: str, application_ids: Iterable[str]) -> dict[str, str]:
+    """{application id: time of its first entry with `purpose`}, for those that have one."""
+    return {r["application_id"]: r["at"] for r in db.query(
+        "SELECT application_id, MIN(at) AS at FROM exchange_log WHERE purpose = ?"
+        " AND application_id IN (SELECT value FROM json_each(?)) GROUP BY application_id",
+        [purpose, json.dumps(list(application_ids))])}
 
 
 def head(db: sqlite_utils.Database) -> dict[str, Any]:

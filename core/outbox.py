@@ -6,7 +6,8 @@ The record format is versioned (`schema`); bump the version when its shape chang
 from __future__ import annotations
 
 import json
-from typing import Any
+from datetime import datetime
+from typing import Any, Iterable
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
@@ -77,3 +78,147 @@ def confirm(db: sqlite_utils.Database, app: Application, actor: str) -> dict[str
             [app.id, key, json.dumps(record, ensure_ascii=False, sort_keys=True), iso(utcnow()), iso(utcnow())],
         )
     return record
+
+
+# ---------------------------------------------------------------- the delivery worker's queries
+# (counter.forwarding and counter.pull_api decide what to do; the SQL lives here)
+
+def claim_next(db: sqlite_utils.Database, owner: str, *, now: datetime, until: datetime,
+               due_by: datetime) -> dict[str, Any] | None:
+    """Lease the next pending row due by `due_by` to `owner` until `until`, in one statement
+    (atomic between processes); None when nothing is due."""
+    with write(db):
+        rows = list(db.query(
+            "UPDATE outbox SET leased_until = :until, lease_owner = :owner WHERE id = ("
+            " SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= :due"
+            " AND (leased_until IS NULL OR leased_until < :now)"
+            " ORDER BY next_attempt_at, id LIMIT 1) RETURNING *",
+            {"until": iso(until), "owner": owner, "now": iso(now), "due": iso(due_by)}))
+    return rows[0] if rows else None
+
+
+def lease_owners(db: sqlite_utils.Database) -> list[str]:
+    """The workers holding a lease on a pending row."""
+    return [r[0] for r in db.execute(
+        "SELECT DISTINCT lease_owner FROM outbox WHERE state = 'pending' AND lease_owner IS NOT NULL")]
+
+
+def release_leases(db: sqlite_utils.Database, owner: str) -> int:
+    """Free the pending rows `owner` holds; returns how many."""
+    with write(db):
+        return db.execute("UPDATE outbox SET leased_until = NULL, lease_owner = NULL"
+                          " WHERE lease_owner = ? AND state = 'pending'", [owner]).rowcount
+
+
+def mark_delivered(db: sqlite_utils.Database, row_id: int, at: datetime) -> bool:
+    """False when the row was not pending (already delivered, or failed meanwhile)."""
+    now = iso(at)
+    with write(db):
+        return db.execute(
+            "UPDATE outbox SET state = 'delivered', delivered_at = ?, attempts = attempts + 1,"
+            " last_attempt_at = ?, last_error = NULL, leased_until = NULL, lease_owner = NULL"
+            " WHERE id = ? AND state = 'pending'", [now, now, row_id]).rowcount == 1
+
+
+def mark_failed(db: sqlite_utils.Database, row_id: int, *, attempts: int, error: str, at: datetime) -> bool:
+    """Give up on a pending row (a clerk sees it); False when it was not pending."""
+    with write(db):
+        return db.execute(
+            "UPDATE outbox SET state = 'failed', attempts = ?, last_error = ?, last_attempt_at = ?,"
+            " failed_at = ?, leased_until = NULL, lease_owner = NULL WHERE id = ? AND state = 'pending'",
+            [attempts, error, iso(at), iso(at), row_id]).rowcount == 1
+
+
+def reschedule(db: sqlite_utils.Database, row_id: int, *, attempts: int, error: str, at: datetime,
+               next_attempt_at: datetime) -> bool:
+    """Note a failed attempt and when to try again; False when the row was not pending."""
+    with write(db):
+        return db.execute(
+            "UPDATE outbox SET attempts = ?, last_error = ?, last_attempt_at = ?, next_attempt_at = ?,"
+            " leased_until = NULL, lease_owner = NULL WHERE id = ? AND state = 'pending'",
+            [attempts, error, iso(at), iso(next_attempt_at), row_id]).rowcount == 1
+
+
+def make_due(db: sqlite_utils.Database, *, errors: Iterable[str], error_prefix: str, at: datetime) -> int:
+    """Make every pending row waiting after one of `errors` (or an error starting with
+    `error_prefix`) due at `at`; returns how many."""
+    errors = list(errors)
+    now = iso(at)
+    with write(db):
+        return db.execute(
+            "UPDATE outbox SET next_attempt_at = ? WHERE state = 'pending' AND next_attempt_at > ?"
+            f" AND (last_error IN ({','.join('?' * len(errors))}) OR last_error LIKE ?)",
+            [now, now, *errors, f"{error_prefix}%"]).rowcount
+
+
+def due_count(db: sqlite_utils.Database, due_by: datetime, at_most: int) -> int:
+    """How many pending rows are due by `due_by`, counting no further than `at_most`."""
+    return db.execute("SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?"
+                      " LIMIT ?)", [iso(due_by), at_most]).fetchone()[0]
+
+
+def next_due_at(db: sqlite_utils.Database) -> datetime | None:
+    """When the next pending row is due (its lease counted), None when nothing is pending."""
+    row = db.execute(
+        "SELECT MIN(CASE WHEN leased_until > next_attempt_at THEN leased_until ELSE next_attempt_at END)"
+        " FROM outbox WHERE state = 'pending'").fetchone()
+    return datetime.fromisoformat(row[0]) if row and row[0] else None
+
+
+def pending_after(db: sqlite_utils.Database, after_id: int, limit: int) -> list[dict[str, Any]]:
+    """Pending rows with an id above `after_id`, oldest first (the PULL API's pages)."""
+    return list(db.query("SELECT id, application_id, idempotency_key, record FROM outbox"
+                         " WHERE state = 'pending' AND id > ? ORDER BY id LIMIT ?", [after_id, limit]))
+
+
+def pending_for(db: sqlite_utils.Database, application_id: str) -> list[dict[str, Any]]:
+    return list(db.query("SELECT * FROM outbox WHERE application_id = ? AND state = 'pending' ORDER BY id",
+                         [application_id]))
+
+
+def by_idempotency_key(db: sqlite_utils.Database, key: str) -> dict[str, Any] | None:
+    rows = list(db.query("SELECT * FROM outbox WHERE idempotency_key = ?", [key]))
+    return rows[0] if rows else None
+
+
+# ---------------------------------------------------------------- status for clerks and operators
+
+def counts_by_state(db: sqlite_utils.Database) -> dict[str, int]:
+    return {r["state"]: r["n"] for r in db.query("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state")}
+
+
+def oldest_pending_since(db: sqlite_utils.Database) -> str | None:
+    return db.execute("SELECT MIN(created_at) FROM outbox WHERE state = 'pending'").fetchone()[0]
+
+
+def retrying(db: sqlite_utils.Database, limit: int = 100) -> list[dict[str, Any]]:
+    """Pending rows that failed at least once (without their records)."""
+    return list(db.query(
+        "SELECT id, application_id, idempotency_key, attempts, last_error, next_attempt_at FROM outbox"
+        " WHERE state = 'pending' AND attempts > 0 ORDER BY id LIMIT ?", [limit]))
+
+
+def failed(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Rows given up on (without their records)."""
+    return list(db.query(
+        "SELECT id, application_id, idempotency_key, attempts, last_error, failed_at FROM outbox"
+        " WHERE state = 'failed' ORDER BY id"))
+
+
+def requeue_failed(db: sqlite_utils.Database, ids: Iterable[int] | None = None) -> int:
+    """Put failed rows (all, or those of `ids`) back in the queue, due now, keeping their
+    idempotency keys; returns how many."""
+    now = iso(utcnow())
+    sql = "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, failed_at = NULL WHERE state = 'failed'"
+    with write(db):
+        if ids is None:
+            return db.execute(sql, [now]).rowcount
+        return sum(db.execute(sql + " AND id = ?", [now, int(i)]).rowcount for i in ids)
+
+
+def latest_for(db: sqlite_utils.Database, application_id: str) -> dict[str, Any] | None:
+    """An application's newest row (without the record): what the worker did with it."""
+    rows = list(db.query(
+        "SELECT id, idempotency_key, state, attempts, last_error, next_attempt_at, created_at, delivered_at,"
+        " failed_at FROM outbox WHERE application_id = ? ORDER BY id DESC LIMIT 1", [application_id]))
+    return rows[0] if rows else None

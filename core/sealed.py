@@ -242,8 +242,9 @@ def open_prereg_envelope(config, token_text: str, db: sqlite_utils.Database | No
         envelope = unseal(app_id, key, record.sealed)
         if actor is not None:
             from core import exchange_log
-            exchange_log.append(db, actor=actor, counterparty="prereg", purpose="prereg_fetch",
-                                application_id=app_id, payload=envelope.form)
+            exchange_log.append(db, config, actor=actor, counterparty="prereg", purpose="prereg_fetch",
+                                application_id=app_id, payload=envelope.form,
+                                person=exchange_log.Person.of(envelope.form))
     finally:
         if own_db:
             db.conn.close()

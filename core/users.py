@@ -167,6 +167,15 @@ def get_user(db: sqlite_utils.Database, username: str) -> User:
     return _user(rows[0])
 
 
+def has_users(db: sqlite_utils.Database) -> bool:
+    return db.execute("SELECT 1 FROM users LIMIT 1").fetchone() is not None
+
+
+def is_account(db: sqlite_utils.Database, typed_username: str | None) -> bool:
+    """Whether the typed name (normalised as at sign-in) names an account."""
+    return db.execute("SELECT 1 FROM users WHERE username = ?", [normalise_username(typed_username)]).fetchone() is not None
+
+
 def list_users(db: sqlite_utils.Database) -> list[User]:
     return [_user(r) for r in db.query("SELECT * FROM users ORDER BY username")]
 

@@ -107,7 +107,7 @@ def refusal_headers(e: AuthError) -> dict:
 def sign_in_page(status: int = 200, headers: dict | None = None, **kw):
     kw.setdefault("errors", {})
     # First run: say how to make the first account instead of leaving everyone at a locked door.
-    kw["no_accounts"] = not get_db().execute("SELECT 1 FROM users LIMIT 1").fetchone()
+    kw["no_accounts"] = not accounts.has_users(get_db())
     nxt = counter_path(request.values.get("next")) or ""
     return render_template("counter/sign_in.html", next=nxt, **kw), status, headers or {}
 
@@ -135,9 +135,8 @@ def sign_in():
     except AuthError as e:
         if e.code not in REFUSAL_STATUS:  # a flood's refusals are counted nowhere, and not logged one by one
             # The name only when it is an account: one that is none may be a password typed in the wrong box.
-            exists = db.execute("SELECT 1 FROM users WHERE username = ?",
-                                [accounts.normalise_username(username)]).fetchone()
-            log.warning("sign-in refused for %s from %s: %s", repr(username) if exists else "a name that is no account",
+            log.warning("sign-in refused for %s from %s: %s",
+                        repr(username) if accounts.is_account(db, username) else "a name that is no account",
                         client_address(), e.code)
         return sign_in_page(REFUSAL_STATUS.get(e.code, 401), refusal_headers(e), errors={"password": refusal(e)},
                             username=username)

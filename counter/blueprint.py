@@ -1,6 +1,5 @@
 """URL map of the counter surface: the clerks' screens (sign-in, queue, detail, exchange log,
 figures, accounts). Views live in counter/auth.py, views.py, exchange.py and admin.py."""
-import importlib
 from datetime import date, datetime, timedelta
 
 from flask import Blueprint, g
@@ -13,6 +12,7 @@ from core.clock import in_japan, today_in_japan
 from core.catalogue import FieldDef, get_catalogue, text_in
 from core.config import LANGUAGES
 from core.japanese import format_postal_code, format_wareki
+from web import add_service
 from web.errors import error_response
 
 bp = Blueprint("counter", __name__, template_folder="templates", static_folder="static")
@@ -210,13 +210,9 @@ from counter import admin, auth, exchange, views  # noqa: E402,F401
 
 
 def init_app(app):
-    """Register the core system's PULL API (forwarding) beside the clerk screens."""
-    try:
-        pull_api = importlib.import_module("counter.pull_api")
-    except ModuleNotFoundError as e:
-        if e.name != "counter.pull_api":
-            raise
-        return
+    """The core system's PULL API beside the clerk screens, and the forwarding worker
+    (a service: it runs under `madoguchi serve`)."""
+    from counter import forwarding, pull_api
+
     app.register_blueprint(pull_api.bp, url_prefix="/counter/api/v1")
-    if hasattr(pull_api, "init_app"):
-        pull_api.init_app(app)
+    add_service(app, forwarding.start_service)

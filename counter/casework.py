@@ -15,9 +15,11 @@ from typing import Any, Iterable
 
 import sqlite_utils
 
-from core.application import FORM_CODE_PREFIX, Application, Event, State, is_application_id, iso, utcnow
+from core import exchange_log as xlog
+from core.application import FORM_CODE_PREFIX, Application, Event, State, is_application_id, utcnow
 from core.clock import JAPAN, today_in_japan
 from core.forms import EARLIEST_DATE, LATEST_DATE
+from core.store.applications import ApplicationStore
 
 OPEN_STATES = (State.DRAFT, State.SUBMITTED, State.PRINTED)
 CLOSED_STATES = (State.CONFIRMED, State.FORWARDED, State.REJECTED, State.CANCELLED)
@@ -160,18 +162,9 @@ def timeline(events: Iterable[Event], first_view_at: datetime | None) -> Timelin
 
 
 def first_views(db: sqlite_utils.Database, application_ids: list[str]) -> dict[str, datetime]:
-    out: dict[str, datetime] = {}
-    for chunk in _chunks(application_ids, 500):
-        for r in db.query(
-                "SELECT application_id, MIN(at) AS at FROM exchange_log WHERE purpose = 'clerk_view'"
-                f" AND application_id IN ({','.join('?' * len(chunk))}) GROUP BY application_id", chunk):
-            out[r["application_id"]] = datetime.fromisoformat(r["at"])
-    return out
-
-
-def _chunks(items: list, n: int):
-    for i in range(0, len(items), n):
-        yield items[i:i + n]
+    """When a clerk first viewed each application (its first clerk_view exchange-log entry)."""
+    return {app_id: datetime.fromisoformat(at)
+            for app_id, at in xlog.first_at(db, "clerk_view", application_ids).items()}
 
 
 # --- many applications at once (the queue, the figures) ----------------------------------
@@ -198,23 +191,6 @@ class QueueRow:
         return self.app.state in OPEN_STATES
 
 
-_PRINT = "((e.kind = 'state' AND e.new = '\"printed\"') OR e.kind = 'printed')"
-# One pass over the day's applications and their audit events (index on application_id),
-# no values decoded: a busy office's day or month stays quick. INDEXED BY: without it the
-# GROUP BY makes SQLite walk every application ever made in id order to find one day's.
-_SUMMARY_SQL = f"""
-SELECT a.id, a.state, a.procedures, a.channel, a.reception_number, a.created_at, a.updated_at,
-  MIN(CASE WHEN {_PRINT} THEN e.at END) AS printed_at,
-  MAX(CASE WHEN {_PRINT} THEN e.at END) AS last_printed_at,
-  MIN(CASE WHEN e.kind = 'state' AND e.new = '"confirmed"' THEN e.at END) AS confirmed_at,
-  MIN(CASE WHEN e.kind = 'state' AND e.new IN ('"confirmed"', '"rejected"', '"cancelled"') THEN e.at END) AS closed_at,
-  SUM(CASE WHEN e.kind = 'field' AND e.actor LIKE 'clerk:%' THEN 1 ELSE 0 END) AS corrections,
-  (SELECT MIN(x.at) FROM exchange_log x WHERE x.application_id = a.id AND x.purpose = 'clerk_view') AS first_view_at
-FROM applications a INDEXED BY idx_applications_created_at
-  LEFT JOIN application_events e ON e.application_id = a.id
-WHERE a.created_at >= ? AND a.created_at < ?"""
-
-
 def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
@@ -224,38 +200,24 @@ def summaries_between(db: sqlite_utils.Database, start: datetime, end: datetime,
                       reception_number: str | None = None) -> list[QueueRow]:
     """Applications created in [start, end), each with its timeline, oldest first."""
     import json
-    sql, params = _SUMMARY_SQL, [iso(start), iso(end)]
-    states = list(states or [])
-    if states:
-        sql += f" AND a.state IN ({','.join('?' * len(states))})"
-        params += states
-    if procedure:
-        sql += " AND EXISTS (SELECT 1 FROM json_each(a.procedures) WHERE value = ?)"
-        params.append(procedure)
-    if reception_number:
-        sql += " AND a.reception_number = ?"
-        params.append(reception_number)
-    sql += " GROUP BY a.id ORDER BY a.created_at"
+    found = ApplicationStore(db).summaries_between(start, end, states, procedure, reception_number)
+    views = first_views(db, [r["id"] for r in found])
     rows = []
-    for (app_id, state, procs, channel, number, created, updated, printed, last_printed, confirmed, closed,
-         corrections, first_view) in db.execute(sql, params):
-        created_at = datetime.fromisoformat(created)
+    for r in found:
+        created_at = datetime.fromisoformat(r["created_at"])
         rows.append(QueueRow(
-            Summary(app_id, State(state), json.loads(procs), channel, number, created_at,
-                    datetime.fromisoformat(updated)),
-            Timeline(created_at=created_at, printed_at=_dt(printed), last_printed_at=_dt(last_printed),
-                     first_view_at=_dt(first_view), confirmed_at=_dt(confirmed), closed_at=_dt(closed),
-                     corrections=corrections or 0)))
+            Summary(r["id"], State(r["state"]), json.loads(r["procedures"]), r["channel"], r["reception_number"],
+                    created_at, datetime.fromisoformat(r["updated_at"])),
+            Timeline(created_at=created_at, printed_at=_dt(r["printed_at"]), last_printed_at=_dt(r["last_printed_at"]),
+                     first_view_at=views.get(r["id"]), confirmed_at=_dt(r["confirmed_at"]),
+                     closed_at=_dt(r["closed_at"]), corrections=r["corrections"] or 0)))
     return rows
 
 
 def corrected_fields_between(db: sqlite_utils.Database, start: datetime, end: datetime) -> dict[str, list[str]]:
     """Which fields clerks corrected, per application created in [start, end)."""
     out: dict[str, list[str]] = {}
-    for app_id, field_name in db.execute(
-            "SELECT e.application_id, e.field FROM application_events e JOIN applications a ON a.id = e.application_id"
-            " WHERE a.created_at >= ? AND a.created_at < ? AND e.kind = 'field' AND e.actor LIKE 'clerk:%'"
-            " ORDER BY e.id", [iso(start), iso(end)]):
+    for app_id, field_name in ApplicationStore(db).clerk_corrections_between(start, end):
         out.setdefault(app_id, []).append(field_name)
     return out
 
@@ -270,8 +232,3 @@ def queue(db: sqlite_utils.Database, day: date, states: Iterable[str] | None = N
     return open_rows + closed
 
 
-def outbox_state(db: sqlite_utils.Database, application_id: str) -> dict[str, Any] | None:
-    """The latest outbox row of an application (what the forwarding worker did with it)."""
-    rows = list(db.query("SELECT id, state, attempts, last_error, next_attempt_at, created_at, delivered_at"
-                         " FROM outbox WHERE application_id = ? ORDER BY id DESC LIMIT 1", [application_id]))
-    return rows[0] if rows else None

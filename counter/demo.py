@@ -10,8 +10,7 @@ from core import exchange_log as xlog
 from core.application import Application, Source, State
 from core.catalogue import get_catalogue
 from core.forms import parse_application
-from core.keys import subject_key
-from core.outbox import confirm
+from core import outbox
 from core.store.applications import ApplicationStore
 from core.store.db import write
 from counter import forwarding
@@ -36,9 +35,8 @@ DEMO_FORWARDED = [
 
 
 def _log(db, config, app: Application, *, actor: str, counterparty: str, purpose: str, payload) -> None:
-    subject = xlog.subject_ref(subject_key(config), app.data.get("name", ""), app.data.get("birth_date", ""))
-    xlog.append(db, actor=actor, counterparty=counterparty, purpose=purpose, application_id=app.id,
-                payload=payload, result="ok", subject=subject)
+    xlog.append(db, config, actor=actor, counterparty=counterparty, purpose=purpose, application_id=app.id,
+                payload=payload, result="ok", person=xlog.Person.of(app.data))
 
 
 def add_demo_data(config, db) -> int:
@@ -63,10 +61,9 @@ def add_demo_data(config, db) -> int:
                  payload=app.to_json_form())
             _log(db, config, app, actor=CLERK, counterparty=CLERK, purpose="clerk_view",
                  payload=app.to_json_form())
-            confirm(db, app, actor=CLERK)
+            outbox.confirm(db, app, actor=CLERK)
             apps.append(app)
-        rows = [r for app in apps for r in db.query(
-            "SELECT * FROM outbox WHERE application_id = ? AND state = 'pending'", [app.id])]
+        rows = [r for app in apps for r in outbox.pending_for(db, app.id)]
         if config.backend.mode == "file":
             # Really delivered: the files land in [backend].folder like any other record's.
             forwarder = forwarding.Forwarder(config, db=db)

@@ -18,7 +18,7 @@ from core.users import Role
 from counter import casework, log_pdf
 from counter.auth import current_clerk, requires
 from counter.blueprint import PURPOSE_LABELS, bp, label_of
-from counter.disclosure import log_disclosure, person_log, person_ref
+from counter.disclosure import log_disclosure, person_log
 from web import get_config, get_db
 
 log = logging.getLogger("madoguchi.counter")
@@ -70,14 +70,7 @@ def exchange_labels():
 
 
 def _reception_numbers(rows) -> dict[str, str | None]:
-    ids = sorted({r["application_id"] for r in rows if r["application_id"]})
-    out = {}
-    db = get_db()
-    for chunk in casework._chunks(ids, 500):
-        for r in db.query(f"SELECT id, reception_number FROM applications WHERE id IN ({','.join('?' * len(chunk))})",
-                          chunk):
-            out[r["id"]] = r["reception_number"]
-    return out
+    return ApplicationStore(get_db()).reception_numbers({r["application_id"] for r in rows if r["application_id"]})
 
 
 @bp.get("/exchange-log")
@@ -164,7 +157,6 @@ def person_log_print():
     db, config, clerk = get_db(), get_config(), current_clerk()
     rows = person_log(db, config, person["name"], person["birth_date"])
     reception = _reception_numbers(rows)
-    ref = person_ref(config, person["name"], person["birth_date"])
     with force_locale("ja"):
         pdf = log_pdf.render(log_pdf.LogPage(
             title=_("Record of the use of your personal information (exchange log)"),
@@ -188,14 +180,10 @@ def person_log_print():
             page_label=lambda n: _("Page %(n)d", n=n),
         ))
     log_disclosure(db, config, actor=clerk.actor, purpose="log_print", counterparty="resident", app=None,
-                   payload=pdf, subject=ref)
+                   payload=pdf, person=xlog.Person(person["name"], person["birth_date"]))
     if request.form.get("to") == "printer":
-        try:
-            from hardware.printer import open_printer
-        except ImportError:
-            flash(_("Printing is not available on this server; open the PDF and print it from the browser."),
-                  "error")
-            return render_person(person)
+        from hardware.printer import open_printer
+
         try:
             open_printer(config).print_pdf(pdf, "madoguchi exchange log")
         except MadoguchiError as e:

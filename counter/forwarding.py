@@ -35,15 +35,15 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 from urllib.parse import urlsplit
 
 import sqlite_utils
 
 from core import exchange_log as xlog
-from core.application import State, iso, utcnow
+from core import outbox
+from core.application import State, utcnow
 from core.errors import ConfigError
-from core.keys import subject_key
 from core.private_files import create_private, private_folder
 from core.store.applications import ApplicationStore
 from core.store.db import open_from_config, write
@@ -336,23 +336,12 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def subject_for(config, record: dict[str, Any]) -> str | None:
-    data = record.get("data") or {}
-    if not data.get("name"):
-        return None
-    return xlog.subject_ref(subject_key(config), data.get("name", ""), data.get("birth_date", ""))
-
-
 def record_delivery(db: sqlite_utils.Database, config, row: dict[str, Any], counterparty: str,
                     payload: bytes | dict, owner: str | None = None) -> bool:
     """Mark a row delivered, move its application to forwarded and log the transfer, in one
     transaction. False when the row was already delivered (by another worker or an earlier ack)."""
-    now = iso(utcnow())
     with write(db):
-        sql = ("UPDATE outbox SET state = 'delivered', delivered_at = ?, attempts = attempts + 1,"
-               " last_attempt_at = ?, last_error = NULL, leased_until = NULL, lease_owner = NULL"
-               " WHERE id = ? AND state = 'pending'")
-        if db.execute(sql, [now, now, row["id"]]).rowcount != 1:
+        if not outbox.mark_delivered(db, row["id"], utcnow()):
             return False
         store = ApplicationStore(db)
         app = store.find(row["application_id"])
@@ -360,9 +349,9 @@ def record_delivery(db: sqlite_utils.Database, config, row: dict[str, Any], coun
             app.transition(State.FORWARDED, actor=ACTOR)
             store.save(app)
         record = json.loads(row["record"])
-        xlog.append(db, actor=ACTOR, counterparty=counterparty, purpose="forward",
+        xlog.append(db, config, actor=ACTOR, counterparty=counterparty, purpose="forward",
                     application_id=row["application_id"], payload=payload, result="ok",
-                    subject=subject_for(config, record))
+                    person=xlog.Person.of(record.get("data") or {}))
     return True
 
 
@@ -390,9 +379,7 @@ class Forwarder:
         power cut of the process), so its rows are resent now instead of when the lease ends."""
         host = socket.gethostname()
         freed = 0
-        owners = [r[0] for r in self.db.execute(
-            "SELECT DISTINCT lease_owner FROM outbox WHERE state = 'pending' AND lease_owner IS NOT NULL")]
-        for owner in owners:
+        for owner in outbox.lease_owners(self.db):
             parts = owner.rsplit(":", 2)
             if len(parts) != 3 or parts[0] != host or owner == self.owner:
                 continue
@@ -401,10 +388,7 @@ class Forwarder:
             except ValueError:
                 continue
             if pid != os.getpid() and not _pid_alive(pid):
-                with write(self.db):
-                    freed += self.db.execute(
-                        "UPDATE outbox SET leased_until = NULL, lease_owner = NULL"
-                        " WHERE lease_owner = ? AND state = 'pending'", [owner]).rowcount
+                freed += outbox.release_leases(self.db, owner)
         if freed:
             log.info("released %d record(s) held by a stopped worker", freed)
         return freed
@@ -415,14 +399,7 @@ class Forwarder:
         failed (and rescheduled) waits for the next pass instead of spinning."""
         now = utcnow()
         until = now + timedelta(seconds=self.lease_seconds)
-        with write(self.db):
-            rows = list(self.db.query(
-                "UPDATE outbox SET leased_until = :until, lease_owner = :owner WHERE id = ("
-                " SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= :due"
-                " AND (leased_until IS NULL OR leased_until < :now)"
-                " ORDER BY next_attempt_at, id LIMIT 1) RETURNING *",
-                {"until": iso(until), "owner": self.owner, "now": iso(now), "due": iso(due_by or now)}))
-        return rows[0] if rows else None
+        return outbox.claim_next(self.db, self.owner, now=now, until=until, due_by=due_by or now)
 
     # -- one row
 
@@ -446,13 +423,7 @@ class Forwarder:
     def wake_delayed(self) -> int:
         """The core system is back: make every record an outage delayed due now, instead of
         each waiting out its own backoff (up to backoff_max_seconds)."""
-        now = iso(utcnow())
-        placeholders = ",".join("?" * len(UNREACHABLE_ERRORS))
-        with write(self.db):
-            n = self.db.execute(
-                "UPDATE outbox SET next_attempt_at = ? WHERE state = 'pending' AND next_attempt_at > ?"
-                f" AND (last_error IN ({placeholders}) OR last_error LIKE 'file_error%')",
-                [now, now, *UNREACHABLE_ERRORS]).rowcount
+        n = outbox.make_due(self.db, errors=UNREACHABLE_ERRORS, error_prefix="file_error", at=utcnow())
         if n:
             log.info("the core system answers again: %d delayed record(s) are due now", n)
         return n
@@ -465,24 +436,19 @@ class Forwarder:
         error = outcome.error or "unknown"
         with write(self.db):
             if give_up:
-                cur = self.db.execute(
-                    "UPDATE outbox SET state = 'failed', attempts = ?, last_error = ?, last_attempt_at = ?,"
-                    " failed_at = ?, leased_until = NULL, lease_owner = NULL WHERE id = ? AND state = 'pending'",
-                    [attempts, error, iso(now), iso(now), row["id"]])
+                noted = outbox.mark_failed(self.db, row["id"], attempts=attempts, error=error, at=now)
             else:
                 delay = backoff_seconds(attempts, float(b.backoff_initial_seconds), float(b.backoff_max_seconds),
                                         self.rng)
                 if outcome.retry_after:
                     delay = min(max(delay, outcome.retry_after), float(b.backoff_max_seconds))
-                cur = self.db.execute(
-                    "UPDATE outbox SET attempts = ?, last_error = ?, last_attempt_at = ?, next_attempt_at = ?,"
-                    " leased_until = NULL, lease_owner = NULL WHERE id = ? AND state = 'pending'",
-                    [attempts, error, iso(now), iso(now + timedelta(seconds=delay)), row["id"]])
+                noted = outbox.reschedule(self.db, row["id"], attempts=attempts, error=error, at=now,
+                                          next_attempt_at=now + timedelta(seconds=delay))
             # Data that may have left the building is a transfer, even when it failed.
-            if cur.rowcount == 1 and outcome.sent:
-                xlog.append(self.db, actor=ACTOR, counterparty=self.transport.counterparty, purpose="forward",
-                            application_id=row["application_id"], payload=doc, result="failed",
-                            subject=subject_for(self.config, doc))
+            if noted and outcome.sent:
+                xlog.append(self.db, self.config, actor=ACTOR, counterparty=self.transport.counterparty,
+                            purpose="forward", application_id=row["application_id"], payload=doc, result="failed",
+                            person=xlog.Person.of(doc.get("data") or {}))
         level = logging.WARNING if give_up else logging.INFO
         log.log(level, "outbox row %s: %s (attempt %d)%s", row["id"], error, attempts,
                 ", giving up" if give_up else "")
@@ -517,9 +483,7 @@ class Forwarder:
         return counts
 
     def _due_count(self, due_by: datetime) -> int:
-        return self.db.execute(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?"
-            " LIMIT 64)", [iso(due_by)]).fetchone()[0]
+        return outbox.due_count(self.db, due_by, at_most=64)
 
     def _drain(self, started: datetime, stop: threading.Event | None, limit: int | None,
                counts: dict[str, int], unreachable: threading.Event) -> None:
@@ -542,12 +506,8 @@ class Forwarder:
             log.exception("a sender stopped early in this pass")
 
     def seconds_until_due(self) -> float | None:
-        row = self.db.execute(
-            "SELECT MIN(CASE WHEN leased_until > next_attempt_at THEN leased_until ELSE next_attempt_at END)"
-            " FROM outbox WHERE state = 'pending'").fetchone()
-        if not row or row[0] is None:
-            return None
-        return max(0.0, (datetime.fromisoformat(row[0]) - utcnow()).total_seconds())
+        due = outbox.next_due_at(self.db)
+        return None if due is None else max(0.0, (due - utcnow()).total_seconds())
 
     def run(self, stop: threading.Event, poll_seconds: float = POLL_SECONDS,
             on_pass: Callable[[dict[str, int]], None] | None = None) -> None:
@@ -578,45 +538,12 @@ class Forwarder:
 
 def status(db: sqlite_utils.Database) -> dict[str, Any]:
     """Counts by state, the oldest waiting record and the failed ones (no personal data)."""
-    counts = {r["state"]: r["n"] for r in db.query("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state")}
-    oldest = db.execute("SELECT MIN(created_at) FROM outbox WHERE state = 'pending'").fetchone()[0]
+    counts = outbox.counts_by_state(db)
     return {
         "pending": counts.get("pending", 0), "delivered": counts.get("delivered", 0),
-        "failed": counts.get("failed", 0), "oldest_pending_since": oldest,
-        "failed_records": failed(db),
-        "retrying": list(db.query(
-            "SELECT id, application_id, idempotency_key, attempts, last_error, next_attempt_at FROM outbox"
-            " WHERE state = 'pending' AND attempts > 0 ORDER BY id LIMIT 100")),
+        "failed": counts.get("failed", 0), "oldest_pending_since": outbox.oldest_pending_since(db),
+        "failed_records": outbox.failed(db), "retrying": outbox.retrying(db),
     }
-
-
-def failed(db: sqlite_utils.Database) -> list[dict[str, Any]]:
-    return list(db.query(
-        "SELECT id, application_id, idempotency_key, attempts, last_error, failed_at FROM outbox"
-        " WHERE state = 'failed' ORDER BY id"))
-
-
-def retry_failed(db: sqlite_utils.Database, ids: Iterable[int] | None = None) -> int:
-    """Put failed rows back in the queue (after the core system or the config was fixed).
-    They keep their idempotency key, so the core system can still tell a resend."""
-    now = iso(utcnow())
-    with write(db):
-        if ids is None:
-            return db.execute("UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?,"
-                              " failed_at = NULL WHERE state = 'failed'", [now]).rowcount
-        n = 0
-        for i in ids:
-            n += db.execute("UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?,"
-                            " failed_at = NULL WHERE state = 'failed' AND id = ?", [now, int(i)]).rowcount
-        return n
-
-
-def outbox_entry(db: sqlite_utils.Database, application_id: str) -> dict[str, Any] | None:
-    """The newest outbox row of an application (without the record), for the clerk's screen."""
-    rows = list(db.query(
-        "SELECT id, idempotency_key, state, attempts, last_error, next_attempt_at, created_at, delivered_at,"
-        " failed_at FROM outbox WHERE application_id = ? ORDER BY id DESC LIMIT 1", [application_id]))
-    return rows[0] if rows else None
 
 
 # ---------------------------------------------------------------- the service in `madoguchi serve`

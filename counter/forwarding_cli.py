@@ -32,13 +32,14 @@ def forward(state, once, interval, show_status, retry_failed, as_json):
     Loops until interrupted (Ctrl-C or SIGTERM), retrying failed deliveries with exponential
     backoff. `madoguchi serve` runs the same worker in a thread; running both is safe.
     """
+    from core import outbox
     from counter import forwarding
 
     config = state.config
     if show_status or retry_failed:
         db = state.db()
         if retry_failed:
-            n = forwarding.retry_failed(db)
+            n = outbox.requeue_failed(db)
             click.echo(f"{n} failed record(s) queued again")
             return
         st = forwarding.status(db)
@@ -150,11 +151,9 @@ def head(state, append_to):
 @pass_state
 def list_entries(state, application_id, limit, as_json):
     """Show entries, oldest first (hashes of payloads only: the log holds no personal data)."""
-    sql, params = "SELECT * FROM exchange_log", []
-    if application_id:
-        sql, params = sql + " WHERE application_id = ?", [application_id]
-    rows = state.db().query(f"SELECT * FROM ({sql} ORDER BY seq DESC LIMIT ?) ORDER BY seq", [*params, limit])
-    for r in rows:
+    from core import exchange_log as xlog
+
+    for r in xlog.newest(state.db(), limit, application_id=application_id):
         if as_json:
             click.echo(json.dumps(r, ensure_ascii=False, sort_keys=True))
         else:

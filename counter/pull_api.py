@@ -17,10 +17,11 @@ import hmac
 
 from flask import Blueprint, abort, jsonify, request
 
+from core import outbox
 from core.japanese import parse_typed_number
 from core.keys import read_or_create
 from counter import forwarding
-from web import add_service, get_config, get_db, json_body
+from web import get_config, get_db, json_body
 from web.security import csrf_exempt
 
 bp = Blueprint("counter_pull_api", __name__)
@@ -74,9 +75,7 @@ def list_records():
     since = _int_arg("since", 0, 0, 2 ** 62)
     limit = _int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     db = get_db()
-    rows = list(db.query(
-        "SELECT id, application_id, idempotency_key, record FROM outbox WHERE state = 'pending' AND id > ?"
-        " ORDER BY id LIMIT ?", [since, limit + 1]))
+    rows = outbox.pending_after(db, since, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     items = [{"cursor": str(r["id"]), "idempotency_key": r["idempotency_key"], "record": forwarding.document(r)}
@@ -98,11 +97,10 @@ def acknowledge():
     counterparty = f"pull:{request.remote_addr or 'unknown'}"
     result = {"acknowledged": [], "already_acknowledged": [], "unknown": []}
     for key in dict.fromkeys(keys):  # each key once, in the order sent
-        rows = list(db.query("SELECT * FROM outbox WHERE idempotency_key = ?", [key]))
-        if not rows:
+        row = outbox.by_idempotency_key(db, key)
+        if row is None:
             result["unknown"].append(key)
             continue
-        row = rows[0]
         if row["state"] == "delivered":
             result["already_acknowledged"].append(key)
         elif forwarding.record_delivery(db, config, row, counterparty, forwarding.document(row)):
@@ -112,9 +110,4 @@ def acknowledge():
     return jsonify(result)
 
 
-def init_app(app) -> None:
-    """Called by counter.blueprint: run the forwarding worker beside the clerk screens."""
-    add_service(app, forwarding.start_service)
-
-
-__all__ = ["bp", "init_app", "pull_api_key"]
+__all__ = ["bp", "pull_api_key"]

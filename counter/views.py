@@ -10,7 +10,9 @@ from typing import Any
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from core.application import Application, Source, State, is_application_id, iso, new_application_id
+from core import exchange_log as xlog
+from core import outbox, sealed, tokens
+from core.application import Application, Source, State, is_application_id, new_application_id
 from core.catalogue import get_catalogue
 from core.errors import FieldError, MadoguchiError, TransitionError, ValidationError
 from core.forms import HOUSEHOLD_KEYS, normalise_value, parse_application
@@ -123,9 +125,7 @@ def render_queue(status: int = 200, **kw):
     rows = casework.queue(db, filters["day"], QUEUE_STATE_FILTERS[filters["state"]],
                           filters["procedure"] or None, filters["number"] or None)
     start, end = casework.local_day_bounds(filters["day"])
-    counts = {r["state"]: r["n"] for r in db.query(
-        "SELECT state, COUNT(*) AS n FROM applications WHERE created_at >= ? AND created_at < ? GROUP BY state",
-        [iso(start), iso(end)])}
+    counts = ApplicationStore(db).count_by_state(start, end)
     return render_template(
         "counter/queue.html", rows=queue_view_rows(rows), counts=counts,
         waiting_count=sum(counts.get(str(s), 0) for s in casework.OPEN_STATES), filters=filters,
@@ -160,10 +160,6 @@ def open_by_code():
 
 def open_prereg(token_text: str):
     """A resident's pre-registration QR: fetch and decrypt it, and make it an application."""
-    try:
-        from core import sealed, tokens
-    except ImportError:
-        return render_queue(501, errors={"code": _("Pre-registrations cannot be opened on this server.")})
     db, config, clerk = get_db(), get_config(), current_clerk()
     store = ApplicationStore(db)
     try:
@@ -321,11 +317,10 @@ def render_detail(app: Application, status: int = 200, errors: dict | None = Non
         "counter/detail.html", app=app, rows=rows, events=events, printed=printed, changed=changed or set(),
         problems=problems, labels=labels, timeline=tl, licence=licence_addresses(app, events),
         corrections=[e for e in events if casework.is_correction(e)],
-        outbox=casework.outbox_state(db, app.id), errors=errors or {}, can_retry=_forwarding_module() is not None,
+        outbox=outbox.latest_for(db, app.id), errors=errors or {},
         can_correct=app.state in casework.OPEN_STATES, can_print=app.state in PRINTABLE_STATES,
         can_confirm=app.state is State.PRINTED, can_reject=app.can_move_to(State.REJECTED),
-        exchange_count=db.execute("SELECT COUNT(*) FROM exchange_log WHERE application_id = ?",
-                                  [app.id]).fetchone()[0]), status
+        exchange_count=xlog.count(db, application_id=app.id)), status
 
 
 @bp.get("/applications/<app_id>")
@@ -339,16 +334,7 @@ def detail(app_id):
 def forwarding(app_id):
     """The forwarding box alone, for the detail page to follow without a reload (no personal data)."""
     app = load_app(app_id)
-    return render_template("counter/_forwarding.html", app=app, outbox=casework.outbox_state(get_db(), app.id),
-                           can_retry=_forwarding_module() is not None)
-
-
-def _forwarding_module():
-    try:
-        from counter import forwarding
-    except ImportError:
-        return None
-    return forwarding if hasattr(forwarding, "retry_failed") else None
+    return render_template("counter/_forwarding.html", app=app, outbox=outbox.latest_for(get_db(), app.id))
 
 
 @bp.post("/applications/<app_id>/forwarding/retry")
@@ -356,12 +342,11 @@ def _forwarding_module():
 def forwarding_retry(app_id):
     """Queue a record the worker gave up on again (same idempotency key: the core system can tell)."""
     app = load_app(app_id)
-    forwarding = _forwarding_module()
-    ob = casework.outbox_state(get_db(), app.id)
-    if forwarding is None or ob is None or ob["state"] != "failed":
+    ob = outbox.latest_for(get_db(), app.id)
+    if ob is None or ob["state"] != "failed":
         flash(_("There is nothing to send again."), "error")
     else:
-        forwarding.retry_failed(get_db(), [ob["id"]])
+        outbox.requeue_failed(get_db(), [ob["id"]])
         log.info("%s queued record %s again", current_clerk().username, ob["id"])
         flash(_("The record will be sent again."), "success")
     return redirect(url_for("counter.detail", app_id=app.id) + "#forwarding")
@@ -540,13 +525,9 @@ def print_form(app_id):
         _check_version(app)
     except ConcurrentUpdate:
         return _stale(app.id)
-    try:
-        import printing
-        from hardware.printer import open_printer
-        render_application = printing.render_application
-    except (ImportError, AttributeError):
-        flash(_("Printing is not available on this server (the printing module is not installed)."), "error")
-        return redirect(url_for("counter.detail", app_id=app.id))
+    from hardware.printer import open_printer  # here, not at import: pycups and reportlab load on first print
+    from printing import render_application
+
     try:
         pdf = render_application(app.to_json_form(), app.id)
     except MadoguchiError as e:

@@ -1,1 +1,4 @@
 """The kiosk surface (Flask blueprint, templates and logic side by side)."""
+from core.store.db import register_migrations
+
+register_migrations("kiosk.reception", "kiosk.office", "kiosk.pairing")

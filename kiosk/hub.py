@@ -19,7 +19,6 @@ from core import exchange_log as xlog
 from core.application import Application, Source, State, parse_form_code
 from core.catalogue import get_catalogue
 from core.errors import MadoguchiError
-from core.keys import subject_key
 from core.store.applications import ApplicationStore
 from core.store.db import open_from_config, write
 from kiosk import reception
@@ -293,13 +292,12 @@ class Hub:
     def _log_exchange(self, visit: Visit, *, counterparty: str, purpose: str, payload: Any,
                       name: str | None = None, birth_date: str | None = None, db=None,
                       result: str = "ok") -> None:
-        subject = xlog.subject_ref(subject_key(self.config), name, birth_date) if name and birth_date else None
         own = db is None
         db = db or self._db()
         try:
-            entry = xlog.append(db, actor=self.actor, counterparty=counterparty, purpose=purpose,
+            entry = xlog.append(db, self.config, actor=self.actor, counterparty=counterparty, purpose=purpose,
                                 application_id=visit.application_id, payload=payload, result=result,
-                                subject=subject)
+                                person=xlog.Person(name, birth_date))
         finally:
             if own:
                 db.conn.close()

@@ -32,7 +32,7 @@ from core.application import Application, Source, State, is_application_id, iso,
 from core.catalogue import get_catalogue
 from core.errors import ConfigError, MadoguchiError, ValidationError
 from core.forms import parse_application
-from core.keys import kiosk_device_token, subject_key
+from core.keys import kiosk_device_token
 from core.store.applications import ApplicationStore
 from core.store.db import open_from_config, write
 from kiosk.reception import PREFIX_RE
@@ -315,13 +315,11 @@ def _application_from_upload(raw: dict, kiosk_id: str) -> Application:
 
 def _log_reported(db, config, app: Application, kiosk_id: str, exchanges: Any) -> None:
     """The kiosk's own exchange-log entries, re-told into the office's chain."""
-    name, birth = app.data.get("name"), app.data.get("birth_date")
-    subject = xlog.subject_ref(subject_key(config), name, birth) if name and birth else None
     for e in exchanges if isinstance(exchanges, list) else []:
         if not isinstance(e, dict) or e.get("purpose") not in REPORTED_PURPOSES:
             continue
         counterparty = str(e.get("counterparty") or "")[:40]
-        xlog.append(db, actor=f"kiosk:{kiosk_id}", counterparty=counterparty, purpose=e["purpose"],
-                    application_id=app.id, subject=subject, result=str(e.get("result") or "ok")[:20],
+        xlog.append(db, config, actor=f"kiosk:{kiosk_id}", counterparty=counterparty, purpose=e["purpose"],
+                    application_id=app.id, person=xlog.Person.of(app.data), result=str(e.get("result") or "ok")[:20],
                     payload={"reported_by": kiosk_id, "at": str(e.get("at") or "")[:40],
                              "payload_sha256": str(e.get("payload_sha256") or "")[:64]})

@@ -46,7 +46,7 @@ def kiosk_application(db, form: dict = MOVE_IN, reception: str | None = "12", st
     if licence:
         app.note("kiosk:kiosk-1", "card_read", new={"card": "licence", **licence})
     with write(db):
-        xlog.append(db, actor="kiosk:kiosk-1", counterparty="driving_licence" if licence else "mynumber_card",
+        xlog.append(db, None, actor="kiosk:kiosk-1", counterparty="driving_licence" if licence else "mynumber_card",
                     purpose="card_read", application_id=app.id, payload=values)
         if state in (State.SUBMITTED, State.PRINTED):
             app.transition(State.SUBMITTED, actor="kiosk:kiosk-1")
@@ -54,7 +54,7 @@ def kiosk_application(db, form: dict = MOVE_IN, reception: str | None = "12", st
             app.transition(State.PRINTED, actor="kiosk:kiosk-1")
             app.note("kiosk:kiosk-1", "printed", new={"queue": "pdf-folder", "job_id": "1"})  # as kiosk.hub does
             app.reception_number = reception
-            xlog.append(db, actor="kiosk:kiosk-1", counterparty="printer:pdf-folder", purpose="print",
+            xlog.append(db, None, actor="kiosk:kiosk-1", counterparty="printer:pdf-folder", purpose="print",
                         application_id=app.id, payload=b"%PDF")
         ApplicationStore(db).save(app)
     return app

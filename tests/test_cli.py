@@ -32,3 +32,14 @@ def test_init_creates_database_keys_and_demo_data_once(config, config_file, tmp_
     assert (tmp_path / "var" / "keys" / "session.key").stat().st_mode & 0o077 == 0
     again = madoguchi("init", config_file=config_file, cwd=tmp_path)
     assert again.returncode == 0 and ApplicationStore(db).count() == count
+
+
+def test_init_creates_every_surfaces_tables(config, config_file, tmp_path):
+    import sqlite3
+
+    assert madoguchi("init", "--no-demo", config_file=config_file, cwd=tmp_path).returncode == 0
+    conn = sqlite3.connect(config.path(config.storage.path))
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    conn.close()
+    assert {"applications", "application_events", "sealed_applications", "exchange_log", "outbox", "users",
+            "prereg_drafts", "reception_counters", "kiosk_uploads", "kiosk_pairing_codes", "kiosk_devices"} <= tables

@@ -12,7 +12,7 @@ from core.application import State, form_code
 from core.keys import subject_key
 from core.store.applications import ApplicationStore
 from counter import casework, figures
-from counter.disclosure import applications_of_person, person_log
+from counter.disclosure import person_log
 from tests.fixtures_counter import CERTIFICATE, MOVE_IN, PASSWORD, kiosk_application, post, sign_in, text_of
 
 
@@ -37,7 +37,7 @@ def test_a_persons_log_covers_their_applications_and_household_appearances(clerk
     spouse = kiosk_application(db, spouse_form)               # …and appears in his spouse's
     stranger = kiosk_application(db, CERTIFICATE)
     clerk_client.get(f"/counter/applications/{own.id}")
-    assert applications_of_person(db, "山田 太郎", "1985-04-01") == [own.id, spouse.id]
+    assert ApplicationStore(db).ids_naming_person("山田 太郎", "1985-04-01") == [own.id, spouse.id]
     rows = person_log(db, config, "山田\u3000太郎", "1985-04-01")
     assert {r["application_id"] for r in rows} == {own.id, spouse.id}
     assert stranger.id not in {r["application_id"] for r in rows}

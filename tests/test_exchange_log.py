@@ -3,9 +3,9 @@ import sqlite3
 from core import exchange_log as xlog
 
 
-def fill(db, n=5):
+def fill(db, n=5, config=None):
     for i in range(n):
-        xlog.append(db, actor="kiosk:kiosk-1", counterparty="card", purpose="card_read",
+        xlog.append(db, config, actor="kiosk:kiosk-1", counterparty="card", purpose="card_read",
                     application_id=f"APP{i}", payload={"name": "山田", "i": i})
 
 
@@ -45,3 +45,19 @@ def test_a_cut_tail_is_detected_only_with_an_anchor(db):
     assert xlog.verify(db).ok  # the chain that is left is consistent…
     result = xlog.verify(db, anchors=[anchor])
     assert not result.ok and result.first_bad_seq == 5  # …but the anchor knows it was longer
+
+
+def test_an_entry_names_its_person_by_the_keyed_subject_ref_only(db, config):
+    from core.keys import subject_key
+
+    entry = xlog.append(db, config, actor="clerk:sato", counterparty="madoguchi", purpose="clerk_view",
+                        application_id="APP1", payload={}, person=xlog.Person("山田　太郎", "1985-04-01"))
+    assert entry["subject_ref"] == xlog.subject_ref(subject_key(config), "山田太郎", "1985-04-01")
+    assert "山田" not in repr(list(xlog.entries(db)))
+    # The same person however the name is spaced; nobody without a birth date.
+    assert xlog.entries_about(db, config, xlog.Person("山田 太郎", "1985-04-01"))[0]["seq"] == entry["seq"]
+    half = xlog.append(db, config, actor="clerk:sato", counterparty="madoguchi", purpose="clerk_view",
+                       application_id="APP2", payload={}, person=xlog.Person("山田　太郎", None))
+    assert half["subject_ref"] is None
+    assert [e["seq"] for e in xlog.entries_about(db, config, xlog.Person("山田太郎", "1985-04-01"), ["APP2"])] \
+        == [entry["seq"], half["seq"]]

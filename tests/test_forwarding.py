@@ -13,6 +13,7 @@ import jsonschema
 import pytest
 
 from core import exchange_log as xlog
+from core import outbox
 from core.application import State
 from core.catalogue import get_catalogue
 from core.forms import parse_application
@@ -286,7 +287,7 @@ def test_a_refusal_is_marked_failed_without_retrying_until_fixed(db, config, bac
     assert status["failed"] == 2 and {r["last_error"] for r in status["failed_records"]} == {"http_401"}
     assert [e["result"] for e in forward_entries(db)] == ["failed", "failed"]  # the data did go out
     # Once the key is fixed, an operator queues them again; they keep their idempotency keys.
-    assert forwarding.retry_failed(db) == 2
+    assert outbox.requeue_failed(db) == 2
     right = push_config(config, sim.url, auth_header="Bearer right-key")
     assert forwarding.Forwarder(right, db=db).run_once()["delivered"] == 2
     assert sorted(sim.stored_keys()) == sorted(r["idempotency_key"] for r in outbox_rows(db))
@@ -380,3 +381,10 @@ def test_a_push_config_without_url_is_refused_with_the_key_named(config):
     with pytest.raises(ConfigError) as e:
         forwarding.Forwarder(config.replace({"backend": {"mode": "push", "url": ""}}))
     assert e.value.key == "backend.url"
+
+
+def test_the_counter_surface_runs_the_forwarding_worker_as_its_service(config):
+    from web import create_app
+
+    assert forwarding.start_service in create_app(config, "counter").extensions["madoguchi.services"]
+    assert forwarding.start_service not in create_app(config, "kiosk").extensions["madoguchi.services"]

@@ -91,3 +91,28 @@ def test_concurrent_writers_lose_nothing(tmp_path):
     db = open_database(path)
     assert db["applications"].count == 7 * 40
     assert db["application_events"].count == 7 * 40
+
+
+def test_core_migrates_its_own_tables_and_each_surface_adds_its_own(tmp_path):
+    """core names no surface: a surface's tables appear once the surface is imported, also on a
+    file this process migrated before."""
+    import subprocess
+    import sys
+
+    code = f"""
+import sys
+from core.store.db import open_database
+def tables():
+    db = open_database({str(tmp_path / "m.db")!r})
+    names = set(db.table_names())
+    db.conn.close()
+    return names
+before = tables()
+assert "applications" in before and "outbox" in before and "exchange_log" in before, before
+assert not before & {{"prereg_drafts", "reception_counters", "kiosk_uploads"}}, before
+assert not {{"kiosk", "counter", "prereg", "web", "flask"}} & set(sys.modules), "core imported a surface"
+import kiosk, prereg
+after = tables()
+assert {{"prereg_drafts", "reception_counters", "kiosk_uploads", "kiosk_pairing_codes"}} <= after, after
+"""
+    subprocess.run([sys.executable, "-c", code], check=True)

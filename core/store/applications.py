@@ -148,3 +148,83 @@ class ApplicationStore:
 
     def count(self) -> int:
         return self.db["applications"].count
+
+    # -- many applications at once (the counter's queue, figures and person search)
+
+    def count_by_state(self, start: datetime, end: datetime) -> dict[str, int]:
+        """How many applications created in [start, end) are in each state."""
+        return {r["state"]: r["n"] for r in self.db.query(
+            "SELECT state, COUNT(*) AS n FROM applications WHERE created_at >= ? AND created_at < ? GROUP BY state",
+            [iso(start), iso(end)])}
+
+    def reception_numbers(self, application_ids: Iterable[str]) -> dict[str, str | None]:
+        """{application id: reception number} for those of `application_ids` that exist."""
+        return {r["id"]: r["reception_number"] for r in self.db.query(
+            "SELECT id, reception_number FROM applications WHERE id IN (SELECT value FROM json_each(?))",
+            [json.dumps(list(application_ids))])}
+
+    def summaries_between(self, start: datetime, end: datetime, states: Iterable[str] | None = None,
+                          procedure: str | None = None, reception_number: str | None = None) -> list[dict[str, Any]]:
+        """Applications created in [start, end) without their data, oldest first, each with
+        the times of its audit milestones (printed_at, last_printed_at, confirmed_at,
+        closed_at) and its count of clerks' corrections. Raw column values (JSON, ISO times)."""
+        sql, params = _SUMMARY_SQL, [iso(start), iso(end)]
+        states = list(states or [])
+        if states:
+            sql += f" AND a.state IN ({','.join('?' * len(states))})"
+            params += states
+        if procedure:
+            sql += " AND EXISTS (SELECT 1 FROM json_each(a.procedures) WHERE value = ?)"
+            params.append(procedure)
+        if reception_number:
+            sql += " AND a.reception_number = ?"
+            params.append(reception_number)
+        return list(self.db.query(sql + " GROUP BY a.id ORDER BY a.created_at", params))
+
+    def clerk_corrections_between(self, start: datetime, end: datetime) -> list[tuple[str, str]]:
+        """(application id, field) of every field a clerk changed, for applications created in
+        [start, end), in the order they were changed."""
+        return [tuple(r) for r in self.db.execute(
+            "SELECT e.application_id, e.field FROM application_events e JOIN applications a ON a.id = e.application_id"
+            " WHERE a.created_at >= ? AND a.created_at < ? AND e.kind = 'field' AND e.actor LIKE 'clerk:%'"
+            " ORDER BY e.id", [iso(start), iso(end)])]
+
+    def ids_naming_person(self, name: str, birth_date: str) -> list[str]:
+        """Ids of applications naming this person (name, ignoring spaces, and birth date) as the
+        applicant or a household member, oldest first."""
+        want = _without_spaces(name)
+        ids = []
+        rows = self.db.query(
+            "SELECT id, json_extract(data, '$.name') AS name, json_extract(data, '$.household') AS household"
+            " FROM applications WHERE json_extract(data, '$.birth_date') = ? OR EXISTS ("
+            "  SELECT 1 FROM json_each(applications.data, '$.household') m"
+            "  WHERE json_extract(m.value, '$.birth_date') = ?) ORDER BY created_at", [birth_date, birth_date])
+        for r in rows:
+            if _without_spaces(r["name"]) == want:
+                ids.append(r["id"])
+                continue
+            for member in json.loads(r["household"] or "[]"):
+                if member.get("birth_date") == birth_date and _without_spaces(member.get("name")) == want:
+                    ids.append(r["id"])
+                    break
+        return ids
+
+
+def _without_spaces(name: str | None) -> str:
+    return "".join((name or "").split())
+
+
+_PRINT = "((e.kind = 'state' AND e.new = '\"printed\"') OR e.kind = 'printed')"
+# One pass over the day's applications and their audit events (index on application_id),
+# no values decoded: a busy office's day or month stays quick. INDEXED BY: without it the
+# GROUP BY makes SQLite walk every application ever made in id order to find one day's.
+_SUMMARY_SQL = f"""
+SELECT a.id, a.state, a.procedures, a.channel, a.reception_number, a.created_at, a.updated_at,
+  MIN(CASE WHEN {_PRINT} THEN e.at END) AS printed_at,
+  MAX(CASE WHEN {_PRINT} THEN e.at END) AS last_printed_at,
+  MIN(CASE WHEN e.kind = 'state' AND e.new = '"confirmed"' THEN e.at END) AS confirmed_at,
+  MIN(CASE WHEN e.kind = 'state' AND e.new IN ('"confirmed"', '"rejected"', '"cancelled"') THEN e.at END) AS closed_at,
+  SUM(CASE WHEN e.kind = 'field' AND e.actor LIKE 'clerk:%' THEN 1 ELSE 0 END) AS corrections
+FROM applications a INDEXED BY idx_applications_created_at
+  LEFT JOIN application_events e ON e.application_id = a.id
+WHERE a.created_at >= ? AND a.created_at < ?"""

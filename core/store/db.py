@@ -10,24 +10,34 @@ from pathlib import Path
 from typing import Iterator
 
 import sqlite_utils
-from sqlite_utils.migrations import Migrations
 
 from core.private_files import create_private, private_folder, tighten
 
-# Every module that owns tables, in the order their migrations apply. Each exposes
-# `migrations`, a sqlite-utils Migrations set named after the module.
-MIGRATION_MODULES = [
+# Core's modules that own tables, in the order their migrations apply. Each exposes
+# `migrations`, a sqlite-utils Migrations set named after the module. A surface adds its own
+# with `register_migrations` (core names no surface).
+CORE_MIGRATIONS = (
     "core.store.applications",
     "core.sealed",
-    "prereg.drafts",
     "core.exchange_log",
     "core.outbox",
     "core.users",
     "core.signin_throttle",
-    "kiosk.reception",
-    "kiosk.office",
-    "kiosk.pairing",
-]
+)
+_registered: list[str] = []
+
+
+def register_migrations(*module_paths: str) -> None:
+    """Add a surface's table-owning modules (by module path, imported when a database is
+    opened). Each surface package calls this in its `__init__`, so its web app, its CLI
+    commands and its tests all find its tables; `madoguchi init` imports every surface."""
+    for path in module_paths:
+        if path not in _registered:
+            _registered.append(path)
+
+
+def migration_modules() -> list[str]:
+    return [*CORE_MIGRATIONS, *_registered]
 
 
 def connect(path: str | Path, busy_timeout_ms: int = 10000) -> sqlite_utils.Database:
@@ -72,39 +82,30 @@ def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
         db.conn.execute("COMMIT")
 
 
-def migration_sets() -> list[Migrations]:
-    sets = []
-    for name in MIGRATION_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name == name:  # that feature is not in this build yet
-                continue
-            raise
-        sets.append(module.migrations)
-    return sets
-
-
-_migrated: set[str] = set()
+# Per database file, the modules whose migrations this process has applied to it.
+_migrated: dict[str, set[str]] = {}
 _migrate_lock = threading.Lock()
 
 
-def migrate(db: sqlite_utils.Database) -> None:
-    for m in migration_sets():
-        m.apply(db)
+def migrate(db: sqlite_utils.Database, modules: list[str] | None = None) -> None:
+    for name in migration_modules() if modules is None else modules:
+        importlib.import_module(name).migrations.apply(db)
 
 
 def open_database(path: str | Path, busy_timeout_ms: int = 10000) -> sqlite_utils.Database:
-    """Connect, and apply pending migrations once per file per process."""
+    """Connect, and apply pending migrations once per file per process (again when a surface
+    registered more since)."""
     db = connect(path, busy_timeout_ms)
     key = str(Path(path).resolve())
-    if key not in _migrated:
+    if not set(migration_modules()) <= _migrated.get(key, set()):
         with _migrate_lock:
-            if key not in _migrated:
+            done = _migrated.setdefault(key, set())
+            pending = [m for m in migration_modules() if m not in done]
+            if pending:
                 # Take the write lock so two processes starting together don't both migrate.
                 with write(db):
-                    migrate(db)
-                _migrated.add(key)
+                    migrate(db, pending)
+                done.update(pending)
     return db
 
 
