@@ -51,7 +51,7 @@ def init_app(app) -> None:
     config = app.config["MADOGUCHI"]
     if not PREFIX_RE.match(config.kiosk.reception_prefix):
         raise ConfigError("kiosk.reception_prefix must be 1 to 3 capital letters", key="kiosk.reception_prefix")
-    if config.kiosk.office_url:
+    if config.kiosk.office_server_url:
         from kiosk.office import check_kiosk_pc
         check_kiosk_pc(config)
     with app.test_request_context():
@@ -146,8 +146,8 @@ def kiosk_helpers():
     cfg = get_config()
     return {
         "clerk_mode": clerk_mode(),
-        "idle_seconds": cfg.retention.kiosk_idle_seconds,
-        "warning_seconds": cfg.retention.kiosk_idle_warning_seconds,
+        "idle_seconds": cfg.kiosk.idle_seconds,
+        "warning_seconds": cfg.kiosk.idle_warning_seconds,
         "event_seq": hub().seq,
         "config_default_lang": cfg.languages.default,
         "message_for": message_for,

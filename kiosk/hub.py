@@ -58,8 +58,8 @@ class Hub:
         self.urls = urls or {}
         self.catalogue = get_catalogue()
         self.actor = f"kiosk:{config.kiosk.kiosk_id}"
-        self.office_mode = bool(config.kiosk.office_url)
-        limit = config.retention.kiosk_idle_seconds + config.retention.kiosk_idle_warning_seconds
+        self.office_mode = bool(config.kiosk.office_server_url)
+        limit = config.kiosk.idle_seconds + config.kiosk.idle_warning_seconds
         self.visits = VisitStore(limit + SERVER_GRACE_SECONDS, on_expire=self._expired)
         self.station: str | None = None        # the visit in front of the devices
         self.card_present: bool | None = None  # as the card monitor last reported (None: unknown)

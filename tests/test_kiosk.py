@@ -460,7 +460,7 @@ def test_a_code_seen_by_the_camera_opens_it_and_moves_the_page(kiosk, prereg_tok
 
 def test_an_idle_visit_is_wiped_on_the_server(kiosk_app):
     kiosk = Kiosk(kiosk_app(devices={"emulator_persona": ""},
-                            retention={"kiosk_idle_seconds": 1, "kiosk_idle_warning_seconds": 1}))
+                            kiosk={"idle_seconds": 1, "idle_warning_seconds": 1}))
     kiosk.hub.visits.idle_limit = 2.5    # idle + warning + a short grace for the test
     kiosk.start("en")
     kiosk.read_card()
