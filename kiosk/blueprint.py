@@ -422,7 +422,7 @@ def card_pin(v):
     if tries.tries <= 1:
         v.error = "blocked" if tries.tries <= 0 else "last_try"
         return redirect(url_for("kiosk.card_clerk"))
-    if not getattr(tries, "pin_required", True):
+    if not tries.pin_required:
         # A licence issued without a PIN: nothing to type, the reader uses the card's dummy PIN.
         try:
             hub().read_card(v, "")
@@ -460,12 +460,10 @@ def card_pin_post(v):
     try:
         hub().read_card(v, pin)
     except MadoguchiError as e:
-        if e.code == "wrong_pin":
-            left = getattr(e, "tries_left", None)
-            if left is None:
-                left = (e.details or {}).get("tries_left")
-            v.tries = left
-            if left is not None and left <= 1:
+        from hardware.cards.errors import WrongPin  # plain Python: needs no device library
+        if isinstance(e, WrongPin):
+            v.tries = e.tries_left
+            if e.tries_left <= 1:
                 v.error = "last_try"
                 return redirect(url_for("kiosk.card_clerk"))
             v.error = "wrong_pin"

@@ -333,6 +333,8 @@ def test_printing_makes_a_printed_application_with_a_reception_number(kiosk, tmp
     purposes = [(e["purpose"], e["application_id"]) for e in xlog.entries(db)]
     assert purposes == [("card_read", app_id), ("print", app_id)]
     [pdf] = list((tmp_path / "var" / "printed").glob("*.pdf"))
+    [printed] = [e.new for e in ApplicationStore(db).events(app_id) if e.kind == "printed"]
+    assert printed == {"queue": "pdf-folder", "job_id": pdf.stem}   # which job printed it
     import pdfplumber
     with pdfplumber.open(pdf) as doc:
         text = "".join(p.extract_text() or "" for p in doc.pages)
