@@ -4,7 +4,7 @@ import pytest
 
 from core.config import RENAMED, SECTIONS, defaults, load_config, settings
 from core.errors import ConfigError
-from tests.helpers import ROOT, madoguchi
+from tests.helpers import ROOT, madoguchi, write_config
 
 
 def test_shipped_config_loads_and_matches_the_defaults():
@@ -86,20 +86,6 @@ def test_cli_reports_a_bad_key_in_one_line(tmp_path):
     assert "storage.busy_timout_ms" in err[0] and "Traceback" not in result.stderr
 
 
-def test_a_renamed_key_keeps_working_for_a_release_with_a_warning_naming_the_new_key(tmp_path, caplog):
-    f = tmp_path / "c.toml"
-    f.write_text("[counter]\nlockout_attempts = 7\nlockout_minutes = 30\n")
-    with caplog.at_level("WARNING", logger="madoguchi.config"):
-        cfg = load_config(f)
-    assert cfg.counter.signin_free_attempts == 7 and cfg.counter.signin_longest_wait_minutes == 30
-    warned = " ".join(r.getMessage() for r in caplog.records)
-    assert "counter.lockout_attempts is now called counter.signin_free_attempts" in warned
-    assert "counter.signin_longest_wait_minutes" in warned
-    # the new name wins when a file has both
-    f.write_text("[counter]\nlockout_attempts = 7\nsignin_free_attempts = 3\n")
-    assert load_config(f).counter.signin_free_attempts == 3
-
-
 # Every renamed key with a value of its type: each old name must still set its new key.
 OLD_NAME_VALUES = {
     "counter.lockout_attempts": 7,
@@ -113,12 +99,13 @@ OLD_NAME_VALUES = {
 }
 
 
-def _toml(values: dict[str, object]) -> str:
-    sections: dict[str, list[str]] = {}
+def _nested(values: dict[str, object]) -> dict[str, dict[str, object]]:
+    """{"section.key": value} as {section: {key: value}}, in the order given."""
+    out: dict[str, dict[str, object]] = {}
     for name, value in values.items():
         section, key = name.split(".")
-        sections.setdefault(section, []).append(f"{key} = {value!r}".replace("'", '"'))
-    return "".join(f"[{s}]\n" + "\n".join(lines) + "\n" for s, lines in sections.items())
+        out.setdefault(section, {})[key] = value
+    return out
 
 
 def _value(cfg, name: str):
@@ -139,7 +126,7 @@ def test_every_renamed_key_is_tested_and_its_new_name_exists():
 def test_each_old_name_sets_its_new_key_with_a_warning_and_the_new_name_wins(tmp_path, caplog, old):
     new, value = RENAMED[old], OLD_NAME_VALUES[old]
     f = tmp_path / "c.toml"
-    f.write_text(_toml({old: value}))
+    write_config(f, _nested({old: value}))
     with caplog.at_level("WARNING", logger="madoguchi.config"):
         cfg = load_config(f)
     assert _value(cfg, new) == value
@@ -147,19 +134,11 @@ def test_each_old_name_sets_its_new_key_with_a_warning_and_the_new_name_wins(tmp
     # the new name wins when a file has both, in either order
     newer = "a newer value" if isinstance(value, str) else value + 1
     for both in ({old: value, new: newer}, {new: newer, old: value}):
-        f.write_text(_toml(both))
+        write_config(f, _nested(both))
         assert _value(load_config(f), new) == newer
     # overrides (tests, `replace`) accept the old name too
     assert _value(load_config(ROOT / "config.toml", overrides=_nested({old: value})), new) == value
     assert _value(load_config(ROOT / "config.toml").replace(_nested({old: value})), new) == value
-
-
-def _nested(values: dict[str, object]) -> dict[str, dict[str, object]]:
-    out: dict[str, dict[str, object]] = {}
-    for name, value in values.items():
-        section, key = name.split(".")
-        out.setdefault(section, {})[key] = value
-    return out
 
 
 def test_sections_are_typed_dataclasses():
