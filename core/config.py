@@ -3,15 +3,23 @@
 The file is read with tomllib. Every key must be known and of the right type, so a
 typo in a city's config fails at start with a message naming the key, instead of
 being silently ignored.
+
+Each section is a frozen dataclass: its fields, their types and defaults are the schema
+(`Literal[...]` lists a key's allowed values). `config.toml` documents each key;
+tests/test_config.py checks that the two agree.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import tomllib
-from dataclasses import dataclass
+import types
+import typing
+from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from core.errors import ConfigError
 
@@ -21,127 +29,114 @@ DEFAULT_FILE = ROOT / "config.toml"
 
 
 @dataclass(frozen=True)
-class Setting:
-    default: Any
-    types: tuple[type, ...]
-    choices: tuple[Any, ...] | None = None
+class StorageConfig:
+    path: str = "var/madoguchi.db"
+    busy_timeout_ms: int = 10000
+    request_busy_timeout_ms: int = 1500
 
 
-def _s(default, *types, choices=None):
-    return Setting(default, types or (type(default),), tuple(choices) if choices else None)
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    surfaces: Literal["all", "prereg", "kiosk", "counter"] = "all"
+    prereg_port: int = 8001
+    kiosk_port: int = 8002
+    counter_port: int = 8003
+    threads: int = 8
+    stream_threads: int = 4
+    behind_tls: bool = False
 
 
-# The schema. `config.toml` documents each key; tests/test_config.py checks that the two agree.
-SCHEMA: dict[str, dict[str, Setting]] = {
-    "storage": {
-        "path": _s("var/madoguchi.db"),
-        "busy_timeout_ms": _s(10000),
-        "request_busy_timeout_ms": _s(1500),
-    },
-    "server": {
-        "host": _s("127.0.0.1"),
-        "port": _s(8000),
-        "surfaces": _s("all", choices=["all", "prereg", "kiosk", "counter"]),
-        "prereg_port": _s(8001),
-        "kiosk_port": _s(8002),
-        "counter_port": _s(8003),
-        "threads": _s(8),
-        "stream_threads": _s(4),
-        "behind_tls": _s(False),
-    },
-    "devices": {
-        "card_reader": _s("emulated", choices=["emulated", "pcsc"]),
-        "card_reader_name": _s(""),
-        "emulator_persona": _s("hardware/cards/personas/mynumber_yamada.toml"),
-        "camera": _s("none", str, int),
-        "camera_dedupe_seconds": _s(5.0, float, int),
-        "printer": _s("pdf-folder"),
-        "cups_server": _s(""),
-        "pdf_folder": _s("var/printed"),
-        "print_timeout_seconds": _s(60.0, float, int),
-    },
-    "keys": {
-        "dir": _s("var/keys"),
-        "office_api_key": _s(""),
-        "kiosk_device_token": _s(""),
-    },
-    "backend": {
-        "mode": _s("file", choices=["push", "pull", "file"]),
-        "url": _s(""),
-        "auth_header": _s(""),
-        "verify_tls": _s(True),
-        "ca_file": _s(""),
-        "folder": _s("var/outbox"),
-        "file_format": _s("jsonl", choices=["jsonl", "csv"]),
-        "timeout_seconds": _s(10.0, float, int),
-        "senders": _s(4),
-        "max_attempts": _s(0),
-        "backoff_initial_seconds": _s(1.0, float, int),
-        "backoff_max_seconds": _s(300.0, float, int),
-        "pull_api_key": _s(""),
-    },
-    "retention": {
-        "prereg_days": _s(30),
-        "purge_interval_minutes": _s(60),
-        "kiosk_idle_seconds": _s(60),
-        "kiosk_idle_warning_seconds": _s(15),
-    },
-    "languages": {
-        "available": _s(["ja", "en", "zh", "ko", "vi", "pt", "ja-easy"], list),
-        "default": _s("ja"),
-    },
-    "prereg": {
-        "office_url": _s(""),
-        "submissions_per_minute": _s(20),
-        "max_field_length": _s(200),
-    },
-    "kiosk": {
-        "mode": _s("self", choices=["self", "clerk-assisted"]),
-        "office_url": _s(""),
-        "kiosk_id": _s("kiosk-1"),
-        "reception_prefix": _s("A"),
-    },
-    "counter": {
-        "session_minutes": _s(480),
-        "signin_free_attempts": _s(5),
-        "signin_longest_wait_minutes": _s(15),
-    },
-}
+@dataclass(frozen=True)
+class DevicesConfig:
+    card_reader: Literal["emulated", "pcsc"] = "emulated"
+    card_reader_name: str = ""
+    emulator_persona: str = "hardware/cards/personas/mynumber_yamada.toml"
+    camera: str | int = "none"
+    camera_dedupe_seconds: float = 5.0
+    printer: str = "pdf-folder"
+    cups_server: str = ""
+    pdf_folder: str = "var/printed"
+    print_timeout_seconds: float = 60.0
 
 
-class Section:
-    """Read-only attribute access to one config section."""
-
-    def __init__(self, name: str, values: dict[str, Any]):
-        object.__setattr__(self, "_name", name)
-        object.__setattr__(self, "_values", dict(values))
-
-    def __getattr__(self, key: str) -> Any:
-        try:
-            return self._values[key]
-        except KeyError:
-            raise AttributeError(f"{self._name}.{key}") from None
-
-    def __setattr__(self, key, value):
-        raise AttributeError("configuration is read-only")
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self._values)
+@dataclass(frozen=True)
+class KeysConfig:
+    """Every secret lives here (and, when left empty, is generated into `dir`)."""
+    dir: str = "var/keys"
+    office_api_key: str = ""
+    kiosk_device_token: str = ""
+    pull_api_key: str = ""
+    backend_auth_header: str = ""
 
 
+@dataclass(frozen=True)
+class BackendConfig:
+    mode: Literal["push", "pull", "file"] = "file"
+    url: str = ""
+    verify_tls: bool = True
+    ca_file: str = ""
+    folder: str = "var/outbox"
+    file_format: Literal["jsonl", "csv"] = "jsonl"
+    timeout_seconds: float = 10.0
+    senders: int = 4
+    max_attempts: int = 0
+    backoff_initial_seconds: float = 1.0
+    backoff_max_seconds: float = 300.0
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    prereg_days: int = 30
+    purge_interval_minutes: int = 60
+
+
+@dataclass(frozen=True)
+class LanguagesConfig:
+    available: list[str] = field(default_factory=lambda: ["ja", "en", "zh", "ko", "vi", "pt", "ja-easy"])
+    default: str = "ja"
+
+
+@dataclass(frozen=True)
+class PreregConfig:
+    server_url: str = ""
+    submissions_per_minute: int = 20
+    max_field_length: int = 200
+
+
+@dataclass(frozen=True)
+class KioskConfig:
+    mode: Literal["self", "clerk-assisted"] = "self"
+    office_server_url: str = ""
+    kiosk_id: str = "kiosk-1"
+    reception_prefix: str = "A"
+    idle_seconds: int = 60
+    idle_warning_seconds: int = 15
+
+
+@dataclass(frozen=True)
+class CounterConfig:
+    session_minutes: int = 480
+    signin_free_attempts: int = 5
+    signin_longest_wait_minutes: int = 15
+
+
+@dataclass(frozen=True)
 class Config:
     """The validated configuration; `base_dir` is where relative paths are resolved."""
-
-    def __init__(self, values: dict[str, dict[str, Any]], source: str, base_dir: Path):
-        self.source = source
-        self.base_dir = base_dir
-        self._sections = {name: Section(name, vals) for name, vals in values.items()}
-
-    def __getattr__(self, name: str) -> Section:
-        try:
-            return self.__dict__["_sections"][name]
-        except KeyError:
-            raise AttributeError(name) from None
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
+    devices: DevicesConfig = field(default_factory=DevicesConfig)
+    keys: KeysConfig = field(default_factory=KeysConfig)
+    backend: BackendConfig = field(default_factory=BackendConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
+    languages: LanguagesConfig = field(default_factory=LanguagesConfig)
+    prereg: PreregConfig = field(default_factory=PreregConfig)
+    kiosk: KioskConfig = field(default_factory=KioskConfig)
+    counter: CounterConfig = field(default_factory=CounterConfig)
+    source: str = ""
+    base_dir: Path = field(default_factory=Path.cwd)
 
     def path(self, value: str | os.PathLike) -> Path:
         """Resolve a path setting against the working directory (base_dir)."""
@@ -149,14 +144,46 @@ class Config:
         return p if p.is_absolute() else self.base_dir / p
 
     def as_dict(self) -> dict[str, dict[str, Any]]:
-        return {name: s.as_dict() for name, s in self._sections.items()}
+        return {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
 
     def replace(self, overrides: dict[str, dict[str, Any]]) -> Config:
-        merged = self.as_dict()
-        _check(overrides, "override")
-        for section, vals in overrides.items():
-            merged[section].update(vals)
-        return Config(merged, self.source, self.base_dir)
+        return _build(_merged(self.as_dict(), overrides, "override"), self.source, self.base_dir)
+
+
+# Section name -> its dataclass, in the order of Config's fields.
+SECTIONS: dict[str, type] = {
+    f.name: f.default_factory for f in dataclasses.fields(Config)  # type: ignore[misc]
+    if f.default_factory is not dataclasses.MISSING and dataclasses.is_dataclass(f.default_factory)
+}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What one key accepts, read off its section's field."""
+    types: tuple[type, ...]
+    choices: tuple[Any, ...] | None = None
+
+
+def _setting(hint: Any) -> Setting:
+    if typing.get_origin(hint) is Literal:
+        choices = typing.get_args(hint)
+        return Setting(tuple(dict.fromkeys(type(c) for c in choices)), choices)
+    if isinstance(hint, types.UnionType):
+        return Setting(tuple(t for arg in typing.get_args(hint) for t in _setting(arg).types))
+    if typing.get_origin(hint) is list:
+        return Setting((list,))
+    # A number may be written without a decimal point.
+    return Setting((float, int) if hint is float else (hint,))
+
+
+@cache
+def settings(section: str) -> dict[str, Setting]:
+    """The keys of one section and what each accepts."""
+    return {name: _setting(hint) for name, hint in typing.get_type_hints(SECTIONS[section]).items()}
+
+
+def defaults() -> dict[str, dict[str, Any]]:
+    return Config().as_dict()
 
 
 # Keys renamed in a release: the old name keeps working for one more release, with a warning
@@ -164,12 +191,21 @@ class Config:
 RENAMED: dict[str, str] = {
     "counter.lockout_attempts": "counter.signin_free_attempts",
     "counter.lockout_minutes": "counter.signin_longest_wait_minutes",
+    # Names that say whose address they hold.
+    "prereg.office_url": "prereg.server_url",
+    "kiosk.office_url": "kiosk.office_server_url",
+    # The kiosk's idle timers live with the kiosk.
+    "retention.kiosk_idle_seconds": "kiosk.idle_seconds",
+    "retention.kiosk_idle_warning_seconds": "kiosk.idle_warning_seconds",
+    # Secrets in one section.
+    "backend.pull_api_key": "keys.pull_api_key",
+    "backend.auth_header": "keys.backend_auth_header",
 }
 log = logging.getLogger("madoguchi.config")
 
 
 def _renamed(data: dict[str, Any], source: str) -> dict[str, Any]:
-    """`data` with renamed keys under their new names (a warning for each)."""
+    """`data` with renamed keys under their new names (a warning for each); the new name wins."""
     out = {section: dict(values) if isinstance(values, dict) else values for section, values in data.items()}
     for old, new in RENAMED.items():
         old_section, old_key = old.split(".")
@@ -179,24 +215,29 @@ def _renamed(data: dict[str, Any], source: str) -> dict[str, Any]:
         new_section, new_key = new.split(".")
         value = values.pop(old_key)
         log.warning("%s: %s is now called %s; the old name will stop working in the next release", source, old, new)
-        out.setdefault(new_section, {}).setdefault(new_key, value)
+        target = out.setdefault(new_section, {})
+        if isinstance(target, dict):
+            target.setdefault(new_key, value)
     return out
 
 
-def _type_name(types: tuple[type, ...]) -> str:
+def _type_name(accepted: tuple[type, ...]) -> str:
     names = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list"}
-    return " or ".join(names.get(t, t.__name__) for t in types)
+    if accepted == (float, int):
+        return "a number"
+    return " or ".join(names.get(t, t.__name__) for t in accepted)
 
 
 def _check(data: dict[str, Any], source: str) -> None:
     for section, values in data.items():
-        if section not in SCHEMA:
+        if section not in SECTIONS:
             raise ConfigError(f"{source}: unknown section [{section}]", key=section)
         if not isinstance(values, dict):
             raise ConfigError(f"{source}: [{section}] must be a table", key=section)
+        known = settings(section)
         for key, value in values.items():
             name = f"{section}.{key}"
-            setting = SCHEMA[section].get(key)
+            setting = known.get(key)
             if setting is None:
                 raise ConfigError(f"{source}: unknown key {name}", key=name)
             # bool is a subclass of int; never accept it where a number is meant.
@@ -212,8 +253,24 @@ def _check(data: dict[str, Any], source: str) -> None:
                 raise ConfigError(f"{source}: {name} must be one of {allowed}, got {value!r}", key=name)
 
 
-def defaults() -> dict[str, dict[str, Any]]:
-    return {sec: {k: s.default for k, s in keys.items()} for sec, keys in SCHEMA.items()}
+def _merged(values: dict[str, dict[str, Any]], data: dict[str, Any], source: str) -> dict[str, dict[str, Any]]:
+    """`values` with `data` (checked, old names accepted) laid over it."""
+    data = _renamed(data, source)
+    _check(data, source)
+    out = {section: dict(vals) for section, vals in values.items()}
+    for section, vals in data.items():
+        out[section].update(vals)
+    return out
+
+
+def _build(values: dict[str, dict[str, Any]], source: str, base_dir: Path) -> Config:
+    for lang in values["languages"]["available"]:
+        if lang not in LANGUAGE_CODES:
+            raise ConfigError(f"{source}: languages.available: unknown language {lang!r}", key="languages.available")
+    if values["languages"]["default"] not in values["languages"]["available"]:
+        raise ConfigError(f"{source}: languages.default must be one of languages.available", key="languages.default")
+    sections = {name: cls(**values[name]) for name, cls in SECTIONS.items()}
+    return Config(**sections, source=source, base_dir=base_dir)
 
 
 def load_config(
@@ -234,21 +291,10 @@ def load_config(
         raise ConfigError(f"config file not found: {path}") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
-    data = _renamed(data, str(path))
-    _check(data, str(path))
-    values = defaults()
-    for section, vals in data.items():
-        values[section].update(vals)
+    values = _merged(defaults(), data, str(path))
     if overrides:
-        _check(overrides, "override")
-        for section, vals in overrides.items():
-            values[section].update(vals)
-    for lang in values["languages"]["available"]:
-        if lang not in LANGUAGE_CODES:
-            raise ConfigError(f"{path}: languages.available: unknown language {lang!r}", key="languages.available")
-    if values["languages"]["default"] not in values["languages"]["available"]:
-        raise ConfigError(f"{path}: languages.default must be one of languages.available", key="languages.default")
-    return Config(values, str(path), Path(base_dir) if base_dir else Path.cwd())
+        values = _merged(values, overrides, "override")
+    return _build(values, str(path), Path(base_dir) if base_dir else Path.cwd())
 
 
 # Language codes used in the catalogue, URLs and cookies, with each one's own name.

@@ -7,7 +7,7 @@ is then forgotten, so the database, its backups and the server's operators canno
 
 The office side (kiosk, counter) opens an application with the scanned token:
 `open_prereg(config, token_text, db)` reads the same database in the all-in-one setup, or
-fetches the ciphertext from the prereg server's PULL API when `[prereg].office_url` is set
+fetches the ciphertext from the prereg server's PULL API when `[prereg].server_url` is set
 (the internet-side server and the office network are apart in real cities).
 
 Table `sealed_applications`: id (the application id), format (envelope version),
@@ -52,7 +52,7 @@ def m001_sealed_applications(db: sqlite_utils.Database) -> None:
 
 
 class PreregUnavailable(MadoguchiError):
-    """The prereg server could not be asked (office_url set): codes prereg_unreachable,
+    """The prereg server could not be asked (server_url set): codes prereg_unreachable,
     prereg_unauthorized (the office API key was refused), prereg_bad_answer."""
 
     code = "prereg_unreachable"
@@ -201,7 +201,7 @@ def fetch_remote(config, app_id: str, *, timeout: float = 10.0) -> SealedRecord:
 
     if not is_application_id(app_id):
         raise TokenError("no such pre-registration", code="unknown_id")
-    url = config.prereg.office_url.rstrip("/") + API_PATH + app_id
+    url = config.prereg.server_url.rstrip("/") + API_PATH + app_id
     try:
         r = requests.get(url, headers={"Authorization": f"Bearer {office_api_key(config)}",
                                        "Accept": "application/json"}, timeout=timeout)
@@ -234,11 +234,11 @@ def open_prereg_envelope(config, token_text: str, db: sqlite_utils.Database | No
     from core.store.db import open_from_config
 
     app_id, key = decode_token(token_text)
-    own_db = db is None and (actor is not None or not config.prereg.office_url)
+    own_db = db is None and (actor is not None or not config.prereg.server_url)
     if own_db:
         db = open_from_config(config)
     try:
-        record = fetch_remote(config, app_id) if config.prereg.office_url else fetch(db, app_id)
+        record = fetch_remote(config, app_id) if config.prereg.server_url else fetch(db, app_id)
         envelope = unseal(app_id, key, record.sealed)
         if actor is not None:
             from core import exchange_log
@@ -256,7 +256,7 @@ def open_prereg(config, token_text: str, db: sqlite_utils.Database | None = None
     """(application id, JSON form) for a scanned token.
 
     Reads `db` (or the configured database) in the all-in-one setup, or the prereg server's
-    PULL API when `[prereg].office_url` is set. Raises TokenError: malformed, bad_version,
+    PULL API when `[prereg].server_url` is set. Raises TokenError: malformed, bad_version,
     bad_checksum, unknown_id, wrong_key, expired; PreregUnavailable when the server cannot be
     asked. With `actor` (e.g. "kiosk:kiosk-1"), the fetch is recorded in the exchange log of
     `db` (purpose prereg_fetch); without it the caller records it.

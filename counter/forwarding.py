@@ -222,8 +222,8 @@ class PushTransport:
         self.session = requests.Session()
         self.session.headers.update({"User-Agent": USER_AGENT, "Content-Type": "application/json; charset=utf-8",
                                      "Accept": "application/json"})
-        if b.auth_header:
-            self.session.headers["Authorization"] = b.auth_header
+        if config.keys.backend_auth_header:
+            self.session.headers["Authorization"] = config.keys.backend_auth_header
         # The environment (proxies, CA bundle) is read once here rather than on every
         # request, which costs requests a scan of os.environ per call.
         self.session.trust_env = False

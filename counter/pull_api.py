@@ -7,7 +7,7 @@ then acknowledges what it stored. An acknowledged record counts as delivered.
     POST /counter/api/v1/records/ack   {"idempotency_keys": ["…", …]}
          → {"acknowledged": [...], "already_acknowledged": [...], "unknown": [...]}
 
-Both need `Authorization: Bearer <key>` with the key from `[backend].pull_api_key` or the
+Both need `Authorization: Bearer <key>` with the key from `[keys].pull_api_key` or the
 generated `pull_api.key` in the keys folder. Unacknowledged records are listed again by a
 poll from an earlier cursor (`since=0` lists every one still waiting). See docs/forwarding.md.
 """
@@ -33,7 +33,7 @@ MAX_ACK = 1000
 
 
 def pull_api_key(config) -> str:
-    return config.backend.pull_api_key or read_or_create(config, "pull_api.key")
+    return config.keys.pull_api_key or read_or_create(config, "pull_api.key")
 
 
 def _error(status: int, code: str, message: str, **headers):

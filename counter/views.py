@@ -527,11 +527,12 @@ def print_form(app_id):
         return _stale(app.id)
     from hardware.printer import open_printer  # here, not at import: pycups and reportlab load on first print
     from printing import render_application
+    from printing.errors import MalformedValue, MissingGlyph
 
     try:
         pdf = render_application(app.to_json_form(), app.id)
     except MadoguchiError as e:
-        field = getattr(e, "field", None)
+        field = e.field if isinstance(e, (MissingGlyph, MalformedValue)) else None
         label = get_catalogue().field(field).label_in(g.lang) if field and get_catalogue().known_field(field) else ""
         flash(printer_error_message(e.code) + (f" ({label})" if label else ""), "error")
         return redirect(url_for("counter.detail", app_id=app.id))
@@ -550,7 +551,7 @@ def print_form(app_id):
     try:
         with write(db):
             # As the kiosk does: which job printed it (the queue and its job number, no personal data).
-            job = {"queue": str(getattr(result, "queue", "") or ""), "job_id": str(getattr(result, "job_id", ""))}
+            job = {"queue": result.queue, "job_id": str(result.job_id)}
             if app.state is State.SUBMITTED:
                 app.transition(State.PRINTED, actor=clerk.actor)
                 app.note(clerk.actor, "printed", new=job)

@@ -51,7 +51,7 @@ def init_app(app) -> None:
     config = app.config["MADOGUCHI"]
     if not PREFIX_RE.match(config.kiosk.reception_prefix):
         raise ConfigError("kiosk.reception_prefix must be 1 to 3 capital letters", key="kiosk.reception_prefix")
-    if config.kiosk.office_url:
+    if config.kiosk.office_server_url:
         from kiosk.office import check_kiosk_pc
         check_kiosk_pc(config)
     with app.test_request_context():
@@ -146,8 +146,8 @@ def kiosk_helpers():
     cfg = get_config()
     return {
         "clerk_mode": clerk_mode(),
-        "idle_seconds": cfg.retention.kiosk_idle_seconds,
-        "warning_seconds": cfg.retention.kiosk_idle_warning_seconds,
+        "idle_seconds": cfg.kiosk.idle_seconds,
+        "warning_seconds": cfg.kiosk.idle_warning_seconds,
         "event_seq": hub().seq,
         "config_default_lang": cfg.languages.default,
         "message_for": message_for,
@@ -422,7 +422,7 @@ def card_pin(v):
     if tries.tries <= 1:
         v.error = "blocked" if tries.tries <= 0 else "last_try"
         return redirect(url_for("kiosk.card_clerk"))
-    if not getattr(tries, "pin_required", True):
+    if not tries.pin_required:
         # A licence issued without a PIN: nothing to type, the reader uses the card's dummy PIN.
         try:
             hub().read_card(v, "")
@@ -460,12 +460,10 @@ def card_pin_post(v):
     try:
         hub().read_card(v, pin)
     except MadoguchiError as e:
-        if e.code == "wrong_pin":
-            left = getattr(e, "tries_left", None)
-            if left is None:
-                left = (e.details or {}).get("tries_left")
-            v.tries = left
-            if left is not None and left <= 1:
+        from hardware.cards.errors import WrongPin  # plain Python: needs no device library
+        if isinstance(e, WrongPin):
+            v.tries = e.tries_left
+            if e.tries_left <= 1:
                 v.error = "last_try"
                 return redirect(url_for("kiosk.card_clerk"))
             v.error = "wrong_pin"

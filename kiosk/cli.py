@@ -60,8 +60,8 @@ def queue(state, send):
     from kiosk.office import OfficeClient
 
     config = state.config
-    if not config.kiosk.office_url:
-        raise click.ClickException("[kiosk].office_url is not set: this is not a kiosk PC")
+    if not config.kiosk.office_server_url:
+        raise click.ClickException("[kiosk].office_server_url is not set: this is not a kiosk PC")
     client = OfficeClient(config)
     db = state.db()
     if send:

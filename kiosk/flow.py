@@ -11,13 +11,16 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from core.application import Source, new_application_id
 from core.catalogue import Catalogue, FieldDef
 from core.errors import FieldError, ValidationError
 from core.forms import normalise_value, parse_application, prune_inapplicable
 from core.japanese import from_wareki, normalise_digits, parse_typed_number, WarekiError
+
+if TYPE_CHECKING:  # the card reader is loaded only where it is used (kiosk.devices)
+    from hardware.cards.model import CardData
 
 # Fields a household member has, in the order the member page asks them.
 MEMBER_KEYS = ("name", "kana", "birth_date", "sex", "relationship")
@@ -164,19 +167,17 @@ class VisitStore:
 
 # --- data coming in --------------------------------------------------------------------
 
-def card_fields(card_data: Any) -> tuple[str, dict[str, Any], list[str]]:
+def card_fields(card_data: CardData) -> tuple[str, dict[str, Any], list[dict]]:
     """(kind, fields, gaiji) from a `hardware.cards.CardData`, as JSON-form values."""
-    birth = getattr(card_data, "birth_date", None)
     fields = {
-        "name": getattr(card_data, "name", None),
-        "kana": getattr(card_data, "kana", None),
-        "address": getattr(card_data, "address", None),
-        "birth_date": birth.isoformat() if isinstance(birth, date) else birth,
-        "sex": getattr(card_data, "sex", None),
+        "name": card_data.name,
+        "kana": card_data.kana,
+        "address": card_data.address,
+        "birth_date": card_data.birth_date.isoformat(),
+        "sex": card_data.sex,
     }
     fields = {k: v for k, v in fields.items() if v not in (None, "")}
-    gaiji = [g.as_dict() if hasattr(g, "as_dict") else dict(g) for g in getattr(card_data, "gaiji", None) or []]
-    return getattr(card_data, "card", "mynumber"), fields, gaiji
+    return card_data.card, fields, [g.as_dict() for g in card_data.gaiji]
 
 
 def apply_card(visit: Visit, kind: str, fields: dict[str, Any], gaiji: list[dict] | None = None) -> None:

@@ -13,7 +13,7 @@ import queue
 import threading
 import time
 from collections import OrderedDict, deque
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from core import exchange_log as xlog
 from core.application import Application, Source, State, parse_form_code
@@ -25,6 +25,10 @@ from kiosk import reception
 from kiosk.devices import Devices
 from kiosk.flow import (CardRead, PrintStatus, Visit, VisitStore, apply_card, apply_prereg, card_fields,
                          licence_addresses, validated_form)
+
+if TYPE_CHECKING:  # devices are loaded only where they are used (kiosk.devices)
+    from hardware.cards.model import CardData, TriesLeft
+    from hardware.printer import PrintResult
 
 log = logging.getLogger("madoguchi.kiosk")
 
@@ -57,8 +61,8 @@ class Hub:
         self.urls = urls or {}
         self.catalogue = get_catalogue()
         self.actor = f"kiosk:{config.kiosk.kiosk_id}"
-        self.office_mode = bool(config.kiosk.office_url)
-        limit = config.retention.kiosk_idle_seconds + config.retention.kiosk_idle_warning_seconds
+        self.office_mode = bool(config.kiosk.office_server_url)
+        limit = config.kiosk.idle_seconds + config.kiosk.idle_warning_seconds
         self.visits = VisitStore(limit + SERVER_GRACE_SECONDS, on_expire=self._expired)
         self.station: str | None = None        # the visit in front of the devices
         self.card_present: bool | None = None  # as the card monitor last reported (None: unknown)
@@ -199,9 +203,9 @@ class Hub:
                     return
             self.wipe(v, "card_removed")
 
-    def tries_left(self, visit: Visit):
+    def tries_left(self, visit: Visit) -> TriesLeft:
         """The card's PIN tries, without using one. Raises the reader's CardError."""
-        t = self.devices.reader().tries_left()
+        t: TriesLeft = self.devices.reader().tries_left()
         visit.card_inserted, visit.path = True, "card"
         visit.tries, visit.card_kind = t.tries, t.card
         return t
@@ -212,14 +216,14 @@ class Hub:
         Never uses the last try (the card would lock on a mistake); raises CardError."""
         reader = self.devices.reader()
         try:
-            data = reader.read(pin, allow_last_try=False)
+            data: CardData = reader.read(pin, allow_last_try=False)
         finally:
             pin = None  # noqa: F841 — no reference to the PIN outlives the call
         kind, fields, gaiji = card_fields(data)
         with visit.lock:
             apply_card(visit, kind, fields, gaiji)
-            visit.card.address_at_issue = getattr(data, "address_at_issue", None)
-            visit.tries = getattr(data, "tries_left", visit.tries)
+            visit.card.address_at_issue = data.address_at_issue
+            visit.tries = data.tries_left
         card = visit.card
         self._log_exchange(visit, counterparty=card.counterparty, purpose="card_read", payload=fields,
                            name=fields.get("name"), birth_date=fields.get("birth_date"))
@@ -360,14 +364,13 @@ class Hub:
             return
         self._printed(visit, app, result)
 
-    def _printed(self, visit: Visit, app: Application, result: Any) -> None:
+    def _printed(self, visit: Visit, app: Application, result: PrintResult) -> None:
         db = self._db()
         try:
             with visit.lock, write(db):
                 app.transition(State.PRINTED, self.actor)
                 # Which job printed it (no personal data: the queue and CUPS' job number).
-                app.note(self.actor, "printed", new={"queue": str(getattr(result, "queue", "") or ""),
-                                                     "job_id": str(getattr(result, "job_id", ""))})
+                app.note(self.actor, "printed", new={"queue": result.queue, "job_id": str(result.job_id)})
                 if not self.office_mode:
                     ApplicationStore(db).save(app)
                 self._log_exchange(visit, counterparty="printer", purpose="print", payload=visit.pdf,

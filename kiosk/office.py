@@ -1,6 +1,6 @@
 """A kiosk PC apart from the office server: its upload queue, and the office's API for it.
 
-A kiosk PC (`[kiosk].office_url` set) keeps each finished application in its own database
+A kiosk PC (`[kiosk].office_server_url` set) keeps each finished application in its own database
 (table `kiosk_uploads`) until the office server has confirmed it, so an office that is down
 or unreachable loses nothing: the uploader retries with backoff, and the row is deleted once
 delivered (the kiosk PC keeps no personal data longer than that).
@@ -124,7 +124,7 @@ class OfficeClient:
 
     def __init__(self, config):
         self.config = config
-        self.url = config.kiosk.office_url.rstrip("/") + API_PATH
+        self.url = config.kiosk.office_server_url.rstrip("/") + API_PATH
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

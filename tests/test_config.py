@@ -2,16 +2,13 @@ import re
 
 import pytest
 
-from core.config import SCHEMA, load_config
+from core.config import RENAMED, SECTIONS, defaults, load_config, settings
 from core.errors import ConfigError
-from tests.helpers import ROOT, madoguchi
+from tests.helpers import ROOT, madoguchi, write_config
 
 
 def test_shipped_config_loads_and_matches_the_defaults():
-    cfg = load_config(ROOT / "config.toml")
-    for section, keys in SCHEMA.items():
-        for key, setting in keys.items():
-            assert getattr(getattr(cfg, section), key) == setting.default, f"{section}.{key}"
+    assert load_config(ROOT / "config.toml").as_dict() == defaults()
 
 
 def test_every_key_is_in_the_file_with_a_comment_above_it():
@@ -26,7 +23,7 @@ def test_every_key_is_in_the_file_with_a_comment_above_it():
             while j >= 0 and re.match(r"^\w+ = ", lines[j]):
                 j -= 1
             assert lines[j].startswith("#"), f"{section}.{m.group(1)} has no comment"
-    assert seen == {f"{s}.{k}" for s, keys in SCHEMA.items() for k in keys}
+    assert seen == {f"{s}.{k}" for s in SECTIONS for k in settings(s)}
 
 
 @pytest.mark.parametrize("text, key", [
@@ -37,6 +34,11 @@ def test_every_key_is_in_the_file_with_a_comment_above_it():
     ('[server]\nport = true\n', "server.port"),
     ('[devices]\ncard_reader = "usb"\n', "devices.card_reader"),
     ('[languages]\navailable = ["ja", "fr"]\n', "languages.available"),
+    ('[languages]\navailable = "ja"\n', "languages.available"),
+    ('[devices]\ncamera = 1.5\n', "devices.camera"),
+    ('[kiosk]\nmode = "robot"\n', "kiosk.mode"),
+    ('[storage]\nbusy_timeout_ms = 1.5\n', "storage.busy_timeout_ms"),
+    ('[retention]\nkiosk_idle_seconds = "60"\n', "kiosk.idle_seconds"),
 ])
 def test_bad_keys_and_types_are_refused_naming_the_key(tmp_path, text, key):
     path = tmp_path / "c.toml"
@@ -84,15 +86,65 @@ def test_cli_reports_a_bad_key_in_one_line(tmp_path):
     assert "storage.busy_timout_ms" in err[0] and "Traceback" not in result.stderr
 
 
-def test_a_renamed_key_keeps_working_for_a_release_with_a_warning_naming_the_new_key(tmp_path, caplog):
+# Every renamed key with a value of its type: each old name must still set its new key.
+OLD_NAME_VALUES = {
+    "counter.lockout_attempts": 7,
+    "counter.lockout_minutes": 30,
+    "prereg.office_url": "http://prereg.example",
+    "kiosk.office_url": "http://office.example",
+    "retention.kiosk_idle_seconds": 90,
+    "retention.kiosk_idle_warning_seconds": 20,
+    "backend.pull_api_key": "pull-secret",
+    "backend.auth_header": "Bearer push-secret",
+}
+
+
+def _nested(values: dict[str, object]) -> dict[str, dict[str, object]]:
+    """{"section.key": value} as {section: {key: value}}, in the order given."""
+    out: dict[str, dict[str, object]] = {}
+    for name, value in values.items():
+        section, key = name.split(".")
+        out.setdefault(section, {})[key] = value
+    return out
+
+
+def _value(cfg, name: str):
+    section, key = name.split(".")
+    return cfg.as_dict()[section][key]
+
+
+def test_every_renamed_key_is_tested_and_its_new_name_exists():
+    assert set(OLD_NAME_VALUES) == set(RENAMED)
+    for old, new in RENAMED.items():
+        section, key = new.split(".")
+        assert key in settings(section), new
+        old_section, old_key = old.split(".")
+        assert old_key not in settings(old_section), f"{old} is still a key of its own"
+
+
+@pytest.mark.parametrize("old", sorted(RENAMED))
+def test_each_old_name_sets_its_new_key_with_a_warning_and_the_new_name_wins(tmp_path, caplog, old):
+    new, value = RENAMED[old], OLD_NAME_VALUES[old]
     f = tmp_path / "c.toml"
-    f.write_text("[counter]\nlockout_attempts = 7\nlockout_minutes = 30\n")
+    write_config(f, _nested({old: value}))
     with caplog.at_level("WARNING", logger="madoguchi.config"):
         cfg = load_config(f)
-    assert cfg.counter.signin_free_attempts == 7 and cfg.counter.signin_longest_wait_minutes == 30
-    warned = " ".join(r.getMessage() for r in caplog.records)
-    assert "counter.lockout_attempts is now called counter.signin_free_attempts" in warned
-    assert "counter.signin_longest_wait_minutes" in warned
-    # the new name wins when a file has both
-    f.write_text("[counter]\nlockout_attempts = 7\nsignin_free_attempts = 3\n")
-    assert load_config(f).counter.signin_free_attempts == 3
+    assert _value(cfg, new) == value
+    assert f"{old} is now called {new}" in " ".join(r.getMessage() for r in caplog.records)
+    # the new name wins when a file has both, in either order
+    newer = "a newer value" if isinstance(value, str) else value + 1
+    for both in ({old: value, new: newer}, {new: newer, old: value}):
+        write_config(f, _nested(both))
+        assert _value(load_config(f), new) == newer
+    # overrides (tests, `replace`) accept the old name too
+    assert _value(load_config(ROOT / "config.toml", overrides=_nested({old: value})), new) == value
+    assert _value(load_config(ROOT / "config.toml").replace(_nested({old: value})), new) == value
+
+
+def test_sections_are_typed_dataclasses():
+    cfg = load_config(ROOT / "config.toml")
+    assert type(cfg.devices).__name__ == "DevicesConfig" and isinstance(cfg.devices.printer, str)
+    with pytest.raises(AttributeError):
+        cfg.devices.no_such_key  # noqa: B018
+    assert cfg.replace({"server": {"port": 1}}).server.port == 1 and cfg.server.port == 8000
+    assert cfg.path("x") == cfg.base_dir / "x"

@@ -274,6 +274,29 @@ def test_reprint_sends_the_form_to_the_printer_and_logs_it(clerk_client, db, con
     assert list(config.path(config.devices.pdf_folder).glob("*.pdf"))
     prints = [e for e in xlog.entries(db, application_id=app.id) if e["purpose"] == "print"]
     assert prints[-1]["actor"] == "clerk:sato" and prints[-1]["result"] == "ok"
+    # Which job printed it: the printer's queue and its job id (the file's name for pdf-folder).
+    [pdf] = config.path(config.devices.pdf_folder).glob("*.pdf")
+    [note] = [e for e in ApplicationStore(db).events(app.id) if e.kind == "printed"]
+    assert note.actor == "clerk:sato" and note.new == {"queue": "pdf-folder", "job_id": pdf.stem}
+
+
+@pytest.mark.parametrize("error", ["missing_glyph", "malformed_value"])
+def test_a_form_that_cannot_be_drawn_names_the_field_and_prints_nothing(clerk_client, db, config, monkeypatch, error):
+    import printing
+    from core.catalogue import get_catalogue
+    from printing.errors import MalformedValue, MissingGlyph
+
+    def cannot_draw(json_form, application_id):
+        raise MissingGlyph("\U000f0000", "name") if error == "missing_glyph" else MalformedValue("name", "too_long")
+    monkeypatch.setattr(printing, "render_application", cannot_draw)
+    app = kiosk_application(db, state=State.SUBMITTED)
+    r = post(clerk_client, f"/counter/applications/{app.id}/print?lang=en", {"version": app.version},
+             follow_redirects=True)
+    message = {"missing_glyph": "A character in the form cannot be printed with the form's font.",
+               "malformed_value": "A value cannot be placed on the printed form. Correct it first."}[error]
+    assert f"{message} ({get_catalogue().field('name').label_in('en')})" in text_of(r)
+    assert ApplicationStore(db).get(app.id).state is State.SUBMITTED
+    assert not list(config.path(config.devices.pdf_folder).glob("*.pdf"))
 
 
 def test_an_offline_printer_is_reported_and_nothing_changes(clerk_client, db, config):

@@ -276,7 +276,7 @@ def test_a_down_backend_is_not_hammered_and_its_return_wakes_every_delayed_recor
 
 def test_a_refusal_is_marked_failed_without_retrying_until_fixed(db, config, backend_sim):
     sim = backend_sim("--auth-header", "Bearer right-key")
-    wrong = push_config(config, sim.url, auth_header="Bearer wrong-key")
+    wrong = push_config(config.replace({"keys": {"backend_auth_header": "Bearer wrong-key"}}), sim.url)
     confirmed_applications(db, 2)
     assert forwarding.Forwarder(wrong, db=db).run_once() == {"delivered": 0, "retry": 0, "rejected": 2}
     for row in outbox_rows(db):
@@ -288,7 +288,7 @@ def test_a_refusal_is_marked_failed_without_retrying_until_fixed(db, config, bac
     assert [e["result"] for e in forward_entries(db)] == ["failed", "failed"]  # the data did go out
     # Once the key is fixed, an operator queues them again; they keep their idempotency keys.
     assert outbox.requeue_failed(db) == 2
-    right = push_config(config, sim.url, auth_header="Bearer right-key")
+    right = push_config(config.replace({"keys": {"backend_auth_header": "Bearer right-key"}}), sim.url)
     assert forwarding.Forwarder(right, db=db).run_once()["delivered"] == 2
     assert sorted(sim.stored_keys()) == sorted(r["idempotency_key"] for r in outbox_rows(db))
 

@@ -18,7 +18,7 @@ KEY = "test-pull-key-0123456789"
 
 @pytest.fixture
 def pull_config(config):
-    return config.replace({"backend": {"mode": "pull", "pull_api_key": KEY}})
+    return config.replace({"backend": {"mode": "pull"}, "keys": {"pull_api_key": KEY}})
 
 
 @pytest.fixture

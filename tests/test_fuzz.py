@@ -92,7 +92,7 @@ def fuzz(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fuzz")
     config = load_config(ROOT / "config.toml", overrides=test_overrides(tmp), base_dir=tmp)
     config = config.replace({"prereg": {"submissions_per_minute": 100000},
-                             "backend": {"mode": "pull", "pull_api_key": PULL_KEY}})
+                             "backend": {"mode": "pull"}, "keys": {"pull_api_key": PULL_KEY}})
     app = create_app(config)
     app.config["TESTING"] = True
     hasher, users._hasher = users._hasher, PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)

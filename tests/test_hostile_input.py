@@ -202,7 +202,7 @@ def test_kiosk_office_api_refuses_surrogates_and_depth(kiosk_app):
 
 def test_pull_ack_refuses_surrogates_and_depth(config):
     from web import create_app
-    app = create_app(config.replace({"backend": {"mode": "pull", "pull_api_key": "k" * 24}}))
+    app = create_app(config.replace({"backend": {"mode": "pull"}, "keys": {"pull_api_key": "k" * 24}}))
     client = app.test_client()
     auth = {"Authorization": "Bearer " + "k" * 24}
     r = raw_post(client, "/counter/api/v1/records/ack", b'{"idempotency_keys": ["\\ud800"]}', headers=auth)

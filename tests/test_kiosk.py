@@ -333,6 +333,8 @@ def test_printing_makes_a_printed_application_with_a_reception_number(kiosk, tmp
     purposes = [(e["purpose"], e["application_id"]) for e in xlog.entries(db)]
     assert purposes == [("card_read", app_id), ("print", app_id)]
     [pdf] = list((tmp_path / "var" / "printed").glob("*.pdf"))
+    [printed] = [e.new for e in ApplicationStore(db).events(app_id) if e.kind == "printed"]
+    assert printed == {"queue": "pdf-folder", "job_id": pdf.stem}   # which job printed it
     import pdfplumber
     with pdfplumber.open(pdf) as doc:
         text = "".join(p.extract_text() or "" for p in doc.pages)
@@ -460,7 +462,7 @@ def test_a_code_seen_by_the_camera_opens_it_and_moves_the_page(kiosk, prereg_tok
 
 def test_an_idle_visit_is_wiped_on_the_server(kiosk_app):
     kiosk = Kiosk(kiosk_app(devices={"emulator_persona": ""},
-                            retention={"kiosk_idle_seconds": 1, "kiosk_idle_warning_seconds": 1}))
+                            kiosk={"idle_seconds": 1, "idle_warning_seconds": 1}))
     kiosk.hub.visits.idle_limit = 2.5    # idle + warning + a short grace for the test
     kiosk.start("en")
     kiosk.read_card()

@@ -351,8 +351,8 @@ def test_qr_path_from_a_phone_video_to_print(tmp_path, kiosk_page):
 # --- idle timeout and events -------------------------------------------------------------------------
 
 def test_idle_prompt_then_the_page_is_wiped(tmp_path, kiosk_page):
-    server, config = serve_kiosk(tmp_path, kiosk_page.context, retention={"kiosk_idle_seconds": 2, "kiosk_idle_warning_seconds": 3},
-                                 devices={"emulator_persona": ""})
+    server, config = serve_kiosk(tmp_path, kiosk_page.context, devices={"emulator_persona": ""},
+                                 kiosk={"idle_seconds": 2, "idle_warning_seconds": 3})
     try:
         page, screens = kiosk_page, Screens(kiosk_page, "idle")
         page.goto(server.url + "/kiosk/?lang=en")

@@ -165,7 +165,7 @@ def test_office_side_opens_through_the_pull_api(live_server, config_file, tmp_pa
     office_file = write_config(tmp_path / "office.toml", {
         "storage": {"path": str(office_dir / "office.db")}, "keys": {"dir": str(office_dir / "keys"),
                                                                       "office_api_key": office_api_key(prereg_config)},
-        "prereg": {"office_url": server.url}})
+        "prereg": {"server_url": server.url}})
     office = load_config(office_file, base_dir=office_dir)
     office_db = open_database(office_dir / "office.db")
     app_id, form = sealed.open_prereg(office, token, office_db, actor="counter:test")
@@ -179,11 +179,11 @@ def test_office_side_opens_through_the_pull_api(live_server, config_file, tmp_pa
     assert e.value.code == "unknown_id"
     refused = load_config(write_config(tmp_path / "bad.toml", {
         "keys": {"dir": str(office_dir / "keys"), "office_api_key": "not-the-key"},
-        "prereg": {"office_url": server.url}}), base_dir=office_dir)
+        "prereg": {"server_url": server.url}}), base_dir=office_dir)
     with pytest.raises(sealed.PreregUnavailable) as e:
         sealed.open_prereg(refused, token, office_db)
     assert e.value.code == "prereg_unauthorized"
-    down = office.replace({"prereg": {"office_url": "http://127.0.0.1:9"}})
+    down = office.replace({"prereg": {"server_url": "http://127.0.0.1:9"}})
     with pytest.raises(sealed.PreregUnavailable) as e:
         sealed.open_prereg(down, token, office_db)
     assert e.value.code == "prereg_unreachable"

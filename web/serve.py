@@ -13,7 +13,8 @@ log = logging.getLogger("madoguchi.serve")
 
 
 def port_for(config: Config, surface: str) -> int:
-    return config.server.port if surface == "all" else getattr(config.server, f"{surface}_port")
+    s = config.server
+    return {"all": s.port, "prereg": s.prereg_port, "kiosk": s.kiosk_port, "counter": s.counter_port}[surface]
 
 
 def serve(config: Config, surface: str | None = None, port: int | None = None, host: str | None = None) -> None:

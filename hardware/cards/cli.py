@@ -27,9 +27,9 @@ def _emit(obj: dict):
 
 def _fail(error: CardError):
     body = {"error": error.code, "message": str(error)}
-    if getattr(error, "card", None):
+    if error.card:
         body["card"] = error.card
-    if hasattr(error, "tries_left"):
+    if error.tries_left is not None:
         body["tries_left"] = error.tries_left
     _emit(body)
     click.echo(f"Error: {error}", err=True)

@@ -9,6 +9,9 @@ from core.errors import MadoguchiError
 
 class CardError(MadoguchiError):
     code = "card_error"
+    # Set by the errors that know them (WrongPin, LastTryRefused, Blocked).
+    card: str | None = None
+    tries_left: int | None = None
 
 
 class WrongPin(CardError):
