@@ -38,13 +38,13 @@ _FIELDS = ("seq", "at", "actor", "counterparty", "purpose", "application_id", "s
 
 @migrations()
 def m001_exchange_log(db: sqlite_utils.Database) -> None:
-    db["exchange_log"].create(
+    db.table("exchange_log").create(
         {"seq": int, "at": str, "actor": str, "counterparty": str, "purpose": str, "application_id": str,
          "subject_ref": str, "payload_sha256": str, "result": str, "prev_hash": str, "entry_hash": str},
         pk="seq",
     )
-    db["exchange_log"].create_index(["application_id"])
-    db["exchange_log"].create_index(["subject_ref"])
+    db.table("exchange_log").create_index(["application_id"])
+    db.table("exchange_log").create_index(["subject_ref"])
 
 
 def payload_digest(payload: Any) -> str:

@@ -22,24 +22,24 @@ RECORD_SCHEMA = "madoguchi.record/1"
 
 @migrations()
 def m001_outbox(db: sqlite_utils.Database) -> None:
-    db["outbox"].create(
+    db.table("outbox").create(
         {"id": int, "application_id": str, "idempotency_key": str, "record": str, "state": str,
          "attempts": int, "next_attempt_at": str, "last_error": str, "created_at": str, "delivered_at": str},
         pk="id",
         not_null={"application_id", "idempotency_key", "record", "state"},
         defaults={"state": "pending", "attempts": 0},
     )
-    db["outbox"].create_index(["idempotency_key"], unique=True)
-    db["outbox"].create_index(["state", "next_attempt_at"])
+    db.table("outbox").create_index(["idempotency_key"], unique=True)
+    db.table("outbox").create_index(["state", "next_attempt_at"])
 
 
 @migrations()
 def m002_outbox_leases(db: sqlite_utils.Database) -> None:
     """Leases, so two workers never send one row at once and a crashed worker's row is resent."""
-    db["outbox"].add_column("leased_until", str)
-    db["outbox"].add_column("lease_owner", str)
-    db["outbox"].add_column("last_attempt_at", str)
-    db["outbox"].add_column("failed_at", str)
+    db.table("outbox").add_column("leased_until", str)
+    db.table("outbox").add_column("lease_owner", str)
+    db.table("outbox").add_column("last_attempt_at", str)
+    db.table("outbox").add_column("failed_at", str)
 
 
 def record_for(app: Application, confirmed_by: str) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Tables `applications` and `application_events` (the audit trail). All writes go through here."""
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 from datetime import datetime
@@ -18,7 +19,7 @@ migrations = Migrations("core.store.applications")
 
 @migrations()
 def m001_applications(db: sqlite_utils.Database) -> None:
-    db["applications"].create(
+    db.table("applications").create(
         {
             "id": str, "state": str, "procedures": str, "data": str, "sources": str,
             "channel": str, "reception_number": str, "created_at": str, "updated_at": str,
@@ -26,9 +27,9 @@ def m001_applications(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    db["applications"].create_index(["state"])
-    db["applications"].create_index(["created_at"])
-    db["application_events"].create(
+    db.table("applications").create_index(["state"])
+    db.table("applications").create_index(["created_at"])
+    db.table("application_events").create(
         {
             "id": int, "application_id": str, "at": str, "actor": str, "kind": str,
             "field": str, "old": str, "new": str, "reason": str,
@@ -36,7 +37,7 @@ def m001_applications(db: sqlite_utils.Database) -> None:
         pk="id",
         foreign_keys=[("application_id", "applications", "id")],
     )
-    db["application_events"].create_index(["application_id"])
+    db.table("application_events").create_index(["application_id"])
 
 
 class ConcurrentUpdate(MadoguchiError):
@@ -124,7 +125,8 @@ class ApplicationStore:
 
     def list(self, states: Iterable[str] | None = None, since: datetime | None = None,
              limit: int = 500) -> list[Application]:
-        sql, params = "SELECT * FROM applications WHERE 1=1", []
+        sql = "SELECT * FROM applications WHERE 1=1"
+        params: list[str | int] = []
         if states:
             states = list(states)
             sql += f" AND state IN ({','.join('?' * len(states))})"
@@ -136,7 +138,7 @@ class ApplicationStore:
         params.append(limit)
         return [_row_to_app(r) for r in self.db.query(sql, params)]
 
-    def events(self, application_id: str) -> list[Event]:
+    def events(self, application_id: str) -> builtins.list[Event]:  # `list` in this class is the method above
         out = []
         for r in self.db.query("SELECT * FROM application_events WHERE application_id = ? ORDER BY id", [application_id]):
             out.append(Event(
