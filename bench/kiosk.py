@@ -89,7 +89,7 @@ def bench_degraded(decoder: QrDecoder, quick: bool, with_opencv: bool) -> None:
     detector = cv2.QRCodeDetector() if with_opencv else None
     counts = defaultdict(lambda: defaultdict(int))
     retry_names = defaultdict(int)
-    for kind, level, shot, frame in testmedia.degraded_frames(token, seed=7, placements=1 if quick else 3):
+    for kind, _level, _shot, frame in testmedia.degraded_frames(token, seed=7, placements=1 if quick else 3):
         c = counts[kind]
         c["frames"] += 1
         plain = first_pass.decode(frame)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations

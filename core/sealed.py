@@ -27,7 +27,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlite_utils.migrations import Migrations
 
-from core.application import iso, is_application_id, new_application_id, utcnow
+from core.application import is_application_id, iso, new_application_id, utcnow
 from core.errors import MadoguchiError
 from core.store.db import write
 from core.tokens import KEY_BYTES, PREFIX, TokenError, decode_token, encode_token

@@ -14,9 +14,9 @@ import unicodedata
 from functools import wraps
 from urllib.parse import urlencode, urlsplit
 
-from flask import (Blueprint, Response, abort, current_app, g, redirect, render_template, request, session,
-                   url_for)
-from flask_babel import gettext as _, refresh
+from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import refresh
 
 from core.errors import ConfigError, MadoguchiError, ValidationError
 from core.japanese import lookup_postal_code, parse_typed_number
@@ -726,6 +726,7 @@ def emulator_helpers():
 
 def _personas_folder():
     from pathlib import Path
+
     import hardware
     return Path(hardware.__file__).resolve().parent / "cards" / "personas"
 

@@ -9,15 +9,16 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from core.application import Source, new_application_id
 from core.catalogue import Catalogue, FieldDef
 from core.errors import FieldError, ValidationError
 from core.forms import normalise_value, parse_application, prune_inapplicable
-from core.japanese import from_wareki, normalise_digits, parse_typed_number, WarekiError
+from core.japanese import WarekiError, from_wareki, normalise_digits, parse_typed_number
 
 # Fields a household member has, in the order the member page asks them.
 MEMBER_KEYS = ("name", "kana", "birth_date", "sex", "relationship")
@@ -156,10 +157,6 @@ class VisitStore:
 
     def __len__(self) -> int:
         return len(self._visits)
-
-    def all(self) -> list[Visit]:
-        with self._lock:
-            return list(self._visits.values())
 
 
 # --- data coming in --------------------------------------------------------------------

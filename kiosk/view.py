@@ -7,7 +7,8 @@ from datetime import date
 from typing import Any
 
 from flask import g
-from flask_babel import format_date, gettext as _, lazy_gettext
+from flask_babel import format_date, lazy_gettext
+from flask_babel import gettext as _
 
 from core.catalogue import Catalogue, FieldDef, text_in
 from core.japanese import format_postal_code, format_wareki

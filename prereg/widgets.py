@@ -155,7 +155,7 @@ def shown(f: FieldDef, value: Any, parts: list[str] | None, fields: list[FieldDe
         if parts and len(parts) == 4:
             iso, _ = parse_date_parts(*parts)
             if iso == value:
-                return dict(zip(DATE_PARTS, parts))
+                return dict(zip(DATE_PARTS, parts, strict=True))
         if isinstance(value, str) and value:
             d = date.fromisoformat(value)
             return {"era": WESTERN, "year": str(d.year), "month": str(d.month), "day": str(d.day)}

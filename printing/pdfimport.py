@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import io
 import zlib
-from typing import Union
 
 from pypdf import PdfReader
 from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NullObject, PdfObject, StreamObject
 from reportlab.pdfbase.pdfdoc import PDFObject
 from reportlab.pdfgen.canvas import Canvas
 
-Part = Union[bytes, int]     # literal bytes, or the index of another object of the template
+Part = bytes | int     # literal bytes, or the index of another object of the template
 
 
 class ImportedPage:

@@ -195,7 +195,7 @@ class Pen:
         s = size
         while True:
             lines = []
-            for g, w, u in zip(glyph_pars, widths, units):
+            for g, w, u in zip(glyph_pars, widths, units, strict=True):
                 lines += _wrap(g, w, u, avail_w / PT / s / hscale)
             if len(lines) * s * leading * PT - (leading - 1) * s * PT <= avail_h + 1e-6:
                 break
@@ -256,7 +256,7 @@ def _wrap(glyphs, widths, units, avail) -> list[list[tuple[str, str]]]:
             lines.append(_rstrip(cur))
             cur, cur_w = [], 0.0
         if w - trail > avail:  # a piece longer than a line: break it by character
-            for g, cw in zip(piece, pw):
+            for g, cw in zip(piece, pw, strict=True):
                 if cur and cur_w + cw > avail:
                     lines.append(_rstrip(cur))
                     cur, cur_w = [], 0.0

@@ -15,8 +15,7 @@ import pytest
 from core.application import form_code, new_application_id
 from hardware.camera import testmedia
 from hardware.camera.decode import HINT_CLOSER, QrDecoder, decode_frame
-from hardware.camera.frames import (CameraError, DeviceCamera, ImageFolder, VideoFile, VirtualCamera,
-                                    source_for_setting)
+from hardware.camera.frames import CameraError, DeviceCamera, ImageFolder, VideoFile, VirtualCamera, source_for_setting
 from hardware.camera.scanner import Scanner, open_scanner
 from tests.helpers import madoguchi
 
@@ -194,7 +193,7 @@ def test_absent_camera_device_raises_camera_error():
 
 def test_image_folder_reads_in_name_order_and_loops(tmp_path):
     texts = [form_code(new_application_id()) for _ in range(3)]
-    for name, text in zip(("b.png", "a.jpg", "c.png"), texts):
+    for name, text in zip(("b.png", "a.jpg", "c.png"), texts, strict=True):
         cv2.imwrite(str(tmp_path / name), testmedia.qr_image(text, module_px=4))
     (tmp_path / "notes.txt").write_text("not an image")
     once = ImageFolder(tmp_path)

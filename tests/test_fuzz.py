@@ -81,11 +81,12 @@ FORM_NAMES = sorted(names_in_source() | FIELD_INPUTS | {f"m_{n}" for n in FIELD_
 
 @pytest.fixture(scope="module")
 def fuzz(tmp_path_factory):
+    from argon2 import PasswordHasher
+
+    from core import users
     from hardware.cards import direct
     from tests.conftest import test_overrides
     from tests.fixtures_counter import CERTIFICATE, CLERKS, PASSWORD, kiosk_application
-    from core import users
-    from argon2 import PasswordHasher
     from web import create_app, get_db
 
     direct.forget_all()

@@ -13,8 +13,8 @@ from core.application import iso, utcnow
 from core.config import load_config
 from core.store.db import open_from_config
 from kiosk import pairing
-from tests.kiosk_helpers import Kiosk, device_secret, pairing_code
 from tests.helpers import madoguchi
+from tests.kiosk_helpers import Kiosk, device_secret, pairing_code
 
 PAIRING_ENDPOINTS = ("kiosk.pair", "kiosk.pair_post")   # the only kiosk pages any browser may open
 NOT_A_KIOSK = {"en": "This is not a kiosk", "ja": "この画面はキオスク端末ではありません"}

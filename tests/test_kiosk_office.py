@@ -2,7 +2,6 @@
 queue that keeps applications while the office is unreachable."""
 from __future__ import annotations
 
-import json
 import re
 import time
 from urllib.parse import urlsplit
@@ -18,7 +17,6 @@ from kiosk.office import OfficeClient, device_token, kiosk_of_token
 from tests.fixtures_kiosk import kiosk_overrides
 from tests.helpers import ROOT, LiveServer, free_port, madoguchi, write_config
 from tests.kiosk_helpers import TYPED, pair_session
-
 
 # --- device tokens ------------------------------------------------------------------------------
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-import pytest
 import requests
 
 from core import sealed

@@ -114,7 +114,7 @@ def test_the_visit_prints_every_form_in_procedure_order(visit_pdf):
         titles = [squash(p.extract_text()) for p in pdf.pages]
     cat = get_catalogue()
     assert len(titles) == len(VISIT["procedures"])
-    for text, pid in zip(titles, VISIT["procedures"]):
+    for text, pid in zip(titles, VISIT["procedures"], strict=True):
         assert squash(cat.get(pid).title("ja")) in text
 
 

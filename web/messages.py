@@ -11,7 +11,6 @@ from flask import g
 from flask_babel import gettext as _
 
 
-
 def field_error(code: str, label: str, field_type: str = "text", params: dict | None = None) -> str:
     """A GOV.UK-style message: says what to do, names the field, never repeats the value."""
     p = dict(params or {})

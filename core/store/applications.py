@@ -4,8 +4,9 @@ from __future__ import annotations
 import builtins
 import json
 import sqlite3
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
