@@ -160,7 +160,8 @@ def main() -> None:
         worker.join(10)
         stats = requests.get(f"http://127.0.0.1:{port}/stats", timeout=5).json()
         print(f"recovery: {args.outage_records} records queued during a {args.outage_seconds:g} s outage "
-              f"all delivered {recovery:.2f} s after the backend returned (first after {first:.2f} s; backoff {config.backend.backoff_initial_seconds:g}"
+              f"all delivered {recovery:.2f} s after the backend returned (first after {first:.2f} s; "
+              f"backoff {config.backend.backoff_initial_seconds:g}"
               f"–{args.backoff_max:g} s; the first success wakes every delayed record) — backend stored "
               f"{stats['stored']} of {2 * args.records + args.records // 2 + args.outage_records} pushed, "
               f"duplicates {stats['duplicates']}")

@@ -103,7 +103,8 @@ def bench_degraded(decoder: QrDecoder, quick: bool, with_opencv: bool) -> None:
         if detector is not None:
             text, _, _ = detector.detectAndDecode(frame)
             c["opencv"] += text == token
-    header = f"{'kind':<13}{'frames':>7}{'1st pass':>10}{'+retries':>10}{'hint':>6}" + (f"{'opencv':>8}" if with_opencv else "")
+    header = (f"{'kind':<13}{'frames':>7}{'1st pass':>10}{'+retries':>10}{'hint':>6}"
+              + (f"{'opencv':>8}" if with_opencv else ""))
     print(header)
     total = defaultdict(int)
     for kind, c in counts.items():
@@ -113,13 +114,15 @@ def bench_degraded(decoder: QrDecoder, quick: bool, with_opencv: bool) -> None:
               + (f"{c['opencv']:>8}" if with_opencv else ""))
     n = total["frames"]
     report("degraded frames decoded, first pass", f"{total['first_pass']}/{n} ({100 * total['first_pass'] / n:.0f}%)")
-    report("degraded frames decoded, with retries", f"{total['with_retries']}/{n} ({100 * total['with_retries'] / n:.0f}%)")
+    report("degraded frames decoded, with retries",
+           f"{total['with_retries']}/{n} ({100 * total['with_retries'] / n:.0f}%)")
     report("degraded frames: 'hold closer' hint instead of a code", total["hint"])
     report("degraded frames: wrong text decoded", total["wrong"], "", "0", total["wrong"] == 0)
     if retry_names:
         report("retries that rescued a frame", ", ".join(f"{k} {v}" for k, v in sorted(retry_names.items())))
     if with_opencv:
-        report("for comparison, OpenCV QRCodeDetector decoded", f"{total['opencv']}/{n} ({100 * total['opencv'] / n:.0f}%)")
+        report("for comparison, OpenCV QRCodeDetector decoded",
+               f"{total['opencv']}/{n} ({100 * total['opencv'] / n:.0f}%)")
 
 
 def bench_scanner_latency(quick: bool) -> None:

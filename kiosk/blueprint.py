@@ -76,7 +76,8 @@ def pairing_note(app, base_url: str) -> str | None:
         if config.devices.card_reader != "emulated":
             if pairing.has_browser(db, kiosk_id):
                 return None
-            return f"no browser is paired as kiosk {kiosk_id} yet: run `madoguchi kiosk pair` and open the URL it prints"
+            return (f"no browser is paired as kiosk {kiosk_id} yet:"
+                    " run `madoguchi kiosk pair` and open the URL it prints")
         code = pairing.new_code(db, kiosk_id)
     finally:
         db.conn.close()
@@ -165,7 +166,8 @@ def steps_for():
         return []
     if v.path == "qr":
         names = [_("Scan"), _("Check"), _("Print")]
-        at = {"kiosk.qr": 0, "kiosk.qr_post": 0, "kiosk.confirm": 1, "kiosk.printing": 2, "kiosk.done": 2}.get(endpoint, 1)
+        at = {"kiosk.qr": 0, "kiosk.qr_post": 0, "kiosk.confirm": 1, "kiosk.printing": 2,
+              "kiosk.done": 2}.get(endpoint, 1)
     else:
         names = [_("Card"), _("Procedures"), _("Details"), _("Check"), _("Print")]
         at = {"kiosk.card": 0, "kiosk.card_pin": 0, "kiosk.card_pin_post": 0, "kiosk.card_clerk": 0,

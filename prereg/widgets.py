@@ -148,7 +148,8 @@ def _bad_choice(ans: Answer, path: str) -> Answer:
     return ans
 
 
-def shown(f: FieldDef, value: Any, parts: list[str] | None, fields: list[FieldDef], values: dict[str, Any]) -> dict[str, str]:
+def shown(f: FieldDef, value: Any, parts: list[str] | None, fields: list[FieldDef],
+          values: dict[str, Any]) -> dict[str, str]:
     """What the inputs of a question show when it is asked again (or first, with defaults)."""
     kind = widget(f, fields)
     if kind == "date":

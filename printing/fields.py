@@ -434,7 +434,8 @@ class DateField(Field):
     def _cells(self, b: Box) -> list[Box]:
         cw = min(b.w / 2, self.h * 0.8)
         x0 = b.x + (b.w - 2 * cw) / 2
-        return [Box(x0, b.y + (b.h - cw * 1.15) / 2, cw, cw * 1.15), Box(x0 + cw, b.y + (b.h - cw * 1.15) / 2, cw, cw * 1.15)]
+        y = b.y + (b.h - cw * 1.15) / 2
+        return [Box(x0, y, cw, cw * 1.15), Box(x0 + cw, y, cw, cw * 1.15)]
 
     def frame(self, pen, ctx):
         if self.date_style == "text":
@@ -569,7 +570,8 @@ class CheckField(Field):
 # ------------------------------------------------------------------------------ household
 
 HOUSEHOLD_KEYS = ("name", "kana", "birth_date", "sex", "relationship")
-DEFAULT_COLUMN_LABELS = {"name": "氏名", "kana": "フリガナ", "birth_date": "生年月日", "sex": "性別", "relationship": "続柄"}
+DEFAULT_COLUMN_LABELS = {"name": "氏名", "kana": "フリガナ", "birth_date": "生年月日", "sex": "性別",
+                         "relationship": "続柄"}
 SHORT_RELATIONSHIPS = {"spouse": "配偶者", "child": "子", "parent": "父母", "grandparent": "祖父母",
                        "grandchild": "孫", "sibling": "兄弟姉妹", "other": "その他"}
 SEX_LABELS = {"male": "男", "female": "女"}

@@ -21,7 +21,8 @@ PT = 25.4 / 72          # millimetres per point
 # so a baseline 0.35 em below the box's middle centres them.
 CENTRE_TO_BASELINE = 0.35
 # 行頭禁則: characters that may not start a line; 行末禁則: characters that may not end one.
-NO_LINE_START = set("、。，．,.）)」』】〕〉》］]｝}ー―‐・：:；;？?！!ぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮヵヶ々ゝゞヽヾ")
+NO_LINE_START = set("、。，．,.）)」』】〕〉》］]｝}ー―‐・：:；;？?！!"
+                    "ぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮヵヶ々ゝゞヽヾ")
 NO_LINE_END = set("（(「『【〔〈《［[｛{")
 _WORD_RE = re.compile(r"[0-9A-Za-z\u00C0-\u024F\u1E00-\u1EFF'’\-]+ ?|.", re.S)
 
@@ -62,7 +63,8 @@ class Pen:
                 c.setFillGray(fill)
             X, Y = self._p(x, y + h)
             if radius:
-                c.roundRect(X, Y, w * MM, h * MM, radius * MM, stroke=1 if stroke else 0, fill=1 if fill is not None else 0)
+                c.roundRect(X, Y, w * MM, h * MM, radius * MM, stroke=1 if stroke else 0,
+                            fill=1 if fill is not None else 0)
             else:
                 c.rect(X, Y, w * MM, h * MM, stroke=1 if stroke else 0, fill=1 if fill is not None else 0)
 
@@ -179,7 +181,8 @@ class Pen:
         top = box.y + (box.h - step * n) / 2
         for i, (name, ch) in enumerate(glyphs):
             w = fonts.width([(name, ch)], size) * PT
-            self.draw_runs([(name, ch)], box.x + (box.w - w) / 2, top + step * i + step / 2 + em * CENTRE_TO_BASELINE, size)
+            self.draw_runs([(name, ch)], box.x + (box.w - w) / 2,
+                           top + step * i + step / 2 + em * CENTRE_TO_BASELINE, size)
 
     def paragraph(self, text, box: Box, *, style="mincho", size=10.0, min_size=6.0, leading=1.25,
                   align="left", valign="top", pad=1.0, min_scale=0.6, field=""):

@@ -19,7 +19,8 @@ from hardware.camera.frames import CameraError, DeviceCamera, ImageFolder, Video
 from hardware.camera.scanner import Scanner, open_scanner
 from tests.helpers import madoguchi
 
-TOKEN = "7%DZBAKDRXF4.CQ%JA+*R22U0MDQ.PN6FU-U1 L05S+ZV6BICW9 KSC*G0ZK"  # 60 QR-alphanumeric characters (decode tests are tuned to this pattern)
+# 60 QR-alphanumeric characters (decode tests are tuned to this pattern)
+TOKEN = "7%DZBAKDRXF4.CQ%JA+*R22U0MDQ.PN6FU-U1 L05S+ZV6BICW9 KSC*G0ZK"
 FORM = form_code("M106C18SWTQR7NTY")
 
 
@@ -205,7 +206,8 @@ def test_image_folder_reads_in_name_order_and_loops(tmp_path):
 
     looping = ImageFolder(tmp_path, loop=True)
     looping.open()
-    assert [decode_frame(looping.read()).texts[0] for _ in range(5)] == [texts[1], texts[0], texts[2], texts[1], texts[0]]
+    assert ([decode_frame(looping.read()).texts[0] for _ in range(5)]
+            == [texts[1], texts[0], texts[2], texts[1], texts[0]])
     shutil.rmtree(tmp_path)
     with pytest.raises(CameraError):
         for _ in range(3):

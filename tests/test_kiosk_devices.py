@@ -241,7 +241,8 @@ def test_serve_says_how_to_pair(kiosk_app):
     note = pairing_note(demo, "http://127.0.0.1:8000")
     url = re.search(r"open (http://127\.0\.0\.1:8000/kiosk/pair\?code=\S+) in it", note).group(1)
     stranger = Kiosk(demo, paired=False)
-    assert "“madoguchi serve” (make run) printed a pairing address" in stranger.get("/kiosk/?lang=en").get_data(as_text=True)
+    page = stranger.get("/kiosk/?lang=en").get_data(as_text=True)
+    assert "“madoguchi serve” (make run) printed a pairing address" in page
     assert stranger.pair(url.split("code=", 1)[1]).status_code == 302
     assert stranger.start().status_code == 200
 

@@ -54,13 +54,14 @@ def test_a_kiosk_pc_whose_token_is_not_its_own_does_not_start(tmp_path):
                          ({"kiosk_id": "kiosk-8", "reception_prefix": "K"}, "for kiosk 'kiosk-7'"),
                          ({"kiosk_id": "kiosk-7", "reception_prefix": "K", "token": ""}, "not a kiosk's device token")]:
         keys = {"kiosk_device_token": kiosk.pop("token", token)}
-        config = load_config(ROOT / "config.toml", overrides=kiosk_overrides(tmp_path, kiosk={"office_url": "http://127.0.0.1:9", **kiosk},
-                                                       keys=keys), base_dir=tmp_path)
+        overrides = kiosk_overrides(tmp_path, kiosk={"office_url": "http://127.0.0.1:9", **kiosk}, keys=keys)
+        config = load_config(ROOT / "config.toml", overrides=overrides, base_dir=tmp_path)
         with pytest.raises(ConfigError, match=words):
             create_app(config, "kiosk")
-    ok = load_config(ROOT / "config.toml", overrides=kiosk_overrides(tmp_path, kiosk={"office_url": "http://127.0.0.1:9", "kiosk_id": "kiosk-7",
-                                                                "reception_prefix": "K"},
-                                               keys={"kiosk_device_token": token}), base_dir=tmp_path)
+    overrides = kiosk_overrides(tmp_path, kiosk={"office_url": "http://127.0.0.1:9", "kiosk_id": "kiosk-7",
+                                                 "reception_prefix": "K"},
+                                keys={"kiosk_device_token": token})
+    ok = load_config(ROOT / "config.toml", overrides=overrides, base_dir=tmp_path)
     assert create_app(ok, "kiosk")
 
 

@@ -105,7 +105,8 @@ class ApplicationStore:
                 cur = self.db.execute(
                     "INSERT INTO application_events (application_id, at, actor, kind, field, old, new, reason)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [ev.application_id, iso(ev.at), ev.actor, ev.kind, ev.field, _dump(ev.old), _dump(ev.new), ev.reason],
+                    [ev.application_id, iso(ev.at), ev.actor, ev.kind, ev.field, _dump(ev.old), _dump(ev.new),
+                     ev.reason],
                 )
                 ev.id = cur.lastrowid
         app.version += 1
@@ -141,7 +142,8 @@ class ApplicationStore:
 
     def events(self, application_id: str) -> builtins.list[Event]:  # `list` in this class is the method above
         out = []
-        for r in self.db.query("SELECT * FROM application_events WHERE application_id = ? ORDER BY id", [application_id]):
+        for r in self.db.query("SELECT * FROM application_events WHERE application_id = ? ORDER BY id",
+                               [application_id]):
             out.append(Event(
                 application_id=r["application_id"], at=datetime.fromisoformat(r["at"]), actor=r["actor"],
                 kind=r["kind"], field=r["field"], old=None if r["old"] is None else json.loads(r["old"]),
