@@ -26,9 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from core import exchange_log as xlog  # noqa: E402
+from core import outbox  # noqa: E402
 from core.application import Application, Source, State  # noqa: E402
 from core.config import load_config  # noqa: E402
-from core import outbox  # noqa: E402
 from core.outbox import confirm  # noqa: E402
 from core.store.applications import ApplicationStore  # noqa: E402
 from core.store.db import open_from_config, write  # noqa: E402
@@ -161,7 +161,8 @@ def main() -> None:
         worker.join(10)
         stats = requests.get(f"http://127.0.0.1:{port}/stats", timeout=5).json()
         print(f"recovery: {args.outage_records} records queued during a {args.outage_seconds:g} s outage "
-              f"all delivered {recovery:.2f} s after the backend returned (first after {first:.2f} s; backoff {config.backend.backoff_initial_seconds:g}"
+              f"all delivered {recovery:.2f} s after the backend returned (first after {first:.2f} s; "
+              f"backoff {config.backend.backoff_initial_seconds:g}"
               f"–{args.backoff_max:g} s; the first success wakes every delayed record) — backend stored "
               f"{stats['stored']} of {2 * args.records + args.records // 2 + args.outage_records} pushed, "
               f"duplicates {stats['duplicates']}")

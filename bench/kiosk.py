@@ -89,7 +89,7 @@ def bench_degraded(decoder: QrDecoder, quick: bool, with_opencv: bool) -> None:
     detector = cv2.QRCodeDetector() if with_opencv else None
     counts = defaultdict(lambda: defaultdict(int))
     retry_names = defaultdict(int)
-    for kind, level, shot, frame in testmedia.degraded_frames(token, seed=7, placements=1 if quick else 3):
+    for kind, _level, _shot, frame in testmedia.degraded_frames(token, seed=7, placements=1 if quick else 3):
         c = counts[kind]
         c["frames"] += 1
         plain = first_pass.decode(frame)
@@ -103,7 +103,8 @@ def bench_degraded(decoder: QrDecoder, quick: bool, with_opencv: bool) -> None:
         if detector is not None:
             text, _, _ = detector.detectAndDecode(frame)
             c["opencv"] += text == token
-    header = f"{'kind':<13}{'frames':>7}{'1st pass':>10}{'+retries':>10}{'hint':>6}" + (f"{'opencv':>8}" if with_opencv else "")
+    header = (f"{'kind':<13}{'frames':>7}{'1st pass':>10}{'+retries':>10}{'hint':>6}"
+              + (f"{'opencv':>8}" if with_opencv else ""))
     print(header)
     total = defaultdict(int)
     for kind, c in counts.items():
@@ -113,13 +114,15 @@ def bench_degraded(decoder: QrDecoder, quick: bool, with_opencv: bool) -> None:
               + (f"{c['opencv']:>8}" if with_opencv else ""))
     n = total["frames"]
     report("degraded frames decoded, first pass", f"{total['first_pass']}/{n} ({100 * total['first_pass'] / n:.0f}%)")
-    report("degraded frames decoded, with retries", f"{total['with_retries']}/{n} ({100 * total['with_retries'] / n:.0f}%)")
+    report("degraded frames decoded, with retries",
+           f"{total['with_retries']}/{n} ({100 * total['with_retries'] / n:.0f}%)")
     report("degraded frames: 'hold closer' hint instead of a code", total["hint"])
     report("degraded frames: wrong text decoded", total["wrong"], "", "0", total["wrong"] == 0)
     if retry_names:
         report("retries that rescued a frame", ", ".join(f"{k} {v}" for k, v in sorted(retry_names.items())))
     if with_opencv:
-        report("for comparison, OpenCV QRCodeDetector decoded", f"{total['opencv']}/{n} ({100 * total['opencv'] / n:.0f}%)")
+        report("for comparison, OpenCV QRCodeDetector decoded",
+               f"{total['opencv']}/{n} ({100 * total['opencv'] / n:.0f}%)")
 
 
 def bench_scanner_latency(quick: bool) -> None:

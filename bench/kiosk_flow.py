@@ -31,7 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 TARGET_MS = 500.0
 PREREG = {"procedures": ["juminido", "juminhyo"], "name": "髙橋　𠮷子", "kana": "タカハシ　ヨシコ",
-          "birth_date": "1952-01-15", "sex": "female", "postal_code": "1000001", "address": "東京都千代田区千代田２－３",
+          "birth_date": "1952-01-15", "sex": "female", "postal_code": "1000001",
+          "address": "東京都千代田区千代田２－３",
           "phone": "090-1111-2222", "move_type": "tenkyo", "move_date": "2026-11-01",
           "previous_postal_code": "1000013", "previous_address": "東京都千代田区霞が関２丁目１－２",
           "household": [{"name": "髙橋　一郎", "kana": "タカハシ　イチロウ", "birth_date": "1950-03-03", "sex": "male",

@@ -73,7 +73,8 @@ def main():
 
     single = render_form("juminhyo", SAMPLE, APP_ID)
     print(f"PDF size, one form: {len(single) / 1024:.0f} KB a page   (target ≤ 150 KB a page)")
-    print(f"PDF size, whole visit: {len(visit_pdf) / 1024:.0f} KB for {n} pages = {len(visit_pdf) / 1024 / n:.0f} KB a page")
+    print(f"PDF size, whole visit: {len(visit_pdf) / 1024:.0f} KB for {n} pages"
+          f" = {len(visit_pdf) / 1024 / n:.0f} KB a page")
     sizes = {pid: len(render_form(pid, SAMPLE, APP_ID)) / 1024 for pid in SAMPLE["procedures"]}
     print("PDF size by form: " + ", ".join(f"{k} {v:.0f} KB" for k, v in sizes.items()))
 

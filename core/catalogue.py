@@ -203,7 +203,7 @@ def load_catalogue(dirs: list[Path] | None = None) -> Catalogue:
         f = _field(raw, "person_fields.toml")
         person_fields[f.name] = f
     procedures: dict[str, Procedure] = {}
-    for name, path in files.items():
+    for path in files.values():
         try:
             raw = tomllib.loads(path.read_text("utf-8"))
         except tomllib.TOMLDecodeError as e:

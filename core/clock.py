@@ -2,7 +2,7 @@
 is set (a cloud server or a container often runs on UTC). Times are stored in UTC."""
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 JAPAN = ZoneInfo("Asia/Tokyo")
@@ -20,6 +20,5 @@ def today_in_japan() -> date:
 def in_japan(dt: datetime) -> datetime:
     """An aware time as Japan's clock shows it (a naive one is taken as UTC, as stored)."""
     if dt.tzinfo is None:
-        from datetime import timezone
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return dt.astimezone(JAPAN)

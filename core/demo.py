@@ -1,7 +1,7 @@
 """Demo data for `madoguchi init`: a few applications a fresh demo can show."""
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from core.application import Application, Source, State
 from core.catalogue import get_catalogue
@@ -15,7 +15,8 @@ DEMO_APPLICATIONS = [
       "move_type": "tennyu", "move_date": "2026-11-01", "previous_postal_code": "0600000",
       "previous_address": "北海道札幌市中央区北１条西２丁目", "head_of_household": "山田\u3000太郎",
       "relationship_to_head": "本人",
-      "household": [{"name": "山田\u3000花子", "kana": "ヤマダ\u3000ハナコ", "birth_date": "1987-09-12", "sex": "female",
+      "household": [{"name": "山田\u3000花子", "kana": "ヤマダ\u3000ハナコ", "birth_date": "1987-09-12",
+                     "sex": "female",
                      "relationship": "spouse"}]},
      Source.CARD, State.PRINTED),
     ({"procedures": ["juminhyo"], "name": "髙橋\u3000𠮷子", "kana": "タカハシ\u3000ヨシコ", "birth_date": "1952-01-15",

@@ -42,7 +42,8 @@ class FieldError:
         self.field, self.code, self.message, self.params = field, code, message, params
 
     def as_dict(self) -> dict:
-        return {"field": self.field, "code": self.code, "message": self.message, **({"params": self.params} if self.params else {})}
+        return {"field": self.field, "code": self.code, "message": self.message,
+                **({"params": self.params} if self.params else {})}
 
     def __repr__(self):
         return f"FieldError({self.field!r}, {self.code!r})"

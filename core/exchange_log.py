@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
@@ -39,13 +40,13 @@ _FIELDS = ("seq", "at", "actor", "counterparty", "purpose", "application_id", "s
 
 @migrations()
 def m001_exchange_log(db: sqlite_utils.Database) -> None:
-    db["exchange_log"].create(
+    db.table("exchange_log").create(
         {"seq": int, "at": str, "actor": str, "counterparty": str, "purpose": str, "application_id": str,
          "subject_ref": str, "payload_sha256": str, "result": str, "prev_hash": str, "entry_hash": str},
         pk="seq",
     )
-    db["exchange_log"].create_index(["application_id"])
-    db["exchange_log"].create_index(["subject_ref"])
+    db.table("exchange_log").create_index(["application_id"])
+    db.table("exchange_log").create_index(["subject_ref"])
 
 
 def payload_digest(payload: Any) -> str:
@@ -69,7 +70,7 @@ class Person:
     birth_date: str | None
 
     @classmethod
-    def of(cls, data: Mapping[str, Any]) -> "Person":
+    def of(cls, data: Mapping[str, Any]) -> Person:
         """The applicant of an application's data or a JSON form."""
         return cls(data.get("name"), data.get("birth_date"))
 

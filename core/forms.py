@@ -103,12 +103,14 @@ def normalise_value(f: FieldDef, value: Any, path: str, errors: list[FieldError]
             errors.append(FieldError(path, "not_number", "must be a whole number"))
             return None
         if (f.min is not None and value < f.min) or (f.max is not None and value > f.max):
-            errors.append(FieldError(path, "out_of_range", f"must be between {f.min} and {f.max}", min=f.min, max=f.max))
+            errors.append(FieldError(path, "out_of_range", f"must be between {f.min} and {f.max}",
+                                     min=f.min, max=f.max))
             return None
         return value
     if t == "choice":
         if not isinstance(value, str) or value not in f.choices:
-            errors.append(FieldError(path, "bad_choice", f"must be one of {', '.join(f.choices)}", choices=list(f.choices)))
+            errors.append(FieldError(path, "bad_choice", f"must be one of {', '.join(f.choices)}",
+                                     choices=list(f.choices)))
             return None
         return value
     if t == "checkbox":
@@ -155,7 +157,8 @@ def _household(value: Any, path: str, errors: list[FieldError], catalogue: Catal
                     continue
                 out[key] = rel
                 continue
-            out[key] = normalise_value(catalogue.field(key), member[key], f"{mpath}.{key}", errors, catalogue, max_length)
+            out[key] = normalise_value(catalogue.field(key), member[key], f"{mpath}.{key}", errors, catalogue,
+                                       max_length)
         members.append(out)
     return members if len(errors) == before else None
 

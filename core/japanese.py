@@ -91,7 +91,9 @@ def wareki_parts(d: date) -> tuple[str, int, int, int]:
 
 
 _WAREKI_RE = re.compile(
-    r"^\s*(明治|大正|昭和|平成|令和|[MTSHRmtshr])\s*(元|\d{1,2})\s*[年./\-]\s*(\d{1,2})\s*[月./\-]\s*(\d{1,2})\s*日?\s*$", re.ASCII
+    r"^\s*(明治|大正|昭和|平成|令和|[MTSHRmtshr])\s*(元|\d{1,2})\s*[年./\-]"
+    r"\s*(\d{1,2})\s*[月./\-]\s*(\d{1,2})\s*日?\s*$",
+    re.ASCII,
 )
 _ISO_RE = re.compile(r"^\s*(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?\s*$", re.ASCII)
 _COMPACT_RE = re.compile(r"^\s*(\d{4})(\d{2})(\d{2})\s*$", re.ASCII)

@@ -6,8 +6,9 @@ The record format is versioned (`schema`); bump the version when its shape chang
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
@@ -23,24 +24,24 @@ RECORD_SCHEMA = "madoguchi.record/1"
 
 @migrations()
 def m001_outbox(db: sqlite_utils.Database) -> None:
-    db["outbox"].create(
+    db.table("outbox").create(
         {"id": int, "application_id": str, "idempotency_key": str, "record": str, "state": str,
          "attempts": int, "next_attempt_at": str, "last_error": str, "created_at": str, "delivered_at": str},
         pk="id",
         not_null={"application_id", "idempotency_key", "record", "state"},
         defaults={"state": "pending", "attempts": 0},
     )
-    db["outbox"].create_index(["idempotency_key"], unique=True)
-    db["outbox"].create_index(["state", "next_attempt_at"])
+    db.table("outbox").create_index(["idempotency_key"], unique=True)
+    db.table("outbox").create_index(["state", "next_attempt_at"])
 
 
 @migrations()
 def m002_outbox_leases(db: sqlite_utils.Database) -> None:
     """Leases, so two workers never send one row at once and a crashed worker's row is resent."""
-    db["outbox"].add_column("leased_until", str)
-    db["outbox"].add_column("lease_owner", str)
-    db["outbox"].add_column("last_attempt_at", str)
-    db["outbox"].add_column("failed_at", str)
+    db.table("outbox").add_column("leased_until", str)
+    db.table("outbox").add_column("lease_owner", str)
+    db.table("outbox").add_column("last_attempt_at", str)
+    db.table("outbox").add_column("failed_at", str)
 
 
 def record_for(app: Application, confirmed_by: str) -> dict[str, Any]:
@@ -209,7 +210,8 @@ def requeue_failed(db: sqlite_utils.Database, ids: Iterable[int] | None = None) 
     """Put failed rows (all, or those of `ids`) back in the queue, due now, keeping their
     idempotency keys; returns how many."""
     now = iso(utcnow())
-    sql = "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, failed_at = NULL WHERE state = 'failed'"
+    sql = ("UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, failed_at = NULL"
+           " WHERE state = 'failed'")
     with write(db):
         if ids is None:
             return db.execute(sql, [now]).rowcount

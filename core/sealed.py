@@ -27,7 +27,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlite_utils.migrations import Migrations
 
-from core.application import iso, is_application_id, new_application_id, utcnow
+from core.application import is_application_id, iso, new_application_id, utcnow
 from core.errors import MadoguchiError
 from core.store.db import write
 from core.tokens import KEY_BYTES, PREFIX, TokenError, decode_token, encode_token
@@ -45,10 +45,10 @@ API_PATH = "/prereg/api/v1/sealed/"
 
 @migrations()
 def m001_sealed_applications(db: sqlite_utils.Database) -> None:
-    db["sealed_applications"].create(
+    db.table("sealed_applications").create(
         {"id": str, "format": int, "sealed": bytes, "expires_at": str}, pk="id",
     )
-    db["sealed_applications"].create_index(["expires_at"])
+    db.table("sealed_applications").create_index(["expires_at"])
 
 
 class PreregUnavailable(MadoguchiError):
@@ -238,15 +238,20 @@ def open_prereg_envelope(config, token_text: str, db: sqlite_utils.Database | No
     if own_db:
         db = open_from_config(config)
     try:
-        record = fetch_remote(config, app_id) if config.prereg.server_url else fetch(db, app_id)
+        if config.prereg.server_url:
+            record = fetch_remote(config, app_id)
+        else:
+            assert db is not None  # own_db: opened above when there is no prereg server URL
+            record = fetch(db, app_id)
         envelope = unseal(app_id, key, record.sealed)
         if actor is not None:
             from core import exchange_log
+            assert db is not None  # own_db: opened above when an actor is given
             exchange_log.append(db, config, actor=actor, counterparty="prereg", purpose="prereg_fetch",
                                 application_id=app_id, payload=envelope.form,
                                 person=exchange_log.Person.of(envelope.form))
     finally:
-        if own_db:
+        if own_db and db is not None:
             db.conn.close()
     return app_id, envelope
 

@@ -56,13 +56,13 @@ ACCOUNT_LONGEST_WAIT = timedelta(minutes=1)
 @migrations()
 def m001_signin_throttles(db: sqlite_utils.Database) -> None:
     # account: the keyed hash of the name, on the pair and account rows (for clear and held_back_until).
-    db["signin_throttles"].create(
+    db.table("signin_throttles").create(
         {"key": str, "account": str, "failures": int, "last_failure_at": str, "wait_until": str,
          "signed_in_at": str},
         pk="key", not_null={"failures"}, defaults={"failures": 0},
     )
-    db["signin_throttles"].create_index(["account"])
-    db["signin_throttles"].create_index(["last_failure_at"])
+    db.table("signin_throttles").create_index(["account"])
+    db.table("signin_throttles").create_index(["last_failure_at"])
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ class Throttle:
         (pair, _, _), (addr, _, _), (account, _, _) = keys = self._keys(name, address)
         rows = self._rows([k for k, _, _ in keys])
         signed_in_at = (rows.get(pair) or {}).get("signed_in_at")
-        known = bool(signed_in_at) and datetime.fromisoformat(signed_in_at) > now - KNOWN_FOR
+        known = bool(signed_in_at and datetime.fromisoformat(signed_in_at) > now - KNOWN_FOR)
         waits = [timedelta(0)]
         for key in (pair, addr) if known else (pair, addr, account):
             until = (rows.get(key) or {}).get("wait_until")

@@ -81,19 +81,19 @@ class AuthError(MadoguchiError):
 
 @migrations()
 def m001_users(db: sqlite_utils.Database) -> None:
-    db["users"].create(
+    db.table("users").create(
         {"username": str, "display_name": str, "role": str, "password_hash": str, "disabled": int,
          "failed_attempts": int, "locked_until": str, "last_sign_in_at": str, "password_changed_at": str,
          "created_at": str, "updated_at": str},
         pk="username", not_null={"role", "password_hash"}, defaults={"disabled": 0, "failed_attempts": 0},
     )
     # Only a hash of the session token is stored: a copy of the database signs no one in.
-    db["clerk_sessions"].create(
+    db.table("clerk_sessions").create(
         {"token_hash": str, "username": str, "created_at": str, "expires_at": str, "last_seen_at": str,
          "ended_at": str},
         pk="token_hash", foreign_keys=[("username", "users", "username")],
     )
-    db["clerk_sessions"].create_index(["username"])
+    db.table("clerk_sessions").create_index(["username"])
 
 
 @migrations()
@@ -137,7 +137,7 @@ def _user(row: dict) -> User:
     return User(
         username=row["username"], display_name=row["display_name"] or row["username"], role=Role(row["role"]),
         disabled=bool(row["disabled"]), last_sign_in_at=_dt(row["last_sign_in_at"]),
-        created_at=_dt(row["created_at"]),
+        created_at=datetime.fromisoformat(row["created_at"]),
     )
 
 
@@ -173,7 +173,8 @@ def has_users(db: sqlite_utils.Database) -> bool:
 
 def is_account(db: sqlite_utils.Database, typed_username: str | None) -> bool:
     """Whether the typed name (normalised as at sign-in) names an account."""
-    return db.execute("SELECT 1 FROM users WHERE username = ?", [normalise_username(typed_username)]).fetchone() is not None
+    row = db.execute("SELECT 1 FROM users WHERE username = ?", [normalise_username(typed_username)]).fetchone()
+    return row is not None
 
 
 def list_users(db: sqlite_utils.Database) -> list[User]:
@@ -351,8 +352,8 @@ def session_for(db: sqlite_utils.Database, token: str | None, now: datetime | No
     row = rows[0]
     if row["ended_at"] or row["disabled"] or datetime.fromisoformat(row["expires_at"]) <= now:
         return None
-    return Session(user=_user(row), token_hash=row["token_hash"], created_at=_dt(row["s_created"]),
-                   expires_at=_dt(row["expires_at"]))
+    return Session(user=_user(row), token_hash=row["token_hash"], created_at=datetime.fromisoformat(row["s_created"]),
+                   expires_at=datetime.fromisoformat(row["expires_at"]))
 
 
 def end_session(db: sqlite_utils.Database, token: str | None) -> None:

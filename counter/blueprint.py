@@ -8,8 +8,8 @@ from flask_babel import gettext as _
 from markupsafe import Markup
 
 from core.application import State
-from core.clock import in_japan, today_in_japan
 from core.catalogue import FieldDef, get_catalogue, text_in
+from core.clock import in_japan, today_in_japan
 from core.config import LANGUAGES
 from core.japanese import format_postal_code, format_wareki
 from web import add_service

@@ -7,10 +7,10 @@ Called by `core.demo.add_demo_data` inside its transaction. The people are ficti
 from __future__ import annotations
 
 from core import exchange_log as xlog
+from core import outbox
 from core.application import Application, Source, State
 from core.catalogue import get_catalogue
 from core.forms import parse_application
-from core import outbox
 from core.store.applications import ApplicationStore
 from core.store.db import write
 from counter import forwarding
@@ -23,11 +23,13 @@ DEMO_FORWARDED = [
       "sex": "male", "postal_code": "1000001", "address": "東京都千代田区千代田３－５－２０１", "phone": "03-5555-0101",
       "juminhyo_scope": "household", "juminhyo_copies": 1, "juminhyo_purpose": "pension"},
      Source.CARD, "mynumber_card"),
-    ({"procedures": ["inkan_shomei"], "name": "鈴木\u3000美咲", "kana": "スズキ\u3000ミサキ", "birth_date": "1990-11-03",
+    ({"procedures": ["inkan_shomei"], "name": "鈴木\u3000美咲", "kana": "スズキ\u3000ミサキ",
+      "birth_date": "1990-11-03",
       "sex": "female", "postal_code": "1000001", "address": "東京都千代田区千代田４－１", "phone": "090-5555-0202",
       "inkan_card_number": "A-102938", "inkan_shomei_copies": 2},
      Source.QR, "prereg"),
-    ({"procedures": ["zei_shomei"], "name": "﨑山\u3000翔太", "kana": "サキヤマ\u3000ショウタ", "birth_date": "1995-02-14",
+    ({"procedures": ["zei_shomei"], "name": "﨑山\u3000翔太", "kana": "サキヤマ\u3000ショウタ",
+      "birth_date": "1995-02-14",
       "sex": "male", "postal_code": "1000001", "address": "東京都千代田区千代田１－８", "phone": "080-5555-0303",
       "tax_certificate_type": "shotoku", "tax_fiscal_year": 2026, "tax_copies": 1, "tax_purpose": "housing"},
      Source.LICENCE, "driving_licence"),

@@ -32,10 +32,11 @@ import random
 import secrets
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import sqlite_utils
@@ -472,7 +473,7 @@ class Forwarder:
         unreachable = threading.Event()
         threads = [threading.Thread(target=lane._drain_logged, args=(started, stop, c, unreachable), daemon=True,
                                     name=f"madoguchi-sender-{i}")
-                   for i, (lane, c) in enumerate(zip([self, *self._lanes], lane_counts))]
+                   for i, (lane, c) in enumerate(zip([self, *self._lanes], lane_counts, strict=False))]
         for t in threads:
             t.start()
         for t in threads:

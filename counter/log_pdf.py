@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import io
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from core.clock import in_japan
 from core.errors import MadoguchiError
@@ -28,7 +29,7 @@ class FontMissing(MadoguchiError):
     code = "font_missing"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _font_file(family: str) -> str:
     for candidate in FONT_CANDIDATES[family]:
         if Path(candidate).exists():
@@ -43,7 +44,7 @@ def _font_file(family: str) -> str:
     raise FontMissing(f"font {family} not found (install fonts-ipaexfont)")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _register_fonts() -> None:
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.ttfonts import TTFont

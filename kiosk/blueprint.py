@@ -14,9 +14,9 @@ import unicodedata
 from functools import wraps
 from urllib.parse import urlencode, urlsplit
 
-from flask import (Blueprint, Response, abort, current_app, g, redirect, render_template, request, session,
-                   url_for)
-from flask_babel import gettext as _, refresh
+from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import refresh
 
 from core.errors import ConfigError, MadoguchiError, ValidationError
 from core.japanese import lookup_postal_code, parse_typed_number
@@ -76,7 +76,8 @@ def pairing_note(app, base_url: str) -> str | None:
         if config.devices.card_reader != "emulated":
             if pairing.has_browser(db, kiosk_id):
                 return None
-            return f"no browser is paired as kiosk {kiosk_id} yet: run `madoguchi kiosk pair` and open the URL it prints"
+            return (f"no browser is paired as kiosk {kiosk_id} yet:"
+                    " run `madoguchi kiosk pair` and open the URL it prints")
         code = pairing.new_code(db, kiosk_id)
     finally:
         db.conn.close()
@@ -165,7 +166,8 @@ def steps_for():
         return []
     if v.path == "qr":
         names = [_("Scan"), _("Check"), _("Print")]
-        at = {"kiosk.qr": 0, "kiosk.qr_post": 0, "kiosk.confirm": 1, "kiosk.printing": 2, "kiosk.done": 2}.get(endpoint, 1)
+        at = {"kiosk.qr": 0, "kiosk.qr_post": 0, "kiosk.confirm": 1, "kiosk.printing": 2,
+              "kiosk.done": 2}.get(endpoint, 1)
     else:
         names = [_("Card"), _("Procedures"), _("Details"), _("Check"), _("Print")]
         at = {"kiosk.card": 0, "kiosk.card_pin": 0, "kiosk.card_pin_post": 0, "kiosk.card_clerk": 0,
@@ -724,6 +726,7 @@ def emulator_helpers():
 
 def _personas_folder():
     from pathlib import Path
+
     import hardware
     return Path(hardware.__file__).resolve().parent / "cards" / "personas"
 

@@ -9,15 +9,16 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from core.application import Source, new_application_id
 from core.catalogue import Catalogue, FieldDef
 from core.errors import FieldError, ValidationError
 from core.forms import normalise_value, parse_application, prune_inapplicable
-from core.japanese import from_wareki, normalise_digits, parse_typed_number, WarekiError
+from core.japanese import WarekiError, from_wareki, normalise_digits, parse_typed_number
 
 if TYPE_CHECKING:  # the card reader is loaded only where it is used (kiosk.devices)
     from hardware.cards.model import CardData
@@ -159,10 +160,6 @@ class VisitStore:
 
     def __len__(self) -> int:
         return len(self._visits)
-
-    def all(self) -> list[Visit]:
-        with self._lock:
-            return list(self._visits.values())
 
 
 # --- data coming in --------------------------------------------------------------------

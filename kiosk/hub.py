@@ -13,7 +13,8 @@ import queue
 import threading
 import time
 from collections import OrderedDict, deque
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from core import exchange_log as xlog
 from core.application import Application, Source, State, parse_form_code
@@ -23,8 +24,17 @@ from core.store.applications import ApplicationStore
 from core.store.db import open_from_config, write
 from kiosk import reception
 from kiosk.devices import Devices
-from kiosk.flow import (CardRead, PrintStatus, Visit, VisitStore, apply_card, apply_prereg, card_fields,
-                         licence_addresses, validated_form)
+from kiosk.flow import (
+    CardRead,
+    PrintStatus,
+    Visit,
+    VisitStore,
+    apply_card,
+    apply_prereg,
+    card_fields,
+    licence_addresses,
+    validated_form,
+)
 
 if TYPE_CHECKING:  # devices are loaded only where they are used (kiosk.devices)
     from hardware.cards.model import CardData, TriesLeft

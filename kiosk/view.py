@@ -7,7 +7,8 @@ from datetime import date
 from typing import Any
 
 from flask import g
-from flask_babel import format_date, gettext as _, lazy_gettext
+from flask_babel import format_date, lazy_gettext
+from flask_babel import gettext as _
 
 from core.catalogue import Catalogue, FieldDef, text_in
 from core.clock import today_in_japan
@@ -26,25 +27,34 @@ def messages() -> dict[str, Any]:
 
 MESSAGES = {
     # notices on the start screen
-    "card_removed": lazy_gettext("The card was taken off the reader, so we cleared the screen. Nothing you entered was kept."),
+    "card_removed": lazy_gettext("The card was taken off the reader, so we cleared the screen."
+                                 " Nothing you entered was kept."),
     "timeout": lazy_gettext("There was no touch for a while, so we cleared the screen. Nothing you entered was kept."),
     "cancelled": lazy_gettext("Cancelled. Nothing you entered was kept."),
     # card
     "no_card": lazy_gettext("No card was found on the reader. Place your card flat on the reader and wait a moment."),
-    "unknown_card": lazy_gettext("This card cannot be read here. Please use your My Number card or an IC driver's licence."),
+    "unknown_card": lazy_gettext("This card cannot be read here."
+                                 " Please use your My Number card or an IC driver's licence."),
     "no_reader": lazy_gettext("The card reader is not working. Please ask a member of staff."),
     "card_error": lazy_gettext("The card could not be read. Place it on the reader again."),
     "wrong_pin": lazy_gettext("The PIN is not correct."),
     "pin_format": lazy_gettext("Enter the 4 digits of your PIN."),
     # QR (core.tokens / core.sealed codes)
     "empty_code": lazy_gettext("No QR code was read. Hold the QR code up to the camera."),
-    "form_code": lazy_gettext("This is the QR code of a printed form. Please hand the form to the clerk at the counter."),
-    "malformed": lazy_gettext("This QR code is not a pre-registration. Please show the QR code from the pre-registration page."),
-    "unknown_id": lazy_gettext("This pre-registration was not found. It may have expired or been withdrawn. Please ask a member of staff."),
-    "wrong_key": lazy_gettext("This QR code does not open a pre-registration. Please check the QR code on your phone, or ask a member of staff."),
-    "expired": lazy_gettext("This pre-registration has expired. Please ask a member of staff, or fill in the form again."),
-    "prereg_in_use": lazy_gettext("This pre-registration is already in use at the counter or at another kiosk, so nothing was printed here. Please ask a member of staff."),
-    "already_used": lazy_gettext("The forms of this pre-registration have already been printed. If you need them again, please ask a member of staff."),
+    "form_code": lazy_gettext("This is the QR code of a printed form."
+                              " Please hand the form to the clerk at the counter."),
+    "malformed": lazy_gettext("This QR code is not a pre-registration."
+                              " Please show the QR code from the pre-registration page."),
+    "unknown_id": lazy_gettext("This pre-registration was not found. It may have expired or been withdrawn."
+                               " Please ask a member of staff."),
+    "wrong_key": lazy_gettext("This QR code does not open a pre-registration."
+                              " Please check the QR code on your phone, or ask a member of staff."),
+    "expired": lazy_gettext("This pre-registration has expired."
+                            " Please ask a member of staff, or fill in the form again."),
+    "prereg_in_use": lazy_gettext("This pre-registration is already in use at the counter or at another kiosk,"
+                                  " so nothing was printed here. Please ask a member of staff."),
+    "already_used": lazy_gettext("The forms of this pre-registration have already been printed."
+                                 " If you need them again, please ask a member of staff."),
     "prereg_unreachable": lazy_gettext("Pre-registrations cannot be opened right now. Please ask a member of staff."),
     "error": lazy_gettext("Something went wrong. Please ask a member of staff."),
     # choices

@@ -52,7 +52,8 @@ def _key(handle: dict[str, str]) -> bytes:
     return base64.urlsafe_b64decode(handle["key"])
 
 
-def load(db: sqlite_utils.Database, handle: dict[str, str] | None, *, now: datetime | None = None) -> dict[str, Any] | None:
+def load(db: sqlite_utils.Database, handle: dict[str, str] | None, *,
+         now: datetime | None = None) -> dict[str, Any] | None:
     """The draft, or None when there is none, it expired, or the handle does not open it."""
     if not handle or not isinstance(handle, dict) or "id" not in handle or "key" not in handle:
         return None

@@ -25,8 +25,8 @@ from prereg import drafts, widgets
 from prereg.api import png_response, retry_after, submit_form
 from prereg.blueprint import bp
 from prereg.flow import OTHER_EVENT, Flow
-from web.messages import era_options, field_error, yes_no_options
 from web import get_config, get_db
+from web.messages import era_options, field_error, yes_no_options
 
 DRAFT = "prereg_draft"
 DONE = "prereg_done"
@@ -247,7 +247,7 @@ def render_question(flow, f, fields, shown, errors, field_errors):
         ctx["postal_code"] = format_postal_code(code) if code else None
         ctx["postal_found"] = bool(code and lookup_postal_code(code))
         ctx["postal_url"] = question_url(partner)
-    return form_page(errors, 
+    return form_page(errors,
         "prereg/question.html", f=f, kind=kind, question=f.question_in(lang()), label=f.label_in(lang()),
         hint=text_in(f.hint, lang()) or None, shown=shown, errors=summary(errors), error_summary=errors,
         error=field_errors.get(f.name), back=back_url(flow, f.name), max_length=f.max_length or max_length(),

@@ -149,14 +149,15 @@ def _bad_choice(ans: Answer, path: str) -> Answer:
     return ans
 
 
-def shown(f: FieldDef, value: Any, parts: list[str] | None, fields: list[FieldDef], values: dict[str, Any]) -> dict[str, str]:
+def shown(f: FieldDef, value: Any, parts: list[str] | None, fields: list[FieldDef],
+          values: dict[str, Any]) -> dict[str, str]:
     """What the inputs of a question show when it is asked again (or first, with defaults)."""
     kind = widget(f, fields)
     if kind == "date":
         if parts and len(parts) == 4:
             iso, _ = parse_date_parts(*parts)
             if iso == value:
-                return dict(zip(DATE_PARTS, parts))
+                return dict(zip(DATE_PARTS, parts, strict=True))
         if isinstance(value, str) and value:
             d = date.fromisoformat(value)
             return {"era": WESTERN, "year": str(d.year), "month": str(d.month), "day": str(d.day)}

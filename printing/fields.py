@@ -322,7 +322,7 @@ class CellsField(Field):
                                  f"value of field {self.name} has more than {self.n} characters")
         boxes = self.cells()
         start = self.n - len(s) if self.align == "right" else 0
-        for ch, b in zip(s, boxes[start:]):
+        for ch, b in zip(s, boxes[start:], strict=False):
             pen.text(ch, b, style=self.style, size=self.size, min_size=self.min_size, align="center",
                      pad=0.2, field=self.name)
 
@@ -420,10 +420,10 @@ class DateField(Field):
             pen.text(era, self.era_box(), style=self.style, size=self.size, min_size=self.min_size,
                      align="center", pad=0.3, field=self.name)
         numbers = ["元" if (year == 1 and self.gannen) else str(year), str(month), str(day)]
-        for text, (num_box, _unit) in zip(numbers, self.number_boxes()):
+        for text, (num_box, _unit) in zip(numbers, self.number_boxes(), strict=True):
             if self.use_cells:
                 cells = self._cells(num_box)
-                for ch, cb in zip(text.rjust(2), cells):
+                for ch, cb in zip(text.rjust(2), cells, strict=False):
                     if ch.strip():
                         pen.text(ch, cb, style=self.style, size=self.size, min_size=self.min_size, align="center",
                                  pad=0.2, field=self.name)
@@ -434,12 +434,13 @@ class DateField(Field):
     def _cells(self, b: Box) -> list[Box]:
         cw = min(b.w / 2, self.h * 0.8)
         x0 = b.x + (b.w - 2 * cw) / 2
-        return [Box(x0, b.y + (b.h - cw * 1.15) / 2, cw, cw * 1.15), Box(x0 + cw, b.y + (b.h - cw * 1.15) / 2, cw, cw * 1.15)]
+        y = b.y + (b.h - cw * 1.15) / 2
+        return [Box(x0, y, cw, cw * 1.15), Box(x0 + cw, y, cw, cw * 1.15)]
 
     def frame(self, pen, ctx):
         if self.date_style == "text":
             return
-        for (num_box, unit_box), unit in zip(self.number_boxes(), "年月日"):
+        for (num_box, unit_box), unit in zip(self.number_boxes(), "年月日", strict=True):
             pen.text(unit, unit_box, style=LABEL_STYLE, size=self.label_size, align="center", pad=0, field=self.where)
             if self.use_cells:
                 for cb in self._cells(num_box):
@@ -569,7 +570,8 @@ class CheckField(Field):
 # ------------------------------------------------------------------------------ household
 
 HOUSEHOLD_KEYS = ("name", "kana", "birth_date", "sex", "relationship")
-DEFAULT_COLUMN_LABELS = {"name": "氏名", "kana": "フリガナ", "birth_date": "生年月日", "sex": "性別", "relationship": "続柄"}
+DEFAULT_COLUMN_LABELS = {"name": "氏名", "kana": "フリガナ", "birth_date": "生年月日", "sex": "性別",
+                         "relationship": "続柄"}
 SHORT_RELATIONSHIPS = {"spouse": "配偶者", "child": "子", "parent": "父母", "grandparent": "祖父母",
                        "grandchild": "孫", "sibling": "兄弟姉妹", "other": "その他"}
 SEX_LABELS = {"male": "男", "female": "女"}
@@ -621,7 +623,7 @@ class HouseholdField(Field):
         x0 = self.x if left is None else left
         xs = self._col_x(x0)
         pen.rect(x0, top, self.w, self.header_h, width=0.5, fill=0.9)
-        for cx, c in zip(xs, self.columns):
+        for cx, c in zip(xs, self.columns, strict=True):
             pen.text(c.label, Box(cx, top, c.w, self.header_h), style=LABEL_STYLE, size=self.label_size,
                      align="center", pad=0.5, field=self.where)
         body_top = top + self.header_h
@@ -631,7 +633,7 @@ class HouseholdField(Field):
         pen.line(x0, body_top, x0 + self.w, body_top, width=0.5)
         for cx in xs[1:]:
             pen.line(cx, top, cx, body_top + n_rows * self.row_h, width=0.4)
-        for cx, c in zip(xs, self.columns):
+        for cx, c in zip(xs, self.columns, strict=True):
             if c.kana:
                 for r in range(n_rows):
                     y = body_top + r * self.row_h + self.row_h * 0.36
@@ -644,7 +646,7 @@ class HouseholdField(Field):
         for r, m in enumerate(members):
             y = body_top + r * self.row_h
             idx = first_index + r
-            for cx, c in zip(xs, self.columns):
+            for cx, c in zip(xs, self.columns, strict=True):
                 path = f"{self.source}[{idx}].{c.key}"
                 v = m.get(c.key)
                 if c.kana:

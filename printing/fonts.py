@@ -74,7 +74,7 @@ _aliases: dict[tuple[int, int], int] = {}
 _alias_text: dict[int, str] = {}
 
 _lock = threading.RLock()
-_loaded: dict[str, TTFont] = {}
+_loaded: dict[str, TTFont | None] = {}
 _ivs_table: dict[tuple[int, int], int | None] | None = None
 
 
@@ -91,6 +91,8 @@ class _GlyfTable:
 
 
 class _FastFace(TTFontFace):
+    _ttf_data: bytes  # the font file, read by reportlab's TTFontParser.readFile (its stubs omit it)
+
     def get_table(self, tag):
         if tag == "glyf":
             pos, length = self.get_table_pos(tag)
@@ -108,9 +110,9 @@ def _to_unicode_cmap(fontname, subset):
         "/CIDInit /ProcSet findresource begin", "12 dict begin", "begincmap",
         "/CIDSystemInfo", f"<< /Registry ({fontname})", f"/Ordering ({fontname})", "/Supplement 0", ">> def",
         f"/CMapName /{fontname} def", "/CMapType 2 def",
-        "1 begincodespacerange", "<00> <%02X>" % (len(subset) - 1), "endcodespacerange",
+        "1 begincodespacerange", f"<00> <{len(subset) - 1:02X}>", "endcodespacerange",
         f"{len(subset)} beginbfchar",
-        *("<%02X> <%s>" % (i, _utf16_hex(_alias_text.get(cp) or chr(cp))) for i, cp in enumerate(subset)),
+        *(f"<{i:02X}> <{_utf16_hex(_alias_text.get(cp) or chr(cp))}>" for i, cp in enumerate(subset)),
         "endbfchar", "endcmap", "CMapName currentdict /CMap defineresource pop", "end", "end",
     ]
     return "\n".join(lines)
@@ -202,7 +204,9 @@ def _alias_for(base: int, vs: int) -> int | None:
         return None
     with _lock:
         if key not in _aliases:
-            face = font(IVS_FONT).face
+            ivs_font = font(IVS_FONT)
+            assert ivs_font is not None  # IVS_FONT is required: font() raises FontMissing, never None
+            face = ivs_font.face
             alias = _ALIAS_BASE + len(_aliases)
             face.charToGlyph[alias] = gid
             face.charWidths[alias] = face.charWidths.get(base, 1000)

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import io
 import zlib
-from typing import Union
 
 from pypdf import PdfReader
-from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, PdfObject, StreamObject
+from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NullObject, PdfObject, StreamObject
 from reportlab.pdfbase.pdfdoc import PDFObject
 from reportlab.pdfgen.canvas import Canvas
 
-Part = Union[bytes, int]     # literal bytes, or the index of another object of the template
+Part = bytes | int     # literal bytes, or the index of another object of the template
 
 
 class ImportedPage:
@@ -55,7 +54,9 @@ class ImportedPage:
             if key not in self._index:
                 self.nodes.append([])          # reserve the slot first: objects may refer back
                 i = self._index[key] = len(self.nodes) - 1
-                self.nodes[i] = _join(self._object(obj.get_object()))
+                target = obj.get_object()
+                # a reference to an object the file lacks means null (PDF 32000-1 §7.3.10)
+                self.nodes[i] = _join(self._object(NullObject() if target is None else target))
             return [self._index[key]]
         return self._object(obj)
 
@@ -88,7 +89,7 @@ class ImportedPage:
 
     def place(self, canvas: Canvas, name: str) -> None:
         """Draw the page at the canvas's origin (call at the start of a page)."""
-        doc = canvas._doc
+        doc = canvas._doc  # type: ignore[attr-defined]  # reportlab has no public way to its PDFDocument
         if not doc.hasForm(name):
             doc.Reference(_RawObject(self, self.root, {}), doc.getXObjectName(name))
         canvas.saveState()

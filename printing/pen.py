@@ -21,7 +21,8 @@ PT = 25.4 / 72          # millimetres per point
 # so a baseline 0.35 em below the box's middle centres them.
 CENTRE_TO_BASELINE = 0.35
 # 行頭禁則: characters that may not start a line; 行末禁則: characters that may not end one.
-NO_LINE_START = set("、。，．,.）)」』】〕〉》］]｝}ー―‐・：:；;？?！!ぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮヵヶ々ゝゞヽヾ")
+NO_LINE_START = set("、。，．,.）)」』】〕〉》］]｝}ー―‐・：:；;？?！!"
+                    "ぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮヵヶ々ゝゞヽヾ")
 NO_LINE_END = set("（(「『【〔〈《［[｛{")
 _WORD_RE = re.compile(r"[0-9A-Za-z\u00C0-\u024F\u1E00-\u1EFF'’\-]+ ?|.", re.S)
 
@@ -62,7 +63,8 @@ class Pen:
                 c.setFillGray(fill)
             X, Y = self._p(x, y + h)
             if radius:
-                c.roundRect(X, Y, w * MM, h * MM, radius * MM, stroke=1 if stroke else 0, fill=1 if fill is not None else 0)
+                c.roundRect(X, Y, w * MM, h * MM, radius * MM, stroke=1 if stroke else 0,
+                            fill=1 if fill is not None else 0)
             else:
                 c.rect(X, Y, w * MM, h * MM, stroke=1 if stroke else 0, fill=1 if fill is not None else 0)
 
@@ -179,7 +181,8 @@ class Pen:
         top = box.y + (box.h - step * n) / 2
         for i, (name, ch) in enumerate(glyphs):
             w = fonts.width([(name, ch)], size) * PT
-            self.draw_runs([(name, ch)], box.x + (box.w - w) / 2, top + step * i + step / 2 + em * CENTRE_TO_BASELINE, size)
+            self.draw_runs([(name, ch)], box.x + (box.w - w) / 2,
+                           top + step * i + step / 2 + em * CENTRE_TO_BASELINE, size)
 
     def paragraph(self, text, box: Box, *, style="mincho", size=10.0, min_size=6.0, leading=1.25,
                   align="left", valign="top", pad=1.0, min_scale=0.6, field=""):
@@ -195,7 +198,7 @@ class Pen:
         s = size
         while True:
             lines = []
-            for g, w, u in zip(glyph_pars, widths, units):
+            for g, w, u in zip(glyph_pars, widths, units, strict=True):
                 lines += _wrap(g, w, u, avail_w / PT / s / hscale)
             if len(lines) * s * leading * PT - (leading - 1) * s * PT <= avail_h + 1e-6:
                 break
@@ -256,7 +259,7 @@ def _wrap(glyphs, widths, units, avail) -> list[list[tuple[str, str]]]:
             lines.append(_rstrip(cur))
             cur, cur_w = [], 0.0
         if w - trail > avail:  # a piece longer than a line: break it by character
-            for g, cw in zip(piece, pw):
+            for g, cw in zip(piece, pw, strict=True):
                 if cur and cur_w + cw > avail:
                     lines.append(_rstrip(cur))
                     cur, cur_w = [], 0.0

@@ -50,7 +50,8 @@ def test_field_change_records_old_new_and_source():
     app = make()
     app.pending_events.clear()
     ev = app.set_field("address", "東京都千代田区", Source.CLERK, actor="clerk:sato", reason="番地の誤り")
-    assert (ev.field, ev.old, ev.new, ev.reason, ev.actor) == ("address", "東京都", "東京都千代田区", "番地の誤り", "clerk:sato")
+    assert (ev.field, ev.old, ev.new, ev.reason, ev.actor) == (
+        "address", "東京都", "東京都千代田区", "番地の誤り", "clerk:sato")
     assert app.sources["address"] == "clerk"
     assert app.set_field("address", "東京都千代田区", Source.CLERK, actor="c", reason="r") is None
 

@@ -15,12 +15,12 @@ import pytest
 from core.application import form_code, new_application_id
 from hardware.camera import testmedia
 from hardware.camera.decode import HINT_CLOSER, QrDecoder, decode_frame
-from hardware.camera.frames import (CameraError, DeviceCamera, ImageFolder, VideoFile, VirtualCamera,
-                                    source_for_setting)
+from hardware.camera.frames import CameraError, DeviceCamera, ImageFolder, VideoFile, VirtualCamera, source_for_setting
 from hardware.camera.scanner import Scanner, open_scanner
 from tests.helpers import madoguchi
 
-TOKEN = "7%DZBAKDRXF4.CQ%JA+*R22U0MDQ.PN6FU-U1 L05S+ZV6BICW9 KSC*G0ZK"  # 60 QR-alphanumeric characters (decode tests are tuned to this pattern)
+# 60 QR-alphanumeric characters (decode tests are tuned to this pattern)
+TOKEN = "7%DZBAKDRXF4.CQ%JA+*R22U0MDQ.PN6FU-U1 L05S+ZV6BICW9 KSC*G0ZK"
 FORM = form_code("M106C18SWTQR7NTY")
 
 
@@ -194,7 +194,7 @@ def test_absent_camera_device_raises_camera_error():
 
 def test_image_folder_reads_in_name_order_and_loops(tmp_path):
     texts = [form_code(new_application_id()) for _ in range(3)]
-    for name, text in zip(("b.png", "a.jpg", "c.png"), texts):
+    for name, text in zip(("b.png", "a.jpg", "c.png"), texts, strict=True):
         cv2.imwrite(str(tmp_path / name), testmedia.qr_image(text, module_px=4))
     (tmp_path / "notes.txt").write_text("not an image")
     once = ImageFolder(tmp_path)
@@ -206,7 +206,8 @@ def test_image_folder_reads_in_name_order_and_loops(tmp_path):
 
     looping = ImageFolder(tmp_path, loop=True)
     looping.open()
-    assert [decode_frame(looping.read()).texts[0] for _ in range(5)] == [texts[1], texts[0], texts[2], texts[1], texts[0]]
+    assert ([decode_frame(looping.read()).texts[0] for _ in range(5)]
+            == [texts[1], texts[0], texts[2], texts[1], texts[0]])
     shutil.rmtree(tmp_path)
     with pytest.raises(CameraError):
         for _ in range(3):

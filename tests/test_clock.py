@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
@@ -23,10 +23,10 @@ def server_in(monkeypatch):
 @pytest.mark.parametrize("zone", ["UTC", "America/Los_Angeles", "Pacific/Kiritimati"])
 def test_japan_time_does_not_follow_the_server_zone(server_in, zone):
     server_in(zone)
-    utc = datetime(2026, 3, 31, 15, 30, tzinfo=timezone.utc)      # 2026-04-01 00:30 in Japan
+    utc = datetime(2026, 3, 31, 15, 30, tzinfo=UTC)      # 2026-04-01 00:30 in Japan
     assert clock.in_japan(utc).strftime("%Y-%m-%d %H:%M") == "2026-04-01 00:30"
     assert clock.in_japan(utc.replace(tzinfo=None)).hour == 0          # stored naive = UTC
-    assert abs(clock.now_in_japan() - datetime.now(timezone.utc)) < timedelta(seconds=5)
+    assert abs(clock.now_in_japan() - datetime.now(UTC)) < timedelta(seconds=5)
     assert clock.today_in_japan() == datetime.now(timezone(timedelta(hours=9))).date()
 
 
@@ -36,7 +36,7 @@ def test_the_counter_shows_japan_time_on_a_utc_server(server_in, clerk_client, d
     server_in("UTC")
     application = kiosk_application(db)
     # made at 23:50 UTC two days ago: 08:50 the next morning in Japan
-    made = (datetime.now(timezone.utc) - timedelta(days=2)).replace(hour=23, minute=50, second=0, microsecond=0)
+    made = (datetime.now(UTC) - timedelta(days=2)).replace(hour=23, minute=50, second=0, microsecond=0)
     db.execute("UPDATE application_events SET at = ? WHERE application_id = ?", [made.isoformat(), application.id])
     db.execute("UPDATE applications SET created_at = ? WHERE id = ?", [made.isoformat(), application.id])
     page = clerk_client.get(f"/counter/applications/{application.id}?lang=en").get_data(as_text=True)

@@ -15,7 +15,6 @@ from counter import casework, figures
 from counter.disclosure import person_log
 from tests.fixtures_counter import CERTIFICATE, MOVE_IN, PASSWORD, kiosk_application, post, sign_in, text_of
 
-
 # --- exchange log ---------------------------------------------------------------------------
 
 def test_log_by_application_accepts_a_scanned_code(clerk_client, db):

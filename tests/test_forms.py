@@ -40,7 +40,8 @@ def test_required_fields_are_checked_only_for_complete_applications():
     with pytest.raises(ValidationError) as e:
         parse_application({"procedures": ["juminhyo"], "name": "山田　太郎"}, get_catalogue())
     assert codes(e)["juminhyo_scope"] == "required" and codes(e)["birth_date"] == "required"
-    procs, values = parse_application({"procedures": ["juminhyo"], "name": "山田　太郎"}, get_catalogue(), complete=False)
+    procs, values = parse_application({"procedures": ["juminhyo"], "name": "山田　太郎"}, get_catalogue(),
+                                      complete=False)
     assert values == {"name": "山田\u3000太郎"}
 
 

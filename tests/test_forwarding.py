@@ -81,7 +81,7 @@ def test_logged_digest_is_the_sha256_of_the_bytes_sent(db):
     doc = forwarding.document(outbox_rows(db)[0])
     body = forwarding.canonical_bytes(doc)
     assert xlog.payload_digest(doc) == hashlib.sha256(body).hexdigest()
-    assert "山田".encode("utf-8") in body  # UTF-8, not \\u escapes
+    assert "山田".encode() in body  # UTF-8, not \\u escapes
 
 
 # ---------------------------------------------------------------- file mode
@@ -141,7 +141,7 @@ def test_csv_files_flatten_the_record_with_json_form_paths(db, config):
     raw = (folder / f"{row['idempotency_key']}.csv").read_bytes()
     assert b"\r\n" in raw and not raw.startswith(b"\xef\xbb\xbf")
     header, values = list(csv.reader(io.StringIO(raw.decode("utf-8"))))
-    cells = dict(zip(header, values))
+    cells = dict(zip(header, values, strict=True))
     assert header[:3] == ["schema", "idempotency_key", "application_id"]
     assert cells["application_id"] == apps[1].id and cells["idempotency_key"] == row["idempotency_key"]
     assert cells["data.name"] == "髙橋\u3000𠮷子"  # every character kept
@@ -345,7 +345,7 @@ def tls_files(tmp_path):
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "core-system.test")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + dt.timedelta(days=1))

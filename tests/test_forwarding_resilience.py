@@ -11,8 +11,7 @@ import requests
 from core import exchange_log as xlog
 from core.application import State
 from core.store.applications import ApplicationStore
-from tests.fixtures_forwarding import (confirmed_applications, forward_entries, outbox_rows, push_config_file,
-                                       wait_for)
+from tests.fixtures_forwarding import confirmed_applications, forward_entries, outbox_rows, push_config_file, wait_for
 
 
 def delivered_count(db) -> int:

@@ -72,7 +72,8 @@ def field_names() -> set[str]:
     return {f.name for proc in cat.procedures for f in cat.fields_for([proc])} | {"relationship", "sex"}
 
 
-FIELD_INPUTS = field_names() | {f"{n}__{p}" for n in field_names() for p in ("era", "year", "month", "day", "town", "rest")}
+FIELD_INPUTS = field_names() | {f"{n}__{p}" for n in field_names()
+                                for p in ("era", "year", "month", "day", "town", "rest")}
 FORM_NAMES = sorted(names_in_source() | FIELD_INPUTS | {f"m_{n}" for n in FIELD_INPUTS}   # m_: prereg's member page
                     | {f"birth_{p}" for p in ("era", "year", "month", "day")} | {"era", "year", "month", "day"})
 
@@ -81,11 +82,12 @@ FORM_NAMES = sorted(names_in_source() | FIELD_INPUTS | {f"m_{n}" for n in FIELD_
 
 @pytest.fixture(scope="module")
 def fuzz(tmp_path_factory):
+    from argon2 import PasswordHasher
+
+    from core import users
     from hardware.cards import direct
     from tests.conftest import test_overrides
     from tests.fixtures_counter import CERTIFICATE, CLERKS, PASSWORD, kiosk_application
-    from core import users
-    from argon2 import PasswordHasher
     from web import create_app, get_db
 
     direct.forget_all()

@@ -226,8 +226,9 @@ def server_time_zone(request, monkeypatch):
 
 
 def test_far_days_on_the_counter_are_words_not_overflows(app, clerk_client, server_time_zone):
-    from counter import casework
     from datetime import datetime
+
+    from counter import casework
     # the counter's days are Japan's days, whatever zone the server's clock is in
     assert casework.local_tz().utcoffset(datetime(2026, 1, 1)) == timedelta(hours=9)
     for day in ("9999-12-31", "0001-01-01", "2100-12-31", "1868-01-01"):

@@ -4,8 +4,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.japanese import (WarekiError, format_wareki, from_wareki, lookup_postal_code, parse_date,
-                           parse_era_code_date, to_katakana, to_wareki)
+from core.japanese import (
+    WarekiError,
+    format_wareki,
+    from_wareki,
+    lookup_postal_code,
+    parse_date,
+    parse_era_code_date,
+    to_katakana,
+    to_wareki,
+)
 
 
 @pytest.mark.parametrize("d, text", [

@@ -34,7 +34,8 @@ LANDSCAPE = {"width": 1920, "height": 1080}
 # Measured in the page: the smallest visible text, touch targets under 44 px, sideways overflow.
 MEASURE = """() => {
   const visible = (el) => { const r = el.getBoundingClientRect(); const s = getComputedStyle(el);
-    return r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && s.display !== 'none' && !el.closest('[hidden],dialog:not([open]),.k-visually-hidden'); };
+    return r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && s.display !== 'none' &&
+      !el.closest('[hidden],dialog:not([open]),.k-visually-hidden'); };
   let smallest = 1000, where = '';
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   while (walker.nextNode()) {
@@ -44,7 +45,8 @@ MEASURE = """() => {
     if (size < smallest) { smallest = size; where = el.outerHTML.slice(0, 80); }
   }
   const small = [];
-  for (const el of document.querySelectorAll('a[href], button, input:not([type=hidden]), summary, label.k-radio, label.k-check')) {
+  const targets = 'a[href], button, input:not([type=hidden]), summary, label.k-radio, label.k-check';
+  for (const el of document.querySelectorAll(targets)) {
     if (!visible(el) || el.closest('.k-pin-form') && el.matches('input')) continue;
     if (el.matches('input[type=radio], input[type=checkbox]')) continue;
     const r = el.getBoundingClientRect();
@@ -182,7 +184,8 @@ def wait_url(page, pattern: str, timeout: float = 10000):
 def pcsc_kiosk(tmp_path, pcsc_stack, pdf_queue, kiosk_page):
     """A kiosk on the vpcd reader through pcscd, printing to CUPS' cups-pdf queue; kiosk_page is its browser."""
     from tests.fixtures_cards import VPCD_READER
-    server, config = serve_kiosk(tmp_path, kiosk_page.context, devices={"card_reader": "pcsc", "card_reader_name": VPCD_READER,
+    server, config = serve_kiosk(tmp_path, kiosk_page.context,
+                                 devices={"card_reader": "pcsc", "card_reader_name": VPCD_READER,
                                                     "emulator_persona": "", "printer": pdf_queue.name})
     yield server, config
     server.stop()
@@ -326,7 +329,8 @@ def test_qr_path_from_a_phone_video_to_print(tmp_path, kiosk_page):
     token = sealed.store(db, PREREG, days=30)
     # Nobody at the counter for 6 s, then the phone comes up: time to photograph the scan screen.
     video = make_phone_video(tmp_path / "phone.avi", token.token, seconds=8.0, idle_seconds=6.0)
-    server, config = serve_kiosk(tmp_path, kiosk_page.context, devices={"camera": str(video), "camera_dedupe_seconds": 1.0,
+    server, config = serve_kiosk(tmp_path, kiosk_page.context,
+                                 devices={"camera": str(video), "camera_dedupe_seconds": 1.0,
                                                     "emulator_persona": ""})
     try:
         page, screens = kiosk_page, Screens(kiosk_page, "qr")

@@ -13,8 +13,8 @@ from core.application import iso, utcnow
 from core.config import load_config
 from core.store.db import open_from_config
 from kiosk import pairing
-from tests.kiosk_helpers import Kiosk, device_secret, pairing_code
 from tests.helpers import madoguchi
+from tests.kiosk_helpers import Kiosk, device_secret, pairing_code
 
 PAIRING_ENDPOINTS = ("kiosk.pair", "kiosk.pair_post")   # the only kiosk pages any browser may open
 NOT_A_KIOSK = {"en": "This is not a kiosk", "ja": "この画面はキオスク端末ではありません"}
@@ -241,7 +241,8 @@ def test_serve_says_how_to_pair(kiosk_app):
     note = pairing_note(demo, "http://127.0.0.1:8000")
     url = re.search(r"open (http://127\.0\.0\.1:8000/kiosk/pair\?code=\S+) in it", note).group(1)
     stranger = Kiosk(demo, paired=False)
-    assert "“madoguchi serve” (make run) printed a pairing address" in stranger.get("/kiosk/?lang=en").get_data(as_text=True)
+    page = stranger.get("/kiosk/?lang=en").get_data(as_text=True)
+    assert "“madoguchi serve” (make run) printed a pairing address" in page
     assert stranger.pair(url.split("code=", 1)[1]).status_code == 302
     assert stranger.start().status_code == 200
 

@@ -2,7 +2,6 @@
 queue that keeps applications while the office is unreachable."""
 from __future__ import annotations
 
-import json
 import re
 import time
 from urllib.parse import urlsplit
@@ -18,7 +17,6 @@ from kiosk.office import OfficeClient, device_token, kiosk_of_token
 from tests.fixtures_kiosk import kiosk_overrides
 from tests.helpers import ROOT, LiveServer, free_port, madoguchi, write_config
 from tests.kiosk_helpers import TYPED, pair_session
-
 
 # --- device tokens ------------------------------------------------------------------------------
 
@@ -56,13 +54,14 @@ def test_a_kiosk_pc_whose_token_is_not_its_own_does_not_start(tmp_path):
                          ({"kiosk_id": "kiosk-8", "reception_prefix": "K"}, "for kiosk 'kiosk-7'"),
                          ({"kiosk_id": "kiosk-7", "reception_prefix": "K", "token": ""}, "not a kiosk's device token")]:
         keys = {"kiosk_device_token": kiosk.pop("token", token)}
-        config = load_config(ROOT / "config.toml", overrides=kiosk_overrides(tmp_path, kiosk={"office_server_url": "http://127.0.0.1:9", **kiosk},
-                                                       keys=keys), base_dir=tmp_path)
+        pc = {"office_server_url": "http://127.0.0.1:9", **kiosk}
+        config = load_config(ROOT / "config.toml", overrides=kiosk_overrides(tmp_path, kiosk=pc, keys=keys),
+                             base_dir=tmp_path)
         with pytest.raises(ConfigError, match=words):
             create_app(config, "kiosk")
-    ok = load_config(ROOT / "config.toml", overrides=kiosk_overrides(tmp_path, kiosk={"office_server_url": "http://127.0.0.1:9", "kiosk_id": "kiosk-7",
-                                                                "reception_prefix": "K"},
-                                               keys={"kiosk_device_token": token}), base_dir=tmp_path)
+    pc = {"office_server_url": "http://127.0.0.1:9", "kiosk_id": "kiosk-7", "reception_prefix": "K"}
+    overrides = kiosk_overrides(tmp_path, kiosk=pc, keys={"kiosk_device_token": token})
+    ok = load_config(ROOT / "config.toml", overrides=overrides, base_dir=tmp_path)
     assert create_app(ok, "kiosk")
 
 
@@ -229,7 +228,8 @@ class HttpKiosk:
 def kiosk_pc(tmp_path, office_server_url: str, token: str):
     pc = tmp_path / "kiosk-pc"
     pc.mkdir()
-    values = kiosk_overrides(pc, kiosk={"office_server_url": office_server_url, "kiosk_id": "kiosk-7", "reception_prefix": "K"},
+    values = kiosk_overrides(pc, kiosk={"office_server_url": office_server_url, "kiosk_id": "kiosk-7",
+                                        "reception_prefix": "K"},
                              keys={"kiosk_device_token": token}, devices={"emulator_persona": ""})
     config_file = write_config(pc / "config.toml", values)
     return config_file, load_config(config_file, base_dir=pc)

@@ -124,7 +124,8 @@ TENNYU = {
     "sex": "male", "postal_code": "100-0001", "address": (None, "１－１－１\u3000窓口ハイツ101"),
     "phone": "090-1234-5678", "move_date": ("reiwa", 8, 11, 1), "previous_postal_code": "0600000",
     "previous_address": (None, "北１条西２丁目"), "head_of_household": "転入\u3000試験太郎",
-    "relationship_to_head": "本人", "pension_type": "kosei", "spouse_name": "転入\u3000試験花子", "bank_name": "まどぐち銀行",
+    "relationship_to_head": "本人", "pension_type": "kosei", "spouse_name": "転入\u3000試験花子",
+    "bank_name": "まどぐち銀行",
     "bank_branch": "本店", "account_type": "futsu", "account_number": "1234567",
     "account_holder_kana": "テンニュウ シケンタロウ",
 }
@@ -161,7 +162,8 @@ def test_moving_in_with_two_household_members_in_japanese(axe_page, server, offi
     me.snap()
     me.submit()
     assert page.url.endswith("/prereg/done")
-    page.wait_for_function("() => document.getElementById('qr').complete && document.getElementById('qr').naturalWidth > 0")
+    page.wait_for_function("() => document.getElementById('qr').complete"
+                           " && document.getElementById('qr').naturalWidth > 0")
     assert "有効期限" in page.locator("main").inner_text()
     shot = me.snap("done")
     token = qr_token_from_screenshot(shot)
@@ -345,5 +347,6 @@ def test_the_other_kinds_of_page_are_accessible_too(axe_page, server, shots):
     page.context.clear_cookies()  # the session is gone: the form can no longer be sent
     page.check("input[name='juminhyo_include_head'][value='yes']")
     me.submit()
-    assert "有効期限が切れました" in page.locator("h1").inner_text()  # the language cookie went too: the browser asks for ja
+    # the language cookie went too: the browser asks for ja
+    assert "有効期限が切れました" in page.locator("h1").inner_text()
     me.snap("expired")

@@ -4,7 +4,6 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-import pytest
 import requests
 
 from core import sealed
@@ -17,7 +16,8 @@ from tests.prereg_helpers import CSRF_RE, Walker, answer_all, date_parts
 
 NAME, KANA, STREET = "秘密\u3000花子", "ヒミツ\u3000ハナコ", "９９－９９\u3000秘密荘"
 CERT_ANSWERS = {
-    "name": {"name": NAME}, "kana": {"kana": "ひみつ　はなこ"}, "birth_date": date_parts("birth_date", 63, 12, 1, "showa"),
+    "name": {"name": NAME}, "kana": {"kana": "ひみつ　はなこ"},
+    "birth_date": date_parts("birth_date", 63, 12, 1, "showa"),
     "sex": {"sex": "female"}, "postal_code": {"postal_code": "１００-０００１"},
     "address": {"address__town": "東京都千代田区千代田", "address__rest": STREET},
     "phone": {"phone": ""}, "juminhyo_scope": {"juminhyo_scope": "self"}, "juminhyo_copies": {"juminhyo_copies": "1"},

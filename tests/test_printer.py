@@ -20,7 +20,8 @@ from tests.fixtures_printing import active_jobs, run
 from tests.helpers import free_port, madoguchi
 
 APP_ID = "0123456789ABCDEF"
-FORM = {"procedures": ["juminhyo"], "name": "髙橋\u3000𠮷子", "kana": "タカハシ\u3000ヨシコ", "birth_date": "1952-01-15",
+FORM = {"procedures": ["juminhyo"], "name": "髙橋\u3000𠮷子", "kana": "タカハシ\u3000ヨシコ",
+        "birth_date": "1952-01-15",
         "sex": "female", "postal_code": "1000001", "address": "東京都千代田区千代田２－３", "phone": "090-1111-2222",
         "juminhyo_scope": "self", "juminhyo_copies": 2}
 
@@ -249,7 +250,8 @@ def _print_while_cupsd_dies(config, server, pdf) -> PrinterError:
     import cups
     conn = cups.Connection(host=server.socket)
     deadline = time.monotonic() + 15
-    while not any(conn.getJobAttributes(job_id)["job-state"] == 5 for job_id in conn.getJobs(which_jobs="not-completed")):
+    while not any(conn.getJobAttributes(job_id)["job-state"] == 5
+                  for job_id in conn.getJobs(which_jobs="not-completed")):
         assert time.monotonic() < deadline, "the job never started"
         time.sleep(0.05)
     server.crash()
@@ -303,7 +305,8 @@ def test_after_cupsd_is_back_a_stale_job_of_another_visitor_does_not_come_out(co
     error = _print_while_cupsd_dies(config, private_cupsd, form_pdf)
     assert error.code == "offline"
     private_cupsd.start()
-    other = render_form("juminhyo", {**FORM, "name": "佐藤\u3000花子", "kana": "サトウ\u3000ハナコ"}, "FEDCBA9876543210")
+    other = render_form("juminhyo", {**FORM, "name": "佐藤\u3000花子", "kana": "サトウ\u3000ハナコ"},
+                        "FEDCBA9876543210")
     result = _printer_on(config, private_cupsd).print_pdf(other, "madoguchi FEDCBA9876543210")
     assert result.state == "completed" and result.job_id != error.job_id
     time.sleep(4)

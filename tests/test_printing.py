@@ -114,7 +114,7 @@ def test_the_visit_prints_every_form_in_procedure_order(visit_pdf):
         titles = [squash(p.extract_text()) for p in pdf.pages]
     cat = get_catalogue()
     assert len(titles) == len(VISIT["procedures"])
-    for text, pid in zip(titles, VISIT["procedures"]):
+    for text, pid in zip(titles, VISIT["procedures"], strict=True):
         assert squash(cat.get(pid).title("ja")) in text
 
 
@@ -262,7 +262,8 @@ def test_every_character_of_every_form_is_drawn_by_an_embedded_font(visit_pdf):
         assert hard in names
 
 
-@pytest.mark.parametrize("name", ["𠮷野\u3000髙﨑", "渡邊\u3000邉", "Nguyễn Văn Ân", "João Ção", "葛\U000E0102飾\u3000辻\U000E0103"])
+@pytest.mark.parametrize("name", ["𠮷野\u3000髙﨑", "渡邊\u3000邉", "Nguyễn Văn Ân", "João Ção",
+                                  "葛\U000E0102飾\u3000辻\U000E0103"])
 def test_unusual_names_print_with_a_font_that_has_them(name):
     pdf = render_form("juminhyo", {"name": name}, APP_ID)
     layout = layout_raw("juminhyo")
@@ -371,7 +372,8 @@ def test_the_qr_code_carries_the_form_code_and_the_id_is_printed_beneath(tmp_pat
     pdf = render_form("juminhyo", VISIT, APP_ID)
     path = tmp_path / "f.pdf"
     path.write_bytes(pdf)
-    subprocess.run(["pdftoppm", "-gray", "-png", "-r", "150", "-singlefile", str(path), str(tmp_path / "f")], check=True)
+    subprocess.run(["pdftoppm", "-gray", "-png", "-r", "150", "-singlefile", str(path), str(tmp_path / "f")],
+                   check=True)
     found = [r.text for r in zxingcpp.read_barcodes(cv2.imread(str(tmp_path / "f.png")))]
     assert found == [form_code(APP_ID)]
     with pdfplumber.open(io.BytesIO(pdf)) as doc:
@@ -384,7 +386,8 @@ def test_without_an_application_id_the_code_box_is_a_marked_sample(tmp_path):
     pdf = render_form("juminhyo", VISIT)
     path = tmp_path / "s.pdf"
     path.write_bytes(pdf)
-    subprocess.run(["pdftoppm", "-gray", "-png", "-r", "150", "-singlefile", str(path), str(tmp_path / "s")], check=True)
+    subprocess.run(["pdftoppm", "-gray", "-png", "-r", "150", "-singlefile", str(path), str(tmp_path / "s")],
+                   check=True)
     assert zxingcpp.read_barcodes(cv2.imread(str(tmp_path / "s.png"))) == []
     with pdfplumber.open(io.BytesIO(pdf)) as doc:
         text = doc.pages[0].extract_text()

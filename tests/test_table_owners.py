@@ -45,7 +45,8 @@ def test_the_check_sees_the_ways_a_table_is_named():
         "counter/a.py": 'db.query("SELECT * FROM outbox WHERE id = ?")',
         "counter/b.py": 'db["exchange_log"].count',
         "counter/c.py": '"SELECT 1 FROM application_events e JOIN applications a ON a.id = e.application_id"',
-        "counter/d.py": '"UPDATE outbox\\n SET state = 1"\n"FROM applications a INDEXED BY idx_applications_created_at"',
+        "counter/d.py": ('"UPDATE outbox\\n SET state = 1"\n'
+                         '"FROM applications a INDEXED BY idx_applications_created_at"'),
         "core/outbox.py": 'db["outbox"].create({})',
         "counter/e.py": '# the outbox holds personal data; applications from the kiosk',
     }

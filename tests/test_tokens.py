@@ -6,8 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.application import new_application_id
-from core.tokens import (MAX_TOKEN_LENGTH, TOKEN_LENGTH, TokenError, decode_token, encode_token,
-                         looks_like_token)
+from core.tokens import MAX_TOKEN_LENGTH, TOKEN_LENGTH, TokenError, decode_token, encode_token, looks_like_token
 
 QR_ALPHANUMERIC = set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
 

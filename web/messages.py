@@ -11,7 +11,6 @@ from flask import g
 from flask_babel import gettext as _
 
 
-
 def field_error(code: str, label: str, field_type: str = "text", params: dict | None = None) -> str:
     """A GOV.UK-style message: says what to do, names the field, never repeats the value."""
     p = dict(params or {})
@@ -23,7 +22,8 @@ def field_error(code: str, label: str, field_type: str = "text", params: dict | 
             return _("Select %(label)s", **p)
         return _("Enter %(label)s", **p)
     if code == "too_long":
-        return _("%(label)s must be %(max_length)s characters or fewer", max_length=p.get("max_length", ""), label=label)
+        return _("%(label)s must be %(max_length)s characters or fewer", max_length=p.get("max_length", ""),
+                 label=label)
     if code == "not_kana":
         return _("Write %(label)s in katakana", **p)
     if code == "control_characters":

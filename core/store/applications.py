@@ -1,10 +1,12 @@
 """Tables `applications` and `application_events` (the audit trail). All writes go through here."""
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
@@ -18,7 +20,7 @@ migrations = Migrations("core.store.applications")
 
 @migrations()
 def m001_applications(db: sqlite_utils.Database) -> None:
-    db["applications"].create(
+    db.table("applications").create(
         {
             "id": str, "state": str, "procedures": str, "data": str, "sources": str,
             "channel": str, "reception_number": str, "created_at": str, "updated_at": str,
@@ -26,9 +28,9 @@ def m001_applications(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    db["applications"].create_index(["state"])
-    db["applications"].create_index(["created_at"])
-    db["application_events"].create(
+    db.table("applications").create_index(["state"])
+    db.table("applications").create_index(["created_at"])
+    db.table("application_events").create(
         {
             "id": int, "application_id": str, "at": str, "actor": str, "kind": str,
             "field": str, "old": str, "new": str, "reason": str,
@@ -36,7 +38,7 @@ def m001_applications(db: sqlite_utils.Database) -> None:
         pk="id",
         foreign_keys=[("application_id", "applications", "id")],
     )
-    db["application_events"].create_index(["application_id"])
+    db.table("application_events").create_index(["application_id"])
 
 
 class ConcurrentUpdate(MadoguchiError):
@@ -103,7 +105,8 @@ class ApplicationStore:
                 cur = self.db.execute(
                     "INSERT INTO application_events (application_id, at, actor, kind, field, old, new, reason)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [ev.application_id, iso(ev.at), ev.actor, ev.kind, ev.field, _dump(ev.old), _dump(ev.new), ev.reason],
+                    [ev.application_id, iso(ev.at), ev.actor, ev.kind, ev.field, _dump(ev.old), _dump(ev.new),
+                     ev.reason],
                 )
                 ev.id = cur.lastrowid
         app.version += 1
@@ -124,7 +127,8 @@ class ApplicationStore:
 
     def list(self, states: Iterable[str] | None = None, since: datetime | None = None,
              limit: int = 500) -> list[Application]:
-        sql, params = "SELECT * FROM applications WHERE 1=1", []
+        sql = "SELECT * FROM applications WHERE 1=1"
+        params: list[str | int] = []
         if states:
             states = list(states)
             sql += f" AND state IN ({','.join('?' * len(states))})"
@@ -136,9 +140,10 @@ class ApplicationStore:
         params.append(limit)
         return [_row_to_app(r) for r in self.db.query(sql, params)]
 
-    def events(self, application_id: str) -> list[Event]:
+    def events(self, application_id: str) -> builtins.list[Event]:  # `list` in this class is the method above
         out = []
-        for r in self.db.query("SELECT * FROM application_events WHERE application_id = ? ORDER BY id", [application_id]):
+        for r in self.db.query("SELECT * FROM application_events WHERE application_id = ? ORDER BY id",
+                               [application_id]):
             out.append(Event(
                 application_id=r["application_id"], at=datetime.fromisoformat(r["at"]), actor=r["actor"],
                 kind=r["kind"], field=r["field"], old=None if r["old"] is None else json.loads(r["old"]),
@@ -164,7 +169,8 @@ class ApplicationStore:
             [json.dumps(list(application_ids))])}
 
     def summaries_between(self, start: datetime, end: datetime, states: Iterable[str] | None = None,
-                          procedure: str | None = None, reception_number: str | None = None) -> list[dict[str, Any]]:
+                          procedure: str | None = None,
+                          reception_number: str | None = None) -> builtins.list[dict[str, Any]]:
         """Applications created in [start, end) without their data, oldest first, each with
         the times of its audit milestones (printed_at, last_printed_at, confirmed_at,
         closed_at) and its count of clerks' corrections. Raw column values (JSON, ISO times)."""
@@ -181,7 +187,7 @@ class ApplicationStore:
             params.append(reception_number)
         return list(self.db.query(sql + " GROUP BY a.id ORDER BY a.created_at", params))
 
-    def clerk_corrections_between(self, start: datetime, end: datetime) -> list[tuple[str, str]]:
+    def clerk_corrections_between(self, start: datetime, end: datetime) -> builtins.list[tuple[str, str]]:
         """(application id, field) of every field a clerk changed, for applications created in
         [start, end), in the order they were changed."""
         return [tuple(r) for r in self.db.execute(
@@ -189,7 +195,7 @@ class ApplicationStore:
             " WHERE a.created_at >= ? AND a.created_at < ? AND e.kind = 'field' AND e.actor LIKE 'clerk:%'"
             " ORDER BY e.id", [iso(start), iso(end)])]
 
-    def ids_naming_person(self, name: str, birth_date: str) -> list[str]:
+    def ids_naming_person(self, name: str, birth_date: str) -> builtins.list[str]:
         """Ids of applications naming this person (name, ignoring spaces, and birth date) as the
         applicant or a household member, oldest first."""
         want = _without_spaces(name)

@@ -215,7 +215,8 @@ class ImageFolder:
         if self.path.is_file():
             return [self.path]
         if not self.path.is_dir():
-            raise CameraError(f"no such folder: {self.path.name}", "camera_lost" if self._opened else "camera_unavailable")
+            raise CameraError(f"no such folder: {self.path.name}",
+                              "camera_lost" if self._opened else "camera_unavailable")
         return sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
     def open(self) -> None:

@@ -143,16 +143,21 @@ def _phone_canvas(text: str, module_px: int, shot: Shot):
     screen = np.empty((screen_h, screen_w, 3), np.uint8)  # OpenCV draws text on 8-bit images only
     screen[:] = paper
     s = screen_w / 400  # text scale: the layout is designed for a 400 px wide screen
-    cv2.putText(screen, "9:41", (int(16 * s), int(22 * s)), cv2.FONT_HERSHEY_SIMPLEX, 0.5 * s, ink, max(1, int(s)), cv2.LINE_AA)
+    cv2.putText(screen, "9:41", (int(16 * s), int(22 * s)), cv2.FONT_HERSHEY_SIMPLEX, 0.5 * s, ink, max(1, int(s)),
+                cv2.LINE_AA)
     cv2.rectangle(screen, (0, int(34 * s)), (screen_w, int(90 * s)), accent, -1)
-    cv2.putText(screen, "Madoguchi", (int(20 * s), int(72 * s)), cv2.FONT_HERSHEY_SIMPLEX, 0.9 * s, paper, max(1, int(2 * s)), cv2.LINE_AA)
-    cv2.putText(screen, "Show this code at the kiosk", (int(20 * s), int(128 * s)), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * s, ink, max(1, int(s)), cv2.LINE_AA)
+    cv2.putText(screen, "Madoguchi", (int(20 * s), int(72 * s)), cv2.FONT_HERSHEY_SIMPLEX, 0.9 * s, paper,
+                max(1, int(2 * s)), cv2.LINE_AA)
+    cv2.putText(screen, "Show this code at the kiosk", (int(20 * s), int(128 * s)), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * s,
+                ink, max(1, int(s)), cv2.LINE_AA)
     top, left = int(150 * s), (screen_w - n) // 2
     tile = np.where(code > 128, paper[0], ink[0]).astype(np.uint8)
     screen[top:top + n, left:left + n] = tile[..., None]
     for i, line in enumerate(("Reception no. 0042", "Valid until 2025-12-31")):
-        cv2.putText(screen, line, (int(20 * s), top + n + int((40 + 30 * i) * s)), cv2.FONT_HERSHEY_SIMPLEX, 0.55 * s, ink, max(1, int(s)), cv2.LINE_AA)
-    cv2.rectangle(screen, (int(20 * s), screen_h - int(90 * s)), (screen_w - int(20 * s), screen_h - int(40 * s)), accent, -1)
+        cv2.putText(screen, line, (int(20 * s), top + n + int((40 + 30 * i) * s)), cv2.FONT_HERSHEY_SIMPLEX, 0.55 * s,
+                    ink, max(1, int(s)), cv2.LINE_AA)
+    cv2.rectangle(screen, (int(20 * s), screen_h - int(90 * s)), (screen_w - int(20 * s), screen_h - int(40 * s)),
+                  accent, -1)
 
     # Screen: contrast and brightness as the panel shows them.
     white = 255.0 * shot.brightness
@@ -270,16 +275,21 @@ def idle_frame(seed: int = 0, noise: float = 2.0, background: np.ndarray | None 
 # rate is reported) and, in part, in the tests (the mild and middle levels must decode).
 DEGRADATIONS: dict[str, list[Shot]] = {
     "clean": [Shot(), Shot(qr_width=220, center=(500, 330)), Shot(qr_width=110, center=(800, 420))],
-    "blur": [Shot(blur=1.2), Shot(blur=2.0), Shot(blur=2.6), Shot(blur=3.2), Shot(motion=9, motion_angle=20), Shot(motion=16, motion_angle=80)],
-    "tilt": [Shot(tilt_x=30), Shot(tilt_y=40), Shot(tilt_x=35, tilt_y=35), Shot(tilt_x=55), Shot(tilt_y=62, qr_width=190),
+    "blur": [Shot(blur=1.2), Shot(blur=2.0), Shot(blur=2.6), Shot(blur=3.2), Shot(motion=9, motion_angle=20),
+             Shot(motion=16, motion_angle=80)],
+    "tilt": [Shot(tilt_x=30), Shot(tilt_y=40), Shot(tilt_x=35, tilt_y=35), Shot(tilt_x=55),
+             Shot(tilt_y=62, qr_width=190),
              Shot(tilt_x=68, qr_width=200), Shot(tilt_x=50, tilt_y=55, qr_width=120)],
     "moire": [Shot(moire=0.4), Shot(moire=0.6), Shot(moire=0.75, tilt_x=15), Shot(moire=0.9, qr_width=120)],
-    "glare": [Shot(glare=0.5), Shot(glare=0.8), Shot(glare=0.9), Shot(glare=1.0, glare_offset=(0.0, 0.0)), Shot(glare=1.3, glare_offset=(-0.1, 0.1))],
-    "low_contrast": [Shot(contrast=0.5), Shot(contrast=0.3, brightness=0.8), Shot(contrast=0.2, brightness=0.6), Shot(contrast=0.12, brightness=0.5)],
+    "glare": [Shot(glare=0.5), Shot(glare=0.8), Shot(glare=0.9), Shot(glare=1.0, glare_offset=(0.0, 0.0)),
+              Shot(glare=1.3, glare_offset=(-0.1, 0.1))],
+    "low_contrast": [Shot(contrast=0.5), Shot(contrast=0.3, brightness=0.8), Shot(contrast=0.2, brightness=0.6),
+                     Shot(contrast=0.12, brightness=0.5)],
     # A small code also shows the camera's softness and compression.
     "small": [Shot(qr_width=w, blur=0.7, jpeg=75) for w in (90, 75, 64, 56, 48)],
     "jpeg": [Shot(jpeg=40), Shot(jpeg=20), Shot(jpeg=10, qr_width=110), Shot(jpeg=6, qr_width=90)],
-    "rotation": [Shot(roll=30), Shot(roll=90), Shot(roll=180), Shot(roll=-135, tilt_x=20), Shot(roll=45, tilt_y=30, blur=1.5)],
+    "rotation": [Shot(roll=30), Shot(roll=90), Shot(roll=180), Shot(roll=-135, tilt_x=20),
+                 Shot(roll=45, tilt_y=30, blur=1.5)],
     "dark_mode": [Shot(dark_mode=True), Shot(dark_mode=True, blur=1.5)],
 }
 

@@ -10,8 +10,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from hardware.cards.errors import CardUnreadable
 from hardware.cards.transport import Connection

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 from hardware.cards.emulator import persona as personas
 from hardware.cards.emulator.engine import Card

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from hardware.cards.apdu import CardChannel
 from hardware.cards.errors import Blocked, CardUnreadable, InvalidPin, LastTryRefused, UnknownCard
+from hardware.cards.licence_layout import DUMMY_PIN
 from hardware.cards.model import CardData, TriesLeft
 from hardware.cards.protocols import PROTOCOLS, VERIFIED, PinState
-from hardware.cards.licence_layout import DUMMY_PIN
 
 log = logging.getLogger(__name__)
 _PIN_RE = re.compile(r"[0-9]{4}")

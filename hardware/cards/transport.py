@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Iterator, Protocol
+from collections.abc import Iterator
+from typing import Protocol
 
 from hardware.cards.errors import CardRemoved, CardUnreadable, NoCard, NoReader
 

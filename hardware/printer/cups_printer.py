@@ -203,7 +203,8 @@ class CupsPrinter:
     def _settle(self, conn, title: str) -> PrintResult | int | None:
         """Deal with the jobs the print service took down with it, before a new job is sent.
 
-        A job of the same document (titles name it: the application id) that cupsd finished, or resumed after its restart, is this
+        A job of the same document (titles name it: the application id) that cupsd finished, or resumed
+        after its restart, is this
         print: its result (finished) or its id (still going) is returned. Jobs of other
         documents are cancelled: their visitors were told the print failed, and a form must
         not come out of the printer later for somebody who has gone.
