@@ -44,7 +44,7 @@ def printed_files(server, settle: float = 4.0) -> list[bytes]:
     return [p.read_bytes() for p in server.out.iterdir()]
 
 
-def test_the_kiosk_says_the_printer_is_not_responding_and_a_retry_prints_once(config, private_cupsd):
+def test_the_kiosk_says_the_printer_is_not_responding_and_a_retry_prints_once(config, private_cupsd, emulated_cards):
     from web import create_app
     app = create_app(config, "kiosk")
     app.config["TESTING"] = True
@@ -57,8 +57,9 @@ def test_the_kiosk_says_the_printer_is_not_responding_and_a_retry_prints_once(co
     waiting.start()
     crash_cupsd_once_the_job_prints(private_cupsd)
     waiting.join(timeout=30)
-    assert "The printer is not responding" in kiosk.text and "Try again" in kiosk.text
     visit = kiosk.visit()
+    assert visit.print.state == "failed", (visit.print.state, visit.print.error)
+    assert "The printer is not responding" in kiosk.text and "Try again" in kiosk.text, visit.print.error
     assert visit.print.state == "failed" and visit.pdf and visit.reception_number == "A-001"
     db = open_from_config(config)
     assert ApplicationStore(db).get(visit.application_id).state is State.SUBMITTED
