@@ -36,6 +36,11 @@ TRANSITIONS: dict[State, frozenset[State]] = {
 }
 
 
+# Open: a clerk may still correct it. Closed: its values are final.
+OPEN_STATES = (State.DRAFT, State.SUBMITTED, State.PRINTED)
+CLOSED_STATES = (State.CONFIRMED, State.FORWARDED, State.REJECTED, State.CANCELLED)
+
+
 class Source(StrEnum):
     """Where a value came from; shown to the clerk next to each value."""
 
@@ -153,7 +158,7 @@ class Application:
     def set_field(self, name: str, value: Any, source: Source | str, actor: str,
                   reason: str | None = None) -> Event | None:
         """Change one value; records old → new. No event when nothing changes."""
-        if self.state in (State.CONFIRMED, State.FORWARDED, State.REJECTED, State.CANCELLED):
+        if self.state in CLOSED_STATES:
             raise TransitionError(f"fields cannot change in state {self.state}", code="application_closed")
         if Source(source) is Source.CLERK and not (reason and reason.strip()):
             raise TransitionError("a clerk's correction needs a reason", code="reason_required")
@@ -175,3 +180,37 @@ class Application:
     def to_json_form(self) -> dict[str, Any]:
         """The one JSON form of an application (see core.forms)."""
         return {"procedures": list(self.procedures), **copy.deepcopy(self.data)}
+
+
+# --- what the audit trail says --------------------------------------------------------------
+
+def is_print_event(ev: Event) -> bool:
+    return ev.kind == "printed" or (ev.kind == "state" and ev.new == str(State.PRINTED))
+
+
+def is_correction(ev: Event) -> bool:
+    return ev.kind == "field" and (ev.actor or "").startswith("clerk:")
+
+
+def values_as_printed(app: Application, events: list[Event]) -> dict[str, Any] | None:
+    """The values on the last printed form: the current values with every field change
+    made after the last print undone. None when the form was never printed."""
+    last = max((i for i, ev in enumerate(events) if is_print_event(ev)), default=None)
+    if last is None:
+        return None
+    data = copy.deepcopy(app.data)
+    for ev in reversed(events[last + 1:]):
+        if ev.kind != "field" or not ev.field:
+            continue
+        if ev.old is None:
+            data.pop(ev.field, None)
+        else:
+            data[ev.field] = copy.deepcopy(ev.old)
+    return data
+
+
+def changed_since_print(app: Application, events: list[Event]) -> set[str] | None:
+    printed = values_as_printed(app, events)
+    if printed is None:
+        return None
+    return {k for k in set(printed) | set(app.data) if printed.get(k) != app.data.get(k)}

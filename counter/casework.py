@@ -6,24 +6,23 @@ the counter) and the `confirmed` state change.
 """
 from __future__ import annotations
 
-import copy
 import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
 
 import sqlite_utils
 
 from core import exchange_log as xlog
-from core.application import FORM_CODE_PREFIX, Application, Event, State, is_application_id, utcnow
+from core.application import CLOSED_STATES as CLOSED_STATES
+from core.application import FORM_CODE_PREFIX, Event, State, is_application_id, is_correction, is_print_event, utcnow
+from core.application import OPEN_STATES as OPEN_STATES
+from core.application import changed_since_print as changed_since_print
+from core.application import values_as_printed as values_as_printed
 from core.clock import JAPAN, today_in_japan
 from core.forms import EARLIEST_DATE, LATEST_DATE
 from core.store.applications import ApplicationStore
-
-OPEN_STATES = (State.DRAFT, State.SUBMITTED, State.PRINTED)
-CLOSED_STATES = (State.CONFIRMED, State.FORWARDED, State.REJECTED, State.CANCELLED)
 
 
 def local_tz():
@@ -84,39 +83,7 @@ def read_code(text: str) -> tuple[str | None, str]:
     return None, ""
 
 
-# --- the audit trail ----------------------------------------------------------------------
-
-def is_print_event(ev: Event) -> bool:
-    return ev.kind == "printed" or (ev.kind == "state" and ev.new == str(State.PRINTED))
-
-
-def is_correction(ev: Event) -> bool:
-    return ev.kind == "field" and (ev.actor or "").startswith("clerk:")
-
-
-def values_as_printed(app: Application, events: list[Event]) -> dict[str, Any] | None:
-    """The values on the last printed form: the current values with every field change
-    made after the last print undone. None when the form was never printed."""
-    last = max((i for i, ev in enumerate(events) if is_print_event(ev)), default=None)
-    if last is None:
-        return None
-    data = copy.deepcopy(app.data)
-    for ev in reversed(events[last + 1:]):
-        if ev.kind != "field" or not ev.field:
-            continue
-        if ev.old is None:
-            data.pop(ev.field, None)
-        else:
-            data[ev.field] = copy.deepcopy(ev.old)
-    return data
-
-
-def changed_since_print(app: Application, events: list[Event]) -> set[str] | None:
-    printed = values_as_printed(app, events)
-    if printed is None:
-        return None
-    return {k for k in set(printed) | set(app.data) if printed.get(k) != app.data.get(k)}
-
+# --- the audit trail ---------------------------------------------------------------------
 
 @dataclass
 class Timeline:

@@ -15,8 +15,9 @@ from core import outbox, sealed, tokens
 from core.application import Application, Source, State, is_application_id, new_application_id
 from core.catalogue import get_catalogue
 from core.errors import FieldError, MadoguchiError, TransitionError, ValidationError
-from core.forms import HOUSEHOLD_KEYS, normalise_value, parse_application
+from core.forms import HOUSEHOLD_KEYS, parse_application
 from core.japanese import parse_date, parse_typed_number
+from core.services import casework as services
 from core.store.applications import AlreadyStored, ApplicationStore, ConcurrentUpdate
 from core.store.db import write
 from core.users import Role
@@ -27,7 +28,6 @@ from counter.disclosure import log_disclosure
 from web import get_config, get_db
 
 log = logging.getLogger("madoguchi.counter")
-MAX_REASON = 500
 # Printer errors after which the form's data went nowhere (nothing to write in the exchange log).
 PRINTER_NOT_REACHED = ("offline", "no_queue")
 PRINTABLE_STATES = (State.SUBMITTED, State.PRINTED, State.CONFIRMED, State.FORWARDED)
@@ -56,7 +56,7 @@ def field_error_message(err: FieldError) -> str:
         "unknown_field": _("This is not a known field."),
         "same_value": _("The new value is the same as the current one."),
         "reason_required": _("Give the reason for the correction."),
-        "reason_too_long": _("Keep the reason under %(n)d characters.", n=MAX_REASON),
+        "reason_too_long": _("Keep the reason under %(n)d characters.", n=services.MAX_REASON),
     }
     return messages.get(err.code, _("This value cannot be used."))
 
@@ -290,14 +290,10 @@ def licence_addresses(app: Application, events) -> dict | None:
 
 
 def completeness_problems(app: Application) -> dict[str, str]:
-    try:
-        parse_application(app.to_json_form(), get_catalogue(), complete=True)
-    except ValidationError as e:
-        out = {}
-        for err in e.errors:
-            out.setdefault(err.field.split("[")[0].split(".")[0] or "procedures", field_error_message(err))
-        return out
-    return {}
+    out: dict[str, str] = {}
+    for err in services.completeness_problems(app):
+        out.setdefault(err.field.split("[")[0].split(".")[0] or "procedures", field_error_message(err))
+    return out
 
 
 def render_detail(app: Application, status: int = 200, errors: dict | None = None, log_view: bool = True):
@@ -354,9 +350,17 @@ def forwarding_retry(app_id):
 
 def _check_version(app: Application):
     """The version the clerk saw; refuse to act on a record someone else has changed since."""
-    sent = request.form.get("version", "")
-    if sent and sent != str(app.version):
+    expected = _seen_version()
+    if expected is not None and expected != app.version:
         raise ConcurrentUpdate("changed since the page was opened")
+
+
+def _seen_version() -> int | None:
+    """The version the page was rendered with (None when the form sent none)."""
+    sent = request.form.get("version", "")
+    if not sent:
+        return None
+    return int(sent) if sent.isascii() and sent.isdigit() and len(sent) < 12 else -1  # -1: matches no version
 
 
 def _stale(app_id: str):
@@ -365,38 +369,12 @@ def _stale(app_id: str):
     return redirect(url_for("counter.detail", app_id=app_id))
 
 
-def _reason() -> tuple[str, FieldError | None]:
-    reason = " ".join(request.form.get("reason", "").split())
-    if not reason:
-        return reason, FieldError("reason", "reason_required", "reason required")
-    if len(reason) > MAX_REASON:
-        return reason, FieldError("reason", "reason_too_long", "reason too long")
-    return reason, None
+def _closed(app_id: str):
+    flash(_("This application is closed and can no longer be corrected."), "error")
+    return redirect(url_for("counter.detail", app_id=app_id))
 
 
 # --- corrections ---------------------------------------------------------------------------
-
-def _parse_input(f, raw: str | None, path: str, errors: list[FieldError]):
-    """A form input → the stored value (None = empty), checked with the catalogue's definition."""
-    catalogue = get_catalogue()
-    raw = (raw or "").strip()
-    if raw == "":
-        return None
-    value: Any = raw
-    if f.type == "date":
-        try:
-            value = parse_date(raw).isoformat()
-        except (MadoguchiError, ValueError):
-            errors.append(FieldError(path, "bad_date", "not a date"))
-            return None
-    elif f.type == "number":
-        value = parse_typed_number(raw)
-        if value is None:
-            errors.append(FieldError(path, "not_number", "not a number"))
-            return None
-    elif f.type == "checkbox":
-        value = {"yes": True, "no": False}.get(raw, raw)
-    return normalise_value(f, value, path, errors, catalogue)
 
 
 def _input_value(f, value) -> str:
@@ -419,34 +397,25 @@ def correct(app_id, name):
     if f is not None and f.type == "household":
         return redirect(url_for("counter.household", app_id=app.id))
     if app.state not in casework.OPEN_STATES:
-        flash(_("This application is closed and can no longer be corrected."), "error")
-        return redirect(url_for("counter.detail", app_id=app.id))
+        return _closed(app.id)
     context = {"app": app, "name": name, "field": f, "label": f.label_in(g.lang) if f else name,
                "current": app.data.get(name), "source": app.sources.get(name)}
     if request.method == "GET":
         return render_template("counter/correct.html", errors={}, value=_input_value(f, app.data.get(name)) if f else
                                str(app.data.get(name, "")), reason="", **context)
-    errors: list[FieldError] = []
     raw = request.form.get("value", "")
-    value = _parse_input(f, raw, name, errors) if f else (raw.strip() or None)
-    required = f is not None and f.required and f.applies(app.data)
-    if not errors and value is None and required:
-        errors.append(FieldError(name, "required", "required"))
-    if not errors and value == app.data.get(name):
-        errors.append(FieldError(name, "same_value", "same value"))
-    reason, reason_error = _reason()
-    if reason_error:
-        errors.append(reason_error)
-    if errors:
-        return render_template("counter/correct.html", value=raw, reason=reason,
-                               errors={("reason" if e.field == "reason" else "value"): field_error_message(e)
-                                       for e in errors}, **context), 400
     try:
-        _check_version(app)
-        app.set_field(name, value, Source.CLERK, actor=current_clerk().actor, reason=reason)
-        ApplicationStore(get_db()).save(app)
+        services.correct(get_db(), get_config(), app.id, actor=current_clerk().actor, field=name, value=raw,
+                         reason=request.form.get("reason", ""), expected_version=_seen_version())
+    except ValidationError as e:
+        reason, _problem = services.checked_reason(request.form.get("reason", ""))
+        return render_template("counter/correct.html", value=raw, reason=reason,
+                               errors={("reason" if err.field == "reason" else "value"): field_error_message(err)
+                                       for err in e.errors}, **context), 400
     except ConcurrentUpdate:
         return _stale(app.id)
+    except TransitionError:
+        return _closed(app.id)
     flash(_("Corrected: %(field)s.", field=context["label"]), "success")
     return redirect(url_for("counter.detail", app_id=app.id) + f"#field-{name}")
 
@@ -458,8 +427,7 @@ def household(app_id):
     app = load_app(app_id)
     catalogue = get_catalogue()
     if app.state not in casework.OPEN_STATES:
-        flash(_("This application is closed and can no longer be corrected."), "error")
-        return redirect(url_for("counter.detail", app_id=app.id))
+        return _closed(app.id)
     members = copy.deepcopy(app.data.get("household") or [])
     member_arg = request.values.get("member")
     index = len(members) if member_arg is None else parse_typed_number(member_arg, max_digits=3)
@@ -472,8 +440,6 @@ def household(app_id):
                "label": catalogue.field("household").label_in(g.lang)}
     if request.method == "GET":
         return render_template("counter/household.html", member=member, errors={}, reason="", **context)
-    reason, reason_error = _reason()
-    errors: dict[str, str] = {}
     if action == "remove" and index < len(members):
         members.pop(index)
         new_member = member
@@ -483,30 +449,33 @@ def household(app_id):
             try:
                 new_member["birth_date"] = parse_date(new_member["birth_date"]).isoformat()
             except (MadoguchiError, ValueError):
-                errors["birth_date"] = field_error_message(FieldError("birth_date", "bad_date", ""))
+                pass  # left as typed: the form parser refuses it as bad_date
         new_member = {k: v for k, v in new_member.items() if v}
         if index < len(members):
             members[index] = new_member
         else:
             members.append(new_member)
-    checked: list[FieldError] = []
-    value = normalise_value(catalogue.field("household"), members, "household", checked, catalogue)
-    for err in checked:
-        key = err.field.rsplit(".", 1)[-1] if err.field.startswith(f"household[{index}]") else "household"
-        errors.setdefault(key, field_error_message(err))
-    if reason_error:
-        errors["reason"] = field_error_message(reason_error)
-    if not errors and value == (app.data.get("household") or []):
-        errors["name"] = field_error_message(FieldError("household", "same_value", ""))
-    if errors:
+    try:
+        services.correct(get_db(), get_config(), app.id, actor=current_clerk().actor, field="household",
+                         value=members, reason=request.form.get("reason", ""), expected_version=_seen_version())
+    except ValidationError as e:
+        errors: dict[str, str] = {}
+        codes = {err.code for err in e.errors}
+        for err in e.errors:
+            if err.code == "same_value":
+                if "reason_required" not in codes and "reason_too_long" not in codes:
+                    errors["name"] = field_error_message(err)
+                continue
+            key = ("reason" if err.field == "reason" else err.field.rsplit(".", 1)[-1]
+                   if err.field.startswith(f"household[{index}]") else "household")
+            errors.setdefault(key, field_error_message(err))
+        reason, _problem = services.checked_reason(request.form.get("reason", ""))
         return render_template("counter/household.html", member=new_member, errors=errors, reason=reason,
                                **context), 400
-    try:
-        _check_version(app)
-        app.set_field("household", value or None, Source.CLERK, actor=current_clerk().actor, reason=reason)
-        ApplicationStore(get_db()).save(app)
     except ConcurrentUpdate:
         return _stale(app.id)
+    except TransitionError:
+        return _closed(app.id)
     flash(_("Corrected: %(field)s.", field=context["label"]), "success")
     return redirect(url_for("counter.detail", app_id=app.id) + "#field-household")
 
@@ -569,32 +538,23 @@ def print_form(app_id):
 @bp.post("/applications/<app_id>/confirm")
 @requires(Role.CLERK)
 def confirm(app_id):
-    from core.outbox import confirm as confirm_and_queue
     app = load_app(app_id)
-    if app.state is not State.PRINTED:
-        flash(_("Only a printed application can be confirmed."), "error")
-        return redirect(url_for("counter.detail", app_id=app.id))
     try:
-        _check_version(app)
-    except ConcurrentUpdate:
-        return _stale(app.id)
-    problems = completeness_problems(app)
-    errors = {}
-    if problems:
-        errors["confirm"] = _("Correct the marked values before confirming.")
-    changed = casework.changed_since_print(app, ApplicationStore(get_db()).events(app.id))
-    if changed and not request.form.get("checked_corrections"):
-        errors["checked_corrections"] = _("Values were corrected after the form was printed. Reprint the form for "
-                                          "the resident, or tick the box once they have checked the corrections.")
-    if errors:
-        return render_detail(app, 400, errors=errors, log_view=False)
-    try:
-        confirm_and_queue(get_db(), app, actor=current_clerk().actor)
-    except ConcurrentUpdate:
-        return _stale(app.id)
+        services.confirm(get_db(), get_config(), app.id, actor=current_clerk().actor,
+                         expected_version=_seen_version(),
+                         corrections_checked=bool(request.form.get("checked_corrections")))
     except TransitionError:
         flash(_("Only a printed application can be confirmed."), "error")
         return redirect(url_for("counter.detail", app_id=app.id))
+    except ConcurrentUpdate:
+        return _stale(app.id)
+    except ValidationError as e:
+        messages = {
+            "incomplete": _("Correct the marked values before confirming."),
+            "corrections_unchecked": _("Values were corrected after the form was printed. Reprint the form for "
+                                       "the resident, or tick the box once they have checked the corrections."),
+        }
+        return render_detail(app, 400, errors={err.field: messages[err.code] for err in e.errors}, log_view=False)
     flash(_("Confirmed. The record is queued for the core system."), "success")
     return redirect(url_for("counter.detail", app_id=app.id))
 
@@ -604,22 +564,27 @@ def confirm(app_id):
 def reject(app_id):
     app = load_app(app_id)
     if not app.can_move_to(State.REJECTED):
-        flash(_("This application cannot be rejected in its present state."), "error")
-        return redirect(url_for("counter.detail", app_id=app.id))
+        return _not_rejectable(app.id)
     if request.method == "GET":
         return render_template("counter/reject.html", app=app, errors={}, reason="")
-    reason, reason_error = _reason()
-    if reason_error:
+    try:
+        services.reject(get_db(), get_config(), app.id, actor=current_clerk().actor,
+                        reason=request.form.get("reason", ""), expected_version=_seen_version())
+    except ValidationError as e:
+        reason_error = e.errors[0]
+        reason, _problem = services.checked_reason(request.form.get("reason", ""))
         return render_template("counter/reject.html", app=app, reason=reason,
                                errors={"reason": _("Give the reason for rejecting the application.")
                                        if reason_error.code == "reason_required"
                                        else field_error_message(reason_error)}), 400
-    try:
-        _check_version(app)
-        app.transition(State.REJECTED, actor=current_clerk().actor, reason=reason)
-        ApplicationStore(get_db()).save(app)
     except ConcurrentUpdate:
         return _stale(app.id)
+    except TransitionError:
+        return _not_rejectable(app.id)
     flash(_("The application has been rejected."), "success")
     return redirect(url_for("counter.detail", app_id=app.id))
 
+
+def _not_rejectable(app_id: str):
+    flash(_("This application cannot be rejected in its present state."), "error")
+    return redirect(url_for("counter.detail", app_id=app_id))

@@ -1,0 +1,1 @@
+"""Domain services: one function per business action, each in one transaction."""

@@ -1,0 +1,177 @@
+"""What a clerk does to an application at the counter: correct a value, confirm, reject.
+
+One function per action; each loads the application, checks its state and the version the
+clerk saw, and makes the change and its audit events in one transaction. Refusals are coded
+errors, and nothing is changed:
+- `Stale` (code `stale`): someone else changed the application since the clerk saw it;
+- `TransitionError`: `application_closed` (correct), `not_printed` (confirm),
+  `illegal_transition_<state>_to_rejected` (reject);
+- `ValidationError` whose field errors carry the codes: the value's (core.forms),
+  `unknown_field`, `required`, `same_value`, `reason_required`, `reason_too_long`; for a
+  confirmation `incomplete` (field `confirm`) and `corrections_unchecked`
+  (field `checked_corrections`).
+None of these actions writes an exchange-log entry: no data leaves the office here (the
+confirmed record goes to the outbox, whose worker logs its delivery).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import sqlite_utils
+
+from core import outbox
+from core.application import OPEN_STATES, Application, Source, State, changed_since_print, is_application_id
+from core.catalogue import FieldDef, get_catalogue
+from core.config import Config
+from core.errors import FieldError, MadoguchiError, NotFound, TransitionError, ValidationError
+from core.forms import normalise_value, parse_application
+from core.japanese import parse_date, parse_typed_number
+from core.store.applications import ApplicationStore, ConcurrentUpdate
+from core.store.db import write
+
+MAX_REASON = 500
+
+
+class Stale(ConcurrentUpdate):
+    """The application changed since the clerk saw it (another clerk, or a kiosk)."""
+
+    code = "stale"
+
+
+def load(db: sqlite_utils.Database, app_id: str) -> Application:
+    app = ApplicationStore(db).find(app_id) if is_application_id(app_id) else None
+    if app is None:
+        raise NotFound("no such application")
+    return app
+
+
+def correct(db: sqlite_utils.Database, config: Config, app_id: str, *, actor: str, field: str, value: Any,
+            reason: str, expected_version: int | None) -> Application:
+    """Change one value as a clerk, with a reason. `value` is what the clerk typed (text; a
+    date also in 和暦, a checkbox "yes"/"no"), or the value itself for the household list."""
+    app = load(db, app_id)
+    if app.state not in OPEN_STATES:
+        raise TransitionError(f"fields cannot change in state {app.state}", code="application_closed")
+    catalogue = get_catalogue()
+    f = catalogue.field(field) if catalogue.known_field(field) else None
+    errors: list[FieldError] = []
+    if f is None and field not in app.data:
+        errors.append(FieldError(field, "unknown_field", "not a known field"))
+        new = None
+    elif f is None:  # a value the catalogue no longer knows: kept as text
+        new = str(value or "").strip() or None
+    else:
+        new = _parse_value(f, value, field, errors)
+    if not errors and new is None and f is not None and f.required and f.applies(app.data):
+        errors.append(FieldError(field, "required", "required"))
+    current = app.data.get(field)
+    if f is not None and f.type == "household":
+        current = current or None  # no members, stored as [] or not at all
+    if not errors and new == current:
+        errors.append(FieldError(field, "same_value", "same value"))
+    reason, reason_error = checked_reason(reason)
+    if reason_error:
+        errors.append(reason_error)
+    if errors:
+        raise ValidationError(errors)
+    _check_version(app, expected_version)
+    app.set_field(field, new, Source.CLERK, actor=actor, reason=reason)
+    return _save(db, app)
+
+
+def confirm(db: sqlite_utils.Database, config: Config, app_id: str, *, actor: str, expected_version: int | None,
+            corrections_checked: bool = False) -> Application:
+    """Confirm a printed application and queue its record for the core system (the outbox
+    row is written in the same transaction). Values corrected after the form was printed
+    need the resident to have checked them (`corrections_checked`), or a new print."""
+    app = load(db, app_id)
+    if app.state is not State.PRINTED:
+        raise TransitionError(f"only a printed application can be confirmed (it is {app.state})",
+                              code="not_printed")
+    _check_version(app, expected_version)
+    errors = []
+    if completeness_problems(app):
+        errors.append(FieldError("confirm", "incomplete", "values are missing or wrong"))
+    if changed_since_print(app, ApplicationStore(db).events(app.id)) and not corrections_checked:
+        errors.append(FieldError("checked_corrections", "corrections_unchecked",
+                                 "values were corrected after the print and not checked"))
+    if errors:
+        raise ValidationError(errors)
+    try:
+        outbox.confirm(db, app, actor=actor)
+    except ConcurrentUpdate as e:
+        raise Stale(str(e)) from e
+    return app
+
+
+def reject(db: sqlite_utils.Database, config: Config, app_id: str, *, actor: str, reason: str,
+           expected_version: int | None) -> Application:
+    """Reject an application, with a reason."""
+    app = load(db, app_id)
+    if not app.can_move_to(State.REJECTED):
+        raise TransitionError(f"application cannot go from {app.state} to rejected",
+                              code=f"illegal_transition_{app.state}_to_rejected")
+    reason, reason_error = checked_reason(reason)
+    if reason_error:
+        raise ValidationError([reason_error])
+    _check_version(app, expected_version)
+    app.transition(State.REJECTED, actor=actor, reason=reason)
+    return _save(db, app)
+
+
+def checked_reason(text: str | None) -> tuple[str, FieldError | None]:
+    """A clerk's reason on one line, and its problem (missing or too long) if any."""
+    reason = " ".join((text or "").split())
+    if not reason:
+        return reason, FieldError("reason", "reason_required", "reason required")
+    if len(reason) > MAX_REASON:
+        return reason, FieldError("reason", "reason_too_long", "reason too long", max_length=MAX_REASON)
+    return reason, None
+
+
+def completeness_problems(app: Application) -> list[FieldError]:
+    """What keeps the application from being complete (the one form parser's errors)."""
+    try:
+        parse_application(app.to_json_form(), get_catalogue(), complete=True)
+    except ValidationError as e:
+        return e.errors
+    return []
+
+
+def _check_version(app: Application, expected_version: int | None) -> None:
+    if expected_version is not None and expected_version != app.version:
+        raise Stale("changed since the clerk saw it")
+
+
+def _save(db: sqlite_utils.Database, app: Application) -> Application:
+    try:
+        with write(db):
+            ApplicationStore(db).save(app)
+    except ConcurrentUpdate as e:
+        raise Stale(str(e)) from e
+    return app
+
+
+def _parse_value(f: FieldDef, raw: Any, path: str, errors: list[FieldError]) -> Any:
+    """What the clerk typed → the stored value (None = empty), checked with the catalogue's definition."""
+    catalogue = get_catalogue()
+    if f.type == "household":
+        return normalise_value(f, raw, path, errors, catalogue) or None
+    raw = str(raw or "").strip()
+    if raw == "":
+        return None
+    value: Any = raw
+    if f.type == "date":
+        try:
+            value = parse_date(raw).isoformat()
+        except (MadoguchiError, ValueError):
+            errors.append(FieldError(path, "bad_date", "not a date"))
+            return None
+    elif f.type == "number":
+        value = parse_typed_number(raw)
+        if value is None:
+            errors.append(FieldError(path, "not_number", "not a number"))
+            return None
+    elif f.type == "checkbox":
+        value = {"yes": True, "no": False}.get(raw, raw)
+    return normalise_value(f, value, path, errors, catalogue)
