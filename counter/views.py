@@ -350,8 +350,8 @@ def forwarding_retry(app_id):
 
 def _check_version(app: Application):
     """The version the clerk saw; refuse to act on a record someone else has changed since."""
-    expected = _seen_version()
-    if expected is not None and expected != app.version:
+    sent = request.form.get("version", "")
+    if sent and sent != str(app.version):
         raise ConcurrentUpdate("changed since the page was opened")
 
 
