@@ -359,15 +359,20 @@ def test_reception_numbers_restart_each_day(db):
         reception.next_number(db, "a1")
 
 
-def test_printer_trouble_keeps_everything_and_a_retry_prints(kiosk_app, tmp_path):
-    kiosk = Kiosk(kiosk_app(devices={"emulator_persona": "", "printer": "no-such-queue"}))
+def a_print_that_fails(kiosk):
+    """A visitor's certificate sent to a printer that fails: the visit, after the kiosk says so."""
     kiosk.start("en")
     kiosk.read_card()
     kiosk.choose("certificates", ["juminhyo"])
     kiosk.answer_all()
     kiosk.print_and_wait()
     assert "Your forms could not be printed" in kiosk.text and "Try again" in kiosk.text
-    v = kiosk.visit()
+    return kiosk.visit()
+
+
+def test_printer_trouble_keeps_everything_and_a_retry_prints(kiosk_app, tmp_path):
+    kiosk = Kiosk(kiosk_app(devices={"emulator_persona": "", "printer": "no-such-queue"}))
+    v = a_print_that_fails(kiosk)
     assert v.print.state == "failed" and v.values["kana"] and v.reception_number == "A-001"
     app = ApplicationStore(db_of(kiosk)).get(v.application_id)
     assert app.state == State.SUBMITTED
@@ -390,13 +395,7 @@ def test_a_job_that_reached_the_queue_and_failed_is_logged_as_the_counter_logs_i
             raise PrinterError("job 7 cancelled", "out_of_paper", queue="front", job_id=7)
     real = kiosk.hub.devices.printer
     monkeypatch.setattr(kiosk.hub.devices, "printer", OutOfPaper)
-    kiosk.start("en")
-    kiosk.read_card()
-    kiosk.choose("certificates", ["juminhyo"])
-    kiosk.answer_all()
-    kiosk.print_and_wait()
-    assert "Your forms could not be printed" in kiosk.text and "Try again" in kiosk.text
-    v = kiosk.visit()
+    v = a_print_that_fails(kiosk)
     assert (v.print.state, v.print.error) == ("failed", "out_of_paper")
     db = db_of(kiosk)
     assert ApplicationStore(db).get(v.application_id).state == State.SUBMITTED
