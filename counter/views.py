@@ -18,6 +18,7 @@ from core.errors import FieldError, MadoguchiError, TransitionError, ValidationE
 from core.forms import HOUSEHOLD_KEYS, parse_application
 from core.japanese import parse_date, parse_typed_number
 from core.services import casework as services
+from core.services.printing import PRINTABLE_STATES, print_application
 from core.store.applications import AlreadyStored, ApplicationStore, ConcurrentUpdate
 from core.store.db import write
 from core.users import Role
@@ -28,9 +29,6 @@ from counter.disclosure import log_disclosure
 from web import get_config, get_db
 
 log = logging.getLogger("madoguchi.counter")
-# Printer errors after which the form's data went nowhere (nothing to write in the exchange log).
-PRINTER_NOT_REACHED = ("offline", "no_queue")
-PRINTABLE_STATES = (State.SUBMITTED, State.PRINTED, State.CONFIRMED, State.FORWARDED)
 
 
 # --- messages for machine codes ------------------------------------------------------------
@@ -505,32 +503,14 @@ def print_form(app_id):
         label = get_catalogue().field(field).label_in(g.lang) if field and get_catalogue().known_field(field) else ""
         flash(printer_error_message(e.code) + (f" ({label})" if label else ""), "error")
         return redirect(url_for("counter.detail", app_id=app.id))
-    counterparty = f"printer:{config.devices.printer}"
     try:
-        # The job title shows in the print queue: an id, never a name.
-        result = open_printer(config).print_pdf(pdf, f"madoguchi {app.id}")
-    except MadoguchiError as e:
-        log.warning("print of %s failed: %s", app.id, e.code)
-        if e.code not in PRINTER_NOT_REACHED:
-            # The job reached the print queue before it failed: that is a disclosure too.
-            log_disclosure(db, config, actor=clerk.actor, purpose="print", counterparty=counterparty, app=app,
-                           payload=pdf, result=f"error:{e.code}")
-        flash(printer_error_message(e.code), "error")
-        return redirect(url_for("counter.detail", app_id=app.id))
-    try:
-        with write(db):
-            # As the kiosk does: which job printed it (the queue and its job number, no personal data).
-            job = {"queue": result.queue, "job_id": str(result.job_id)}
-            if app.state is State.SUBMITTED:
-                app.transition(State.PRINTED, actor=clerk.actor)
-                app.note(clerk.actor, "printed", new=job)
-            else:
-                app.note(clerk.actor, "printed", new=job, reason="reprint")
-            ApplicationStore(db).save(app)
-            log_disclosure(db, config, actor=clerk.actor, purpose="print", counterparty=counterparty, app=app,
-                           payload=pdf)
+        print_application(db, config, app, actor=clerk.actor, printer=open_printer(config), pdf=pdf)
     except ConcurrentUpdate:
         return _stale(app.id)
+    except MadoguchiError as e:
+        log.warning("print of %s failed: %s", app.id, e.code)
+        flash(printer_error_message(e.code), "error")
+        return redirect(url_for("counter.detail", app_id=app.id))
     flash(_("The form has been sent to the printer."), "success")
     return redirect(url_for("counter.detail", app_id=app.id))
 

@@ -14,12 +14,14 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from core import exchange_log as xlog
 from core.application import Application, Source, State, parse_form_code
 from core.catalogue import get_catalogue
 from core.errors import MadoguchiError
+from core.services.printing import print_application
 from core.store.applications import ApplicationStore
 from core.store.db import open_from_config, write
 from kiosk import reception
@@ -38,7 +40,6 @@ from kiosk.flow import (
 
 if TYPE_CHECKING:  # devices are loaded only where they are used (kiosk.devices)
     from hardware.cards.model import CardData, TriesLeft
-    from hardware.printer import PrintResult
 
 log = logging.getLogger("madoguchi.kiosk")
 
@@ -50,6 +51,11 @@ RETRYABLE_PRINT_ERRORS = {"offline", "paused", "out_of_paper", "stopped", "abort
 # (the page normally wipes first; this covers a page that stopped running).
 SERVER_GRACE_SECONDS = 10
 EVENT_HISTORY = 1000
+
+
+def _exchange_summary(entry: dict[str, Any]) -> dict[str, Any]:
+    """What a kiosk PC tells the office of one of its exchange-log entries."""
+    return {k: entry[k] for k in ("at", "counterparty", "purpose", "payload_sha256", "result")}
 
 
 def warm_up() -> None:
@@ -315,7 +321,7 @@ class Hub:
         finally:
             if own:
                 db.conn.close()
-        visit.exchanges.append({k: entry[k] for k in ("at", "counterparty", "purpose", "payload_sha256", "result")})
+        visit.exchanges.append(_exchange_summary(entry))
 
     # --- printing ---------------------------------------------------------------------------
     def submit(self, visit: Visit, db) -> Application:
@@ -357,8 +363,13 @@ class Hub:
                 visit.pdf = self.devices.render(app.to_json_form(), app.id)
             visit.print.state = "printing"
             self.publish(visit.id, {"type": "print", "state": "printing"})
-            # The job title is visible in the print queue: an id, never a name.
-            result = self.devices.printer().print_pdf(visit.pdf, f"madoguchi {app.id}")
+            db = self._db()
+            try:
+                print_application(db, self.config, app, actor=self.actor, printer=self.devices.printer(),
+                                  pdf=visit.pdf, save=not self.office_mode,
+                                  logged=partial(self._print_logged, visit))
+            finally:
+                db.conn.close()
         except Exception as e:  # any failure leaves the application submitted and the visit intact
             code = e.code if isinstance(e, MadoguchiError) else "error"
             if not isinstance(e, MadoguchiError):
@@ -372,23 +383,6 @@ class Hub:
             self.publish(visit.id, {"type": "print", "state": "failed", "error": code})
             self.navigate(visit, "printing")
             return
-        self._printed(visit, app, result)
-
-    def _printed(self, visit: Visit, app: Application, result: PrintResult) -> None:
-        db = self._db()
-        try:
-            with visit.lock, write(db):
-                app.transition(State.PRINTED, self.actor)
-                # Which job printed it (no personal data: the queue and CUPS' job number).
-                app.note(self.actor, "printed", new={"queue": result.queue, "job_id": str(result.job_id)})
-                if not self.office_mode:
-                    ApplicationStore(db).save(app)
-                self._log_exchange(visit, counterparty="printer", purpose="print", payload=visit.pdf,
-                                   name=app.data.get("name"), birth_date=app.data.get("birth_date"), db=db)
-                if self.office is not None:
-                    self.office.enqueue(db, app, visit.exchanges)
-        finally:
-            db.conn.close()
         if self.office is not None:
             self.office.kick()
         with visit.lock:
@@ -396,6 +390,15 @@ class Hub:
             visit.finish()
         self.publish(visit.id, {"type": "print", "state": "done"})
         self.navigate(visit, "done")
+
+    def _print_logged(self, visit: Visit, db, entry: dict[str, Any]) -> None:
+        """The print's exchange-log entry (or its error's), in its transaction: a kiosk PC queues
+        the printed application's upload with it. No visit.lock here: the database's write lock is
+        held, and wipe() takes them the other way round (its upload, by application id, is replaced)."""
+        exchanges = [*visit.exchanges, _exchange_summary(entry)]
+        if self.office is not None and entry["result"] == "ok":
+            self.office.enqueue(db, visit.application, exchanges)
+        visit.exchanges[:] = exchanges
 
     def _hand_to_office(self, app: Application, exchanges: list[dict]) -> None:
         db = self._db()

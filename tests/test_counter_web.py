@@ -274,6 +274,7 @@ def test_reprint_sends_the_form_to_the_printer_and_logs_it(clerk_client, db, con
     assert list(config.path(config.devices.pdf_folder).glob("*.pdf"))
     prints = [e for e in xlog.entries(db, application_id=app.id) if e["purpose"] == "print"]
     assert prints[-1]["actor"] == "clerk:sato" and prints[-1]["result"] == "ok"
+    assert prints[-1]["counterparty"] == "printer:pdf-folder"
     # Which job printed it: the printer's queue and its job id (the file's name for pdf-folder).
     [pdf] = config.path(config.devices.pdf_folder).glob("*.pdf")
     [note] = [e for e in ApplicationStore(db).events(app.id) if e.kind == "printed"]

@@ -330,8 +330,8 @@ def test_printing_makes_a_printed_application_with_a_reception_number(kiosk, tmp
     assert app.state == State.PRINTED and app.reception_number == "A-001" and app.channel == "kiosk"
     assert app.sources["name"] == "card" and app.sources["kana"] == "typed"
     assert [e.new for e in ApplicationStore(db).events(app_id) if e.kind == "state"] == ["submitted", "printed"]
-    purposes = [(e["purpose"], e["application_id"]) for e in xlog.entries(db)]
-    assert purposes == [("card_read", app_id), ("print", app_id)]
+    purposes = [(e["purpose"], e["application_id"], e["counterparty"]) for e in xlog.entries(db)]
+    assert purposes == [("card_read", app_id, "mynumber_card"), ("print", app_id, "printer:pdf-folder")]
     [pdf] = list((tmp_path / "var" / "printed").glob("*.pdf"))
     [printed] = [e.new for e in ApplicationStore(db).events(app_id) if e.kind == "printed"]
     assert printed == {"queue": "pdf-folder", "job_id": pdf.stem}   # which job printed it
@@ -359,15 +359,20 @@ def test_reception_numbers_restart_each_day(db):
         reception.next_number(db, "a1")
 
 
-def test_printer_trouble_keeps_everything_and_a_retry_prints(kiosk_app, tmp_path):
-    kiosk = Kiosk(kiosk_app(devices={"emulator_persona": "", "printer": "no-such-queue"}))
+def a_print_that_fails(kiosk):
+    """A visitor's certificate sent to a printer that fails: the visit, after the kiosk says so."""
     kiosk.start("en")
     kiosk.read_card()
     kiosk.choose("certificates", ["juminhyo"])
     kiosk.answer_all()
     kiosk.print_and_wait()
     assert "Your forms could not be printed" in kiosk.text and "Try again" in kiosk.text
-    v = kiosk.visit()
+    return kiosk.visit()
+
+
+def test_printer_trouble_keeps_everything_and_a_retry_prints(kiosk_app, tmp_path):
+    kiosk = Kiosk(kiosk_app(devices={"emulator_persona": "", "printer": "no-such-queue"}))
+    v = a_print_that_fails(kiosk)
     assert v.print.state == "failed" and v.values["kana"] and v.reception_number == "A-001"
     app = ApplicationStore(db_of(kiosk)).get(v.application_id)
     assert app.state == State.SUBMITTED
@@ -376,6 +381,32 @@ def test_printer_trouble_keeps_everything_and_a_retry_prints(kiosk_app, tmp_path
     kiosk.print_and_wait()
     assert "A-001" in kiosk.text and "Your forms are printed" in kiosk.text
     assert ApplicationStore(db_of(kiosk)).get(app.id).state == State.PRINTED
+    # The queue was never reached: only the print that happened is in the log.
+    assert [e["result"] for e in xlog.entries(db_of(kiosk), app.id) if e["purpose"] == "print"] == ["ok"]
+
+
+def test_a_job_that_reached_the_queue_and_failed_is_logged_as_the_counter_logs_it(kiosk, monkeypatch):
+    from hardware.printer import PrinterError
+
+    class OutOfPaper:
+        name = "front"
+
+        def print_pdf(self, pdf, title):
+            raise PrinterError("job 7 cancelled", "out_of_paper", queue="front", job_id=7)
+    real = kiosk.hub.devices.printer
+    monkeypatch.setattr(kiosk.hub.devices, "printer", OutOfPaper)
+    v = a_print_that_fails(kiosk)
+    assert (v.print.state, v.print.error) == ("failed", "out_of_paper")
+    db = db_of(kiosk)
+    assert ApplicationStore(db).get(v.application_id).state == State.SUBMITTED
+    [failed] = [e for e in xlog.entries(db, v.application_id) if e["purpose"] == "print"]
+    assert (failed["actor"], failed["counterparty"], failed["result"]) == ("kiosk:kiosk-1", "printer:front",
+                                                                           "error:out_of_paper")
+    monkeypatch.setattr(kiosk.hub.devices, "printer", real)
+    kiosk.print_and_wait()
+    assert "Your forms are printed" in kiosk.text
+    assert [(e["counterparty"], e["result"]) for e in xlog.entries(db, v.application_id) if e["purpose"] == "print"] \
+        == [("printer:front", "error:out_of_paper"), ("printer:pdf-folder", "ok")]
 
 
 # --- QR path ---------------------------------------------------------------------------------

@@ -80,7 +80,7 @@ def upload(kiosk_id="kiosk-7", app_id="0123456789ABCDEF", **changes):
         "reception_number": "K-004", "created_at": "2026-11-02T01:02:03.000000+00:00"},
         "exchanges": [{"purpose": "card_read", "counterparty": "mynumber_card", "at": "2026-11-02T01:01:00+00:00",
                        "payload_sha256": "ab" * 32, "result": "ok"},
-                      {"purpose": "print", "counterparty": "printer", "at": "2026-11-02T01:03:00+00:00",
+                      {"purpose": "print", "counterparty": "printer:pdf-folder", "at": "2026-11-02T01:03:00+00:00",
                        "payload_sha256": "cd" * 32, "result": "ok"},
                       {"purpose": "something_else", "counterparty": "x"}]}
     body["application"].update(changes)
@@ -111,7 +111,7 @@ def test_office_stores_a_kiosk_application_as_printed(office, db, config):
     assert {e.actor for e in ApplicationStore(db).events(app.id)} == {"kiosk:kiosk-7"}
     entries = list(xlog.entries(db, application_id=app.id))
     assert [(e["purpose"], e["actor"], e["counterparty"]) for e in entries] == [
-        ("card_read", "kiosk:kiosk-7", "mynumber_card"), ("print", "kiosk:kiosk-7", "printer")]
+        ("card_read", "kiosk:kiosk-7", "mynumber_card"), ("print", "kiosk:kiosk-7", "printer:pdf-folder")]
     from core.keys import subject_key
     assert entries[0]["subject_ref"] == xlog.subject_ref(subject_key(config), "山田\u3000太郎", "1980-05-17")
     # A retry after a lost answer is the same application, not a second one.
@@ -264,8 +264,8 @@ def test_kiosk_pc_keeps_applications_while_the_office_is_down(tmp_path, config_f
         [app] = ApplicationStore(office_db).list()
         assert (app.state, app.reception_number, app.channel) == ("printed", "K-001", "kiosk")
         assert app.data["name"] == "山田\u3000太郎" and app.sources["name"] == "card"
-        purposes = [e["purpose"] for e in xlog.entries(office_db, application_id=app.id)]
-        assert purposes == ["card_read", "print"]
+        purposes = [(e["purpose"], e["counterparty"]) for e in xlog.entries(office_db, application_id=app.id)]
+        assert purposes == [("card_read", "mynumber_card"), ("print", "printer:pdf-folder")]
         deadline = time.monotonic() + 5
         while OfficeClient(pc_config).pending(pc_db) and time.monotonic() < deadline:
             time.sleep(0.1)

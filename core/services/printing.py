@@ -1,0 +1,114 @@
+"""Printing an application's forms: send the job, then record it, or record that it failed.
+
+    print_application(db, config, app, actor=, printer=, pdf=) -> the printer's PrintResult
+
+The printer is any object with `name` and `print_pdf(pdf, title)` (hardware.printer's contract);
+the caller renders the PDF. On success one transaction holds the state change (submitted →
+printed) or the reprint note, the job's queue and id, and the exchange-log entry (purpose
+`print`, counterparty `printer:<queue>`, payload the PDF). On failure the coded error is
+re-raised after an `error:<code>` entry, written only when the job may have reached the print
+service; the application is left as it was, in the database and in memory.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import sqlite_utils
+
+from core import exchange_log as xlog
+from core.application import Application, State
+from core.errors import MadoguchiError, TransitionError
+from core.store.applications import ApplicationStore, ConcurrentUpdate
+from core.store.db import write
+
+PRINTABLE_STATES = (State.SUBMITTED, State.PRINTED, State.CONFIRMED, State.FORWARDED)
+# Codes a printer raises before anything is queued (cupsd unreachable, no such queue, a queue
+# paused or refusing jobs). Only consulted when the error does not say whether a job was made.
+NOTHING_SENT = ("offline", "no_queue", "paused")
+
+Logged = Callable[[sqlite_utils.Database, dict[str, Any]], None]
+
+
+class PrintedJob(Protocol):
+    @property
+    def job_id(self) -> int | str: ...
+
+    @property
+    def queue(self) -> str: ...
+
+
+class Printer(Protocol):
+    name: str
+
+    def print_pdf(self, pdf: bytes, title: str) -> Any: ...
+
+
+def job_title(app: Application) -> str:
+    """The title CUPS shows in its job list: an id, never a name."""
+    return f"madoguchi {app.id}"
+
+
+def reached_print_service(error: MadoguchiError) -> bool:
+    """Whether the form's data may have left for the printer before `error`.
+
+    hardware.printer's errors carry the job id once a job exists (and only then), so that is
+    asked first; an error without the attribute is judged by its code.
+    """
+    if hasattr(error, "job_id"):
+        return error.job_id is not None
+    return error.code not in NOTHING_SENT
+
+
+def print_application(db: sqlite_utils.Database, config, app: Application, *, actor: str, printer: Printer,
+                      pdf: bytes, save: bool = True, logged: Logged | None = None) -> PrintedJob:
+    """Print `pdf` (every form of `app`) on `printer` and record it as `actor`.
+
+    `save=False` on a kiosk PC, whose applications live at the office: the application changes
+    in memory only (the caller uploads it), the exchange-log entry is still written here.
+    `logged(db, entry)` runs inside the transaction of each exchange-log entry written (the
+    print's or its error's): the kiosk keeps the entries of a visit and queues its upload there.
+    Raises TransitionError (`not_printable`) before sending anything for a draft or a closed
+    application, the printer's coded error when the print failed, ConcurrentUpdate when someone
+    else changed the application while it printed (the print is logged, the state is theirs).
+    """
+    if app.state not in PRINTABLE_STATES:
+        raise TransitionError(f"an application in state {app.state} is not printed", code="not_printable")
+    try:
+        result = printer.print_pdf(pdf, job_title(app))
+    except MadoguchiError as e:
+        if reached_print_service(e):
+            _log(db, config, app, actor, f"printer:{getattr(e, 'queue', None) or printer.name}", pdf,
+                 f"error:{e.code}", logged)
+        raise
+    counterparty = f"printer:{result.queue or printer.name}"
+    before = (app.state, app.updated_at, app.version, list(app.pending_events))
+    try:
+        with write(db):
+            # Which job printed it (no personal data: the queue and its job number).
+            job = {"queue": result.queue, "job_id": str(result.job_id)}
+            if app.state is State.SUBMITTED:
+                app.transition(State.PRINTED, actor)
+                app.note(actor, "printed", new=job)
+            else:
+                app.note(actor, "printed", new=job, reason="reprint")
+            if save:
+                ApplicationStore(db).save(app)
+            _log(db, config, app, actor, counterparty, pdf, "ok", logged)
+    except BaseException as e:
+        app.state, app.updated_at, app.version, app.pending_events[:] = before
+        if isinstance(e, ConcurrentUpdate):
+            # The form came out all the same: that disclosure is logged; the record stays as the
+            # other writer left it (a print noted after their change would hide it).
+            _log(db, config, app, actor, counterparty, pdf, "ok", logged)
+        raise
+    return result
+
+
+def _log(db: sqlite_utils.Database, config, app: Application, actor: str, counterparty: str, pdf: bytes,
+         result: str, logged: Logged | None) -> None:
+    with write(db):
+        entry = xlog.append(db, config, actor=actor, counterparty=counterparty, purpose="print",
+                            application_id=app.id, payload=pdf, result=result, person=xlog.Person.of(app.data))
+        if logged is not None:
+            logged(db, entry)
