@@ -9,7 +9,8 @@ The office server takes them at `POST /kiosk/api/v1/applications` with
 `Authorization: Bearer <device token>`. Each kiosk has its own token, derived from the
 office's secret ([keys].kiosk_device_token), the kiosk's id and its reception prefix, so one
 kiosk cannot speak for another, nor hand out another's reception numbers, and the office needs
-no list of tokens: `madoguchi kiosk token KIOSK_ID --prefix K` prints it.
+no list of tokens: `madoguchi kiosk token KIOSK_ID --prefix K` prints it. This module checks the
+token and answers in HTTP; core.services.uploads checks and stores the upload.
 """
 from __future__ import annotations
 
@@ -27,13 +28,10 @@ import sqlite_utils
 from flask import Blueprint, request
 from sqlite_utils.migrations import Migrations
 
-from core import exchange_log as xlog
-from core.application import Application, Source, State, is_application_id, iso, utcnow
-from core.catalogue import get_catalogue
+from core.application import Application, iso, utcnow
 from core.errors import ConfigError, MadoguchiError, ValidationError
-from core.forms import parse_application
 from core.keys import kiosk_device_token
-from core.store.applications import ApplicationStore
+from core.services.uploads import REPORTED_PURPOSES, UploadRefused, receive_kiosk_upload
 from core.store.db import open_from_config, write
 from kiosk.reception import PREFIX_RE
 
@@ -42,8 +40,6 @@ migrations = Migrations("kiosk.office")
 
 API_PATH = "/kiosk/api/v1/applications"
 KIOSK_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
-RECEPTION_RE = re.compile(r"^[A-Z]{1,3}-\d{3,6}$")
-REPORTED_PURPOSES = ("card_read", "prereg_fetch", "print")
 BACKOFF_INITIAL = 2.0
 BACKOFF_MAX = 300.0
 TIMEOUT_SECONDS = 10.0
@@ -226,6 +222,11 @@ def _problem(status: int, code: str, **extra):
     return {"error": code, **extra}, status
 
 
+# HTTP status of each refusal of core.services.uploads (ValidationError: 422; other codes: 400).
+REFUSAL_STATUS = {"wrong_kiosk": 403, "foreign_reception_number": 403, "other_kiosks_application": 403,
+                  "conflict": 409}
+
+
 @api_bp.post("/applications")
 @_csrf_exempt
 def receive_application():
@@ -238,88 +239,12 @@ def receive_application():
     if owner is None:
         return _problem(401, "unauthorized")
     kiosk_id, prefix = owner
-    body = json_body()
-    if not isinstance(body, dict) or not isinstance(body.get("application"), dict):
-        return _problem(400, "not_an_upload")
-    if body.get("kiosk_id") != kiosk_id:
-        return _problem(403, "wrong_kiosk")
     try:
-        app = _application_from_upload(body["application"], kiosk_id)
+        received = receive_kiosk_upload(get_db(), config, kiosk_id=kiosk_id, prefix=prefix, body=json_body())
     except ValidationError as e:
         return _problem(422, "invalid", errors=[er.as_dict() for er in e.errors])
     except MadoguchiError as e:
-        return _problem(400, e.code)
-    if app.reception_number is not None and not app.reception_number.startswith(f"{prefix}-"):
-        # Numbers stay unique only while each kiosk hands out its own letters.
-        return _problem(403, "foreign_reception_number", prefix=prefix)
-    db = get_db()
-    store = ApplicationStore(db)
-    with write(db):
-        existing = store.find(app.id)
-        if existing is not None:
-            if existing.channel != "kiosk":
-                return _problem(409, "conflict")
-            if _made_by(store, existing) != f"kiosk:{kiosk_id}":
-                return _problem(403, "other_kiosks_application")
-            # A retry after a lost answer: the same kiosk, the same application.
-            if existing.data != app.data or existing.reception_number != app.reception_number:
-                return _problem(409, "conflict")
-            if existing.state == State.SUBMITTED and app.state == State.PRINTED:
-                existing.transition(State.PRINTED, f"kiosk:{kiosk_id}")
-                store.save(existing)
-            return {"id": existing.id, "state": str(existing.state),
-                    "reception_number": existing.reception_number}, 200
-        store.save(app)
-        _log_reported(db, config, app, kiosk_id, body.get("exchanges"))
-    return {"id": app.id, "state": str(app.state), "reception_number": app.reception_number}, 201
-
-
-def _made_by(store: ApplicationStore, app: Application) -> str | None:
-    """The actor that made an application: its "created" event's ("kiosk:<id>" for a kiosk's)."""
-    return next((e.actor for e in store.events(app.id) if e.kind == "created"), None)
-
-
-def _application_from_upload(raw: dict, kiosk_id: str) -> Application:
-    app_id, state = raw.get("id"), raw.get("state")
-    if not is_application_id(app_id):
-        raise MadoguchiError("bad application id", code="bad_id")
-    if state not in (State.SUBMITTED, State.PRINTED):
-        raise MadoguchiError("only submitted or printed applications are uploaded", code="bad_state")
-    number = raw.get("reception_number")
-    if number is not None and not (isinstance(number, str) and RECEPTION_RE.match(number)):
-        raise MadoguchiError("bad reception number", code="bad_reception_number")
-    data = raw.get("data")
-    if not isinstance(data, dict):
-        raise MadoguchiError("no data", code="not_an_upload")
-    procs, values = parse_application({"procedures": raw.get("procedures"), **data}, get_catalogue())
-    sources = raw.get("sources") if isinstance(raw.get("sources"), dict) else {}
-    allowed = {str(s) for s in Source if s is not Source.CLERK}
-    sources = {k: v for k, v in sources.items() if k in values and isinstance(v, str) and v in allowed}
-    actor = f"kiosk:{kiosk_id}"
-    app = Application.create(procs, values, Source.TYPED, actor=actor, channel="kiosk", sources=sources,
-                             application_id=app_id)
-    try:
-        app.created_at = datetime.fromisoformat(raw.get("created_at") or "")
-    except (TypeError, ValueError):
-        pass
-    app.reception_number = number
-    licence = raw.get("licence")
-    if isinstance(licence, dict) and licence.get("card") == "licence":
-        app.note(actor, "card_read", new={k: licence.get(k) if isinstance(licence.get(k), str) else None
-                                          for k in ("address", "address_at_issue")} | {"card": "licence"})
-    app.transition(State.SUBMITTED, actor)
-    if state == State.PRINTED:
-        app.transition(State.PRINTED, actor)
-    return app
-
-
-def _log_reported(db, config, app: Application, kiosk_id: str, exchanges: Any) -> None:
-    """The kiosk's own exchange-log entries, re-told into the office's chain."""
-    for e in exchanges if isinstance(exchanges, list) else []:
-        if not isinstance(e, dict) or e.get("purpose") not in REPORTED_PURPOSES:
-            continue
-        counterparty = str(e.get("counterparty") or "")[:40]
-        xlog.append(db, config, actor=f"kiosk:{kiosk_id}", counterparty=counterparty, purpose=e["purpose"],
-                    application_id=app.id, person=xlog.Person.of(app.data), result=str(e.get("result") or "ok")[:20],
-                    payload={"reported_by": kiosk_id, "at": str(e.get("at") or "")[:40],
-                             "payload_sha256": str(e.get("payload_sha256") or "")[:64]})
+        return _problem(REFUSAL_STATUS.get(e.code, 400), e.code, **(e.details if isinstance(e, UploadRefused) else {}))
+    app = received.application
+    return ({"id": app.id, "state": str(app.state), "reception_number": app.reception_number},
+            201 if received.created else 200)
