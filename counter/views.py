@@ -11,16 +11,16 @@ from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from core import exchange_log as xlog
-from core import outbox, sealed, tokens
-from core.application import Application, Source, State, is_application_id, new_application_id
+from core import outbox
+from core.application import Application, Source, State, is_application_id
 from core.catalogue import get_catalogue
 from core.errors import FieldError, MadoguchiError, TransitionError, ValidationError
 from core.forms import HOUSEHOLD_KEYS, parse_application
 from core.japanese import parse_date, parse_typed_number
 from core.services import casework as services
+from core.services.prereg import PreregInUse, open_preregistration
 from core.services.printing import PRINTABLE_STATES, print_application
 from core.store.applications import AlreadyStored, ApplicationStore, ConcurrentUpdate
-from core.store.db import write
 from core.users import Role
 from counter import casework
 from counter.auth import current_clerk, requires, sign_in_page
@@ -159,47 +159,44 @@ def open_by_code():
 def open_prereg(token_text: str):
     """A resident's pre-registration QR: fetch and decrypt it, and make it an application."""
     db, config, clerk = get_db(), get_config(), current_clerk()
-    store = ApplicationStore(db)
     try:
-        token_app_id, _key = tokens.decode_token(token_text)
-    except MadoguchiError as e:
-        return _prereg_refused(e.code)
-    if is_application_id(token_app_id) and store.find(token_app_id):
-        return redirect(url_for("counter.detail", app_id=token_app_id))
-    try:
-        # Logged here (not by open_prereg's `actor`), with the person's subject reference.
-        prereg_id, form = sealed.open_prereg(config, token_text, db)
+        opened = open_preregistration(db, config, token_text, actor=clerk.actor, open_existing=True)
+    except PreregInUse as e:
+        return _prereg_in_use(e.details["app_id"])
     except MadoguchiError as e:
         log.info("pre-registration not opened: %s", e.code)
         return _prereg_refused(e.code)
+    if opened.existing_application is not None:
+        return redirect(url_for("counter.detail", app_id=opened.app_id))
+    assert opened.form is not None  # not an existing application: it was fetched
     try:
-        procedures, values, dropped = _usable_values(form)
+        procedures, values, dropped = _usable_values(opened.form)
     except ValidationError:
-        log.warning("pre-registration %s names procedures this office does not have", token_app_id)
+        log.warning("pre-registration %s names procedures this office does not have", opened.app_id)
         return render_queue(422, errors={"code": _("This pre-registration is for procedures this office does not "
                                                    "handle. Ask the resident which procedures they need.")})
-    app_id = prereg_id if is_application_id(prereg_id) and not store.find(prereg_id) else new_application_id()
-    app = Application(id=app_id, procedures=procedures, channel="counter")
+    app = Application(id=opened.app_id, procedures=procedures, channel="counter")
     app.data = values
     app.sources = {k: str(Source.QR) for k in values}
     app.note(clerk.actor, "created", new={"procedures": procedures, "channel": "counter", "from": "prereg",
-                                          "prereg_id": prereg_id, "dropped_fields": dropped})
+                                          "prereg_id": opened.app_id, "dropped_fields": dropped})
     app.transition(State.SUBMITTED, actor=clerk.actor)
     try:
-        with write(db):
-            store.save(app)
-            log_disclosure(db, config, actor=clerk.actor, purpose="prereg_fetch", counterparty="prereg",
-                           app=app, payload=form)
+        ApplicationStore(db).save(app)
     except AlreadyStored:
-        # A kiosk made it an application meanwhile: that one is the application; open it.
-        flash(_("This pre-registration is already in use at a kiosk. Its application is shown."), "warning")
-        return redirect(url_for("counter.detail", app_id=app_id))
+        return _prereg_in_use(app.id)
     if dropped:
         catalogue = get_catalogue()
         labels = "、".join(catalogue.field(f).label_in(g.lang) if catalogue.known_field(f) else f for f in dropped)
         flash(_("Some answers of the pre-registration could not be used and were left empty: %(fields)s.",
                 fields=labels), "warning")
     return redirect(url_for("counter.detail", app_id=app.id))
+
+
+def _prereg_in_use(app_id: str):
+    # A kiosk made it an application meanwhile: that one is the application; open it.
+    flash(_("This pre-registration is already in use at a kiosk. Its application is shown."), "warning")
+    return redirect(url_for("counter.detail", app_id=app_id))
 
 
 def _prereg_refused(code: str):

@@ -40,7 +40,3 @@ class Devices:
         from hardware.printer import open_printer
         return open_printer(self.config)
 
-    # --- pre-registration (core.sealed) ---
-    def open_prereg(self, token_text: str, db) -> tuple[str, dict[str, Any]]:
-        from core.sealed import open_prereg
-        return open_prereg(self.config, token_text, db)

@@ -21,6 +21,7 @@ from core import exchange_log as xlog
 from core.application import Application, Source, State, parse_form_code
 from core.catalogue import get_catalogue
 from core.errors import MadoguchiError
+from core.services.prereg import open_preregistration
 from core.services.printing import print_application
 from core.store.applications import ApplicationStore
 from core.store.db import open_from_config, write
@@ -255,15 +256,13 @@ class Hub:
         own = db is None
         db = db or self._db()
         try:
-            app_id, form = self.devices.open_prereg(text, db)
-            if ApplicationStore(db).find(app_id) is not None:
-                # Its forms were printed already (here, or a clerk opened it): never twice.
-                raise MadoguchiError("this pre-registration has been used", code="already_used")
+            # Refused (already_used) when its forms were printed already, here or elsewhere: never twice.
+            opened = open_preregistration(db, self.config, text, actor=self.actor)
+            assert opened.form is not None and opened.logged is not None  # not open_existing: it was fetched
             with visit.lock:
-                apply_prereg(visit, app_id, form, self.catalogue)
+                apply_prereg(visit, opened.app_id, opened.form, self.catalogue)
                 visit.error = None
-            self._log_exchange(visit, counterparty="prereg", purpose="prereg_fetch", payload=form,
-                               name=visit.values.get("name"), birth_date=visit.values.get("birth_date"), db=db)
+                visit.exchanges.append(_exchange_summary(opened.logged))
         finally:
             if own:
                 db.conn.close()
