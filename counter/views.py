@@ -343,13 +343,6 @@ def forwarding_retry(app_id):
     return redirect(url_for("counter.detail", app_id=app.id) + "#forwarding")
 
 
-def _check_version(app: Application):
-    """The version the clerk saw; refuse to act on a record someone else has changed since."""
-    sent = request.form.get("version", "")
-    if sent and sent != str(app.version):
-        raise ConcurrentUpdate("changed since the page was opened")
-
-
 def _seen_version() -> int | None:
     """The version the page was rendered with (None when the form sent none)."""
     sent = request.form.get("version", "")
@@ -485,9 +478,8 @@ def print_form(app_id):
     if app.state not in PRINTABLE_STATES:
         flash(_("This application cannot be printed in its present state."), "error")
         return redirect(url_for("counter.detail", app_id=app.id))
-    try:
-        _check_version(app)
-    except ConcurrentUpdate:
+    seen = _seen_version()
+    if seen is not None and seen != app.version:     # someone else changed it since the clerk saw it
         return _stale(app.id)
     from hardware.printer import open_printer  # here, not at import: pycups and reportlab load on first print
     from printing import render_application

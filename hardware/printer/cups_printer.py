@@ -203,11 +203,10 @@ class CupsPrinter:
     def _settle(self, conn, title: str) -> PrintResult | int | None:
         """Deal with the jobs the print service took down with it, before a new job is sent.
 
-        A job of the same document (titles name it: the application id) that cupsd finished, or resumed
-        after its restart, is this
-        print: its result (finished) or its id (still going) is returned. Jobs of other
-        documents are cancelled: their visitors were told the print failed, and a form must
-        not come out of the printer later for somebody who has gone.
+        A job of the same document (titles name it: the application id) that cupsd finished, or
+        resumed after its restart, is this print: its result (finished) or its id (still going) is
+        returned. Jobs of other documents are cancelled: their visitors were told the print failed,
+        and a form must not come out of the printer later for somebody who has gone.
         """
         import cups
         with _unsettled_lock:
@@ -228,7 +227,7 @@ class CupsPrinter:
                     self._cancel(conn, job_id)
         return found
 
-    def _follow(self, conn, job_id: int, device_uri: str | None, title: str = "") -> PrintResult:
+    def _follow(self, conn, job_id: int, device_uri: str | None, title: str) -> PrintResult:
         import cups
         deadline = time.monotonic() + self.timeout
         connecting_since = None
