@@ -8,14 +8,11 @@ them fails), NaN and Infinity (not JSON), and integers of thousands of digits.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from core.errors import MadoguchiError
 
 MAX_DEPTH = 32
-_STRINGS_RE = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
-_BRACKETS_RE = re.compile(r"[\[\]{}]")
 
 
 class BadJSON(MadoguchiError):
@@ -27,18 +24,6 @@ class BadJSON(MadoguchiError):
 
 def _refuse_constant(name: str):
     raise ValueError(f"{name} is not JSON")
-
-
-def _depth(text: str) -> int:
-    """How deep arrays and objects nest, counted without recursion (strings skipped)."""
-    depth = deepest = 0
-    for bracket in _BRACKETS_RE.findall(_STRINGS_RE.sub("", text)):
-        if bracket in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        else:
-            depth -= 1
-    return deepest
 
 
 def _has_surrogate(s: str) -> bool:
@@ -56,23 +41,26 @@ def loads(data: bytes | str, max_depth: int = MAX_DEPTH) -> Any:
             data = data.decode("utf-8")
         except UnicodeDecodeError:
             raise BadJSON("the body is not UTF-8", code="bad_json") from None
-    if _depth(data) > max_depth:
-        raise BadJSON(f"JSON nested deeper than {max_depth} levels", code="too_deep")
+    too_deep = BadJSON(f"JSON nested deeper than {max_depth} levels", code="too_deep")
     try:
         value = json.loads(data, parse_constant=_refuse_constant)
-    except (ValueError, RecursionError):
+    except RecursionError:       # the parser's own limit: far past ours
+        raise too_deep from None
+    except ValueError:
         raise BadJSON("the body is not JSON", code="bad_json") from None
-    stack = [value]
+    # One walk without recursion: how deep it nests, and whether every string is text.
+    stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
-        item = stack.pop()
+        item, depth = stack.pop()
         if isinstance(item, str):
             if _has_surrogate(item):
                 raise BadJSON("a string holds a lone surrogate", code="bad_text")
-        elif isinstance(item, dict):
-            for key, v in item.items():
-                if _has_surrogate(key):
-                    raise BadJSON("a key holds a lone surrogate", code="bad_text")
-                stack.append(v)
-        elif isinstance(item, list):
-            stack.extend(item)
+        elif isinstance(item, (dict, list)):
+            if depth + 1 > max_depth:
+                raise too_deep
+            if isinstance(item, dict):
+                for key in item:
+                    if _has_surrogate(key):
+                        raise BadJSON("a key holds a lone surrogate", code="bad_text")
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
     return value
