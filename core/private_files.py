@@ -48,3 +48,5 @@ def tighten(path: Path) -> None:
             os.chmod(path, FILE_MODE)
     except FileNotFoundError:
         pass
+    except PermissionError:     # another user's file: not ours to change; opening it tells the rest
+        pass
