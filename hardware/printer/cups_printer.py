@@ -171,9 +171,8 @@ class CupsPrinter:
         resumed = self._settle(conn, title)
         if resumed is not None:
             # the same document is already in (or through) cupsd since before it died: follow
-            # that job instead of sending the form a second time
-            return resumed if isinstance(resumed, PrintResult) else self._follow(
-                conn, resumed, attrs.get("device-uri"), title)
+            # that job (finished or not) instead of sending the form a second time
+            return self._follow(conn, resumed, attrs.get("device-uri"), title)
         try:
             job_id = conn.createJob(self.name, title, JOB_OPTIONS)
         except cups.IPPError as e:
@@ -200,31 +199,28 @@ class CupsPrinter:
             _unsettled.setdefault((self.server, self.name), {})[job_id] = title
         return PrinterError("the print service is not responding", "offline", queue=self.name, job_id=job_id)
 
-    def _settle(self, conn, title: str) -> PrintResult | int | None:
+    def _settle(self, conn, title: str) -> int | None:
         """Deal with the jobs the print service took down with it, before a new job is sent.
 
         A job of the same document (titles name it: the application id) that cupsd finished, or
-        resumed after its restart, is this print: its result (finished) or its id (still going) is
-        returned. Jobs of other documents are cancelled: their visitors were told the print failed,
-        and a form must not come out of the printer later for somebody who has gone.
+        resumed after its restart, is this print: its id is returned. Jobs of other documents are
+        cancelled: their visitors were told the print failed, and a form must not come out of the
+        printer later for somebody who has gone.
         """
         import cups
         with _unsettled_lock:
             jobs = _unsettled.pop((self.server, self.name), {})
-        found: PrintResult | int | None = None
+        found: int | None = None
         for job_id, job_title in jobs.items():
             try:
                 state = conn.getJobAttributes(job_id, requested_attributes=["job-state"]).get("job-state")
             except cups.IPPError:
                 continue                     # cupsd lost it: it never printed
-            same = job_title == title and found is None
-            if state == JOB_COMPLETED and same:
-                found = PrintResult(job_id=job_id, state="completed", queue=self.name)
-            elif state in (JOB_PENDING, JOB_HELD, JOB_PROCESSING, JOB_STOPPED):
-                if same:
-                    found = job_id
-                else:
-                    self._cancel(conn, job_id)
+            unfinished = state in (JOB_PENDING, JOB_HELD, JOB_PROCESSING, JOB_STOPPED)
+            if job_title == title and found is None and (unfinished or state == JOB_COMPLETED):
+                found = job_id
+            elif unfinished:
+                self._cancel(conn, job_id)
         return found
 
     def _follow(self, conn, job_id: int, device_uri: str | None, title: str) -> PrintResult:
