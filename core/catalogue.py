@@ -42,6 +42,7 @@ class FieldDef:
     max_length: int | None = None
     default: Any = None
     when: dict | None = None
+    past_only: bool = False          # a date that cannot be after today (a birth date)
 
     def applies(self, values: dict[str, Any]) -> bool:
         """Whether this field is asked, given the other answers (its `when` condition)."""
@@ -113,7 +114,7 @@ def _field(raw: dict, where: str) -> FieldDef:
             raise CatalogueError(f"{where}: field {name}: `when` needs `field` and `in`")
         when = {"field": when["field"], "in": list(when["in"])}
     known = {"name", "type", "required", "label", "question", "hint", "choices", "choice_labels",
-             "min", "max", "max_length", "default", "when"}
+             "min", "max", "max_length", "default", "when", "past_only"}
     unknown = set(raw) - known
     if unknown:
         raise CatalogueError(f"{where}: field {name}: unknown keys {sorted(unknown)}")
@@ -122,7 +123,7 @@ def _field(raw: dict, where: str) -> FieldDef:
         label=raw.get("label", {}), question=raw.get("question", {}), hint=raw.get("hint", {}),
         choices=choices, choice_labels=raw.get("choice_labels", {}),
         min=raw.get("min"), max=raw.get("max"), max_length=raw.get("max_length"),
-        default=raw.get("default"), when=when,
+        default=raw.get("default"), when=when, past_only=bool(raw.get("past_only", False)),
     )
 
 

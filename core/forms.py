@@ -11,14 +11,18 @@ one per field, with a machine code and an English message that never repeats the
 """
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from datetime import date
 from typing import Any
 
 from core.catalogue import Catalogue, FieldDef
+from core.clock import today_in_japan
 from core.errors import FieldError, ValidationError
 from core.japanese import is_katakana, normalise_digits, normalise_name, to_katakana
+
+log = logging.getLogger("madoguchi.forms")
 
 DEFAULT_MAX_LENGTH = 200
 HOUSEHOLD_KEYS = ("name", "kana", "birth_date", "sex", "relationship")
@@ -41,10 +45,39 @@ def _text(value: Any, f: FieldDef, path: str, errors: list[FieldError], max_leng
     if len(s) > limit:
         errors.append(FieldError(path, "too_long", f"must be at most {limit} characters", max_length=limit))
         return None
+    bad = first_unprintable(s)
+    if bad is not None:
+        codes = " ".join(f"U+{ord(c):04X}" for c in bad)
+        errors.append(FieldError(path, "unprintable_character", f"has a character no print font has ({codes})",
+                                 character=bad))
+        return None
     return s
 
 
-def _date(value: Any, path: str, errors: list[FieldError]) -> str | None:
+_fonts_missing_logged = False
+
+
+def first_unprintable(text: str) -> str | None:
+    """The first character of `text` the printed forms' fonts cannot draw (None: all print).
+
+    The fonts belong to `printing`; they are loaded on the first check. A server without
+    them (a prereg server installed without fonts) skips the check and says so once: the
+    kiosk and the counter, which print, always have them."""
+    global _fonts_missing_logged
+    if text.isascii():
+        return None if text.isprintable() else next(c for c in text if not c.isprintable())
+    from printing.errors import FontMissing
+    from printing.fonts import first_unprintable as check
+    try:
+        return check(text)
+    except FontMissing as e:
+        if not _fonts_missing_logged:
+            log.warning("answers are not checked for printable characters: %s", e)
+            _fonts_missing_logged = True
+        return None
+
+
+def _date(value: Any, f: FieldDef, path: str, errors: list[FieldError]) -> str | None:
     if not isinstance(value, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
         errors.append(FieldError(path, "bad_date", "must be a date as YYYY-MM-DD"))
         return None
@@ -55,6 +88,9 @@ def _date(value: Any, path: str, errors: list[FieldError]) -> str | None:
         return None
     if not EARLIEST_DATE <= d <= LATEST_DATE:
         errors.append(FieldError(path, "date_out_of_range", "is outside the years 1868–2100"))
+        return None
+    if f.past_only and d > today_in_japan():
+        errors.append(FieldError(path, "date_in_future", "must not be after today"))
         return None
     return value
 
@@ -78,7 +114,7 @@ def normalise_value(f: FieldDef, value: Any, path: str, errors: list[FieldError]
             return None
         return s
     if t == "date":
-        return _date(value, path, errors)
+        return _date(value, f, path, errors)
     if t == "postal_code":
         if not isinstance(value, str):
             errors.append(FieldError(path, "bad_postal_code", "must be 7 digits"))

@@ -40,6 +40,10 @@ class WarekiError(ValueError):
     """A 和暦 date that does not exist (unknown era, or outside the era's span)."""
 
 
+class NotInEra(WarekiError):
+    """A real day, but not one of the named era (昭和65年, 平成1年1月1日)."""
+
+
 def era_of(d: date) -> Era:
     for era in reversed(ERAS):
         if d >= era.start:
@@ -73,7 +77,7 @@ def from_wareki(era: Era | str, year: int, month: int, day: int) -> date:
     idx = ERAS.index(era)
     nxt = ERAS[idx + 1].start if idx + 1 < len(ERAS) else None
     if d < era.start or (nxt is not None and d >= nxt):
-        raise WarekiError(f"{era.kanji}{year}年{month}月{day}日 is not a date of {era.kanji}")
+        raise NotInEra(f"{era.kanji}{year}年{month}月{day}日 is not a date of {era.kanji}")
     return d
 
 
@@ -99,9 +103,19 @@ _ISO_RE = re.compile(r"^\s*(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})
 _COMPACT_RE = re.compile(r"^\s*(\d{4})(\d{2})(\d{2})\s*$", re.ASCII)
 
 
+def fold_width(text: str) -> str:
+    """Full-width ASCII (０-９, Ｒ, ．, －…) and the ideographic space as ASCII; nothing else
+    changes. Unlike NFKC this leaves ①, ² and other scripts' digits as they are, so they are
+    refused as digits instead of read as 1 or 2."""
+    return (text or "").translate(_FULL_WIDTH)
+
+
+_FULL_WIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+
+
 def parse_date(text: str) -> date:
     """Parse 西暦 (2019-05-01, 2019/5/1, 2019年5月1日, 20190501) or 和暦 (令和元年5月1日, R1.5.1)."""
-    s = unicodedata.normalize("NFKC", text or "")
+    s = fold_width(text)
     m = _WAREKI_RE.match(s)
     if m:
         year = 1 if m.group(2) == "元" else int(m.group(2))
@@ -146,7 +160,7 @@ def normalise_name(text: str) -> str:
 
 def normalise_digits(text: str) -> str:
     """Full-width digits and hyphen variants → ASCII digits; drops separators."""
-    s = unicodedata.normalize("NFKC", text or "")
+    s = fold_width(text)
     return re.sub(r"[\s\-‐‑‒–—―ー－]", "", s)
 
 

@@ -10,13 +10,13 @@ from typing import Any
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+from core import answers, outbox
 from core import exchange_log as xlog
-from core import outbox
 from core.application import Application, Source, State, is_application_id
 from core.catalogue import get_catalogue
 from core.errors import FieldError, MadoguchiError, TransitionError, ValidationError
-from core.forms import HOUSEHOLD_KEYS, parse_application
-from core.japanese import parse_date, parse_typed_number
+from core.forms import parse_application
+from core.japanese import parse_typed_number
 from core.services import casework as services
 from core.services.prereg import PreregInUse, open_preregistration
 from core.services.printing import PRINTABLE_STATES, print_application
@@ -27,6 +27,7 @@ from counter.auth import current_clerk, requires, sign_in_page
 from counter.blueprint import CHANNEL_LABELS, STATE_LABELS, bp, label_of, local_time, minutes, tr
 from counter.disclosure import log_disclosure
 from web import get_config, get_db
+from web.messages import field_error_for, message
 
 log = logging.getLogger("madoguchi.counter")
 
@@ -34,43 +35,11 @@ log = logging.getLogger("madoguchi.counter")
 # --- messages for machine codes ------------------------------------------------------------
 
 def field_error_message(err: FieldError) -> str:
-    p = err.params or {}
-    messages = {
-        "required": _("Enter a value: it is required."),
-        "not_text": _("Enter text."),
-        "too_long": _("Use at most %(n)s characters.", n=p.get("max_length", "")),
-        "control_characters": _("Remove the control characters."),
-        "not_kana": _("Write it in katakana."),
-        "bad_date": _("Enter a real date, e.g. 1985-04-01 or 昭和60年4月1日."),
-        "date_out_of_range": _("Enter a date between 1868 and 2100."),
-        "bad_postal_code": _("Enter the 7 digits of the postal code."),
-        "bad_phone": _("Enter a phone number of 10 to 15 digits."),
-        "not_number": _("Enter a whole number."),
-        "out_of_range": _("Enter a number from %(min)s to %(max)s.", min=p.get("min"), max=p.get("max")),
-        "bad_choice": _("Choose one of the options."),
-        "not_boolean": _("Choose yes or no."),
-        "not_applicable": _("This no longer applies to the other answers: remove it."),
-        "not_for_procedures": _("This is not used by the chosen procedures: remove it."),
-        "unknown_field": _("This is not a known field."),
-        "same_value": _("The new value is the same as the current one."),
-        "reason_required": _("Give the reason for the correction."),
-        "reason_too_long": _("Keep the reason under %(n)d characters.", n=services.MAX_REASON),
-    }
-    return messages.get(err.code, _("This value cannot be used."))
+    return field_error_for(err, get_catalogue())
 
 
 def printer_error_message(code: str) -> str:
-    return {
-        "offline": _("The printer is not responding. Check that it is on and connected."),
-        "paused": _("The printer is paused. Resume it and print again."),
-        "out_of_paper": _("The printer is out of paper. Add paper and print again."),
-        "stopped": _("The printer has stopped. Check it and print again."),
-        "aborted": _("The print job was cancelled. Print again."),
-        "timeout": _("The printer did not finish in time. Check the printer before printing again."),
-        "no_queue": _("No printer is set up for this counter."),
-        "missing_glyph": _("A character in the form cannot be printed with the form's font."),
-        "malformed_value": _("A value cannot be placed on the printed form. Correct it first."),
-    }.get(code, _("The form could not be printed."))
+    return message(code, default="print_failed")
 
 
 # --- the queue -----------------------------------------------------------------------------
@@ -432,13 +401,15 @@ def household(app_id):
         members.pop(index)
         new_member = member
     else:
-        new_member = {k: request.form.get(k, "").strip() for k in HOUSEHOLD_KEYS}
-        if new_member.get("birth_date"):
-            try:
-                new_member["birth_date"] = parse_date(new_member["birth_date"]).isoformat()
-            except (MadoguchiError, ValueError):
-                pass  # left as typed: the form parser refuses it as bad_date
-        new_member = {k: v for k, v in new_member.items() if v}
+        ans = answers.read_member(request.form, catalogue, path=f"household[{index}]")
+        if not ans.ok:
+            reason, problem = services.checked_reason(request.form.get("reason", ""))
+            errors = {err.field.rsplit(".", 1)[-1]: field_error_message(err) for err in reversed(ans.errors)}
+            if problem:
+                errors["reason"] = field_error_message(problem)
+            return render_template("counter/household.html", member=ans.raw, errors=errors, reason=reason,
+                                   **context), 400
+        new_member = ans.value
         if index < len(members):
             members[index] = new_member
         else:

@@ -18,6 +18,7 @@ from flask import Blueprint, Response, abort, current_app, g, redirect, render_t
 from flask_babel import gettext as _
 from flask_babel import refresh
 
+from core import answers
 from core.errors import ConfigError, MadoguchiError, ValidationError
 from core.japanese import lookup_postal_code, parse_typed_number
 from core.store.applications import AlreadyStored
@@ -40,7 +41,7 @@ HEARTBEAT_SECONDS = 2
 POLL_MAX_SECONDS = 20
 # When every stream slot is taken, the page is told to ask again after this long.
 BUSY_RETRY_MS = 3000
-NOTICES = ("card_removed", "timeout", "cancelled", "prereg_in_use")
+NOTICES = ("card_removed", "idle_timeout", "cancelled", "prereg_in_use")
 SCREEN_URLS = {  # names the hub uses in its "navigate" events
     "start": "kiosk.index", "qr": "kiosk.qr", "card": "kiosk.card", "card_pin": "kiosk.card_pin",
     "ask": "kiosk.next_question", "confirm": "kiosk.confirm", "printing": "kiosk.printing", "done": "kiosk.done",
@@ -576,14 +577,11 @@ def ask(v, name):
         if request.form.get("action") == "skip" and not f.required:
             flow.set_answer(v, f, None, cat)
             return _after_answer(v)
-        try:
-            value = flow.read_answer(f, request.form, cat, get_config().prereg.max_field_length)
-            if value is None and f.required:
-                raise ValidationError([flow.FieldError(f.name, "required", "is required")])
-        except ValidationError as e:
-            return screen(v, "ask", "kiosk/ask.html", field=field_view(f, v, request.form), errors=e.errors,
+        ans = answers.read(f, request.form, cat, max_length=get_config().prereg.max_field_length)
+        if not ans.ok:
+            return screen(v, "ask", "kiosk/ask.html", field=field_view(f, v, request.form), errors=ans.errors,
                           back_url=_previous_url(v, name), back_to_confirm=request.args.get("back") == "confirm")
-        flow.set_answer(v, f, value, cat)
+        flow.set_answer(v, f, ans.value, cat)
         return _after_answer(v)
     prefill = None
     if f.type == "address" and f.name not in v.values:
@@ -628,12 +626,12 @@ def household_member(v, index):
         abort(404)
     back = url_for("kiosk.ask", name="household", **_back_args())
     if request.method == "POST":
-        try:
-            member = flow.read_member(request.form, cat, get_config().prereg.max_field_length)
-        except ValidationError as e:
-            return screen(v, "member", "kiosk/member.html", form=request.form, errors=e.errors, index=index,
+        ans = answers.read_member(request.form, cat, max_length=get_config().prereg.max_field_length)
+        if not ans.ok:
+            return screen(v, "member", "kiosk/member.html", form=request.form, errors=ans.errors, index=index,
                           relationships=cat.relationships, back_url=back, sexes=cat.field("sex"),
-                          bad={err.field.split(".")[-1]: err for err in e.errors})
+                          bad={err.field.split(".")[-1]: err for err in ans.errors})
+        member = ans.value
         if index is None:
             members.append(member)
         else:

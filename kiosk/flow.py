@@ -9,24 +9,19 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from core.application import Source, new_application_id
 from core.catalogue import Catalogue, FieldDef
-from core.errors import FieldError, ValidationError
-from core.forms import normalise_value, parse_application, prune_inapplicable
-from core.japanese import WarekiError, from_wareki, normalise_digits, parse_typed_number
+from core.forms import parse_application, prune_inapplicable
 
 if TYPE_CHECKING:  # the card reader is loaded only where it is used (kiosk.devices)
     from hardware.cards.model import CardData
 
 # Fields a household member has, in the order the member page asks them.
 MEMBER_KEYS = ("name", "kana", "birth_date", "sex", "relationship")
-ERAS = ("western", "reiwa", "heisei", "showa", "taisho")
-ERA_NAMES = {"reiwa": "令和", "heisei": "平成", "showa": "昭和", "taisho": "大正"}
 
 
 @dataclass
@@ -278,79 +273,6 @@ def set_answer(visit: Visit, f: FieldDef, value: Any, catalogue: Catalogue) -> N
         visit.values[f.name] = value
         visit.sources[f.name] = str(Source.TYPED)
     _prune(visit, catalogue)
-
-
-# --- reading answers from the kiosk's forms --------------------------------------------
-
-def _error(path: str, code: str, message: str, **params) -> ValidationError:
-    return ValidationError([FieldError(path, code, message, **params)])
-
-
-def read_date(form: Mapping[str, str], prefix: str = "") -> str | None:
-    """A date from era / year / month / day inputs (西暦 or 和暦). None when all are empty."""
-    era = (form.get(prefix + "era") or "western").strip()
-    parts = [normalise_digits(form.get(prefix + k) or "") for k in ("year", "month", "day")]
-    path = prefix.rstrip("_") or "date"
-    if not any(parts):
-        return None
-    numbers = [parse_typed_number(form.get(prefix + k) or "", max_digits=4) for k in ("year", "month", "day")]
-    if era not in ERAS or None in numbers:
-        raise _error(path, "bad_date", "must be a date")
-    year, month, day = numbers
-    try:
-        d = date(year, month, day) if era == "western" else from_wareki(ERA_NAMES[era], year, month, day)
-    except (ValueError, WarekiError):
-        raise _error(path, "bad_date", "is not a real date") from None
-    return d.isoformat()
-
-
-def read_answer(f: FieldDef, form: Mapping[str, str], catalogue: Catalogue, max_length: int = 200) -> Any:
-    """The value of one question page's form, checked like the JSON form checks it.
-
-    Returns None for an empty answer (the caller decides whether that is allowed)."""
-    if f.type == "date":
-        raw: Any = read_date(form)
-    elif f.type == "checkbox":
-        choice = form.get("value")
-        if choice not in ("yes", "no"):
-            return None
-        raw = choice == "yes"
-    elif f.type == "number":
-        text = (form.get("value") or "").strip()
-        if not text:
-            return None
-        raw = parse_typed_number(text)
-        if raw is None:
-            raise _error(f.name, "not_number", "must be a whole number")
-    else:
-        raw = (form.get("value") or "").strip()
-        if not raw:
-            return None
-    errors: list[FieldError] = []
-    value = normalise_value(f, raw, f.name, errors, catalogue, max_length)
-    if errors:
-        raise ValidationError(errors)
-    return value
-
-
-def read_member(form: Mapping[str, str], catalogue: Catalogue, max_length: int = 200) -> dict[str, Any]:
-    """One household member from the member page; errors name `household[0].<key>`."""
-    member: dict[str, Any] = {}
-    for key in ("name", "kana", "sex", "relationship"):
-        v = (form.get(key) or "").strip()
-        if v:
-            member[key] = v
-    try:
-        birth = read_date(form, "birth_")
-    except ValidationError:
-        birth = "not a date"   # reported as bad_date below, with the other problems
-    if birth:
-        member["birth_date"] = birth
-    errors: list[FieldError] = []
-    result = normalise_value(catalogue.field("household"), [member], "household", errors, catalogue, max_length)
-    if errors or not result:
-        raise ValidationError(errors)
-    return result[0]
 
 
 def validated_form(visit: Visit, catalogue: Catalogue) -> tuple[list[str], dict[str, Any]]:

@@ -46,8 +46,7 @@ log = logging.getLogger("madoguchi.kiosk")
 
 # Printing problems a retry can fix (paper, cover, a printer switched off). The others
 # (a character the fonts lack, a malformed value) need a clerk.
-RETRYABLE_PRINT_ERRORS = {"offline", "paused", "out_of_paper", "stopped", "aborted", "timeout", "no_queue",
-                          "device_unavailable", "error"}
+RETRYABLE_PRINT_ERRORS = {"offline", "paused", "out_of_paper", "stopped", "aborted", "timeout", "no_queue", "error"}
 # Seconds a visit may stay untouched beyond the idle prompt before the server wipes it
 # (the page normally wipes first; this covers a page that stopped running).
 SERVER_GRACE_SECONDS = 10
@@ -146,7 +145,7 @@ class Hub:
             self.wipe(visit, None)
 
     def _expired(self, visit: Visit) -> None:
-        self.wipe(visit, "timeout")
+        self.wipe(visit, "idle_timeout")
 
     def _start_url(self, notice: str | None) -> str:
         base = self.urls.get("start", "/kiosk/")

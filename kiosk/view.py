@@ -1,5 +1,5 @@
-"""What the kiosk's templates show: translated messages for error codes, values formatted
-for reading, and the confirm page's sections. Flask-Babel is used for the words."""
+"""What the kiosk's templates show: values formatted for reading, the confirm page's sections,
+and the words for error codes (from the one table, web.messages). Flask-Babel is used for the words."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -7,105 +7,29 @@ from datetime import date
 from typing import Any
 
 from flask import g
-from flask_babel import format_date, lazy_gettext
+from flask_babel import format_date
 from flask_babel import gettext as _
 
-from core.catalogue import Catalogue, FieldDef, text_in
+from core.catalogue import Catalogue, FieldDef, get_catalogue, text_in
 from core.clock import today_in_japan
+from core.errors import FieldError
 from core.japanese import format_postal_code, format_wareki
 from kiosk import flow
+from web.messages import field_error_for, message
 
 
 def lang() -> str:
     return g.get("lang") or "ja"
 
 
-def messages() -> dict[str, Any]:
-    """Words for every code the kiosk may have to explain (the codes come from other areas)."""
-    return MESSAGES
-
-
-MESSAGES = {
-    # notices on the start screen
-    "card_removed": lazy_gettext("The card was taken off the reader, so we cleared the screen."
-                                 " Nothing you entered was kept."),
-    "timeout": lazy_gettext("There was no touch for a while, so we cleared the screen. Nothing you entered was kept."),
-    "cancelled": lazy_gettext("Cancelled. Nothing you entered was kept."),
-    # card
-    "no_card": lazy_gettext("No card was found on the reader. Place your card flat on the reader and wait a moment."),
-    "unknown_card": lazy_gettext("This card cannot be read here."
-                                 " Please use your My Number card or an IC driver's licence."),
-    "no_reader": lazy_gettext("The card reader is not working. Please ask a member of staff."),
-    "card_error": lazy_gettext("The card could not be read. Place it on the reader again."),
-    "wrong_pin": lazy_gettext("The PIN is not correct."),
-    "pin_format": lazy_gettext("Enter the 4 digits of your PIN."),
-    # QR (core.tokens / core.sealed codes)
-    "empty_code": lazy_gettext("No QR code was read. Hold the QR code up to the camera."),
-    "form_code": lazy_gettext("This is the QR code of a printed form."
-                              " Please hand the form to the clerk at the counter."),
-    "malformed": lazy_gettext("This QR code is not a pre-registration."
-                              " Please show the QR code from the pre-registration page."),
-    "unknown_id": lazy_gettext("This pre-registration was not found. It may have expired or been withdrawn."
-                               " Please ask a member of staff."),
-    "wrong_key": lazy_gettext("This QR code does not open a pre-registration."
-                              " Please check the QR code on your phone, or ask a member of staff."),
-    "expired": lazy_gettext("This pre-registration has expired."
-                            " Please ask a member of staff, or fill in the form again."),
-    "prereg_in_use": lazy_gettext("This pre-registration is already in use at the counter or at another kiosk,"
-                                  " so nothing was printed here. Please ask a member of staff."),
-    "already_used": lazy_gettext("The forms of this pre-registration have already been printed."
-                                 " If you need them again, please ask a member of staff."),
-    "prereg_unreachable": lazy_gettext("Pre-registrations cannot be opened right now. Please ask a member of staff."),
-    "error": lazy_gettext("Something went wrong. Please ask a member of staff."),
-    # choices
-    "choose_one": lazy_gettext("Choose one of the options."),
-    "choose_procedure": lazy_gettext("Choose at least one procedure."),
-    # printing
-    "offline": lazy_gettext("The printer is not responding."),
-    "paused": lazy_gettext("The printer is paused."),
-    "out_of_paper": lazy_gettext("The printer is out of paper."),
-    "stopped": lazy_gettext("The printer has stopped."),
-    "aborted": lazy_gettext("The print job was stopped."),
-    "no_queue": lazy_gettext("The printer is not set up."),
-    "missing_glyph": lazy_gettext("A character in your details cannot be printed here."),
-    "malformed_value": lazy_gettext("Some of your details cannot be printed here."),
-    "printing_unavailable": lazy_gettext("The forms cannot be printed here."),
-}
-# Field problems (core.forms codes), with the field's label before them.
-FIELD_MESSAGES = {
-    "required": lazy_gettext("Enter this, or choose an option."),
-    "bad_date": lazy_gettext("Enter a real date."),
-    "date_out_of_range": lazy_gettext("Enter a date between 1868 and 2100."),
-    "not_kana": lazy_gettext("Use katakana only."),
-    "bad_postal_code": lazy_gettext("Enter the 7 digits of the postal code."),
-    "bad_phone": lazy_gettext("Enter a phone number of 10 to 15 digits."),
-    "not_number": lazy_gettext("Enter a whole number."),
-    "out_of_range": lazy_gettext("Enter a number from %(min)s to %(max)s."),
-    "too_long": lazy_gettext("Use at most %(max_length)s characters."),
-    "bad_choice": lazy_gettext("Choose one of the options."),
-    "control_characters": lazy_gettext("Remove the special characters."),
-    "not_text": lazy_gettext("Enter text."),
-}
-# Codes that share the words of another.
-ALIASES = {"bad_version": "malformed", "bad_checksum": "malformed", "prereg_unauthorized": "prereg_unreachable",
-           "prereg_bad_answer": "prereg_unreachable", "prereg_unavailable": "prereg_unreachable",
-           "invalid_pin": "pin_format", "device_unavailable": "no_queue"}
-
-
 def message_for(code: str | None) -> str | None:
     """The words for a code (an unknown one gets "something went wrong, ask staff")."""
-    if not code:
-        return None
-    code = ALIASES.get(code, code)
-    return str(MESSAGES.get(code, MESSAGES["error"]))
+    return message(code) if code else None
 
 
-def field_message(error) -> str:
-    template = FIELD_MESSAGES.get(error.code, FIELD_MESSAGES["required"])
-    try:
-        return str(template) % (error.params or {})
-    except (KeyError, TypeError, ValueError):
-        return str(template)
+def field_message(error: FieldError) -> str:
+    """One field's problem, naming the field (the label comes from the catalogue)."""
+    return field_error_for(error, get_catalogue())
 
 
 # --- values for reading ---------------------------------------------------------------------

@@ -28,7 +28,7 @@ from core.tokens import TokenError, decode_token
 from prereg import qr
 from prereg.ratelimit import TokenBucket
 from web import get_config, get_db, json_body
-from web.messages import field_error, token_error
+from web.messages import field_error, message
 from web.security import csrf_exempt
 
 api = Blueprint("api", __name__)
@@ -117,7 +117,7 @@ def token_from_header(app_id: str) -> str:
 
 
 def token_error_json(e: TokenError):
-    return jsonify({"error": e.code, "message": token_error(e.code)}), TOKEN_STATUS.get(e.code, 400)
+    return jsonify({"error": e.code, "message": message(e.code)}), TOKEN_STATUS.get(e.code, 400)
 
 
 @api.get("/applications/<app_id>/qr.png")

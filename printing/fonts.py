@@ -285,3 +285,15 @@ def preload(names=("IPAexMincho", "IPAexGothic", "IPAmjMincho")) -> None:
     """Load fonts ahead of the first print (IPAmj明朝 takes a few hundred milliseconds)."""
     for n in names:
         font(n)
+
+
+def first_unprintable(text: str) -> str | None:
+    """The first character (or variation sequence) of `text` that some print style cannot
+    draw, or None when every style can print all of it. Answers are checked with this when
+    they are typed, so a form never fails at the printer for a character of the visitor's."""
+    for style in STYLES:
+        try:
+            glyphs(text, style, "")
+        except MissingGlyph as e:
+            return e.character
+    return None

@@ -14,10 +14,11 @@ from typing import Any
 
 from reportlab.pdfgen.canvas import Canvas
 
-from core.catalogue import Catalogue, Procedure, get_catalogue
+from core.catalogue import Catalogue, FieldDef, Procedure, get_catalogue
 from core.clock import today_in_japan
+from core.errors import FieldError
 from core.forms import MAX_HOUSEHOLD, normalise_value
-from printing.errors import LayoutError, MalformedValue
+from printing.errors import LayoutError, MalformedValue, MissingGlyph
 from printing.fields import HOUSEHOLD_KEYS, Ctx, HouseholdField, QrField
 from printing.layout import Layout, background_pdf, load_layout
 from printing.pdfimport import ImportedPage
@@ -72,12 +73,19 @@ def prepare_values(proc: Procedure, data: Any, catalogue: Catalogue) -> dict[str
         if f.type == "household":
             values[f.name] = _household(v, f.name, catalogue)
             continue
-        errors: list = []
-        nv = normalise_value(f, v, f.name, errors, catalogue)
-        if errors:
-            raise MalformedValue(errors[0].field, errors[0].code)
-        values[f.name] = nv
+        values[f.name] = _checked(f, v, f.name, catalogue)
     return values
+
+
+def _checked(f: FieldDef, value: Any, path: str, catalogue: Catalogue) -> Any:
+    """The value as the JSON form defines it; a character the fonts lack is MissingGlyph, as when drawing."""
+    errors: list[FieldError] = []
+    nv = normalise_value(f, value, path, errors, catalogue)
+    if errors:
+        if errors[0].code == "unprintable_character":
+            raise MissingGlyph(errors[0].params["character"], errors[0].field)
+        raise MalformedValue(errors[0].field, errors[0].code)
+    return nv
 
 
 def _household(value: Any, path: str, catalogue: Catalogue) -> list[dict]:
@@ -100,11 +108,7 @@ def _household(value: Any, path: str, catalogue: Catalogue) -> list[dict]:
                     raise MalformedValue(f"{mpath}.{key}", "bad_choice")
                 m[key] = v
                 continue
-            errors: list = []
-            nv = normalise_value(catalogue.field(key), v, f"{mpath}.{key}", errors, catalogue)
-            if errors:
-                raise MalformedValue(errors[0].field, errors[0].code)
-            m[key] = nv
+            m[key] = _checked(catalogue.field(key), v, f"{mpath}.{key}", catalogue)
         out.append(m)
     return out
 

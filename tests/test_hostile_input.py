@@ -43,7 +43,7 @@ def test_other_digits_and_huge_numbers_are_not(typed):
 
 
 def test_prereg_dates_and_numbers_with_odd_digits_are_field_errors(walker):
-    from prereg.widgets import parse_date_parts
+    from core.answers import date_from_parts as parse_date_parts
     assert parse_date_parts("western", "᧚", "1", "1") == (None, "bad_date")
     assert parse_date_parts("western", "99999999999999999999", "1", "1") == (None, "bad_date")
     assert parse_date_parts("showa", "²", "1", "1") == (None, "bad_date")
@@ -81,7 +81,7 @@ def visitor(kiosk):
 
 def test_kiosk_answers_with_odd_digits_are_explained(visitor):
     r = visitor.post("/kiosk/ask/move_date", {"era": "western", "year": "᧚", "month": "1", "day": "1"})
-    assert r.status_code == 400 and "Enter a real date." in visitor.text
+    assert r.status_code == 400 and "Date of move must be a real date" in visitor.text
     r = visitor.post("/kiosk/ask/move_date", {"era": "western", "year": "99999999999999999999", "month": "1",
                                               "day": "1"})
     assert r.status_code == 400

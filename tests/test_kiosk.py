@@ -248,7 +248,7 @@ def test_bad_answers_are_explained_next_to_the_field_and_lose_nothing(kiosk):
     assert r.status_code == 400                                 # shown again with its problems
     page = kiosk.text
     assert "There is a problem" in page and 'href="#f-postal_code"' in page
-    assert "Enter the 7 digits of the postal code." in page
+    assert "Enter postal code as 7 digits, like 100-0001" in page
     assert 'value="12-34"' in page                                 # what was typed stays
     assert kiosk.visit().values["kana"] == "ヤマダ"
     r = kiosk.post("/kiosk/ask/postal_code", {"value": "１００-００１３"})
@@ -271,7 +271,11 @@ def test_dates_in_the_japanese_calendar(kiosk):
     r = kiosk.post("/kiosk/ask/move_date", {"era": "reiwa", "year": "8", "month": "11", "day": "1"})
     assert r.status_code == 302 and kiosk.visit().values["move_date"] == "2026-11-01"
     r = kiosk.post("/kiosk/ask/move_date", {"era": "heisei", "year": "40", "month": "1", "day": "1"})
-    assert r.status_code == 400 and "Enter a real date." in kiosk.text
+    assert r.status_code == 400 and "does not exist in that era. Check the era and the year" in kiosk.text
+    r = kiosk.post("/kiosk/ask/move_date", {"era": "heisei", "year": "30", "month": "2", "day": "30"})
+    assert r.status_code == 400 and "Date of move must be a real date" in kiosk.text
+    r = kiosk.post("/kiosk/ask/move_date", {"era": "meiji", "year": "元", "month": "12", "day": "1"})
+    assert r.status_code == 302 and kiosk.visit().values["move_date"] == "1868-12-01"
 
 
 def test_household_members_are_added_changed_and_removed(kiosk):
@@ -283,7 +287,8 @@ def test_household_members_are_added_changed_and_removed(kiosk):
     r = kiosk.post("/kiosk/ask/household/member", member)
     assert r.location == "/kiosk/ask/household"
     r = kiosk.post("/kiosk/ask/household/member", {**member, "name": "", "birth_year": ""})
-    assert r.status_code == 400 and "Enter this, or choose an option." in kiosk.text
+    assert r.status_code == 400 and "Enter full name" in kiosk.text
+    assert "Date of birth must include a year, a month and a day" in kiosk.text
     kiosk.post("/kiosk/ask/household/member", {**member, "name": "山田　一郎", "kana": "ヤマダ イチロウ",
                                                "birth_era": "western", "birth_year": "2015", "sex": "male",
                                                "relationship": "child"})
@@ -467,7 +472,7 @@ def test_a_forged_key_does_not_open_it(kiosk, prereg_token):
     kiosk.start("en")
     kiosk.post("/kiosk/qr", {"code": forged})
     kiosk.get("/kiosk/qr")
-    assert "does not open a pre-registration" in kiosk.text
+    assert "This code does not open the pre-registration" in kiosk.text
     assert list(xlog.entries(db_of(kiosk))) == []
 
 
@@ -501,7 +506,7 @@ def test_an_idle_visit_is_wiped_on_the_server(kiosk_app):
     assert kiosk.visit() is not None
     time.sleep(3)
     r = kiosk.get("/kiosk/confirm")
-    assert r.location == "/kiosk/?notice=timeout"
+    assert r.location == "/kiosk/?notice=idle_timeout"
     kiosk.get(r.location)
     assert "しばらく操作がなかったため" in kiosk.text
 

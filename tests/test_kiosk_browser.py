@@ -372,7 +372,7 @@ def test_idle_prompt_then_the_page_is_wiped(tmp_path, kiosk_page):
         page.click("[data-idle-continue]")                          # still here: nothing is lost
         assert not page.locator("#k-idle[open]").count()
         page.wait_for_selector("#k-idle[open]", timeout=6000)
-        wait_url(page, r"/kiosk/\?notice=timeout$", 8000)
+        wait_url(page, r"/kiosk/\?notice=idle_timeout$", 8000)
         assert "しばらく操作がなかったため" in page.inner_text(".k-notice")
         screens.shot("wiped")
         r = pair_session(requests.Session(), config).get(server.url + "/kiosk/confirm", allow_redirects=False,

@@ -143,7 +143,7 @@ def test_server_side_limits_and_messages(walker):
     walker.post({"name": NAME})
     walker.post({"kana": KANA})
     walker.post(date_parts("birth_date", 2099, 1, 1))
-    assert "今日より前" in walker.page
+    assert "今日より後の日付は入力できません" in walker.page
     walker.post(date_parts("birth_date", 1990, 2, ""))
     assert "年・月・日をすべて" in walker.page
     walker.post(date_parts("birth_date", 1, 5, 1, "reiwa"))

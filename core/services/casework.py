@@ -19,13 +19,12 @@ from typing import Any
 
 import sqlite_utils
 
-from core import outbox
+from core import answers, outbox
 from core.application import OPEN_STATES, Application, Source, State, changed_since_print, is_application_id
 from core.catalogue import FieldDef, get_catalogue
 from core.config import Config
-from core.errors import FieldError, MadoguchiError, NotFound, TransitionError, ValidationError
+from core.errors import FieldError, NotFound, TransitionError, ValidationError
 from core.forms import normalise_value, parse_application
-from core.japanese import parse_date, parse_typed_number
 from core.store.applications import ApplicationStore, ConcurrentUpdate
 from core.store.db import write
 
@@ -153,25 +152,10 @@ def _save(db: sqlite_utils.Database, app: Application) -> Application:
 
 
 def _parse_value(f: FieldDef, raw: Any, path: str, errors: list[FieldError]) -> Any:
-    """What the clerk typed → the stored value (None = empty), checked with the catalogue's definition."""
+    """What the clerk typed → the stored value (None = empty), read as every surface reads it."""
     catalogue = get_catalogue()
     if f.type == "household":
         return normalise_value(f, raw, path, errors, catalogue) or None
-    raw = str(raw or "").strip()
-    if raw == "":
-        return None
-    value: Any = raw
-    if f.type == "date":
-        try:
-            value = parse_date(raw).isoformat()
-        except (MadoguchiError, ValueError):
-            errors.append(FieldError(path, "bad_date", "not a date"))
-            return None
-    elif f.type == "number":
-        value = parse_typed_number(raw)
-        if value is None:
-            errors.append(FieldError(path, "not_number", "not a number"))
-            return None
-    elif f.type == "checkbox":
-        value = {"yes": True, "no": False}.get(raw, raw)
-    return normalise_value(f, value, path, errors, catalogue)
+    ans = answers.read(f, {"value": str(raw or "")}, catalogue, path=path, required=False)
+    errors.extend(ans.errors)
+    return ans.value

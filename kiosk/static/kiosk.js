@@ -103,7 +103,7 @@
   function ping() {
     lastPing = Date.now();
     fetch(data.touchUrl, { method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": csrf } })
-      .then(function (r) { if (r.status === 410) leave(location.pathname.split("/").slice(0, 2).join("/") + "/?notice=timeout"); })
+      .then(function (r) { if (r.status === 410) leave(location.pathname.split("/").slice(0, 2).join("/") + "/?notice=idle_timeout"); })
       .catch(function () {});
   }
 

@@ -1,0 +1,192 @@
+"""Reading what a person typed into a question, the same way on every surface.
+
+The prereg wizard, the kiosk's question pages and the counter's correction form post text;
+this module turns that text into the JSON form's value (or coded field errors), and
+`core.forms.normalise_value` then checks the value itself, as it does for the JSON API.
+So a date, a number or a name that one surface accepts, every surface accepts, and a value
+one refuses (a birth date in the future, a character no print font has) every one refuses.
+
+What a question posts, by the field's type (`typed` is a mapping of these keys to text):
+- date: `era` (western, reiwa, heisei, showa, taisho, meiji, or 令和/R/5…) with `year`,
+  `month` and `day` (ASCII or full-width digits; the year of an era may be 元), or one
+  `value` such as 1985-04-01, 1985年4月1日, 昭和60年4月1日, 令和元年5月1日 or R1.5.1;
+- address: `value`, or `town` (the part looked up from the postal code) and `rest`;
+- checkbox: `value` yes or no; number: `value` in ASCII or full-width digits;
+- everything else: `value`.
+"""
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from core.catalogue import Catalogue, FieldDef
+from core.errors import FieldError
+from core.forms import DEFAULT_MAX_LENGTH, HOUSEHOLD_KEYS, normalise_value
+from core.japanese import (
+    ERAS,
+    NotInEra,
+    WarekiError,
+    era_by_name,
+    fold_width,
+    from_wareki,
+    parse_date,
+    parse_typed_number,
+)
+
+WESTERN = "western"
+# The calendar choices of a date question: the Western calendar, then the eras from the newest.
+ERA_CHOICES = (WESTERN,) + tuple(e.romaji for e in reversed(ERAS))
+DATE_PARTS = ("era", "year", "month", "day")
+# The year of an era's first year, as people write it (元年).
+FIRST_YEAR = ("元", "元年")
+
+
+@dataclass
+class Answer:
+    """One question's answer: the value (None when left empty), what was typed (to show it
+    again), its errors, and the parts of a date or an address (to ask it again as typed)."""
+
+    value: Any = None
+    raw: dict[str, str] = field(default_factory=dict)
+    errors: list[FieldError] = field(default_factory=list)
+    parts: list[str] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _clean(text: Any) -> str:
+    return unicodedata.normalize("NFC", text if isinstance(text, str) else "").strip()
+
+
+def date_from_parts(era: str | None, year: str, month: str, day: str) -> tuple[str | None, str | None]:
+    """(ISO date, None), (None, error code), or (None, None) when all three are empty."""
+    texts = [fold_width(x or "").strip(" \t") for x in (year, month, day)]
+    if not any(texts):
+        return None, None
+    if not all(texts):
+        return None, "date_incomplete"
+    western = era in (None, "", WESTERN)
+    if not western and texts[0] in FIRST_YEAR:
+        texts[0] = "1"
+    numbers = [parse_typed_number(x, max_digits=4) for x in texts]
+    if None in numbers:
+        return None, "bad_date"
+    y, m, d = (n for n in numbers if n is not None)
+    if western:
+        try:
+            return date(y, m, d).isoformat(), None
+        except ValueError:
+            return None, "bad_date"
+    try:
+        e = era_by_name(era or "")
+    except WarekiError:
+        return None, "bad_date"
+    try:
+        return from_wareki(e, y, m, d).isoformat(), None
+    except NotInEra:
+        return None, "not_in_era"
+    except WarekiError:   # no such day in any calendar (2月30日), or year 0
+        return None, "bad_date"
+
+
+def date_from_text(text: str) -> tuple[str | None, str | None]:
+    """A date typed on one line (西暦 or 和暦, as core.japanese.parse_date reads it)."""
+    if not text.strip():
+        return None, None
+    try:
+        return parse_date(text).isoformat(), None
+    except NotInEra:
+        return None, "not_in_era"
+    except ValueError:   # WarekiError included
+        return None, "bad_date"
+
+
+def read(f: FieldDef, typed: Mapping[str, str], catalogue: Catalogue, *, path: str | None = None,
+         required: bool | None = None, max_length: int = DEFAULT_MAX_LENGTH) -> Answer:
+    """The answer to field `f` from what was typed. An empty answer is an error `required`
+    when `required` (default: the field's own flag) is true, else a None value."""
+    path = path or f.name
+    needed = f.required if required is None else required
+    ans = Answer()
+    if f.type == "date":
+        if any(k in typed for k in ("year", "month", "day")):
+            ans.raw = {p: _clean(typed.get(p, ""))[:8] for p in DATE_PARTS}
+            iso, code = date_from_parts(ans.raw["era"], ans.raw["year"], ans.raw["month"], ans.raw["day"])
+            ans.parts = [ans.raw[p] for p in DATE_PARTS]
+        else:
+            ans.raw = {"value": _clean(typed.get("value", ""))[:40]}
+            iso, code = date_from_text(ans.raw["value"])
+        if code:
+            return _fail(ans, path, code)
+        return _checked(f, iso, ans, path, needed, catalogue, max_length)
+    if f.type == "address" and ("town" in typed or "rest" in typed):
+        town, rest = _clean(typed.get("town", "")), _clean(typed.get("rest", ""))
+        ans.raw = {"town": town[:max_length * 2], "rest": rest[:max_length * 2]}
+        ans.parts = [town, rest]
+        return _checked(f, (town + rest).strip(), ans, path, needed, catalogue, max_length)
+    text = _clean(typed.get("value", ""))
+    ans.raw = {"value": text[:max_length * 2]}
+    value: Any = text
+    if text and f.type == "checkbox":
+        if text not in ("yes", "no"):
+            return _fail(ans, path, "bad_choice")
+        value = text == "yes"
+    elif text and f.type == "number":
+        value = parse_typed_number(text)
+        if value is None:
+            return _fail(ans, path, "not_number")
+    return _checked(f, value, ans, path, needed, catalogue, max_length)
+
+
+def _fail(ans: Answer, path: str, code: str) -> Answer:
+    ans.errors.append(FieldError(path, code, code.replace("_", " ")))
+    return ans
+
+
+def _checked(f: FieldDef, value: Any, ans: Answer, path: str, needed: bool, catalogue: Catalogue,
+             max_length: int) -> Answer:
+    if value is None or value == "":
+        return _fail(ans, path, "required") if needed else ans
+    ans.value = normalise_value(f, value, path, ans.errors, catalogue, max_length)
+    return ans
+
+
+def read_member(typed: Mapping[str, str], catalogue: Catalogue, *, prefix: str = "", path: str = "household[0]",
+                max_length: int = DEFAULT_MAX_LENGTH) -> Answer:
+    """One household member from a member form: `name`, `kana`, `sex`, `relationship`, and the
+    birth date as `birth_date` text or as `birth_era`/`birth_year`/`birth_month`/`birth_day`
+    (every key after `prefix`). Errors name `<path>.<key>`; the value is the member's dict."""
+    ans = Answer()
+    member: dict[str, Any] = {}
+    for key in HOUSEHOLD_KEYS:
+        if key == "relationship":   # checked against the catalogue's relationships below
+            text = _clean(typed.get(prefix + key, ""))
+            ans.raw[key] = text[:max_length]
+            if text:
+                member[key] = text
+            continue
+        names = {"value": prefix + key}
+        if key == "birth_date" and any(f"{prefix}birth_{p}" in typed for p in DATE_PARTS):
+            names = {p: f"{prefix}birth_{p}" for p in DATE_PARTS}
+        one = read(catalogue.field(key), {part: typed.get(name, "") for part, name in names.items()}, catalogue,
+                   path=f"{path}.{key}", required=key in ("name", "birth_date"), max_length=max_length)
+        ans.raw.update({names[part]: text for part, text in one.raw.items()})
+        ans.errors.extend(one.errors)
+        if one.value is not None:
+            member[key] = one.value
+    if ans.errors:
+        return ans
+    checked: list[FieldError] = []
+    result = normalise_value(catalogue.field("household"), [member], path.rsplit("[", 1)[0], checked, catalogue,
+                             max_length)
+    # normalise_value numbers the member 0; the caller's path says which one it is.
+    ans.errors = [FieldError(e.field.replace(path.rsplit("[", 1)[0] + "[0]", path, 1), e.code, e.message,
+                             **(e.params or {})) for e in checked]
+    if not ans.errors and result:
+        ans.value = result[0]
+    return ans
