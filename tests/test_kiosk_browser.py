@@ -504,6 +504,11 @@ def test_every_screen_passes_axe(tmp_path, browser):
         check("ask kana")
         page.click("button[value=save]")                       # empty: the error summary
         check("ask kana, with an error")
+        # The summary of every surface (madoguchi.js): focused on load, its link focuses the field.
+        page.wait_for_function("document.activeElement.dataset.module === 'error-summary'")
+        page.click(".error-summary a[href='#f-kana']")
+        page.wait_for_function("document.activeElement.id === 'f-kana'")
+        assert page.locator("[data-keyboard=kana]").is_visible()     # the field's on-screen keyboard
         page.goto(server.url + "/kiosk/ask/move_date")
         check("ask move date")
         page.goto(server.url + "/kiosk/ask/household/member")

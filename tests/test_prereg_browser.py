@@ -265,6 +265,7 @@ def test_error_path_shows_a_summary_linking_to_each_field(axe_page, server, shot
     assert page.locator(".error-summary").is_visible()
     assert page.title().startswith("エラー")
     me.snap("event-error")
+    page.wait_for_function("document.activeElement.dataset.module === 'error-summary'")  # focused on load
     # The summary's link goes to the field (focus moves there).
     page.locator(".error-summary a").first.click()
     assert page.evaluate("document.activeElement.id") == "f-event"

@@ -7,9 +7,6 @@
 (function () {
   "use strict";
 
-  var summary = document.querySelector("[data-focus-on-load]");
-  if (summary) { summary.focus(); }
-
   // --- scanner keystrokes outside a text field -------------------------------------------
   var MAX_GAP_MS = 60;       // scanners send a key every few ms; people type far slower
   var buffer = "";

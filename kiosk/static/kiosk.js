@@ -163,8 +163,8 @@
       setTimeout(function () { delete form.dataset.submitting; }, 8000);
     });
   });
-  var summary = $("[data-error-summary]");
-  if (summary) summary.focus();
+  // The error summary takes the focus (madoguchi.js, as on every surface), not the first field.
+  var summary = $("[data-module='error-summary']");
 
   // ---------------------------------------------------------------- PIN pad
   var pinForm = $("[data-pin-form]");
