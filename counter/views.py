@@ -19,7 +19,13 @@ from core.forms import HOUSEHOLD_KEYS, parse_application
 from core.japanese import parse_date, parse_typed_number
 from core.services import casework as services
 from core.services.prereg import PreregInUse, open_preregistration
-from core.services.printing import PRINTABLE_STATES, print_application
+from core.services.printing import (
+    PRINTABLE_STATES,
+    PrintedNotRecorded,
+    has_unrecorded_print,
+    print_application,
+    record_unrecorded_print,
+)
 from core.store.applications import AlreadyStored, ApplicationStore, ConcurrentUpdate
 from core.users import Role
 from counter import casework
@@ -294,6 +300,11 @@ def completeness_problems(app: Application) -> dict[str, str]:
 def render_detail(app: Application, status: int = 200, errors: dict | None = None, log_view: bool = True):
     db, config, clerk = get_db(), get_config(), current_clerk()
     store = ApplicationStore(db)
+    try:
+        # A print whose paper came out here without its record is recorded now (nothing is printed).
+        record_unrecorded_print(db, config, app)
+    except (PrintedNotRecorded, ConcurrentUpdate):
+        pass
     events = store.events(app.id)
     if log_view:
         log_disclosure(db, config, actor=clerk.actor, purpose="clerk_view", app=app, payload=app.data)
@@ -309,7 +320,8 @@ def render_detail(app: Application, status: int = 200, errors: dict | None = Non
         problems=problems, labels=labels, timeline=tl, licence=licence_addresses(app, events),
         corrections=[e for e in events if casework.is_correction(e)],
         outbox=outbox.latest_for(db, app.id), errors=errors or {},
-        can_correct=app.state in casework.OPEN_STATES, can_print=app.state in PRINTABLE_STATES,
+        can_correct=app.state in casework.OPEN_STATES,
+        can_print=app.state in PRINTABLE_STATES and not has_unrecorded_print(app.id),
         can_confirm=app.state is State.PRINTED, can_reject=app.can_move_to(State.REJECTED),
         exchange_count=xlog.count(db, application_id=app.id)), status
 
@@ -496,6 +508,11 @@ def print_form(app_id):
         print_application(db, config, app, actor=clerk.actor, printer=open_printer(config), pdf=pdf)
     except ConcurrentUpdate:
         return _stale(app.id)
+    except PrintedNotRecorded as e:
+        # The paper is out: no "print again" (the detail page offers none until it is recorded).
+        # The code goes on the page until the message table has words for it.
+        flash(f"{printer_error_message(e.code)} ({e.code})", "error")
+        return redirect(url_for("counter.detail", app_id=app.id))
     except MadoguchiError as e:
         log.warning("print of %s failed: %s", app.id, e.code)
         flash(printer_error_message(e.code), "error")
