@@ -12,9 +12,9 @@ from flask_babel import gettext as _
 
 from core import exchange_log as xlog
 from core import outbox
-from core.application import Application, Source, State, is_application_id
+from core.application import Application, Source, State
 from core.catalogue import get_catalogue
-from core.errors import FieldError, MadoguchiError, TransitionError, ValidationError
+from core.errors import FieldError, MadoguchiError, NotFound, TransitionError, ValidationError
 from core.forms import HOUSEHOLD_KEYS, parse_application
 from core.japanese import parse_date, parse_typed_number
 from core.services import casework as services
@@ -244,10 +244,11 @@ def _usable_values(form: dict) -> tuple[list[str], dict, list[str]]:
 # --- the detail page -----------------------------------------------------------------------
 
 def load_app(app_id: str) -> Application:
-    app = ApplicationStore(get_db()).find(app_id) if is_application_id(app_id) else None
-    if app is None:
+    """The application of the URL, loaded once per request (the services take it as loaded)."""
+    try:
+        return services.load(get_db(), app_id)
+    except NotFound:
         abort(404)
-    return app
 
 
 def field_rows(app: Application, printed: dict | None, changed: set[str] | None, problems: dict[str, str]):
@@ -405,7 +406,7 @@ def correct(app_id, name):
                                str(app.data.get(name, "")), reason="", **context)
     raw = request.form.get("value", "")
     try:
-        services.correct(get_db(), get_config(), app.id, actor=current_clerk().actor, field=name, value=raw,
+        services.correct(get_db(), get_config(), app, actor=current_clerk().actor, field=name, value=raw,
                          reason=request.form.get("reason", ""), expected_version=_seen_version())
     except ValidationError as e:
         reason, _problem = services.checked_reason(request.form.get("reason", ""))
@@ -456,7 +457,7 @@ def household(app_id):
         else:
             members.append(new_member)
     try:
-        services.correct(get_db(), get_config(), app.id, actor=current_clerk().actor, field="household",
+        services.correct(get_db(), get_config(), app, actor=current_clerk().actor, field="household",
                          value=members, reason=request.form.get("reason", ""), expected_version=_seen_version())
     except ValidationError as e:
         errors: dict[str, str] = {}
@@ -526,7 +527,7 @@ def print_form(app_id):
 def confirm(app_id):
     app = load_app(app_id)
     try:
-        services.confirm(get_db(), get_config(), app.id, actor=current_clerk().actor,
+        services.confirm(get_db(), get_config(), app, actor=current_clerk().actor,
                          expected_version=_seen_version(),
                          corrections_checked=bool(request.form.get("checked_corrections")))
     except TransitionError:
@@ -554,7 +555,7 @@ def reject(app_id):
     if request.method == "GET":
         return render_template("counter/reject.html", app=app, errors={}, reason="")
     try:
-        services.reject(get_db(), get_config(), app.id, actor=current_clerk().actor,
+        services.reject(get_db(), get_config(), app, actor=current_clerk().actor,
                         reason=request.form.get("reason", ""), expected_version=_seen_version())
     except ValidationError as e:
         reason_error = e.errors[0]

@@ -338,6 +338,21 @@ def test_a_print_that_came_out_but_was_not_recorded_is_not_printed_again(clerk_c
     assert [e["result"] for e in xlog.entries(db, application_id=app.id) if e["purpose"] == "print"] == ["ok"]
 
 
+@pytest.mark.parametrize("action", ["fields/phone", "confirm", "reject"])
+def test_each_clerk_action_loads_the_application_once(clerk_client, db, monkeypatch, action):
+    app = kiosk_application(db)
+    get, loads = ApplicationStore.get, []
+
+    def counted(store, application_id):
+        loads.append(application_id)
+        return get(store, application_id)
+    monkeypatch.setattr(ApplicationStore, "get", counted)
+    r = post(clerk_client, f"/counter/applications/{app.id}/{action}",
+             {"version": app.version, "value": "03-1111-2222", "reason": "resident"})
+    assert r.status_code == 302 and "/applications/" in r.location and loads == [app.id]
+    assert ApplicationStore(db).get(app.id).version == app.version + 1
+
+
 def test_confirm_after_corrections_needs_the_resident_to_have_checked_them(clerk_client, db):
     app = kiosk_application(db)
     post(clerk_client, f"/counter/applications/{app.id}/fields/phone",
