@@ -92,8 +92,9 @@ def check_kiosk_pc(config) -> None:
         raise ConfigError(f"keys.kiosk_device_token is not a kiosk's device token: {hint}",
                           key="keys.kiosk_device_token")
     if claims != (kiosk_id, prefix):
-        raise ConfigError(f"keys.kiosk_device_token was made for kiosk {claims[0]!r} with prefix {claims[1]!r}, "
-                          f"not {kiosk_id!r} with {prefix!r}: {hint}", key="keys.kiosk_device_token")
+        # Nothing read off the token is echoed: it is a secret.
+        raise ConfigError(f"keys.kiosk_device_token was made for another kiosk_id or reception_prefix: {hint}",
+                          key="keys.kiosk_device_token")
 
 
 # --- the kiosk PC's side ----------------------------------------------------------------------

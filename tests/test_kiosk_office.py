@@ -50,15 +50,20 @@ def test_a_kiosk_pc_whose_token_is_not_its_own_does_not_start(tmp_path):
     from core.errors import ConfigError
     from web import create_app
     token = device_token("secret", "kiosk-7", "K")
-    for kiosk, words in [({"kiosk_id": "kiosk-7", "reception_prefix": "L"}, "with prefix 'K'"),
-                         ({"kiosk_id": "kiosk-8", "reception_prefix": "K"}, "for kiosk 'kiosk-7'"),
+    for kiosk, words in [({"kiosk_id": "kiosk-7", "reception_prefix": "L"}, "made for another kiosk_id or reception_"
+                          "prefix: set it to what `madoguchi kiosk token kiosk-7 --prefix L` prints"),
+                         ({"kiosk_id": "kiosk-8", "reception_prefix": "K"}, "made for another kiosk_id"),
                          ({"kiosk_id": "kiosk-7", "reception_prefix": "K", "token": ""}, "not a kiosk's device token")]:
         keys = {"kiosk_device_token": kiosk.pop("token", token)}
         pc = {"office_server_url": "http://127.0.0.1:9", **kiosk}
         config = load_config(ROOT / "config.toml", overrides=kiosk_overrides(tmp_path, kiosk=pc, keys=keys),
                              base_dir=tmp_path)
-        with pytest.raises(ConfigError, match=words):
+        with pytest.raises(ConfigError, match=re.escape(words)) as e:
             create_app(config, "kiosk")
+        # Nothing of the secret token: not its MAC, not the kiosk id it names (when not this kiosk's).
+        given = keys["kiosk_device_token"]
+        assert not given or given.rsplit(".", 1)[-1] not in str(e.value)
+        assert kiosk["kiosk_id"] == "kiosk-7" or "kiosk-7" not in str(e.value)
     pc = {"office_server_url": "http://127.0.0.1:9", "kiosk_id": "kiosk-7", "reception_prefix": "K"}
     overrides = kiosk_overrides(tmp_path, kiosk=pc, keys={"kiosk_device_token": token})
     ok = load_config(ROOT / "config.toml", overrides=overrides, base_dir=tmp_path)
