@@ -182,6 +182,66 @@ def test_the_office_api_is_only_on_the_office_side(config):
     assert create_app(config, "kiosk").test_client().post("/kiosk/api/v1/applications", json={}).status_code == 404
 
 
+class Office:
+    """The office's side of OfficeClient.send, in process: down until told, then the real service."""
+
+    def __init__(self, db, config):
+        self.db, self.config, self.up, self.bodies, self.while_sending = db, config, False, [], None
+
+    def send(self, body):
+        from core.services.uploads import receive_kiosk_upload
+        from kiosk.office import OfficeUnavailable
+        self.bodies.append(body)
+        if not self.up:
+            raise OfficeUnavailable("down")
+        if self.while_sending is not None:
+            self.while_sending()
+            self.while_sending = None
+        receive_kiosk_upload(self.db, self.config, kiosk_id="kiosk-7", prefix="K", body=body)
+        return {}
+
+
+def kiosk_pc_application(state):
+    from core.application import Application, Source, State
+    data = {k: v for k, v in UPLOAD_FORM.items() if k != "procedures"}
+    app = Application.create(["juminhyo"], data, Source.TYPED, actor="kiosk:kiosk-7", channel="kiosk",
+                             application_id="0123456789ABCDEF")
+    app.reception_number = "K-004"
+    app.transition(State.SUBMITTED, "kiosk:kiosk-7")
+    if state == "printed":
+        app.transition(State.PRINTED, "kiosk:kiosk-7")
+    return app
+
+
+def test_a_retried_upload_sends_every_exchange_the_office_has_not_acknowledged(db, config, monkeypatch):
+    pc_config = config.replace({"kiosk": {"kiosk_id": "kiosk-7", "reception_prefix": "K"}})
+    client, office = OfficeClient(pc_config), Office(db, config)
+    monkeypatch.setattr(client, "send", office.send)
+    card_read, printed, _ = upload()["exchanges"]
+    client.enqueue(db, kiosk_pc_application("submitted"), [card_read])   # handed over, the office down
+    assert client.deliver_pending(db, force=True) == (0, 1)
+    client.enqueue(db, kiosk_pc_application("printed"), [printed])       # then printed after all
+    office.up = True
+    assert client.deliver_pending(db, force=True) == (1, 0)
+    assert [e["purpose"] for e in office.bodies[-1]["exchanges"]] == ["card_read", "print"]
+    assert [(e["purpose"], e["counterparty"]) for e in xlog.entries(db, application_id="0123456789ABCDEF")] == [
+        ("card_read", "mynumber_card"), ("print", "printer:pdf-folder")]
+
+
+def test_an_upload_replaced_while_on_its_way_is_sent_again(db, config, monkeypatch):
+    pc_config = config.replace({"kiosk": {"kiosk_id": "kiosk-7", "reception_prefix": "K"}})
+    client, office = OfficeClient(pc_config), Office(db, config)
+    monkeypatch.setattr(client, "send", office.send)
+    card_read, printed, _ = upload()["exchanges"]
+    client.enqueue(db, kiosk_pc_application("submitted"), [card_read])
+    office.up = True
+    office.while_sending = lambda: client.enqueue(db, kiosk_pc_application("printed"), [card_read, printed])
+    assert client.deliver_pending(db, force=True) == (0, 1)      # the first arrived; the newer one waits
+    assert client.deliver_pending(db, force=True) == (1, 0)
+    assert ApplicationStore(db).get("0123456789ABCDEF").state == "printed"
+    assert [e["purpose"] for e in xlog.entries(db, application_id="0123456789ABCDEF")] == ["card_read", "print"]
+
+
 # --- two live servers: a kiosk PC and the office ---------------------------------------------------
 
 class HttpKiosk:
