@@ -511,8 +511,9 @@ def print_form(app_id):
         return _stale(app.id)
     except PrintedNotRecorded as e:
         # The paper is out: no "print again" (the detail page offers none until it is recorded).
-        # The code goes on the page until the message table has words for it.
-        flash(f"{printer_error_message(e.code)} ({e.code})", "error")
+        # The code itself goes on the page until the message table has words for it (the
+        # fallback "could not be printed" would be untrue, and invite a second copy).
+        flash(e.code, "error")
         return redirect(url_for("counter.detail", app_id=app.id))
     except MadoguchiError as e:
         log.warning("print of %s failed: %s", app.id, e.code)

@@ -166,8 +166,8 @@ def _record(db: sqlite_utils.Database, config, app: Application, printed: _Unrec
         if isinstance(e, ConcurrentUpdate):
             # The form came out all the same: that disclosure is logged; the record stays as the
             # other writer left it (a print noted after their change would hide it).
-            _forget(app.id)
             _log(db, config, app, actor, counterparty, pdf, "ok", logged)
+            _forget(app.id)
             raise
         if not isinstance(e, Exception):
             raise
