@@ -222,13 +222,16 @@ def _renamed(data: dict[str, Any], source: str) -> dict[str, Any]:
 
 
 def _type_name(accepted: tuple[type, ...]) -> str:
-    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list"}
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list",
+             dict: "a table"}
     if accepted == (float, int):
         return "a number"
     return " or ".join(names.get(t, t.__name__) for t in accepted)
 
 
 def _check(data: dict[str, Any], source: str) -> None:
+    """Refuse unknown keys and wrong types. A message names the key and what it accepts, never
+    the value given: it may be a secret ([keys]), and errors reach logs and terminals."""
     for section, values in data.items():
         if section not in SECTIONS:
             raise ConfigError(f"{source}: unknown section [{section}]", key=section)
@@ -245,12 +248,11 @@ def _check(data: dict[str, Any], source: str) -> None:
                 isinstance(value, bool) and bool not in setting.types
             )
             if not ok:
-                raise ConfigError(
-                    f"{source}: {name} must be {_type_name(setting.types)}, got {value!r}", key=name
-                )
+                raise ConfigError(f"{source}: {name} must be {_type_name(setting.types)}, "
+                                  f"not {_type_name((type(value),))}", key=name)
             if setting.choices and value not in setting.choices:
                 allowed = ", ".join(map(str, setting.choices))
-                raise ConfigError(f"{source}: {name} must be one of {allowed}, got {value!r}", key=name)
+                raise ConfigError(f"{source}: {name} must be one of {allowed}", key=name)
 
 
 def _merged(values: dict[str, dict[str, Any]], data: dict[str, Any], source: str) -> dict[str, dict[str, Any]]:
@@ -266,7 +268,8 @@ def _merged(values: dict[str, dict[str, Any]], data: dict[str, Any], source: str
 def _build(values: dict[str, dict[str, Any]], source: str, base_dir: Path) -> Config:
     for lang in values["languages"]["available"]:
         if lang not in LANGUAGE_CODES:
-            raise ConfigError(f"{source}: languages.available: unknown language {lang!r}", key="languages.available")
+            raise ConfigError(f"{source}: languages.available must list only {', '.join(LANGUAGE_CODES)}",
+                              key="languages.available")
     if values["languages"]["default"] not in values["languages"]["available"]:
         raise ConfigError(f"{source}: languages.default must be one of languages.available", key="languages.default")
     sections = {name: cls(**values[name]) for name, cls in SECTIONS.items()}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 from pathlib import Path
 
 from core.private_files import create_private, private_folder
@@ -12,21 +13,46 @@ def _key_file(config, name: str) -> Path:
     return config.path(config.keys.dir) / name
 
 
+# Secrets already read, by file: {path: ((mtime_ns, size, inode), value)}. Some are asked for on
+# every request or log entry; a file replaced or rewritten is read again.
+_loaded: dict[Path, tuple[tuple[int, int, int], str]] = {}
+_loaded_lock = threading.Lock()
+
+
+def _read(path: Path) -> str | None:
+    """The secret in `path` (None if there is no such file), read once per version of the file."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+    with _loaded_lock:
+        cached = _loaded.get(path)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    value = path.read_text().strip()
+    if value:  # an empty file is one another process is still writing
+        with _loaded_lock:
+            _loaded[path] = (stamp, value)
+    return value
+
+
 def read_or_create(config, name: str, nbytes: int = 32) -> str:
     """Return the secret in file `name`, creating it (mode 0600) on first use."""
     path = _key_file(config, name)
-    if path.exists():
-        return path.read_text().strip()
+    value = _read(path)
+    if value is not None:
+        return value
     private_folder(path.parent)
     value = secrets.token_urlsafe(nbytes)
     # O_EXCL: when two processes start together, one writes and both read the same value.
     try:
         fd = create_private(path)
     except FileExistsError:
-        return path.read_text().strip()
+        return path.read_text().strip()  # being written by the other process: not cached yet
     with os.fdopen(fd, "w") as f:
         f.write(value + "\n")
-    return value
+    return _read(path) or value
 
 
 def session_secret(config) -> str:

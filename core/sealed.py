@@ -6,9 +6,11 @@ expiry are stored. The key goes into the token on the resident's QR code (core.t
 is then forgotten, so the database, its backups and the server's operators cannot read it.
 
 The office side (kiosk, counter) opens an application with the scanned token:
-`open_prereg(config, token_text, db)` reads the same database in the all-in-one setup, or
-fetches the ciphertext from the prereg server's PULL API when `[prereg].server_url` is set
-(the internet-side server and the office network are apart in real cities).
+`open_prereg_envelope(config, token_text, db)` reads the same database in the all-in-one
+setup, or fetches the ciphertext from the prereg server's PULL API when `[prereg].server_url`
+is set (the internet-side server and the office network are apart in real cities). It is pure
+crypto and fetching: the office's one way to open one, logging the fetch about the person, is
+core.services.prereg.open_preregistration.
 
 Table `sealed_applications`: id (the application id), format (envelope version),
 sealed (nonce + ciphertext + tag), expires_at. Nothing else, not even the procedures.
@@ -228,13 +230,20 @@ def fetch_remote(config, app_id: str, *, timeout: float = 10.0) -> SealedRecord:
     return record
 
 
-def open_prereg_envelope(config, token_text: str, db: sqlite_utils.Database | None = None, *,
-                         actor: str | None = None) -> tuple[str, Envelope]:
-    """Like open_prereg, with the envelope (the resident's language and submission time)."""
+def open_prereg_envelope(config, token_text: str,
+                         db: sqlite_utils.Database | None = None) -> tuple[str, Envelope]:
+    """(application id, decrypted envelope) for a scanned token; logs nothing.
+
+    Reads `db` (or the configured database) in the all-in-one setup, or the prereg server's
+    PULL API when `[prereg].server_url` is set. Raises TokenError: malformed, bad_version,
+    bad_checksum, unknown_id, wrong_key, expired; PreregUnavailable when the server cannot be
+    asked. Opening one at the office, with its prereg_fetch log entry, is
+    core.services.prereg.open_preregistration.
+    """
     from core.store.db import open_from_config
 
     app_id, key = decode_token(token_text)
-    own_db = db is None and (actor is not None or not config.prereg.server_url)
+    own_db = db is None and not config.prereg.server_url
     if own_db:
         db = open_from_config(config)
     try:
@@ -243,28 +252,7 @@ def open_prereg_envelope(config, token_text: str, db: sqlite_utils.Database | No
         else:
             assert db is not None  # own_db: opened above when there is no prereg server URL
             record = fetch(db, app_id)
-        envelope = unseal(app_id, key, record.sealed)
-        if actor is not None:
-            from core import exchange_log
-            assert db is not None  # own_db: opened above when an actor is given
-            exchange_log.append(db, config, actor=actor, counterparty="prereg", purpose="prereg_fetch",
-                                application_id=app_id, payload=envelope.form,
-                                person=exchange_log.Person.of(envelope.form))
+        return app_id, unseal(app_id, key, record.sealed)
     finally:
         if own_db and db is not None:
             db.conn.close()
-    return app_id, envelope
-
-
-def open_prereg(config, token_text: str, db: sqlite_utils.Database | None = None, *,
-                actor: str | None = None) -> tuple[str, dict[str, Any]]:
-    """(application id, JSON form) for a scanned token.
-
-    Reads `db` (or the configured database) in the all-in-one setup, or the prereg server's
-    PULL API when `[prereg].server_url` is set. Raises TokenError: malformed, bad_version,
-    bad_checksum, unknown_id, wrong_key, expired; PreregUnavailable when the server cannot be
-    asked. With `actor` (e.g. "kiosk:kiosk-1"), the fetch is recorded in the exchange log of
-    `db` (purpose prereg_fetch); without it the caller records it.
-    """
-    app_id, envelope = open_prereg_envelope(config, token_text, db, actor=actor)
-    return app_id, envelope.form

@@ -12,14 +12,20 @@ from flask_babel import gettext as _
 
 from core import answers, outbox
 from core import exchange_log as xlog
-from core.application import Application, Source, State, is_application_id
+from core.application import Application, Source, State
 from core.catalogue import get_catalogue
-from core.errors import FieldError, MadoguchiError, TransitionError, ValidationError
+from core.errors import FieldError, MadoguchiError, NotFound, TransitionError, ValidationError
 from core.forms import parse_application
 from core.japanese import parse_typed_number
 from core.services import casework as services
 from core.services.prereg import PreregInUse, open_preregistration
-from core.services.printing import PRINTABLE_STATES, print_application
+from core.services.printing import (
+    PRINTABLE_STATES,
+    PrintedNotRecorded,
+    has_unrecorded_print,
+    print_application,
+    record_unrecorded_print,
+)
 from core.store.applications import AlreadyStored, ApplicationStore, ConcurrentUpdate
 from core.users import Role
 from counter import casework
@@ -207,10 +213,11 @@ def _usable_values(form: dict) -> tuple[list[str], dict, list[str]]:
 # --- the detail page -----------------------------------------------------------------------
 
 def load_app(app_id: str) -> Application:
-    app = ApplicationStore(get_db()).find(app_id) if is_application_id(app_id) else None
-    if app is None:
+    """The application of the URL, loaded once per request (the services take it as loaded)."""
+    try:
+        return services.load(get_db(), app_id)
+    except NotFound:
         abort(404)
-    return app
 
 
 def field_rows(app: Application, printed: dict | None, changed: set[str] | None, problems: dict[str, str]):
@@ -263,6 +270,11 @@ def completeness_problems(app: Application) -> dict[str, str]:
 def render_detail(app: Application, status: int = 200, errors: dict | None = None, log_view: bool = True):
     db, config, clerk = get_db(), get_config(), current_clerk()
     store = ApplicationStore(db)
+    try:
+        # A print whose paper came out here without its record is recorded now (nothing is printed).
+        record_unrecorded_print(db, config, app)
+    except (PrintedNotRecorded, ConcurrentUpdate):
+        pass
     events = store.events(app.id)
     if log_view:
         log_disclosure(db, config, actor=clerk.actor, purpose="clerk_view", app=app, payload=app.data)
@@ -278,7 +290,8 @@ def render_detail(app: Application, status: int = 200, errors: dict | None = Non
         problems=problems, labels=labels, timeline=tl, licence=licence_addresses(app, events),
         corrections=[e for e in events if casework.is_correction(e)],
         outbox=outbox.latest_for(db, app.id), errors=errors or {},
-        can_correct=app.state in casework.OPEN_STATES, can_print=app.state in PRINTABLE_STATES,
+        can_correct=app.state in casework.OPEN_STATES,
+        can_print=app.state in PRINTABLE_STATES and not has_unrecorded_print(app.id),
         can_confirm=app.state is State.PRINTED, can_reject=app.can_move_to(State.REJECTED),
         exchange_count=xlog.count(db, application_id=app.id)), status
 
@@ -362,7 +375,7 @@ def correct(app_id, name):
                                str(app.data.get(name, "")), reason="", **context)
     raw = request.form.get("value", "")
     try:
-        services.correct(get_db(), get_config(), app.id, actor=current_clerk().actor, field=name, value=raw,
+        services.correct(get_db(), get_config(), app, actor=current_clerk().actor, field=name, value=raw,
                          reason=request.form.get("reason", ""), expected_version=_seen_version())
     except ValidationError as e:
         reason, _problem = services.checked_reason(request.form.get("reason", ""))
@@ -415,7 +428,7 @@ def household(app_id):
         else:
             members.append(new_member)
     try:
-        services.correct(get_db(), get_config(), app.id, actor=current_clerk().actor, field="household",
+        services.correct(get_db(), get_config(), app, actor=current_clerk().actor, field="household",
                          value=members, reason=request.form.get("reason", ""), expected_version=_seen_version())
     except ValidationError as e:
         errors: dict[str, str] = {}
@@ -467,6 +480,12 @@ def print_form(app_id):
         print_application(db, config, app, actor=clerk.actor, printer=open_printer(config), pdf=pdf)
     except ConcurrentUpdate:
         return _stale(app.id)
+    except PrintedNotRecorded as e:
+        # The paper is out: no "print again" (the detail page offers none until it is recorded).
+        # The code itself goes on the page until the message table has words for it (the
+        # fallback "could not be printed" would be untrue, and invite a second copy).
+        flash(e.code, "error")
+        return redirect(url_for("counter.detail", app_id=app.id))
     except MadoguchiError as e:
         log.warning("print of %s failed: %s", app.id, e.code)
         flash(printer_error_message(e.code), "error")
@@ -480,7 +499,7 @@ def print_form(app_id):
 def confirm(app_id):
     app = load_app(app_id)
     try:
-        services.confirm(get_db(), get_config(), app.id, actor=current_clerk().actor,
+        services.confirm(get_db(), get_config(), app, actor=current_clerk().actor,
                          expected_version=_seen_version(),
                          corrections_checked=bool(request.form.get("checked_corrections")))
     except TransitionError:
@@ -508,7 +527,7 @@ def reject(app_id):
     if request.method == "GET":
         return render_template("counter/reject.html", app=app, errors={}, reason="")
     try:
-        services.reject(get_db(), get_config(), app.id, actor=current_clerk().actor,
+        services.reject(get_db(), get_config(), app, actor=current_clerk().actor,
                         reason=request.form.get("reason", ""), expected_version=_seen_version())
     except ValidationError as e:
         reason_error = e.errors[0]

@@ -31,7 +31,7 @@ from sqlite_utils.migrations import Migrations
 from core.application import Application, iso, utcnow
 from core.errors import ConfigError, MadoguchiError, ValidationError
 from core.keys import kiosk_device_token
-from core.services.uploads import REPORTED_PURPOSES, UploadRefused, receive_kiosk_upload
+from core.services.uploads import UploadRefused, receive_kiosk_upload, reported_exchanges
 from core.store.db import open_from_config, write
 from kiosk.reception import PREFIX_RE
 
@@ -92,8 +92,9 @@ def check_kiosk_pc(config) -> None:
         raise ConfigError(f"keys.kiosk_device_token is not a kiosk's device token: {hint}",
                           key="keys.kiosk_device_token")
     if claims != (kiosk_id, prefix):
-        raise ConfigError(f"keys.kiosk_device_token was made for kiosk {claims[0]!r} with prefix {claims[1]!r}, "
-                          f"not {kiosk_id!r} with {prefix!r}: {hint}", key="keys.kiosk_device_token")
+        # Nothing read off the token is echoed: it is a secret.
+        raise ConfigError(f"keys.kiosk_device_token was made for another kiosk_id or reception_prefix: {hint}",
+                          key="keys.kiosk_device_token")
 
 
 # --- the kiosk PC's side ----------------------------------------------------------------------
@@ -111,7 +112,7 @@ def upload_body(config, app: Application, exchanges: list[dict]) -> dict[str, An
             # A licence's current vs at-issue address, for the clerk (see counter.views.licence_addresses).
             "licence": next((e.new for e in app.pending_events if e.kind == "card_read"), None),
         },
-        "exchanges": [e for e in exchanges if e.get("purpose") in REPORTED_PURPOSES],
+        "exchanges": reported_exchanges(exchanges),
     }
 
 
@@ -126,9 +127,14 @@ class OfficeClient:
         self._thread: threading.Thread | None = None
 
     def enqueue(self, db: sqlite_utils.Database, app: Application, exchanges: list[dict]) -> None:
-        """Keep the application until the office has it (joins the caller's transaction)."""
-        body = json.dumps(upload_body(self.config, app, exchanges), ensure_ascii=False)
+        """Keep the application until the office has it (joins the caller's transaction). An
+        upload still waiting for the same application is replaced, keeping the exchanges it
+        reported: every exchange goes until the office has acknowledged an upload holding it."""
         with write(db):
+            waiting = db.execute("SELECT body FROM kiosk_uploads WHERE application_id = ?", [app.id]).fetchone()
+            if waiting is not None:
+                exchanges = [*json.loads(waiting[0]).get("exchanges", []), *exchanges]
+            body = json.dumps(upload_body(self.config, app, exchanges), ensure_ascii=False)
             db.execute(
                 "INSERT INTO kiosk_uploads (application_id, body, attempts, next_attempt_at, last_error, created_at)"
                 " VALUES (?, ?, 0, ?, NULL, ?) ON CONFLICT (application_id) DO UPDATE SET body = excluded.body,"
@@ -174,8 +180,11 @@ class OfficeClient:
                 log.warning("upload to the office failed (%s); retrying in %.0f s", e.code, delay)
                 continue
             with write(db):
-                db.execute("DELETE FROM kiosk_uploads WHERE application_id = ?", [row["application_id"]])
-            delivered += 1
+                # Only what the office acknowledged: an upload replaced while this one was on its
+                # way (more exchanges, a print) stays for the next pass.
+                cur = db.execute("DELETE FROM kiosk_uploads WHERE application_id = ? AND body = ?",
+                                 [row["application_id"], row["body"]])
+            delivered += cur.rowcount
         left = db.execute("SELECT count(*) FROM kiosk_uploads").fetchone()[0]
         return delivered, left
 

@@ -49,6 +49,29 @@ def test_bad_keys_and_types_are_refused_naming_the_key(tmp_path, text, key):
     assert key in str(e.value)
 
 
+SECRET = "s3cr3t-Value-that-must-not-show"
+
+
+@pytest.mark.parametrize("text, key, expected", [
+    (f'[keys]\noffice_api_key = ["{SECRET}"]\n', "keys.office_api_key", "must be a string, not a list"),
+    (f'[keys]\npull_api_key = {{ v = "{SECRET}" }}\n', "keys.pull_api_key", "must be a string, not a table"),
+    (f'[backend]\nauth_header = ["{SECRET}"]\n', "keys.backend_auth_header", "must be a string"),   # its old name
+    (f'[kiosk]\nmode = "{SECRET}"\n', "kiosk.mode", "must be one of self, clerk-assisted"),
+    (f'[server]\nport = "{SECRET}"\n', "server.port", "must be an integer, not a string"),
+    (f'[languages]\navailable = ["ja", "{SECRET}"]\n', "languages.available", "must list only ja, en,"),
+])
+def test_a_config_error_names_the_key_and_what_it_takes_never_the_value(tmp_path, text, key, expected):
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert e.value.key == key and key in str(e.value) and expected in str(e.value)
+    assert SECRET not in str(e.value) and SECRET not in repr(e.value.details)
+    # nor on the terminal of `madoguchi check-config`-like commands, which print the error
+    run = madoguchi("init", config_file=path)
+    assert run.returncode != 0 and key in run.stderr + run.stdout and SECRET not in run.stderr + run.stdout
+
+
 def test_int_is_accepted_where_a_number_is_meant(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text("[devices]\ncamera_dedupe_seconds = 3\ncamera = 0\n")

@@ -313,6 +313,46 @@ def test_an_offline_printer_is_reported_and_nothing_changes(clerk_client, db, co
                 and e["purpose"] == "print"]
 
 
+def test_a_print_that_came_out_but_was_not_recorded_is_not_printed_again(clerk_client, db, config, monkeypatch):
+    import sqlite3
+    save = ApplicationStore.save
+
+    def locked(store, app):
+        raise sqlite3.OperationalError("database is locked")
+    app = kiosk_application(db, state=State.SUBMITTED)
+    monkeypatch.setattr(ApplicationStore, "save", locked)
+    print_url = f"/counter/applications/{app.id}/print"
+    r = post(clerk_client, print_url + "?lang=en", {"version": app.version}, follow_redirects=True)
+    assert r.status_code == 200 and "printed_not_recorded" in text_of(r) and "could not be printed" not in text_of(r)
+    assert f'action="{print_url}"' not in r.get_data(as_text=True)        # no "print again"
+    folder = config.path(config.devices.pdf_folder)
+    assert len(list(folder.glob("*.pdf"))) == 1
+    post(clerk_client, print_url, {"version": app.version})                # posted anyway
+    assert len(list(folder.glob("*.pdf"))) == 1
+    assert ApplicationStore(db).get(app.id).state is State.SUBMITTED
+    # Once the database takes writes, opening the application records the print that came out.
+    monkeypatch.setattr(ApplicationStore, "save", save)
+    page = clerk_client.get(f"/counter/applications/{app.id}").get_data(as_text=True)
+    assert ApplicationStore(db).get(app.id).state is State.PRINTED and f'action="{print_url}"' in page
+    assert len(list(folder.glob("*.pdf"))) == 1
+    assert [e["result"] for e in xlog.entries(db, application_id=app.id) if e["purpose"] == "print"] == ["ok"]
+
+
+@pytest.mark.parametrize("action", ["fields/phone", "confirm", "reject"])
+def test_each_clerk_action_loads_the_application_once(clerk_client, db, monkeypatch, action):
+    app = kiosk_application(db)
+    get, loads = ApplicationStore.get, []
+
+    def counted(store, application_id):
+        loads.append(application_id)
+        return get(store, application_id)
+    monkeypatch.setattr(ApplicationStore, "get", counted)
+    r = post(clerk_client, f"/counter/applications/{app.id}/{action}",
+             {"version": app.version, "value": "03-1111-2222", "reason": "resident"})
+    assert r.status_code == 302 and "/applications/" in r.location and loads == [app.id]
+    assert ApplicationStore(db).get(app.id).version == app.version + 1
+
+
 def test_confirm_after_corrections_needs_the_resident_to_have_checked_them(clerk_client, db):
     app = kiosk_application(db)
     post(clerk_client, f"/counter/applications/{app.id}/fields/phone",

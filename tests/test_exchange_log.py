@@ -61,3 +61,31 @@ def test_an_entry_names_its_person_by_the_keyed_subject_ref_only(db, config):
     assert half["subject_ref"] is None
     assert [e["seq"] for e in xlog.entries_about(db, config, xlog.Person("山田太郎", "1985-04-01"), ["APP2"])] \
         == [entry["seq"], half["seq"]]
+
+
+def test_the_subject_key_is_read_once_per_version_of_its_file(db, config, monkeypatch):
+    import os
+    from pathlib import Path
+
+    from core.keys import subject_key
+
+    person = xlog.Person("山田　太郎", "1985-04-01")
+    subject_key(config)   # created (or read) before counting
+    path = config.path(config.keys.dir) / "subject.key"
+    real_read_text = Path.read_text
+    reads = []
+
+    def counted(self, *args, **kwargs):
+        if self == path:
+            reads.append(self)
+        return real_read_text(self, *args, **kwargs)
+    monkeypatch.setattr(Path, "read_text", counted)
+    refs = {xlog.append(db, config, actor="kiosk:kiosk-1", counterparty="card", purpose="card_read",
+                        application_id=f"APP{i}", payload={}, person=person)["subject_ref"] for i in range(5)}
+    assert len(refs) == 1 and reads == []
+    # A new key written to the file is used from the next entry on.
+    path.write_text("another-key\n")
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000_000))
+    entry = xlog.append(db, config, actor="kiosk:kiosk-1", counterparty="card", purpose="card_read",
+                        application_id="APP9", payload={}, person=person)
+    assert entry["subject_ref"] == xlog.subject_ref("another-key", "山田太郎", "1985-04-01") and len(reads) == 1

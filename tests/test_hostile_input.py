@@ -492,3 +492,65 @@ def test_outbox_files_keys_and_printed_pdfs_are_private(config, tmp_path):
         assert mode(result.path) == 0o600 and mode(tmp_path / "printed-new") == 0o700
     finally:
         os.umask(old)
+
+
+@pytest.fixture
+def data_folder_mount(tmp_path):
+    """The test's data folder ([storage] and [keys] live in it) on a file system of its own: a small
+    tmpfs, which the test can fill or make read-only for real (as root; skipped where mount is refused)."""
+    var = tmp_path / "var"
+    var.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", str(var)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("no permission to mount a tmpfs")
+    yield var
+    subprocess.run(["umount", "-l", str(var)], check=True)
+
+
+def unwritable_answers(config):
+    """The answers of a fresh server (no connection opened yet) to a page, a JSON write and /healthz."""
+    from web import create_app
+    app = create_app(config)
+    app.config["TESTING"] = True
+    client = app.test_client()
+    return {"page": client.get("/prereg/?lang=ja"), "kiosk": client.get("/kiosk/"),
+            "api": client.post("/prereg/api/v1/applications", json=PREREG_FORM), "healthz": client.get("/healthz")}
+
+
+@pytest.mark.parametrize("case", ["read_only_before_the_database_exists", "read_only_with_a_loose_file_mode",
+                                  "read_only", "full"])
+def test_a_read_only_or_full_data_folder_is_503_with_retry_after(config, data_folder_mount, case):
+    from core.keys import ensure_keys
+    ensure_keys(config)
+    path = config.path(config.storage.path)
+    if case != "read_only_before_the_database_exists":
+        open_from_config(config).conn.close()
+    if case == "read_only_with_a_loose_file_mode":
+        path.chmod(0o644)   # as an older version left it: opening tightens it, which a read-only folder refuses
+    if case == "full":
+        with open(data_folder_mount / "filler", "wb") as filler:
+            with pytest.raises(OSError):
+                while True:
+                    filler.write(b"\0" * 65536)
+    else:
+        subprocess.run(["mount", "-o", "remount,ro", str(data_folder_mount)], check=True)
+    answers = unwritable_answers(config)
+    for name, r in answers.items():
+        assert r.status_code == 503 and int(r.headers["Retry-After"]) > 0, (name, r.status_code)
+    assert "ただいま混み合っています" in text_of(answers["page"])
+    assert answers["api"].get_json()["error"] == "database_unavailable"
+    assert answers["healthz"].get_json()["database"] == "not writable"
+
+
+def test_a_data_folder_the_service_may_not_write_is_503(config, monkeypatch):
+    """Not root: a folder without write permission refuses the new database file (root ignores
+    permissions, so the refusal is made here the way os.open makes it)."""
+    import errno
+
+    from core.store import db as store_db
+
+    def refused(path, **kw):
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+    monkeypatch.setattr(store_db, "create_private", refused)
+    answers = unwritable_answers(config)
+    assert {name: r.status_code for name, r in answers.items()} == dict.fromkeys(answers, 503)

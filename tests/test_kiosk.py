@@ -414,6 +414,35 @@ def test_a_job_that_reached_the_queue_and_failed_is_logged_as_the_counter_logs_i
         == [("printer:front", "error:out_of_paper"), ("printer:pdf-folder", "ok")]
 
 
+def test_forms_printed_but_not_recorded_offer_no_retry_and_never_print_twice(kiosk, tmp_path, monkeypatch, caplog):
+    import sqlite3
+    save = ApplicationStore.save
+
+    def printed_cannot_be_saved(store, app):
+        if app.state == State.PRINTED:
+            raise sqlite3.OperationalError("database is locked")
+        return save(store, app)
+    monkeypatch.setattr(ApplicationStore, "save", printed_cannot_be_saved)
+    kiosk.start("en")
+    kiosk.read_card()
+    kiosk.choose("certificates", ["juminhyo"])
+    kiosk.answer_all()
+    r = kiosk.print_and_wait()
+    v = kiosk.visit()
+    assert r.status_code == 200 and (v.print.state, v.print.error, v.print.retryable) == (
+        "failed", "printed_not_recorded", False)
+    assert "Try again" not in kiosk.text and "Staff will print your forms" in kiosk.text   # ask staff
+    assert len(list((tmp_path / "var" / "printed").glob("*.pdf"))) == 1
+    assert [r.levelname for r in caplog.records if "could not be recorded" in r.getMessage()] == ["ERROR"]
+    assert "山田" not in caplog.text
+    # A "print" posted anyway (a second touch, any client) sends nothing to the printer.
+    kiosk.post("/kiosk/print")
+    time.sleep(0.3)
+    assert kiosk.visit().print.error == "printed_not_recorded"
+    assert len(list((tmp_path / "var" / "printed").glob("*.pdf"))) == 1
+    assert ApplicationStore(db_of(kiosk)).get(v.application_id).state == State.SUBMITTED
+
+
 # --- QR path ---------------------------------------------------------------------------------
 
 PREREG = {"procedures": ["juminhyo"], "name": "髙橋　𠮷子", "kana": "タカハシ　ヨシコ", "birth_date": "1952-01-15",

@@ -50,15 +50,20 @@ def test_a_kiosk_pc_whose_token_is_not_its_own_does_not_start(tmp_path):
     from core.errors import ConfigError
     from web import create_app
     token = device_token("secret", "kiosk-7", "K")
-    for kiosk, words in [({"kiosk_id": "kiosk-7", "reception_prefix": "L"}, "with prefix 'K'"),
-                         ({"kiosk_id": "kiosk-8", "reception_prefix": "K"}, "for kiosk 'kiosk-7'"),
+    for kiosk, words in [({"kiosk_id": "kiosk-7", "reception_prefix": "L"}, "made for another kiosk_id or reception_"
+                          "prefix: set it to what `madoguchi kiosk token kiosk-7 --prefix L` prints"),
+                         ({"kiosk_id": "kiosk-8", "reception_prefix": "K"}, "made for another kiosk_id"),
                          ({"kiosk_id": "kiosk-7", "reception_prefix": "K", "token": ""}, "not a kiosk's device token")]:
         keys = {"kiosk_device_token": kiosk.pop("token", token)}
         pc = {"office_server_url": "http://127.0.0.1:9", **kiosk}
         config = load_config(ROOT / "config.toml", overrides=kiosk_overrides(tmp_path, kiosk=pc, keys=keys),
                              base_dir=tmp_path)
-        with pytest.raises(ConfigError, match=words):
+        with pytest.raises(ConfigError, match=re.escape(words)) as e:
             create_app(config, "kiosk")
+        # Nothing of the secret token: not its MAC, not the kiosk id it names (when not this kiosk's).
+        given = keys["kiosk_device_token"]
+        assert not given or given.rsplit(".", 1)[-1] not in str(e.value)
+        assert kiosk["kiosk_id"] == "kiosk-7" or "kiosk-7" not in str(e.value)
     pc = {"office_server_url": "http://127.0.0.1:9", "kiosk_id": "kiosk-7", "reception_prefix": "K"}
     overrides = kiosk_overrides(tmp_path, kiosk=pc, keys={"kiosk_device_token": token})
     ok = load_config(ROOT / "config.toml", overrides=overrides, base_dir=tmp_path)
@@ -175,6 +180,66 @@ def test_a_kiosk_cannot_take_over_an_application_made_elsewhere(office, db):
 def test_the_office_api_is_only_on_the_office_side(config):
     from web import create_app
     assert create_app(config, "kiosk").test_client().post("/kiosk/api/v1/applications", json={}).status_code == 404
+
+
+class Office:
+    """The office's side of OfficeClient.send, in process: down until told, then the real service."""
+
+    def __init__(self, db, config):
+        self.db, self.config, self.up, self.bodies, self.while_sending = db, config, False, [], None
+
+    def send(self, body):
+        from core.services.uploads import receive_kiosk_upload
+        from kiosk.office import OfficeUnavailable
+        self.bodies.append(body)
+        if not self.up:
+            raise OfficeUnavailable("down")
+        if self.while_sending is not None:
+            self.while_sending()
+            self.while_sending = None
+        receive_kiosk_upload(self.db, self.config, kiosk_id="kiosk-7", prefix="K", body=body)
+        return {}
+
+
+def kiosk_pc_application(state):
+    from core.application import Application, Source, State
+    data = {k: v for k, v in UPLOAD_FORM.items() if k != "procedures"}
+    app = Application.create(["juminhyo"], data, Source.TYPED, actor="kiosk:kiosk-7", channel="kiosk",
+                             application_id="0123456789ABCDEF")
+    app.reception_number = "K-004"
+    app.transition(State.SUBMITTED, "kiosk:kiosk-7")
+    if state == "printed":
+        app.transition(State.PRINTED, "kiosk:kiosk-7")
+    return app
+
+
+def test_a_retried_upload_sends_every_exchange_the_office_has_not_acknowledged(db, config, monkeypatch):
+    pc_config = config.replace({"kiosk": {"kiosk_id": "kiosk-7", "reception_prefix": "K"}})
+    client, office = OfficeClient(pc_config), Office(db, config)
+    monkeypatch.setattr(client, "send", office.send)
+    card_read, printed, _ = upload()["exchanges"]
+    client.enqueue(db, kiosk_pc_application("submitted"), [card_read])   # handed over, the office down
+    assert client.deliver_pending(db, force=True) == (0, 1)
+    client.enqueue(db, kiosk_pc_application("printed"), [printed])       # then printed after all
+    office.up = True
+    assert client.deliver_pending(db, force=True) == (1, 0)
+    assert [e["purpose"] for e in office.bodies[-1]["exchanges"]] == ["card_read", "print"]
+    assert [(e["purpose"], e["counterparty"]) for e in xlog.entries(db, application_id="0123456789ABCDEF")] == [
+        ("card_read", "mynumber_card"), ("print", "printer:pdf-folder")]
+
+
+def test_an_upload_replaced_while_on_its_way_is_sent_again(db, config, monkeypatch):
+    pc_config = config.replace({"kiosk": {"kiosk_id": "kiosk-7", "reception_prefix": "K"}})
+    client, office = OfficeClient(pc_config), Office(db, config)
+    monkeypatch.setattr(client, "send", office.send)
+    card_read, printed, _ = upload()["exchanges"]
+    client.enqueue(db, kiosk_pc_application("submitted"), [card_read])
+    office.up = True
+    office.while_sending = lambda: client.enqueue(db, kiosk_pc_application("printed"), [card_read, printed])
+    assert client.deliver_pending(db, force=True) == (0, 1)      # the first arrived; the newer one waits
+    assert client.deliver_pending(db, force=True) == (1, 0)
+    assert ApplicationStore(db).get("0123456789ABCDEF").state == "printed"
+    assert [e["purpose"] for e in xlog.entries(db, application_id="0123456789ABCDEF")] == ["card_read", "print"]
 
 
 # --- two live servers: a kiosk PC and the office ---------------------------------------------------

@@ -7,9 +7,11 @@ import pytest
 import zxingcpp
 from openapi_spec_validator import validate
 
+from core import exchange_log as xlog
 from core import sealed
 from core.application import new_application_id
 from core.keys import office_api_key
+from core.services.prereg import open_preregistration
 from core.tokens import TOKEN_LENGTH, decode_token, encode_token
 
 FORM = {"procedures": ["juminhyo"], "name": "API\u3000試験子", "kana": "エーピーアイ\u3000シケンコ",
@@ -28,7 +30,8 @@ def test_submit_answers_201_with_a_token_that_opens_the_application(client, conf
     assert set(body) == {"id", "token", "expires_at", "qr_png_url"}
     assert len(body["token"]) == TOKEN_LENGTH <= 64 and decode_token(body["token"])[0] == body["id"]
     assert body["token"] not in body["qr_png_url"] and body["qr_png_url"].endswith(f"/applications/{body['id']}/qr.png")
-    app_id, form = sealed.open_prereg(config, body["token"], db)
+    app_id, envelope = sealed.open_prereg_envelope(config, body["token"], db)
+    form = envelope.form
     assert app_id == body["id"] and form["name"] == "API\u3000試験子" and form["juminhyo_copies"] == 2
 
 
@@ -168,24 +171,26 @@ def test_office_side_opens_through_the_pull_api(live_server, config_file, tmp_pa
         "prereg": {"server_url": server.url}})
     office = load_config(office_file, base_dir=office_dir)
     office_db = open_database(office_dir / "office.db")
-    app_id, form = sealed.open_prereg(office, token, office_db, actor="counter:test")
-    assert app_id == r.json()["id"] and form["name"] == "API\u3000試験子"
-    assert office_db.execute("SELECT purpose FROM exchange_log").fetchall() == [("prereg_fetch",)]
+    opened = open_preregistration(office_db, office, token, actor="counter:test")
+    app_id, form = opened.app_id, opened.form
+    assert app_id == r.json()["id"] and form is not None and form["name"] == "API\u3000試験子"
+    [(purpose, subject)] = office_db.execute("SELECT purpose, subject_ref FROM exchange_log").fetchall()
+    assert purpose == "prereg_fetch" and subject == xlog.subject_of(office, xlog.Person.of(FORM))
     with pytest.raises(sealed.TokenError) as e:
-        sealed.open_prereg(office, encode_token(app_id, b"\x01" * 16), office_db)
+        sealed.open_prereg_envelope(office, encode_token(app_id, b"\x01" * 16), office_db)
     assert e.value.code == "wrong_key"
     with pytest.raises(sealed.TokenError) as e:
-        sealed.open_prereg(office, encode_token(new_application_id(), b"\x01" * 16), office_db)
+        sealed.open_prereg_envelope(office, encode_token(new_application_id(), b"\x01" * 16), office_db)
     assert e.value.code == "unknown_id"
     refused = load_config(write_config(tmp_path / "bad.toml", {
         "keys": {"dir": str(office_dir / "keys"), "office_api_key": "not-the-key"},
         "prereg": {"server_url": server.url}}), base_dir=office_dir)
     with pytest.raises(sealed.PreregUnavailable) as e:
-        sealed.open_prereg(refused, token, office_db)
+        sealed.open_prereg_envelope(refused, token, office_db)
     assert e.value.code == "prereg_unauthorized"
     down = office.replace({"prereg": {"server_url": "http://127.0.0.1:9"}})
     with pytest.raises(sealed.PreregUnavailable) as e:
-        sealed.open_prereg(down, token, office_db)
+        sealed.open_prereg_envelope(down, token, office_db)
     assert e.value.code == "prereg_unreachable"
 
 

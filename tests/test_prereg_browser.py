@@ -15,6 +15,7 @@ import zxingcpp
 
 from core import sealed
 from core.config import load_config
+from core.services.prereg import open_preregistration
 from core.store.db import open_database
 from tests.fixtures_browser import assert_accessible
 
@@ -168,7 +169,8 @@ def test_moving_in_with_two_household_members_in_japanese(axe_page, server, offi
     shot = me.snap("done")
     token = qr_token_from_screenshot(shot)
     config, db = office
-    app_id, form = sealed.open_prereg(config, token, db, actor="kiosk:test")
+    form = open_preregistration(db, config, token, actor="kiosk:test").form
+    assert form is not None
     assert form["procedures"] == ["juminido", "jido_teate"]
     assert form["name"] == "転入\u3000試験太郎" and form["kana"] == "テンニュウ\u3000シケンタロウ"
     assert form["birth_date"] == "1980-04-01" and form["move_date"] == "2026-11-01"
@@ -187,7 +189,7 @@ def test_moving_in_with_two_household_members_in_japanese(axe_page, server, offi
     page.locator("main form button[type=submit]").click()
     me.snap("withdrawn")
     with pytest.raises(sealed.TokenError) as e:
-        sealed.open_prereg(config, token, db)
+        sealed.open_prereg_envelope(config, token, db)
     assert e.value.code == "unknown_id"
 
 

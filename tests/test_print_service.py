@@ -1,13 +1,20 @@
 """core.services.printing: one print of an application, its record or its error, nothing half-way."""
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from core import exchange_log as xlog
 from core.application import Application, Source, State
 from core.errors import TransitionError
 from core.keys import subject_key
-from core.services.printing import print_application
+from core.services.printing import (
+    PrintedNotRecorded,
+    has_unrecorded_print,
+    print_application,
+    record_unrecorded_print,
+)
 from core.store.applications import ApplicationStore, ConcurrentUpdate
 from hardware.printer import PrinterError, PrintResult, open_printer
 from tests.fixtures_counter import MOVE_IN, kiosk_application
@@ -129,20 +136,55 @@ def test_a_change_by_someone_else_during_the_print_keeps_theirs_and_logs_the_pri
     assert app.state is State.SUBMITTED and app.version == other.version - 1 and not app.pending_events
 
 
-def test_a_failure_while_recording_records_nothing_half_way(db, config):
+def test_a_failure_while_recording_records_nothing_half_way_and_never_prints_twice(db, config, caplog):
     app = kiosk_application(db, state=State.SUBMITTED)
     entries, version = len(list(xlog.entries(db))), app.version
 
     def upload_fails(db, entry):
         raise RuntimeError("disk full")
-    with pytest.raises(RuntimeError):
-        print_application(db, config, app, actor="kiosk:kiosk-1", printer=Printer(), pdf=PDF, logged=upload_fails)
+    printer = Printer()
+    with pytest.raises(PrintedNotRecorded) as raised:
+        print_application(db, config, app, actor="kiosk:kiosk-1", printer=printer, pdf=PDF, logged=upload_fails)
+    assert raised.value.code == "printed_not_recorded" and raised.value.retryable is False
+    assert len(printer.titles) == 1 and has_unrecorded_print(app.id)
     assert len(list(xlog.entries(db))) == entries
     assert ApplicationStore(db).get(app.id).state is State.SUBMITTED
     assert app.state is State.SUBMITTED and app.version == version and not app.pending_events
-    # and the same application prints on the next try
-    print_application(db, config, app, actor="kiosk:kiosk-1", printer=Printer(), pdf=PDF)
-    assert ApplicationStore(db).get(app.id).state is State.PRINTED
+    [record] = [r for r in caplog.records if r.name == "madoguchi.printing"]
+    assert record.levelname == "ERROR" and app.id in record.getMessage() and "RuntimeError" in record.getMessage()
+    assert MOVE_IN["name"].split("\u3000")[0] not in caplog.text and MOVE_IN["birth_date"] not in caplog.text
+    # While recording still fails, another attempt sends nothing and says the same.
+    with pytest.raises(PrintedNotRecorded):
+        print_application(db, config, app, actor="kiosk:kiosk-1", printer=printer, pdf=PDF, logged=upload_fails)
+    assert len(printer.titles) == 1
+    # Once it can be recorded, the next attempt records the print that came out: no second copy.
+    again = Printer()
+    result = print_application(db, config, app, actor="clerk:sato", printer=again, pdf=PDF)
+    assert again.titles == [] and (result.queue, result.job_id) == ("front", 41)
+    stored = ApplicationStore(db).get(app.id)
+    assert stored.state is State.PRINTED and not has_unrecorded_print(app.id)
+    [note] = [e for e in ApplicationStore(db).events(app.id) if e.kind == "printed"]
+    assert (note.actor, note.new) == ("kiosk:kiosk-1", {"queue": "front", "job_id": "41"})
+    [entry] = prints(db, app.id)
+    assert (entry["actor"], entry["counterparty"], entry["result"]) == ("kiosk:kiosk-1", "printer:front", "ok")
+    # After that, printing again is an ordinary reprint.
+    print_application(db, config, stored, actor="clerk:sato", printer=again, pdf=PDF)
+    assert len(again.titles) == 1 and len(prints(db, app.id)) == 2
+
+
+def test_an_unrecorded_print_is_recorded_when_the_application_is_opened(db, config):
+    app = kiosk_application(db, state=State.SUBMITTED)
+
+    def locked(db, entry):
+        raise sqlite3.OperationalError("database is locked")
+    with pytest.raises(PrintedNotRecorded):
+        print_application(db, config, app, actor="kiosk:kiosk-1", printer=Printer(), pdf=PDF, logged=locked)
+    assert record_unrecorded_print(db, config, Application.create(["juminhyo"], {}, Source.TYPED, actor="x",
+                                                                   channel="counter")) is None
+    fresh = ApplicationStore(db).get(app.id)
+    assert record_unrecorded_print(db, config, fresh) is not None
+    assert ApplicationStore(db).get(app.id).state is State.PRINTED and not has_unrecorded_print(app.id)
+    assert record_unrecorded_print(db, config, fresh) is None
 
 
 def test_on_a_kiosk_pc_the_application_changes_in_memory_and_the_entry_is_handed_over(db, config):

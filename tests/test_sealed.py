@@ -11,12 +11,16 @@ FORM = {"procedures": ["juminhyo"], "name": "封筒\u3000秘密子", "kana": "�
         "address": "東京都千代田区千代田９－９", "juminhyo_scope": "self", "juminhyo_copies": 1}
 
 
+def open_form(config, token, db=None):
+    app_id, envelope = sealed.open_prereg_envelope(config, token, db)
+    return app_id, envelope.form
+
+
 def test_seal_and_open_in_the_same_database(config, db):
     receipt = sealed.submit(config, db, FORM, lang="en")
     assert receipt.expires_at - utcnow() > timedelta(days=29, hours=23)
-    app_id, form = sealed.open_prereg(config, receipt.token, db)
-    assert (app_id, form) == (receipt.app_id, FORM)
-    _, env = sealed.open_prereg_envelope(config, receipt.token, db)
+    app_id, env = sealed.open_prereg_envelope(config, receipt.token, db)
+    assert (app_id, env.form) == (receipt.app_id, FORM)
     assert env.lang == "en" and env.submitted_at
 
 
@@ -40,7 +44,7 @@ def test_a_wrong_key_does_not_open(config, db):
     receipt = sealed.submit(config, db, FORM)
     forged = encode_token(receipt.app_id, b"\x00" * 16)
     with pytest.raises(TokenError) as e:
-        sealed.open_prereg(config, forged, db)
+        open_form(config, forged, db)
     assert e.value.code == "wrong_key"
 
 
@@ -50,25 +54,25 @@ def test_a_ciphertext_moved_to_another_id_does_not_open(config, db):
     other = new_application_id()
     db.execute("UPDATE sealed_applications SET id = ? WHERE id = ?", [other, receipt.app_id])
     with pytest.raises(TokenError) as e:
-        sealed.open_prereg(config, encode_token(other, key), db)
+        open_form(config, encode_token(other, key), db)
     assert e.value.code == "wrong_key"
 
 
 def test_unknown_ids_and_expired_applications(config, db):
     with pytest.raises(TokenError) as e:
-        sealed.open_prereg(config, encode_token(new_application_id(), b"k" * 16), db)
+        open_form(config, encode_token(new_application_id(), b"k" * 16), db)
     assert e.value.code == "unknown_id"
     old = sealed.store(db, FORM, days=30, now=utcnow() - timedelta(days=31))
     with pytest.raises(TokenError) as e:
-        sealed.open_prereg(config, old.token, db)
+        open_form(config, old.token, db)
     assert e.value.code == "expired"
     fresh = sealed.submit(config, db, FORM)
     assert sealed.purge(db) == 1
     assert sealed.count(db) == 1
     with pytest.raises(TokenError) as e:
-        sealed.open_prereg(config, old.token, db)
+        open_form(config, old.token, db)
     assert e.value.code == "unknown_id"
-    assert sealed.open_prereg(config, fresh.token, db)[0] == fresh.app_id
+    assert open_form(config, fresh.token, db)[0] == fresh.app_id
 
 
 def test_withdraw_needs_the_key(config, db):
@@ -80,20 +84,21 @@ def test_withdraw_needs_the_key(config, db):
     assert sealed.withdraw(db, receipt.token) == receipt.app_id
     assert sealed.count(db) == 0
     with pytest.raises(TokenError) as e:
-        sealed.open_prereg(config, receipt.token, db)
+        open_form(config, receipt.token, db)
     assert e.value.code == "unknown_id"
 
 
-def test_opening_with_an_actor_is_recorded_in_the_exchange_log(config, db):
+def test_opening_is_pure_and_has_no_logging_path(config, db):
+    """The one way to open one with a prereg_fetch entry (about the person) is
+    core.services.prereg.open_preregistration; sealed logs nothing, and takes no actor."""
     receipt = sealed.submit(config, db, FORM)
-    sealed.open_prereg(config, receipt.token, db, actor="kiosk:kiosk-1")
-    entries = list(exchange_log.entries(db, application_id=receipt.app_id))
-    assert [(e["actor"], e["purpose"], e["counterparty"]) for e in entries] == [
-        ("kiosk:kiosk-1", "prereg_fetch", "prereg")]
-    assert entries[0]["payload_sha256"] == exchange_log.payload_digest(FORM)
-    assert exchange_log.verify(db).ok
+    assert open_form(config, receipt.token, db) == (receipt.app_id, FORM)
+    with pytest.raises(TypeError):
+        sealed.open_prereg_envelope(config, receipt.token, db, actor="kiosk:kiosk-1")
+    assert not hasattr(sealed, "open_prereg")
+    assert list(exchange_log.entries(db)) == []
 
 
 def test_open_without_a_db_uses_the_configured_one(config, db):
     receipt = sealed.submit(config, db, FORM)
-    assert sealed.open_prereg(config, receipt.token)[1] == FORM
+    assert open_form(config, receipt.token)[1] == FORM

@@ -45,6 +45,21 @@ def test_a_retry_is_the_same_application_and_may_move_it_to_printed(db, config):
     assert not receive(db, config, upload()).created
 
 
+def test_a_retry_logs_the_exchanges_the_office_has_not_logged_yet_and_no_other_twice(db, config):
+    card_read, printed, _other = upload()["exchanges"]
+    first = upload(state="submitted")
+    first["exchanges"] = [card_read]
+    receive(db, config, first)
+    retry = upload()
+    retry["exchanges"] = [card_read, printed, printed]
+    receive(db, config, retry)
+    receive(db, config, retry)
+    entries = list(xlog.entries(db, application_id=APP_ID))
+    assert [(e["purpose"], e["counterparty"]) for e in entries] == [("card_read", "mynumber_card"),
+                                                                     ("print", "printer:pdf-folder")]
+    assert xlog.verify(db).ok
+
+
 @pytest.mark.parametrize(("body", "kiosk_id", "prefix", "code"), [
     ("not a dict", "kiosk-7", "K", "not_an_upload"),
     ({"kiosk_id": "kiosk-7", "application": "x"}, "kiosk-7", "K", "not_an_upload"),

@@ -1,8 +1,9 @@
 """What a clerk does to an application at the counter: correct a value, confirm, reject.
 
-One function per action; each loads the application, checks its state and the version the
-clerk saw, and makes the change and its audit events in one transaction. Refusals are coded
-errors, and nothing is changed:
+One function per action; each takes the application as its caller loaded it (once per action:
+`load`, which raises NotFound), checks its state and the version the clerk saw, and makes the
+change and its audit events in one transaction, saved only if nobody changed the stored record
+since it was loaded. Refusals are coded errors, and nothing is changed:
 - `Stale` (code `stale`): someone else changed the application since the clerk saw it;
 - `TransitionError`: `application_closed` (correct), `not_printed` (confirm),
   `illegal_transition_<state>_to_rejected` (reject);
@@ -38,17 +39,17 @@ class Stale(ConcurrentUpdate):
 
 
 def load(db: sqlite_utils.Database, app_id: str) -> Application:
+    """The application an action is about (NotFound for an unknown or malformed id)."""
     app = ApplicationStore(db).find(app_id) if is_application_id(app_id) else None
     if app is None:
         raise NotFound("no such application")
     return app
 
 
-def correct(db: sqlite_utils.Database, config: Config, app_id: str, *, actor: str, field: str, value: Any,
+def correct(db: sqlite_utils.Database, config: Config, app: Application, *, actor: str, field: str, value: Any,
             reason: str, expected_version: int | None) -> Application:
     """Change one value as a clerk, with a reason. `value` is what the clerk typed (text; a
     date also in 和暦, a checkbox "yes"/"no"), or the value itself for the household list."""
-    app = load(db, app_id)
     if app.state not in OPEN_STATES:
         raise TransitionError(f"fields cannot change in state {app.state}", code="application_closed")
     catalogue = get_catalogue()
@@ -78,12 +79,11 @@ def correct(db: sqlite_utils.Database, config: Config, app_id: str, *, actor: st
     return _save(db, app)
 
 
-def confirm(db: sqlite_utils.Database, config: Config, app_id: str, *, actor: str, expected_version: int | None,
+def confirm(db: sqlite_utils.Database, config: Config, app: Application, *, actor: str, expected_version: int | None,
             corrections_checked: bool = False) -> Application:
     """Confirm a printed application and queue its record for the core system (the outbox
     row is written in the same transaction). Values corrected after the form was printed
     need the resident to have checked them (`corrections_checked`), or a new print."""
-    app = load(db, app_id)
     if app.state is not State.PRINTED:
         raise TransitionError(f"only a printed application can be confirmed (it is {app.state})",
                               code="not_printed")
@@ -103,10 +103,9 @@ def confirm(db: sqlite_utils.Database, config: Config, app_id: str, *, actor: st
     return app
 
 
-def reject(db: sqlite_utils.Database, config: Config, app_id: str, *, actor: str, reason: str,
+def reject(db: sqlite_utils.Database, config: Config, app: Application, *, actor: str, reason: str,
            expected_version: int | None) -> Application:
     """Reject an application, with a reason."""
-    app = load(db, app_id)
     if not app.can_move_to(State.REJECTED):
         raise TransitionError(f"application cannot go from {app.state} to rejected",
                               code=f"illegal_transition_{app.state}_to_rejected")

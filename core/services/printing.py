@@ -8,10 +8,21 @@ printed) or the reprint note, the job's queue and id, and the exchange-log entry
 `print`, counterparty `printer:<queue>`, payload the PDF). On failure the coded error is
 re-raised after an `error:<code>` entry, written only when the job may have reached the print
 service; the application is left as it was, in the database and in memory.
+
+When the paper came out but recording it failed (a locked or full database, the kiosk's
+upload queue), `PrintedNotRecorded` (code `printed_not_recorded`, not retryable) is raised and
+the print is remembered in this process: the next `print_application` of that application
+sends nothing to the printer and records the earlier print instead (or raises the same error
+again while the database still fails); `record_unrecorded_print` does the same when a surface
+opens the application. A second copy is never printed for it without a clerk asking again
+after the print is recorded.
 """
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import sqlite_utils
@@ -29,6 +40,8 @@ NOTHING_SENT = ("offline", "no_queue", "paused")
 
 Logged = Callable[[sqlite_utils.Database, dict[str, Any]], None]
 
+log = logging.getLogger("madoguchi.printing")
+
 
 class PrintedJob(Protocol):
     @property
@@ -42,6 +55,32 @@ class Printer(Protocol):
     name: str
 
     def print_pdf(self, pdf: bytes, title: str) -> Any: ...
+
+
+class PrintedNotRecorded(MadoguchiError):
+    """The forms came out of the printer, but the print could not be recorded. Printing again
+    would make a second copy, so surfaces offer no retry: the visitor or clerk asks staff."""
+
+    code = "printed_not_recorded"
+    retryable = False
+
+
+@dataclass(frozen=True)
+class _UnrecordedPrint:
+    result: PrintedJob
+    actor: str
+    pdf: bytes
+
+
+# Prints whose paper came out and whose record failed, by application id (see the docstring).
+_unrecorded: dict[str, _UnrecordedPrint] = {}
+_unrecorded_lock = threading.Lock()
+
+
+def has_unrecorded_print(app_id: str) -> bool:
+    """Whether `app_id`'s forms came out of a printer here without the print being recorded."""
+    with _unrecorded_lock:
+        return app_id in _unrecorded
 
 
 def job_title(app: Application) -> str:
@@ -70,10 +109,15 @@ def print_application(db: sqlite_utils.Database, config, app: Application, *, ac
     print's or its error's): the kiosk keeps the entries of a visit and queues its upload there.
     Raises TransitionError (`not_printable`) before sending anything for a draft or a closed
     application, the printer's coded error when the print failed, ConcurrentUpdate when someone
-    else changed the application while it printed (the print is logged, the state is theirs).
+    else changed the application while it printed (the print is logged, the state is theirs),
+    PrintedNotRecorded when the paper came out (now or at an earlier call) and the print could not
+    be recorded.
     """
     if app.state not in PRINTABLE_STATES:
         raise TransitionError(f"an application in state {app.state} is not printed", code="not_printable")
+    earlier = record_unrecorded_print(db, config, app, save=save, logged=logged)
+    if earlier is not None:
+        return earlier  # the paper of that print is out: nothing is sent again
     try:
         result = printer.print_pdf(pdf, job_title(app))
     except MadoguchiError as e:
@@ -81,7 +125,29 @@ def print_application(db: sqlite_utils.Database, config, app: Application, *, ac
             _log(db, config, app, actor, f"printer:{getattr(e, 'queue', None) or printer.name}", pdf,
                  f"error:{e.code}", logged)
         raise
-    counterparty = f"printer:{result.queue or printer.name}"
+    _record(db, config, app, _UnrecordedPrint(result, actor, pdf), printer.name, save=save, logged=logged)
+    return result
+
+
+def record_unrecorded_print(db: sqlite_utils.Database, config, app: Application, *, save: bool = True,
+                            logged: Logged | None = None) -> PrintedJob | None:
+    """Record a print of `app` that came out earlier without its record (None if there is none).
+
+    Raises PrintedNotRecorded while recording still fails, ConcurrentUpdate as print_application.
+    """
+    with _unrecorded_lock:
+        earlier = _unrecorded.get(app.id)
+    if earlier is None:
+        return None
+    _record(db, config, app, earlier, earlier.result.queue, save=save, logged=logged)
+    return earlier.result
+
+
+def _record(db: sqlite_utils.Database, config, app: Application, printed: _UnrecordedPrint, printer_name: str,
+            *, save: bool, logged: Logged | None) -> None:
+    """In one transaction: the state change or reprint note, the job, the exchange-log entry."""
+    result, actor, pdf = printed.result, printed.actor, printed.pdf
+    counterparty = f"printer:{result.queue or printer_name}"
     before = (app.state, app.updated_at, app.version, list(app.pending_events))
     try:
         with write(db):
@@ -101,8 +167,23 @@ def print_application(db: sqlite_utils.Database, config, app: Application, *, ac
             # The form came out all the same: that disclosure is logged; the record stays as the
             # other writer left it (a print noted after their change would hide it).
             _log(db, config, app, actor, counterparty, pdf, "ok", logged)
-        raise
-    return result
+            _forget(app.id)
+            raise
+        if not isinstance(e, Exception):
+            raise
+        with _unrecorded_lock:
+            _unrecorded[app.id] = printed
+        # No personal data: the application's id, the queue and job, the kind of failure.
+        log.error("application %s printed (%s job %s) but the print could not be recorded: %s",
+                  app.id, counterparty, result.job_id, type(e).__name__)
+        raise PrintedNotRecorded("the forms were printed but the print could not be recorded",
+                                 app_id=app.id, queue=result.queue, job_id=str(result.job_id)) from e
+    _forget(app.id)
+
+
+def _forget(app_id: str) -> None:
+    with _unrecorded_lock:
+        _unrecorded.pop(app_id, None)
 
 
 def _log(db: sqlite_utils.Database, config, app: Application, actor: str, counterparty: str, pdf: bytes,

@@ -7,8 +7,9 @@ reception prefix, and parsed the JSON body. The upload is stored once, as the ki
 (state `submitted` or `printed`), with the kiosk's own exchange-log entries re-told into the
 office's chain, all in one transaction. A retry after a lost answer (the same kiosk, the same
 application) is answered with the stored application (`created` False), moving it from
-submitted to printed if the kiosk printed it since. Refusals are coded errors, and nothing is
-written:
+submitted to printed if the kiosk printed it since, and logging the exchanges it reports that the
+office has not logged yet (a kiosk sends every exchange the office has not acknowledged; one
+already logged is not logged twice). Refusals are coded errors, and nothing is written:
 - `UploadRefused`: `not_an_upload`, `wrong_kiosk` (the body speaks for another kiosk),
   `bad_id`, `bad_state`, `bad_reception_number`, `foreign_reception_number` (not this kiosk's
   prefix; details `prefix`), `conflict` (an application with that id that is not this upload),
@@ -78,6 +79,7 @@ def receive_kiosk_upload(db: sqlite_utils.Database, config: Config, *, kiosk_id:
         if existing.state == State.SUBMITTED and app.state == State.PRINTED:
             existing.transition(State.PRINTED, actor)
             store.save(existing)
+        _log_reported(db, config, existing, kiosk_id, body.get("exchanges"))
         return Received(existing, created=False)
 
 
@@ -120,14 +122,28 @@ def _application_from_upload(raw: dict[str, Any], actor: str) -> Application:
     return app
 
 
-def _log_reported(db: sqlite_utils.Database, config: Config, app: Application, kiosk_id: str,
-                  exchanges: Any) -> None:
-    """The kiosk's own exchange-log entries, re-told into the office's chain."""
+def reported_exchanges(exchanges: Any) -> list[dict[str, str]]:
+    """The exchanges of an upload body worth re-telling, as the office keeps them, each once."""
+    out: dict[tuple[str, ...], dict[str, str]] = {}
     for e in exchanges if isinstance(exchanges, list) else []:
         if not isinstance(e, dict) or e.get("purpose") not in REPORTED_PURPOSES:
             continue
-        counterparty = str(e.get("counterparty") or "")[:40]
-        xlog.append(db, config, actor=f"kiosk:{kiosk_id}", counterparty=counterparty, purpose=e["purpose"],
-                    application_id=app.id, person=xlog.Person.of(app.data), result=str(e.get("result") or "ok")[:20],
-                    payload={"reported_by": kiosk_id, "at": str(e.get("at") or "")[:40],
-                             "payload_sha256": str(e.get("payload_sha256") or "")[:64]})
+        kept = {"purpose": e["purpose"], "counterparty": str(e.get("counterparty") or "")[:40],
+                "at": str(e.get("at") or "")[:40], "payload_sha256": str(e.get("payload_sha256") or "")[:64],
+                "result": str(e.get("result") or "ok")[:20]}
+        out.setdefault(tuple(kept.values()), kept)
+    return list(out.values())
+
+
+def _log_reported(db: sqlite_utils.Database, config: Config, app: Application, kiosk_id: str,
+                  exchanges: Any) -> None:
+    """The kiosk's own exchange-log entries, re-told into the office's chain (those not yet told)."""
+    actor = f"kiosk:{kiosk_id}"
+    told = {(e["purpose"], e["counterparty"], e["result"], e["payload_sha256"])
+            for e in xlog.entries(db, application_id=app.id) if e["actor"] == actor}
+    for e in reported_exchanges(exchanges):
+        payload = {"reported_by": kiosk_id, "at": e["at"], "payload_sha256": e["payload_sha256"]}
+        if (e["purpose"], e["counterparty"], e["result"], xlog.payload_digest(payload)) in told:
+            continue
+        xlog.append(db, config, actor=actor, counterparty=e["counterparty"], purpose=e["purpose"],
+                    application_id=app.id, person=xlog.Person.of(app.data), result=e["result"], payload=payload)

@@ -1,6 +1,7 @@
 """Opening the database, WAL, write transactions and migrations."""
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import sqlite3
@@ -46,11 +47,15 @@ def connect(path: str | Path, busy_timeout_ms: int = 10000) -> sqlite_utils.Data
     if str(path) != ":memory:":
         # Personal data: 0600 in a 0700 folder. SQLite creates a new file 0644 and gives the
         # -wal and -shm files the database file's mode, so the file is made here first.
-        private_folder(path.parent)
-        if not path.exists():
-            os.close(create_private(path, exclusive=False))
-        for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-            tighten(p)
+        try:
+            private_folder(path.parent)
+            if not path.exists():
+                os.close(create_private(path, exclusive=False))
+            for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                tighten(p)
+        except PermissionError as e:
+            # The service's user may not write the data folder: what SQLite says for that.
+            raise sqlite3.OperationalError(f"unable to open database file ({e.strerror})") from e
     conn = sqlite3.connect(str(path), timeout=busy_timeout_ms / 1000, isolation_level=None,
                            check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
@@ -124,9 +129,17 @@ _UNWRITABLE_MESSAGES = ("database is locked", "database is busy", "readonly data
                         "database or disk is full", "unable to open database file")
 
 
+# What the operating system says when our data folder cannot be written: read-only, full, over
+# quota, failing (an error of the data folder's own files, e.g. the database's or a key's).
+_UNWRITABLE_ERRNOS = (errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EIO)
+
+
 def is_unwritable(exc: BaseException) -> bool:
-    """Whether `exc` says the database cannot be written now (a 503, not a bug)."""
-    return isinstance(exc, sqlite3.OperationalError) and any(m in str(exc).lower() for m in _UNWRITABLE_MESSAGES)
+    """Whether `exc` says the database (or the data folder it lives in) cannot be written now:
+    a 503, not a bug."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return any(m in str(exc).lower() for m in _UNWRITABLE_MESSAGES)
+    return isinstance(exc, OSError) and exc.errno in _UNWRITABLE_ERRNOS
 
 
 def can_write(db: sqlite_utils.Database, timeout_ms: int = 100) -> bool:
