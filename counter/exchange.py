@@ -17,8 +17,9 @@ from core.store.applications import ApplicationStore
 from core.users import Role
 from counter import casework, log_pdf
 from counter.auth import current_clerk, requires
-from counter.blueprint import PURPOSE_LABELS, bp, label_of
+from counter.blueprint import bp
 from counter.disclosure import log_disclosure, person_log
+from counter.labels import PURPOSE_LABELS, label_of
 from web import get_config, get_db
 
 log = logging.getLogger("madoguchi.counter")

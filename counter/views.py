@@ -30,8 +30,9 @@ from core.store.applications import AlreadyStored, ApplicationStore, ConcurrentU
 from core.users import Role
 from counter import casework
 from counter.auth import current_clerk, requires, sign_in_page
-from counter.blueprint import CHANNEL_LABELS, STATE_LABELS, bp, label_of, local_time, minutes, tr
+from counter.blueprint import bp
 from counter.disclosure import log_disclosure
+from counter.labels import CHANNEL_LABELS, STATE_LABELS, label_of, local_time, minutes, tr
 from web import get_config, get_db
 from web.messages import field_error_for, message
 

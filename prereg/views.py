@@ -8,10 +8,10 @@ confirmation page, the PNG download and the printable page can show the QR again
 """
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
-from flask import abort, g, redirect, render_template, request, session, url_for
+from flask import abort, redirect, render_template, request, session, url_for
 from flask_babel import format_date
 from flask_babel import gettext as _
 
@@ -19,12 +19,13 @@ from core import sealed
 from core.catalogue import FieldDef, get_catalogue, text_in
 from core.errors import FieldError, ValidationError
 from core.forms import MAX_HOUSEHOLD
-from core.japanese import ERAS, format_postal_code, lookup_postal_code, to_wareki
+from core.japanese import format_postal_code, lookup_postal_code
 from core.tokens import TokenError
 from prereg import drafts, widgets
 from prereg.api import png_response, retry_after, submit_form
 from prereg.blueprint import bp
 from prereg.flow import OTHER_EVENT, Flow
+from prereg.labels import display, lang, member_line, procedure_names
 from web import get_config, get_db
 from web.messages import era_options, field_error, yes_no_options
 
@@ -34,10 +35,6 @@ MEMBER_KEYS = ("name", "kana", "birth_date", "sex", "relationship")
 
 
 # --- state ----------------------------------------------------------------------------
-
-def lang() -> str:
-    return g.get("lang", "ja")
-
 
 def load_flow() -> Flow:
     return Flow(get_catalogue(), drafts.load(get_db(), session.get(DRAFT)))
@@ -92,54 +89,6 @@ def input_id(f: FieldDef, fields: list[FieldDef], prefix: str = "") -> str:
     kind = widgets.widget(f, fields)
     base = f"f-{prefix}{f.name}"
     return {"date": base + "-year", "address_parts": base + "-town"}.get(kind, base)
-
-
-# --- display --------------------------------------------------------------------------
-
-def show_date(iso: str) -> str:
-    d = date.fromisoformat(iso)
-    text = format_date(d, "long")
-    if lang() in ("ja", "ja-easy") and d >= ERAS[0].start:
-        era, year = to_wareki(d)
-        text += f"（{era.kanji}{'元' if year == 1 else year}年）"
-    return text
-
-
-def display(f: FieldDef, value: Any) -> str | list[str]:
-    """An answer as the check-your-answers page shows it."""
-    if value is None or value == "" or value == []:
-        return _("Not answered")
-    if f.type == "choice":
-        return f.choice_label(value, lang())
-    if f.type == "checkbox":
-        return _("Yes") if value else _("No")
-    if f.type == "date":
-        return show_date(value)
-    if f.type == "postal_code":
-        return format_postal_code(value)
-    if f.type == "household":
-        return [member_line(m) for m in value]
-    return str(value)
-
-
-def member_line(m: dict[str, Any]) -> str:
-    cat = get_catalogue()
-    parts = [m.get("name", "")]
-    if m.get("kana"):
-        parts[0] += f"（{m['kana']}）" if lang() in ("ja", "ja-easy", "zh") else f" ({m['kana']})"
-    if m.get("birth_date"):
-        parts.append(show_date(m["birth_date"]))
-    if m.get("sex"):
-        parts.append(cat.field("sex").choice_label(m["sex"], lang()))
-    if m.get("relationship"):
-        parts.append(text_in(cat.relationships.get(m["relationship"]), lang()))
-    sep = "、" if lang() in ("ja", "ja-easy", "zh") else ", "
-    return sep.join(p for p in parts if p)
-
-
-def procedure_names(procs: list[str]) -> list[str]:
-    cat = get_catalogue()
-    return [cat.get(p).name(lang()) for p in procs if p in cat.procedures]
 
 
 # --- start, life event, procedures ----------------------------------------------------

@@ -211,7 +211,7 @@ def test_the_words_come_from_one_table_in_every_language(app):
     """The kiosk and the counter show the same words for a code as prereg (no copies of the table)."""
     from core.errors import FieldError
     from counter.views import field_error_message, printer_error_message
-    from kiosk.view import field_message, message_for
+    from kiosk.labels import field_message, message_for
     from web.messages import field_error, message
     err = FieldError("birth_date", "date_in_future", "x")
     for lang in ("ja", "en", "zh", "ko", "vi", "pt", "ja-easy"):
