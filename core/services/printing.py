@@ -91,11 +91,11 @@ def job_title(app: Application) -> str:
 def reached_print_service(error: MadoguchiError) -> bool:
     """Whether the form's data may have left for the printer before `error`.
 
-    hardware.printer's errors carry the job id once a job exists (and only then), so that is
-    asked first; an error without the attribute is judged by its code.
+    hardware.printer's errors carry the job id in their details once a job exists (and only
+    then), so that is asked first; an error without it is judged by its code.
     """
-    if hasattr(error, "job_id"):
-        return error.job_id is not None
+    if "job_id" in error.details:
+        return error.details["job_id"] is not None
     return error.code not in NOTHING_SENT
 
 
@@ -122,7 +122,7 @@ def print_application(db: sqlite_utils.Database, config, app: Application, *, ac
         result = printer.print_pdf(pdf, job_title(app))
     except MadoguchiError as e:
         if reached_print_service(e):
-            _log(db, config, app, actor, f"printer:{getattr(e, 'queue', None) or printer.name}", pdf,
+            _log(db, config, app, actor, f"printer:{e.details.get('queue') or printer.name}", pdf,
                  f"error:{e.code}", logged)
         raise
     _record(db, config, app, _UnrecordedPrint(result, actor, pdf), printer.name, save=save, logged=logged)
