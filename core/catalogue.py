@@ -139,6 +139,7 @@ class Catalogue:
         self.life_events = life_events
         self.person_fields = person_fields
         self.relationships = relationships
+        self.version = ""   # set by load_catalogue: a hash of the files it was made from
         self._own_fields: dict[str, FieldDef] = {}
         for proc in procedures.values():
             for f in proc.fields:
@@ -188,30 +189,55 @@ class Catalogue:
         return {n for pid in procedure_ids for n in self.get(pid).card_fills}
 
 
-def load_catalogue(dirs: list[Path] | None = None) -> Catalogue:
-    """Load the built-in catalogue, then any city directories (which may add or replace files)."""
-    files: dict[str, Path] = {}
+def load_catalogue(dirs: list[Path] | None = None, disabled: tuple[str, ...] = ()) -> Catalogue:
+    """The built-in catalogue, then each city directory's files on top of it.
+
+    A city file of a new id adds a procedure; one of a built-in's id overrides it: the keys it
+    sets replace the built-in's (`fields` as a whole list), the others stay. `disabled`
+    switches built-in procedures off (they leave the life events too). `version` is a hash of
+    every file that made the result, so a record can name the catalogue it was made with."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    raws: dict[str, tuple[dict, Path]] = {}
+    person_path = events_path = None
     for d in [BUILTIN_DIR, *(dirs or [])]:
-        for p in sorted(Path(d).glob("*.toml")):
-            files[p.name] = p
-    try:
-        person = tomllib.loads(files.pop("person_fields.toml").read_text("utf-8"))
-        events_raw = tomllib.loads(files.pop("life_events.toml").read_text("utf-8"))
-    except KeyError as e:
-        raise CatalogueError(f"catalogue file missing: {e.args[0]}") from None
+        for path in sorted(Path(d).glob("*.toml")):
+            data = path.read_bytes()
+            digest.update(path.name.encode() + b"\0" + data + b"\0")
+            if path.name == "person_fields.toml":
+                person_path = path
+                continue
+            if path.name == "life_events.toml":
+                events_path = path
+                continue
+            try:
+                raw = tomllib.loads(data.decode("utf-8"))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+                raise CatalogueError(f"{path}: not valid TOML: {e}") from None
+            if raw.get("id") != path.stem:
+                raise CatalogueError(f"{path}: id must equal the file name ({path.stem})")
+            base = raws.get(path.stem)
+            raws[path.stem] = ({**base[0], **raw} if base else raw, path)
+        layouts = Path(d) / "layouts"
+        for path in sorted(layouts.glob("*.toml")) if layouts.is_dir() else []:
+            digest.update(b"layouts/" + path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    if person_path is None or events_path is None:
+        raise CatalogueError("catalogue file missing: " + ("person_fields.toml" if person_path is None
+                                                           else "life_events.toml"))
+    unknown_off = [pid for pid in disabled if pid not in raws]
+    if unknown_off:
+        raise CatalogueError(f"cannot switch off unknown procedures {unknown_off}")
+    person = tomllib.loads(person_path.read_text("utf-8"))
+    events_raw = tomllib.loads(events_path.read_text("utf-8"))
     person_fields = {}
     for raw in person.get("fields", []):
         f = _field(raw, "person_fields.toml")
         person_fields[f.name] = f
     procedures: dict[str, Procedure] = {}
-    for path in files.values():
-        try:
-            raw = tomllib.loads(path.read_text("utf-8"))
-        except tomllib.TOMLDecodeError as e:
-            raise CatalogueError(f"{path}: not valid TOML: {e}") from None
-        pid = raw.get("id")
-        if pid != path.stem:
-            raise CatalogueError(f"{path}: id must equal the file name ({path.stem})")
+    for pid, (raw, path) in raws.items():
+        if pid in disabled:
+            continue
         for key in ("names", "form_title", "description", "section"):
             _check_languages(raw.get(key), f"{path}: {key}")
         bad = set(raw.get("person_fields", ())) - set(PERSON_FIELD_NAMES)
@@ -230,18 +256,30 @@ def load_catalogue(dirs: list[Path] | None = None) -> Catalogue:
     for raw in events_raw.get("events", []):
         ev = LifeEvent(
             id=raw["id"], names=raw.get("names", {}), description=raw.get("description", {}),
-            procedures=tuple(raw.get("procedures", ())), required=tuple(raw.get("required", ())),
+            # a city's own procedure joins the events it names in its `life_events`
+            procedures=tuple(dict.fromkeys(
+                [p for p in raw.get("procedures", ()) if p not in disabled]
+                + [pid for pid, proc in procedures.items() if raw["id"] in proc.life_events])),
+            required=tuple(p for p in raw.get("required", ()) if p not in disabled),
             presets=dict(raw.get("presets", {})),
         )
-        life_events[ev.id] = ev
-    return Catalogue(procedures, life_events, person_fields, person.get("relationships", {}))
+        if ev.procedures:   # an event whose procedures are all switched off is not offered
+            life_events[ev.id] = ev
+    catalogue = Catalogue(procedures, life_events, person_fields, person.get("relationships", {}))
+    catalogue.version = digest.hexdigest()[:16]
+    return catalogue
 
 
 @lru_cache(maxsize=8)
-def _cached(dirs: tuple[str, ...]) -> Catalogue:
-    return load_catalogue([Path(d) for d in dirs])
+def _cached(dirs: tuple[str, ...], disabled: tuple[str, ...]) -> Catalogue:
+    return load_catalogue([Path(d) for d in dirs], disabled)
 
 
-def get_catalogue(extra_dirs: tuple[str, ...] = ()) -> Catalogue:
-    """The catalogue, loaded once per process (the files are data, not state)."""
-    return _cached(tuple(extra_dirs))
+def get_catalogue() -> Catalogue:
+    """The catalogue of this process's site (core.site.activate): the built-in procedures and
+    the city's own, loaded once (the files are data, not state)."""
+    from core.site import current_site
+
+    site = current_site()
+    folder = site.procedures_dir
+    return _cached((str(folder),) if folder and folder.is_dir() else (), site.disabled)

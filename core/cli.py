@@ -59,7 +59,10 @@ class State:
     def config(self):
         if self._config is None:
             from core.config import load_config
-            self._config = load_config(self.config_path)
+            from core.site import activate, site_for
+            config = load_config(self.config_path)
+            activate(site_for(config))   # every command uses the city's catalogue and offices
+            self._config = config
         return self._config
 
     def db(self):

@@ -113,6 +113,7 @@ class KioskConfig:
     reception_prefix: str = "A"
     idle_seconds: int = 60
     idle_warning_seconds: int = 15
+    office: str = ""
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,11 @@ class CounterConfig:
     session_minutes: int = 480
     signin_free_attempts: int = 5
     signin_longest_wait_minutes: int = 15
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    folder: str = "sites/demo"
 
 
 @dataclass(frozen=True)
@@ -135,6 +141,7 @@ class Config:
     prereg: PreregConfig = field(default_factory=PreregConfig)
     kiosk: KioskConfig = field(default_factory=KioskConfig)
     counter: CounterConfig = field(default_factory=CounterConfig)
+    site: SiteConfig = field(default_factory=SiteConfig)
     source: str = ""
     base_dir: Path = field(default_factory=Path.cwd)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from core.catalogue import BUILTIN_DIR, Catalogue, Procedure, get_catalogue
 from core.clock import today_in_japan
 from printing import fonts
+from core.site import current_site
 from printing.errors import LayoutError
 from printing.fields import FIELD_TYPES, LABEL_STYLE, CellsField, CheckField, Ctx, Field, Spec
 from printing.pen import PT, Box, Pen
@@ -42,8 +43,10 @@ class Layout:
 
 
 def layout_path(procedure: Procedure) -> Path:
-    """The layout next to the procedure's own file, else the built-in one of the same id."""
-    for d in (procedure.source.parent, BUILTIN_DIR):
+    """The site folder's layout of the procedure, else the one next to the procedure's own
+    file, else the built-in one of the same id."""
+    site_layouts = current_site().procedures_dir
+    for d in ((site_layouts,) if site_layouts else ()) + (procedure.source.parent, BUILTIN_DIR):
         p = d / "layouts" / f"{procedure.id}.toml"
         if p.is_file():
             return p

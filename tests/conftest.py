@@ -28,7 +28,21 @@ def test_overrides(tmp_path) -> dict[str, dict]:
         "devices": {"pdf_folder": str(tmp_path / "var" / "printed"),
                     "emulator_persona": str(ROOT / "hardware/cards/personas/mynumber_yamada.toml")},
         "backend": {"folder": str(tmp_path / "var" / "outbox")},
+        "site": {"folder": str(DEMO_SITE)},
     }
+
+
+DEMO_SITE = ROOT / "sites" / "demo"
+
+
+@pytest.fixture(autouse=True)
+def demo_site():
+    """Every test starts with the demo's site folder active (as `create_app` and the CLI make it),
+    whatever an earlier test activated."""
+    from core.site import activate, load_site
+    site = load_site(DEMO_SITE)
+    activate(site)
+    return site
 
 
 @pytest.fixture

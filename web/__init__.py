@@ -9,6 +9,7 @@ from flask import Flask, abort, g, jsonify, make_response, render_template, requ
 
 from core.catalogue import get_catalogue, text_in
 from core.config import LANGUAGES, Config, load_config
+from core.site import activate, site_for
 from core.json_input import BadJSON, loads
 from core.keys import session_secret
 from core.store.db import can_write, is_unwritable, open_from_config
@@ -29,6 +30,9 @@ def resolve_surfaces(surfaces: str | list[str] | tuple[str, ...]) -> list[str]:
 
 def create_app(config: Config | None = None, surfaces: str | list[str] | None = None) -> Flask:
     config = config or load_config()
+    # The city's folder first: a broken one stops the start, naming the file and the key.
+    site = site_for(config)
+    activate(site)
     app = Flask(__name__)
     app.config.update(
         MADOGUCHI=config,
@@ -38,6 +42,7 @@ def create_app(config: Config | None = None, surfaces: str | list[str] | None = 
         SESSION_COOKIE_SECURE=config.server.behind_tls,
         MAX_CONTENT_LENGTH=256 * 1024,
     )
+    app.extensions["madoguchi.site"] = site
     app.extensions["madoguchi.services"] = []
     app.extensions["madoguchi.start_notes"] = []
     app.extensions["madoguchi.surfaces"] = resolve_surfaces(surfaces or config.server.surfaces)

@@ -1,0 +1,362 @@
+"""The city's own folder (`[site].folder`): everything that makes the system a municipality's.
+
+    <site>/site.toml                      the municipality, the addressee on forms, branding,
+                                          the privacy notice, built-in procedures switched off
+    <site>/offices.toml                   offices (本庁舎, 支所) with their sections and windows
+    <site>/procedures/<id>.toml           a procedure of the city's own, or one overriding a
+                                          built-in of the same id (only the keys it sets)
+    <site>/procedures/layouts/<id>.toml   a form layout (for any procedure, built-in or own)
+    <site>/procedures/backgrounds/*.pdf   the city's blank forms, under the layouts
+    <site>/<logo file>                    named by site.toml
+
+`load_site(folder)` reads and checks it (SiteError names the file, the line and the key);
+`activate(site)` makes it the one every surface, the CLI and the forwarder use
+(`current_site()`, and `core.catalogue.get_catalogue()` resolves its procedures).
+`check_site(folder)` lists every problem instead of stopping at the first (`madoguchi site check`).
+No folder (`folder = ""`) is a site with no name: nothing is printed as the municipality.
+"""
+from __future__ import annotations
+
+import re
+import threading
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.errors import MadoguchiError
+
+LANGS = ("ja", "en", "zh", "ko", "vi", "pt", "ja-easy")
+_COLOUR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
+_ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+LOGO_TYPES = {".svg": "image/svg+xml", ".png": "image/png"}
+MAX_LOGO_BYTES = 512 * 1024
+
+
+class SiteError(MadoguchiError):
+    """A site folder that cannot be used; the message names the file, the line and the key."""
+
+    code = "site_invalid"
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+def lgu_check_digit(first_five: str) -> int:
+    """The check digit of a 地方公共団体コード (総務省: weights 6..2, 11 minus the remainder, last digit)."""
+    total = sum(int(d) * w for d, w in zip(first_five, (6, 5, 4, 3, 2), strict=True))
+    return (11 - total % 11) % 10
+
+
+def is_lgu_code(code: str) -> bool:
+    return bool(re.fullmatch(r"[0-9]{6}", code)) and lgu_check_digit(code[:5]) == int(code[5])
+
+
+@dataclass(frozen=True)
+class Section:
+    """A section (課) and its window: where a visitor takes the forms of its procedures."""
+
+    id: str
+    name: dict
+    floor: str = ""
+    window: str = ""
+    hours: dict = field(default_factory=dict)
+    procedures: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Office:
+    id: str
+    name: dict
+    address: str = ""
+    hours: dict = field(default_factory=dict)
+    sections: tuple[Section, ...] = ()
+
+
+@dataclass(frozen=True)
+class Site:
+    folder: Path | None = None
+    name: dict = field(default_factory=dict)          # the municipality, by language
+    code: str = ""                                    # 地方公共団体コード (6 digits, with its check digit)
+    addressee: dict = field(default_factory=dict)     # printed on forms: 〇〇市長 あて
+    logo: Path | None = None
+    colours: dict = field(default_factory=dict)       # primary, accent: "#rrggbb"
+    privacy_notice: dict = field(default_factory=dict)
+    disabled: tuple[str, ...] = ()                    # built-in procedures switched off
+    offices: tuple[Office, ...] = ()
+
+    @property
+    def procedures_dir(self) -> Path | None:
+        """Where the city's procedures, `layouts/` and `backgrounds/` are (None without a folder)."""
+        return self.folder / "procedures" if self.folder else None
+
+    @property
+    def layouts_dir(self) -> Path | None:
+        return self.procedures_dir / "layouts" if self.procedures_dir else None
+
+    @property
+    def backgrounds_dir(self) -> Path | None:
+        return self.procedures_dir / "backgrounds" if self.procedures_dir else None
+
+    def office(self, office_id: str | None = None) -> Office | None:
+        """The office of that id, or the first (the main office) when it is not named or not found."""
+        for o in self.offices:
+            if o.id == office_id:
+                return o
+        return self.offices[0] if self.offices else None
+
+    def sections_for(self, procedure_id: str, office_id: str | None = None) -> list[Section]:
+        """The sections of an office (the main one by default) that take a procedure's forms."""
+        office = self.office(office_id)
+        return [s for s in office.sections if procedure_id in s.procedures] if office else []
+
+
+NO_SITE = Site()
+
+
+# --- reading a folder ------------------------------------------------------------------------
+
+_HEADER_RE = re.compile(r"^(\[\[?)\s*([A-Za-z0-9_\-]+(?:\s*\.\s*[A-Za-z0-9_\-]+)*)\s*\]\]?")
+_KEY_RE = re.compile(r"^([A-Za-z0-9_\-]+(?:\s*\.\s*[A-Za-z0-9_\-]+)*)\s*=")
+
+
+def key_lines(text: str) -> dict[str, int]:
+    """Each key and table of a TOML text, as a path like `offices[1].sections[0].id`, → its line.
+
+    Good enough for pointing at a key (tables, arrays of tables, dotted and inline keys); a key
+    inside an inline table points at the line of the table's key."""
+    out: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    current = ""
+    for n, line in enumerate(text.splitlines(), 1):
+        s = line.strip()
+        header = _HEADER_RE.match(s)
+        if header:
+            names = [x.strip() for x in header.group(2).split(".")]
+            if header.group(1) == "[[":
+                dotted = ".".join(names)
+                counts[dotted] = counts.get(dotted, -1) + 1
+                for k in [k for k in counts if k.startswith(dotted + ".")]:
+                    del counts[k]   # a new entry starts its own sub-arrays
+            parts = []
+            for i, name in enumerate(names):
+                dotted = ".".join(names[:i + 1])
+                parts.append(f"{name}[{counts[dotted]}]" if dotted in counts else name)
+            current = ".".join(parts)
+            out.setdefault(current, n)
+            continue
+        key = _KEY_RE.match(s)
+        if key:
+            name = ".".join(x.strip() for x in key.group(1).split("."))
+            out.setdefault(f"{current}.{name}" if current else name, n)
+    return out
+
+
+def line_of(text: str, dotted: str) -> int | None:
+    """The line where a key (or, failing that, the table holding it) is set."""
+    lines = key_lines(text)
+    while dotted:
+        if dotted in lines:
+            return lines[dotted]
+        dotted = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", dotted) if re.search(r"[.\[]", dotted) else ""
+    return None
+
+
+class _Problems:
+    """Problems found in a folder, each as `file:line: key: what`."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.items: list[str] = []
+        self.texts: dict[Path, str] = {}
+
+    def add(self, path: Path, key: str | None, what: str) -> None:
+        where = str(path.relative_to(self.folder)) if path.is_relative_to(self.folder) else str(path)
+        line = line_of(self.texts.get(path, ""), key) if key else None
+        self.items.append(f"{where}{f':{line}' if line else ''}: {key + ': ' if key else ''}{what}")
+
+    def read_toml(self, path: Path, required: bool) -> dict[str, Any]:
+        if not path.is_file():
+            if required:
+                self.add(path, None, "missing")
+            return {}
+        try:
+            text = path.read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            self.add(path, None, f"cannot be read ({type(e).__name__})")
+            return {}
+        self.texts[path] = text
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            self.items.append(f"{path.relative_to(self.folder)}:{getattr(e, 'lineno', '?')}: not valid TOML ({e})")
+            return {}
+
+
+def _texts(p: _Problems, path: Path, key: str, value: Any, required: bool = False) -> dict:
+    """A text in every language: a table of the seven language keys (ja at least)."""
+    if value is None:
+        if required:
+            p.add(path, key, "is required (a table with ja, en, zh, ko, vi, pt, ja-easy)")
+        return {}
+    if isinstance(value, str):
+        return {"ja": value}
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        p.add(path, key, "must be a table of texts by language")
+        return {}
+    unknown = set(value) - set(LANGS)
+    if unknown:
+        p.add(path, key, f"unknown languages {sorted(unknown)} (use {', '.join(LANGS)})")
+    if "ja" not in value:
+        p.add(path, key, "needs at least the Japanese text (ja)")
+    return dict(value)
+
+
+def _known_keys(p: _Problems, path: Path, where: str, table: dict, known: set[str]) -> None:
+    for k in sorted(set(table) - known):
+        p.add(path, f"{where}.{k}" if where else k, f"is not a known key (known: {', '.join(sorted(known))})")
+
+
+def _read(folder: Path) -> tuple[Site, list[str]]:
+    folder = folder.resolve()
+    p = _Problems(folder)
+    if not folder.is_dir():
+        return NO_SITE, [f"{folder}: not a folder"]
+    site_file, offices_file = folder / "site.toml", folder / "offices.toml"
+    raw = p.read_toml(site_file, required=True)
+    _known_keys(p, site_file, "", raw, {"municipality", "branding", "privacy", "procedures"})
+    mun = raw.get("municipality", {}) if isinstance(raw.get("municipality", {}), dict) else {}
+    if site_file in p.texts and not mun:
+        p.add(site_file, "municipality", "is required: [municipality] with name, code and addressee")
+    _known_keys(p, site_file, "municipality", mun, {"name", "code", "addressee"})
+    name = _texts(p, site_file, "municipality.name", mun.get("name"), required=bool(mun))
+    code = mun.get("code", "")
+    if mun and not (isinstance(code, str) and is_lgu_code(code)):
+        p.add(site_file, "municipality.code", "must be the 6-digit 地方公共団体コード with its check digit, as text")
+        code = ""
+    addressee = _texts(p, site_file, "municipality.addressee", mun.get("addressee"), required=bool(mun))
+
+    branding = raw.get("branding", {}) if isinstance(raw.get("branding", {}), dict) else {}
+    _known_keys(p, site_file, "branding", branding, {"logo", "primary_colour", "accent_colour"})
+    logo = None
+    if "logo" in branding:
+        logo_path = (folder / str(branding["logo"])).resolve()
+        if not logo_path.is_relative_to(folder):
+            p.add(site_file, "branding.logo", "must be a file inside the site folder")
+        elif logo_path.suffix.lower() not in LOGO_TYPES:
+            p.add(site_file, "branding.logo", f"must be one of {', '.join(LOGO_TYPES)}")
+        elif not logo_path.is_file():
+            p.add(site_file, "branding.logo", f"file {branding['logo']} not found")
+        elif logo_path.stat().st_size > MAX_LOGO_BYTES:
+            p.add(site_file, "branding.logo", f"is larger than {MAX_LOGO_BYTES // 1024} KB")
+        else:
+            logo = logo_path
+    colours = {}
+    for key in ("primary_colour", "accent_colour"):
+        if key in branding:
+            if isinstance(branding[key], str) and _COLOUR_RE.match(branding[key]):
+                colours[key.removesuffix("_colour")] = branding[key].lower()
+            else:
+                p.add(site_file, f"branding.{key}", 'must be a colour like "#1d4f91"')
+
+    privacy = raw.get("privacy", {}) if isinstance(raw.get("privacy", {}), dict) else {}
+    _known_keys(p, site_file, "privacy", privacy, {"notice"})
+    notice = _texts(p, site_file, "privacy.notice", privacy.get("notice"))
+
+    procs = raw.get("procedures", {}) if isinstance(raw.get("procedures", {}), dict) else {}
+    _known_keys(p, site_file, "procedures", procs, {"disabled"})
+    disabled = procs.get("disabled", [])
+    if not isinstance(disabled, list) or not all(isinstance(x, str) for x in disabled):
+        p.add(site_file, "procedures.disabled", "must be a list of procedure ids")
+        disabled = []
+
+    offices = _read_offices(p, offices_file)
+    site = Site(folder=folder, name=name, code=code, addressee=addressee, logo=logo, colours=colours,
+                privacy_notice=notice, disabled=tuple(disabled), offices=tuple(offices))
+    return site, p.items
+
+
+def _read_offices(p: _Problems, path: Path) -> list[Office]:
+    raw = p.read_toml(path, required=False)
+    _known_keys(p, path, "", raw, {"offices"})
+    offices: list[Office] = []
+    seen_offices: set[str] = set()
+    entries = raw.get("offices", [])
+    if not isinstance(entries, list):
+        p.add(path, "offices", "must be [[offices]] tables")
+        return []
+    for i, o in enumerate(entries):
+        where = f"offices[{i}]"
+        if not isinstance(o, dict):
+            p.add(path, where, "must be a table")
+            continue
+        _known_keys(p, path, where, o, {"id", "name", "address", "hours", "sections"})
+        oid = o.get("id")
+        if not isinstance(oid, str) or not _ID_RE.match(oid):
+            p.add(path, f"{where}.id", "must be an id of small letters, digits and _ (like honcho)")
+            oid = f"office{i}"
+        elif oid in seen_offices:
+            p.add(path, f"{where}.id", f"{oid} is used by another office")
+        seen_offices.add(oid)
+        sections: list[Section] = []
+        seen_sections: set[str] = set()
+        for j, s in enumerate(o.get("sections", []) if isinstance(o.get("sections", []), list) else []):
+            swhere = f"{where}.sections[{j}]"
+            if not isinstance(s, dict):
+                p.add(path, swhere, "must be a table")
+                continue
+            _known_keys(p, path, swhere, s, {"id", "name", "floor", "window", "hours", "procedures"})
+            sid = s.get("id")
+            if not isinstance(sid, str) or not _ID_RE.match(sid):
+                p.add(path, f"{swhere}.id", "must be an id of small letters, digits and _ (like shimin)")
+                sid = f"section{j}"
+            elif sid in seen_sections:
+                p.add(path, f"{swhere}.id", f"{sid} is used by another section of this office")
+            seen_sections.add(sid)
+            procedures = s.get("procedures", [])
+            if not isinstance(procedures, list) or not all(isinstance(x, str) for x in procedures):
+                p.add(path, f"{swhere}.procedures", "must be a list of procedure ids")
+                procedures = []
+            sections.append(Section(
+                id=sid, name=_texts(p, path, f"{swhere}.name", s.get("name"), required=True),
+                floor=str(s.get("floor", "")), window=str(s.get("window", "")),
+                hours=_texts(p, path, f"{swhere}.hours", s.get("hours")), procedures=tuple(procedures)))
+        offices.append(Office(id=oid, name=_texts(p, path, f"{where}.name", o.get("name"), required=True),
+                              address=str(o.get("address", "")), hours=_texts(p, path, f"{where}.hours",
+                                                                               o.get("hours")),
+                              sections=tuple(sections)))
+    return offices
+
+
+def load_site(folder: str | Path | None) -> Site:
+    """The site of a folder, checked (SiteError lists the problems); NO_SITE for no folder."""
+    if not folder:
+        return NO_SITE
+    site, problems = _read(Path(folder))
+    if problems:
+        raise SiteError(problems)
+    return site
+
+
+# --- the active site -------------------------------------------------------------------------
+
+_active = NO_SITE
+_lock = threading.Lock()
+
+
+def activate(site: Site) -> None:
+    """Make `site` the one this process uses (the app factory and the CLI call it at start)."""
+    global _active
+    with _lock:
+        _active = site
+
+
+def current_site() -> Site:
+    return _active
+
+
+def site_for(config) -> Site:
+    """The site `config` names ([site].folder, relative to its base_dir), loaded and checked."""
+    folder = config.site.folder
+    return load_site(config.path(folder) if folder else None)
