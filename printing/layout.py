@@ -17,8 +17,8 @@ from pathlib import Path
 
 from core.catalogue import BUILTIN_DIR, Catalogue, Procedure, get_catalogue
 from core.clock import today_in_japan
-from printing import fonts
 from core.site import current_site
+from printing import fonts
 from printing.errors import LayoutError
 from printing.fields import FIELD_TYPES, LABEL_STYLE, CellsField, CheckField, Ctx, Field, Spec
 from printing.pen import PT, Box, Pen

@@ -9,9 +9,9 @@ from flask import Flask, abort, g, jsonify, make_response, render_template, requ
 
 from core.catalogue import get_catalogue, text_in
 from core.config import LANGUAGES, Config, load_config
-from core.site import activate, site_for
 from core.json_input import BadJSON, loads
 from core.keys import session_secret
+from core.site import activate, site_for
 from core.store.db import can_write, is_unwritable, open_from_config
 from web import errors, i18n, security
 
