@@ -25,6 +25,7 @@ LAZY_COMMANDS = {
     "exchange-log": "counter.forwarding_cli:exchange_log",
     "backend-sim": "counter.backend_sim:backend_sim",
     "kiosk": "kiosk.cli:kiosk",
+    "site": "core.site_cli:site",
 }
 
 
@@ -58,12 +59,16 @@ class State:
     @property
     def config(self):
         if self._config is None:
-            from core.config import load_config
             from core.site import activate, site_for
-            config = load_config(self.config_path)
+            config = self.config_without_site()
             activate(site_for(config))   # every command uses the city's catalogue and offices
             self._config = config
         return self._config
+
+    def config_without_site(self):
+        """The config alone, for `site check` of a folder that may be broken."""
+        from core.config import load_config
+        return load_config(self.config_path)
 
     def db(self):
         from core.store.db import open_from_config
@@ -80,6 +85,8 @@ pass_state = click.make_pass_decorator(State)
 def main(ctx, config_path):
     """madoguchi: a no-writing counter (書かない窓口) for city halls."""
     ctx.obj = State(config_path)
+    if ctx.invoked_subcommand not in (None, "site"):
+        _ = ctx.obj.config   # loads the config and activates its site folder (a broken one stops here)
 
 
 @main.command()
@@ -127,6 +134,13 @@ def procedures_list():
     from core.catalogue import get_catalogue
     for proc in get_catalogue().procedures.values():
         click.echo(f"{proc.id}\t{proc.title('ja')}\t{proc.title('en')}")
+
+
+@procedures.command("version")
+def procedures_version():
+    """The catalogue's version: a hash of its files (built-in and the site folder's), as forwarded records name it."""
+    from core.catalogue import get_catalogue
+    click.echo(get_catalogue().version)
 
 
 @procedures.command("show")

@@ -19,7 +19,7 @@ from core.store.applications import ApplicationStore
 from core.store.db import write
 
 migrations = Migrations("core.outbox")
-RECORD_SCHEMA = "madoguchi.record/1"
+RECORD_SCHEMA = "madoguchi.record/2"   # /2 added catalogue_version and municipality_code
 
 
 @migrations()
@@ -45,9 +45,15 @@ def m002_outbox_leases(db: sqlite_utils.Database) -> None:
 
 
 def record_for(app: Application, confirmed_by: str) -> dict[str, Any]:
-    """The record the core system receives (documented in docs/record.schema.json)."""
+    """The record the core system receives (documented in docs/record.schema.json). It names the
+    catalogue the values were asked with (`data` keys are its field names) and the municipality."""
+    from core.catalogue import get_catalogue
+    from core.site import current_site
+
     return {
         "schema": RECORD_SCHEMA,
+        "catalogue_version": get_catalogue().version,
+        "municipality_code": current_site().code,
         "application_id": app.id,
         "procedures": list(app.procedures),
         "confirmed_at": iso(utcnow()),

@@ -200,8 +200,6 @@ def _texts(p: _Problems, path: Path, key: str, value: Any, required: bool = Fals
         if required:
             p.add(path, key, "is required (a table with ja, en, zh, ko, vi, pt, ja-easy)")
         return {}
-    if isinstance(value, str):
-        return {"ja": value}
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         p.add(path, key, "must be a table of texts by language")
         return {}
@@ -334,9 +332,128 @@ def load_site(folder: str | Path | None) -> Site:
     if not folder:
         return NO_SITE
     site, problems = _read(Path(folder))
-    if problems:
-        raise SiteError(problems)
+    if problems:   # at start, say which folder: `site check` shows the names relative to it
+        base = Path(folder).resolve()
+        raise SiteError([m if m.startswith(str(base)) else f"{base}/{m}" for m in problems])
     return site
+
+
+# --- checking a whole folder (`madoguchi site check`) -----------------------------------------
+
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+
+
+def schema(name: str) -> dict:
+    """A published JSON Schema: procedure, layout, site or offices (core/schemas/<name>.schema.json)."""
+    import json
+    return json.loads((SCHEMA_DIR / f"{name}.schema.json").read_text("utf-8"))
+
+
+def _path_text(parts) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def schema_problems(path: Path, data: dict, schema_name: str, text: str, shown_as: str) -> list[str]:
+    """Each way `data` (read from `path`) breaks a schema, as `file:line: key: what`."""
+    from jsonschema import Draft202012Validator
+
+    out = []
+    for e in sorted(Draft202012Validator(schema(schema_name)).iter_errors(data), key=lambda e: list(e.path)):
+        key = _path_text(e.absolute_path)
+        line = line_of(text, key) if key else None
+        out.append(f"{shown_as}{f':{line}' if line else ''}: {key + ': ' if key else ''}{e.message}")
+    return out
+
+
+NEW_PROCEDURE_KEYS = ("form_title", "names", "description", "section", "person_fields")
+
+
+def check_site(folder: str | Path) -> list[str]:
+    """Every problem of a site folder: its files against their schemas and rules, its procedures
+    as the catalogue resolves them, the offices' procedure ids, and every form layout (loaded,
+    and checked for fields off the page or over each other). An empty list: the folder is good."""
+    from core.catalogue import BUILTIN_DIR, CatalogueError, load_catalogue
+
+    folder = Path(folder).resolve()
+    site, problems = _read(folder)
+    if not folder.is_dir():
+        return problems
+    p = _Problems(folder)
+    for name, schema_name in (("site.toml", "site"), ("offices.toml", "offices")):
+        data = p.read_toml(folder / name, required=False)
+        if data:
+            problems += schema_problems(folder / name, data, schema_name, p.texts[folder / name], name)
+    builtin = {path.stem for path in BUILTIN_DIR.glob("*.toml")} - {"person_fields", "life_events"}
+    procedures_dir = folder / "procedures"
+    own = sorted(procedures_dir.glob("*.toml")) if procedures_dir.is_dir() else []
+    for path in own:
+        shown = f"procedures/{path.name}"
+        data = p.read_toml(path, required=True)
+        if not data:
+            continue
+        problems += schema_problems(path, data, "procedure", p.texts[path], shown)
+        if path.stem not in builtin:
+            for key in NEW_PROCEDURE_KEYS:
+                if key not in data:
+                    problems.append(f"{shown}: {key}: is required for a procedure of the city's own")
+    problems += p.items
+    # One message per key: our own rules' words first, the schema's only for what they missed.
+    seen: set[str] = set()
+    unique = []
+    for message in problems:
+        where = ": ".join(message.split(": ")[:2])
+        if where not in seen:
+            seen.add(where)
+            unique.append(message)
+    problems = unique
+    if problems:
+        return problems   # the catalogue and layouts are checked once the files themselves are good
+    try:
+        catalogue = load_catalogue([procedures_dir] if procedures_dir.is_dir() else [], site.disabled)
+    except CatalogueError as e:
+        return [str(e).replace(str(folder) + "/", "")]
+    text = (folder / "offices.toml").read_text("utf-8") if (folder / "offices.toml").is_file() else ""
+    for i, office in enumerate(site.offices):
+        for j, section in enumerate(office.sections):
+            for k, pid in enumerate(section.procedures):
+                if pid not in catalogue.procedures:
+                    line = line_of(text, f"offices[{i}].sections[{j}].procedures")
+                    why = "is switched off" if pid in site.disabled else "is not a procedure of the catalogue"
+                    problems.append(f"offices.toml:{line}: offices[{i}].sections[{j}].procedures[{k}]: {pid} {why}")
+    problems += _layout_problems(site, catalogue)
+    return problems
+
+
+def _layout_problems(site: Site, catalogue) -> list[str]:
+    from printing.errors import LayoutError
+    from printing.layout import load_layout
+
+    try:
+        from printing.layout import layout_problems  # type: ignore[attr-defined]
+    except ImportError:   # older printing without the geometric checks
+        layout_problems = None
+    out: list[str] = []
+    previous = current_site()
+    activate(site)   # layouts resolve against the folder being checked
+    try:
+        layouts = site.layouts_dir
+        for path in sorted(layouts.glob("*.toml")) if layouts and layouts.is_dir() else []:
+            if path.stem not in catalogue.procedures:
+                out.append(f"procedures/layouts/{path.name}: no procedure {path.stem} in the catalogue")
+        for pid in sorted(catalogue.procedures):
+            try:
+                layout = load_layout(pid, catalogue)
+            except LayoutError as e:
+                out.append(str(e).replace(str(site.folder) + "/", ""))
+                continue
+            if layout_problems is not None:
+                out += [m.replace(str(site.folder) + "/", "") for m in layout_problems(layout)]
+    finally:
+        activate(previous)
+    return out
 
 
 # --- the active site -------------------------------------------------------------------------

@@ -36,7 +36,8 @@ from pathlib import Path
 import click
 
 FAILURE_KINDS = ("500", "timeout", "drop", "slow")
-RECORD_SCHEMA = "madoguchi.record/1"
+RECORD_SCHEMA = "madoguchi.record/2"
+OLDER_SCHEMAS = ("madoguchi.record/1",)   # rows confirmed before the upgrade
 MAX_BODY = 4 * 1024 * 1024
 
 
@@ -196,7 +197,7 @@ class Handler(BaseHTTPRequestHandler):
             record = json.loads(body)
         except ValueError:
             record = None
-        if not key or not isinstance(record, dict) or record.get("schema") != RECORD_SCHEMA \
+        if not key or not isinstance(record, dict) or record.get("schema") not in (RECORD_SCHEMA, *OLDER_SCHEMAS) \
                 or record.get("idempotency_key") != key:
             self.store.receipt(key or None, None, "bad_request")
             self._json(400, {"error": "bad_request",

@@ -35,7 +35,7 @@ def validator():
 
 def test_schema_is_a_valid_json_schema():
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
-    assert SCHEMA["properties"]["schema"]["const"] == "madoguchi.record/1"
+    assert SCHEMA["properties"]["schema"]["const"] == "madoguchi.record/2"
 
 
 def test_records_and_delivered_documents_follow_the_published_schema(db):

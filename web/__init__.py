@@ -5,13 +5,13 @@ import importlib
 import threading
 from pathlib import Path
 
-from flask import Flask, abort, g, jsonify, make_response, render_template, request
+from flask import Flask, abort, g, jsonify, make_response, render_template, request, send_file
 
 from core.catalogue import get_catalogue, text_in
 from core.config import LANGUAGES, Config, load_config
 from core.json_input import BadJSON, loads
 from core.keys import session_secret
-from core.site import activate, site_for
+from core.site import SCHEMA_DIR, activate, site_for
 from core.store.db import can_write, is_unwritable, open_from_config
 from web import errors, i18n, security
 
@@ -26,6 +26,9 @@ def resolve_surfaces(surfaces: str | list[str] | tuple[str, ...]) -> list[str]:
     if bad:
         raise ValueError(f"unknown surface(s): {', '.join(bad)}")
     return list(surfaces)
+
+
+PUBLISHED_SCHEMAS = ("procedure", "layout", "site", "offices")
 
 
 def create_app(config: Config | None = None, surfaces: str | list[str] | None = None) -> Flask:
@@ -89,6 +92,15 @@ def create_app(config: Config | None = None, surfaces: str | list[str] | None = 
     @app.get("/")
     def index():
         return render_template("index.html", catalogue=get_catalogue())
+
+    @app.get("/schemas/<name>.schema.json")
+    def published_schema(name):
+        """The JSON Schemas of a city's files (procedure, layout, site, offices), for its editor."""
+        if name not in PUBLISHED_SCHEMAS or not (SCHEMA_DIR / f"{name}.schema.json").is_file():
+            abort(404)
+        response = send_file(SCHEMA_DIR / f"{name}.schema.json", mimetype="application/schema+json")
+        response.headers["Access-Control-Allow-Origin"] = "*"   # an editor on another host may fetch it
+        return response
 
     @app.get("/healthz")
     def healthz():
