@@ -275,6 +275,11 @@ def _cached(dirs: tuple[str, ...], disabled: tuple[str, ...]) -> Catalogue:
     return load_catalogue([Path(d) for d in dirs], disabled)
 
 
+def forget_loaded_catalogues() -> None:
+    """After a city's file changed while serving (the layout editor saved one): load again."""
+    _cached.cache_clear()
+
+
 def get_catalogue() -> Catalogue:
     """The catalogue of this process's site (core.site.activate): the built-in procedures and
     the city's own, loaded once (the files are data, not state)."""
