@@ -473,7 +473,18 @@ def current_site() -> Site:
     return _active
 
 
+def site_folder(config) -> Path | None:
+    """The folder `[site].folder` names: a relative path is taken from the config file's own
+    folder (a city keeps the two side by side; the repo's config.toml names sites/demo)."""
+    if not config.site.folder:
+        return None
+    folder = Path(config.site.folder)
+    if folder.is_absolute():
+        return folder
+    base = Path(config.source).resolve().parent if config.source else config.base_dir
+    return base / folder
+
+
 def site_for(config) -> Site:
-    """The site `config` names ([site].folder, relative to its base_dir), loaded and checked."""
-    folder = config.site.folder
-    return load_site(config.path(folder) if folder else None)
+    """The site `config` names, loaded and checked (SiteError names the file, line and key)."""
+    return load_site(site_folder(config))

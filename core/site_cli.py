@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from core.site import LANGS, check_site, is_lgu_code, lgu_check_digit
+from core.site import LANGS, check_site, is_lgu_code, lgu_check_digit, site_folder
 
 # The starting folder: its files with {{name}}, {{code}}, {{addressee}} and {{office}} filled in.
 TEMPLATE = Path(__file__).resolve().parent / "site_template"
@@ -63,8 +63,9 @@ def new(folder: Path, name: str, code: str):
 def check(state, folder: Path | None):
     """Check a site folder (default: the one config.toml names); every problem names its file, line and key."""
     if folder is None:
-        cfg = state.config_without_site()
-        folder = cfg.path(cfg.site.folder)
+        folder = site_folder(state.config_without_site())
+        if folder is None:
+            raise click.ClickException("no site folder: [site].folder is empty")
     problems = check_site(folder)
     for line in problems:
         click.echo(line)
