@@ -61,7 +61,7 @@ def test_records_and_delivered_documents_follow_the_published_schema(db):
 
 @pytest.mark.parametrize("break_it", [
     lambda r: r.pop("application_id"),
-    lambda r: r.update(schema="madoguchi.record/2"),
+    lambda r: r.update(schema="madoguchi.record/3"),
     lambda r: r["data"].update(birth_date="1985/04/01"),
     lambda r: r["sources"].update(name="scanner"),
     lambda r: r.update(surprise=1),
