@@ -287,6 +287,14 @@ def preload(names=("IPAexMincho", "IPAexGothic", "IPAmjMincho")) -> None:
         font(n)
 
 
+def initial_font() -> str:
+    """A canvas's first font: reportlab's default, Helvetica, is one of the 14 standard fonts a
+    PDF names without embedding, which an archive (PDF/A) or a print shop refuses. Ours is
+    registered, so every font a page names is embedded."""
+    font("IPAexMincho")
+    return "IPAexMincho"
+
+
 def first_unprintable(text: str) -> str | None:
     """The first character (or variation sequence) of `text` that some print style cannot
     draw, or None when every style can print all of it. Answers are checked with this when

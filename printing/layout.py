@@ -21,6 +21,7 @@ from core.site import current_site
 from printing import fonts
 from printing.errors import LayoutError
 from printing.fields import FIELD_TYPES, LABEL_STYLE, CellsField, CheckField, Ctx, Field, Spec
+from printing.fonts import initial_font
 from printing.pen import PT, Box, Pen
 
 PAGE_SIZES = {"A4": (210.0, 297.0), "A3": (297.0, 420.0), "B4": (257.0, 364.0), "B5": (182.0, 257.0),
@@ -199,7 +200,8 @@ def background_pdf(layout: Layout, catalogue: Catalogue) -> bytes:
         from printing.pen import MM
         buf = io.BytesIO()
         # invariant: the same layout always gives the same bytes
-        c = Canvas(buf, pagesize=(layout.page_w * MM, layout.page_h * MM), invariant=1, pageCompression=1)
+        c = Canvas(buf, pagesize=(layout.page_w * MM, layout.page_h * MM), invariant=1, pageCompression=1,
+                   initialFontName=initial_font())
         c.setTitle(layout.title)
         c.setAuthor("madoguchi")
         ctx = Ctx(catalogue, layout.procedure, {}, None, today_in_japan(), layout.style)

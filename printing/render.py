@@ -20,6 +20,7 @@ from core.errors import FieldError
 from core.forms import MAX_HOUSEHOLD, normalise_value
 from printing.errors import LayoutError, MalformedValue, MissingGlyph
 from printing.fields import HOUSEHOLD_KEYS, Ctx, HouseholdField, QrField
+from printing.fonts import initial_font
 from printing.layout import Layout, background_pdf, load_layout
 from printing.pdfimport import ImportedPage
 from printing.pen import MM, Box, Pen
@@ -124,7 +125,8 @@ def _render(procedure_ids: list[str], data: dict, application_id: str | None, ca
     with _render_lock:
         buf = io.BytesIO()
         first = forms[0][0]
-        c = Canvas(buf, pagesize=(first.page_w * MM, first.page_h * MM), pageCompression=1)
+        c = Canvas(buf, pagesize=(first.page_w * MM, first.page_h * MM), pageCompression=1,
+                   initialFontName=initial_font())
         c.setTitle(" / ".join(layout.title for layout, _ in forms))
         c.setAuthor("madoguchi")
         c.setCreator("madoguchi")

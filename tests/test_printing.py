@@ -594,3 +594,29 @@ def test_rare_characters_print_as_their_own_glyphs_not_the_common_form(tmp_path)
         h, w = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])
         assert a.sum() > 500  # there is ink: not a blank
         assert np.count_nonzero(a[:h, :w] != b[:h, :w]) > 0.08 * a.sum(), rare
+
+
+# ------------------------------------------------------------------------------ fonts embedded
+
+def pdffonts(pdf: bytes, tmp_path: Path) -> list[tuple[str, str]]:
+    """(font name, emb yes/no) of every font the PDF names, as poppler's pdffonts lists them."""
+    path = tmp_path / "f.pdf"
+    path.write_bytes(pdf)
+    lines = subprocess.run(["pdffonts", str(path)], capture_output=True, text=True, check=True).stdout.splitlines()
+    return [(line.split()[0], line.split()[-5]) for line in lines[2:]]
+
+
+def test_every_font_of_every_form_is_embedded(tmp_path):
+    """An archive (PDF/A) or a print shop takes only embedded fonts; reportlab's default
+    Helvetica used to be named (unembedded) on every page, and the demo city's own form too."""
+    visit = json.loads((Path(__file__).resolve().parent.parent / "printing" / "samples" / "visit.json").read_text())
+    catalogue = get_catalogue()
+    pdfs = {"visit": render_application(visit, APP_ID)}
+    pdfs["inu_toroku"] = render_form("inu_toroku", {"name": "山田\u3000太郎", "inu_name": "ポチ"}, APP_ID)
+    for pid in catalogue.procedures:
+        pdfs[f"blank {pid}"] = background_pdf(load_layout(pid, catalogue), catalogue)
+    for what, pdf in pdfs.items():
+        fonts = pdffonts(pdf, tmp_path)
+        assert fonts, what
+        assert all(emb == "yes" for _, emb in fonts), (what, fonts)
+        assert not any("Helvetica" in name for name, _ in fonts), (what, fonts)
