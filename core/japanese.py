@@ -153,9 +153,16 @@ def is_katakana(text: str) -> bool:
     return bool(text) and bool(_KATAKANA_RE.match(text))
 
 
+_JAPANESE_SCRIPT_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003ffff々〆ヵヶ]")
+
+
 def normalise_name(text: str) -> str:
-    """Names keep their characters exactly (髙, 﨑, 𠮷); only spaces are unified to U+3000."""
-    return re.sub(r"[ \u3000]+", "\u3000", (text or "").strip())
+    """Names keep their characters exactly (髙, 﨑, 𠮷) and their order. The space between
+    parts becomes one U+3000 in a name written in kanji or kana (山田　太郎), one ASCII space in
+    a Latin-script name (NGUYEN Van An), as it is written on a residence card."""
+    s = (text or "").strip(" \u3000")
+    space = "\u3000" if _JAPANESE_SCRIPT_RE.search(s) else " "
+    return re.sub(r"[ \u3000]+", space, s)
 
 
 def normalise_digits(text: str) -> str:

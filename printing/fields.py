@@ -572,7 +572,7 @@ class CheckField(Field):
 HOUSEHOLD_KEYS = ("name", "kana", "birth_date", "sex", "relationship")
 DEFAULT_COLUMN_LABELS = {"name": "氏名", "kana": "フリガナ", "birth_date": "生年月日", "sex": "性別",
                          "relationship": "続柄"}
-SHORT_RELATIONSHIPS = {"spouse": "配偶者", "child": "子", "parent": "父母", "grandparent": "祖父母",
+SHORT_RELATIONSHIPS = {"self": "本人", "spouse": "配偶者", "child": "子", "parent": "父母", "grandparent": "祖父母",
                        "grandchild": "孫", "sibling": "兄弟姉妹", "other": "その他"}
 SEX_LABELS = {"male": "男", "female": "女"}
 
@@ -665,7 +665,9 @@ class HouseholdField(Field):
                 elif c.key == "sex":
                     text = c.labels.get(v, SEX_LABELS.get(v, ""))
                 elif c.key == "relationship":
-                    text = c.labels.get(v) or SHORT_RELATIONSHIPS.get(v) or str(v)
+                    # Always Japanese on the paper: the layout's word, ours, or the catalogue's.
+                    text = (c.labels.get(v) or SHORT_RELATIONSHIPS.get(v)
+                            or ctx.catalogue.relationships.get(v, {}).get("ja", "その他"))
                 else:
                     text = str(v)
                 if text:

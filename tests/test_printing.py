@@ -620,3 +620,15 @@ def test_every_font_of_every_form_is_embedded(tmp_path):
         assert fonts, what
         assert all(emb == "yes" for _, emb in fonts), (what, fonts)
         assert not any("Helvetica" in name for name, _ in fonts), (what, fonts)
+
+
+def test_relationships_print_in_japanese_and_latin_names_keep_their_spaces():
+    data = {"procedures": ["juminido"], "move_type": "tennyu", "name": "NGUYEN　Van  An", "kana": "グエン　ヴァン　アン",
+            "household": [{"name": "NGUYEN Thi Lan", "birth_date": "1990-02-03", "relationship": "spouse"},
+                          {"name": "山田　花子", "birth_date": "1992-03-04", "relationship": "sibling"}]}
+    _, values = __import__("core.forms", fromlist=["parse_application"]).parse_application(
+        data, get_catalogue(), complete=False)
+    assert values["name"] == "NGUYEN Van An" and values["household"][0]["name"] == "NGUYEN Thi Lan"
+    text = "".join(p.extract_text() for p in pdfplumber.open(io.BytesIO(render_form("juminido", values, APP_ID))).pages)
+    assert "NGUYEN Van An" in text and "NGUYEN Thi Lan" in text and "配偶者" in text and "兄弟姉妹" in text
+    assert "spouse" not in text and "sibling" not in text and "NGUYEN\u3000" not in text
