@@ -623,7 +623,8 @@ def test_every_font_of_every_form_is_embedded(tmp_path):
 
 
 def test_relationships_print_in_japanese_and_latin_names_keep_their_spaces():
-    data = {"procedures": ["juminido"], "move_type": "tennyu", "name": "NGUYEN　Van  An", "kana": "グエン　ヴァン　アン",
+    data = {"procedures": ["juminido"], "move_type": "tennyu", "name": "NGUYEN　Van  An",
+            "kana": "グエン　ヴァン　アン",
             "household": [{"name": "NGUYEN Thi Lan", "birth_date": "1990-02-03", "relationship": "spouse"},
                           {"name": "山田　花子", "birth_date": "1992-03-04", "relationship": "sibling"}]}
     _, values = __import__("core.forms", fromlist=["parse_application"]).parse_application(
