@@ -9,11 +9,14 @@ from typing import Any
 
 from core.config import LANGUAGE_CODES
 from core.errors import MadoguchiError, NotFound
+from core.navigator import Navigator, NavigatorError, load_navigator
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "procedures"
 FIELD_TYPES = {"text", "kana", "date", "postal_code", "address", "phone", "number", "choice", "checkbox", "household"}
 PERSON_FIELD_NAMES = ("name", "kana", "birth_date", "sex", "postal_code", "address", "phone", "household")
 FALLBACK_LANGUAGE = "ja"
+# Files of a catalogue folder that are not procedures.
+NON_PROCEDURE_FILES = ("person_fields", "life_events", "navigator")
 
 
 class CatalogueError(MadoguchiError):
@@ -140,6 +143,7 @@ class Catalogue:
         self.person_fields = person_fields
         self.relationships = relationships
         self.version = ""   # set by load_catalogue: a hash of the files it was made from
+        self.navigator = Navigator({}, {})   # 手続きナビ's rules (core.navigator), set by load_catalogue
         self._own_fields: dict[str, FieldDef] = {}
         for proc in procedures.values():
             for f in proc.fields:
@@ -201,6 +205,7 @@ def load_catalogue(dirs: list[Path] | None = None, disabled: tuple[str, ...] = (
     digest = hashlib.sha256()
     raws: dict[str, tuple[dict, Path]] = {}
     person_path = events_path = None
+    navigator_files: list[Path] = []
     for d in [BUILTIN_DIR, *(dirs or [])]:
         for path in sorted(Path(d).glob("*.toml")):
             data = path.read_bytes()
@@ -210,6 +215,9 @@ def load_catalogue(dirs: list[Path] | None = None, disabled: tuple[str, ...] = (
                 continue
             if path.name == "life_events.toml":
                 events_path = path
+                continue
+            if path.name == "navigator.toml":
+                navigator_files.append(path)
                 continue
             try:
                 raw = tomllib.loads(data.decode("utf-8"))
@@ -267,6 +275,10 @@ def load_catalogue(dirs: list[Path] | None = None, disabled: tuple[str, ...] = (
             life_events[ev.id] = ev
     catalogue = Catalogue(procedures, life_events, person_fields, person.get("relationships", {}))
     catalogue.version = digest.hexdigest()[:16]
+    try:
+        catalogue.navigator = load_navigator(navigator_files, set(procedures), set(life_events), set(disabled))
+    except NavigatorError as e:
+        raise CatalogueError(str(e)) from None
     return catalogue
 
 

@@ -375,7 +375,7 @@ def check_site(folder: str | Path) -> list[str]:
     """Every problem of a site folder: its files against their schemas and rules, its procedures
     as the catalogue resolves them, the offices' procedure ids, and every form layout (loaded,
     and checked for fields off the page or over each other). An empty list: the folder is good."""
-    from core.catalogue import BUILTIN_DIR, CatalogueError, load_catalogue
+    from core.catalogue import BUILTIN_DIR, NON_PROCEDURE_FILES, CatalogueError, load_catalogue
 
     folder = Path(folder).resolve()
     site, problems = _read(folder)
@@ -386,9 +386,10 @@ def check_site(folder: str | Path) -> list[str]:
         data = p.read_toml(folder / name, required=False)
         if data:
             problems += schema_problems(folder / name, data, schema_name, p.texts[folder / name], name)
-    builtin = {path.stem for path in BUILTIN_DIR.glob("*.toml")} - {"person_fields", "life_events"}
+    builtin = {path.stem for path in BUILTIN_DIR.glob("*.toml")} - set(NON_PROCEDURE_FILES)
     procedures_dir = folder / "procedures"
-    own = sorted(procedures_dir.glob("*.toml")) if procedures_dir.is_dir() else []
+    own = [path for path in sorted(procedures_dir.glob("*.toml")) if path.stem not in NON_PROCEDURE_FILES] \
+        if procedures_dir.is_dir() else []
     for path in own:
         shown = f"procedures/{path.name}"
         data = p.read_toml(path, required=True)

@@ -1,0 +1,103 @@
+"""手続きナビ (core.navigator): the procedures a visit needs from its life event, a few answers
+and what is known already, each with its reason; the rules are data a site can change."""
+from __future__ import annotations
+
+import shutil
+from datetime import date
+
+import pytest
+
+from core.catalogue import CatalogueError, get_catalogue
+from core.navigator import Facts, holds
+from core.site import activate, check_site, load_site
+from tests.conftest import DEMO_SITE
+
+TODAY = date(2026, 12, 1)
+
+
+def suggested(facts: Facts, event: str = "moving_in") -> dict[str, tuple]:
+    cat = get_catalogue()
+    found = cat.navigator.suggest(event, facts, set(cat.event(event).procedures))
+    return {s.procedure: s.reasons for s in found}
+
+
+def asked(facts: Facts, event: str = "moving_in") -> list[str]:
+    cat = get_catalogue()
+    return [q.id for q in cat.navigator.questions_for(event, facts, set(cat.event(event).procedures))]
+
+
+def test_a_single_adult_moving_in_is_asked_only_what_matters():
+    facts = Facts(birth_date="1985-04-01", today=TODAY)
+    assert asked(facts) == ["wants_seal", "has_child", "has_dog"]     # has_dog is the demo city's own
+    assert list(suggested(facts)) == ["juminido"]
+    reason = suggested(facts)["juminido"][0]
+    assert "14" in reason["ja"] and "14 days" in reason["en"] and set(reason) >= {"zh", "ko", "vi", "pt", "ja-easy"}
+
+
+def test_answers_and_the_household_choose_the_procedures_with_their_reasons():
+    facts = Facts.from_values({"birth_date": "1985-04-01", "household": [{"birth_date": "2016-06-01"}]},
+                              {"wants_seal": True, "has_dog": True}, today=TODAY)
+    assert "has_child" not in asked(facts)                 # the household answers it: a 10-year-old
+    found = suggested(facts)
+    assert list(found) == ["juminido", "inkan_toroku", "jido_teate", "inu_toroku"]
+    assert "15" in found["jido_teate"][0]["ja"] and "30" in found["inu_toroku"][0]["ja"]
+
+
+def test_a_child_of_19_is_not_a_child_for_the_allowance():
+    facts = Facts.from_values({"birth_date": "1970-01-01", "household": [{"birth_date": "2007-11-30"}]},
+                              today=TODAY)
+    assert "has_child" in asked(facts) and "jido_teate" not in suggested(facts)
+    facts.answers["has_child"] = False
+    assert "jido_teate" not in suggested(facts)
+
+
+@pytest.mark.parametrize("condition, expected", [
+    ({"age_at_least": 75}, True), ({"age_at_least": 76}, False), ({"age_under": 75}, False),
+    ({"member_age_between": [6, 15]}, True), ({"member_age_between": [16, 18]}, False),
+    ({"member_age_under": 7}, False), ({"member_age_under": 8}, True),
+    ({"all": [{"age_at_least": 70}, {"answer": "q"}]}, True), ({"any": [{"age_under": 20}, {"answer": "x"}]}, False),
+    ({"not": {"answer": "q"}}, False),
+])
+def test_conditions(condition, expected):
+    # 75 today (birthday today), living with a 7-year-old
+    facts = Facts("1951-12-01", ["2019-01-15"], {"q": True}, today=TODAY)
+    assert holds(condition, facts) is expected
+
+
+def test_a_site_changes_the_rules_and_switching_a_procedure_off_drops_its_rules(tmp_path):
+    city = tmp_path / "city"
+    shutil.copytree(DEMO_SITE, city)
+    rules = city / "procedures" / "navigator.toml"
+    rules.write_text(rules.read_text("utf-8").replace('when = { answer = "has_dog" }', ""), "utf-8")
+    activate(load_site(city))
+    assert "inu_toroku" in suggested(Facts(today=TODAY))     # every moving-in visit, in this city
+    site_toml = city / "site.toml"
+    site_toml.write_text(site_toml.read_text("utf-8").replace("disabled = []", 'disabled = ["inkan_toroku"]'),
+                         "utf-8")
+    offices = city / "offices.toml"
+    offices.write_text(offices.read_text("utf-8").replace('"inkan_toroku", ', ""), "utf-8")
+    assert check_site(city) == []
+    activate(load_site(city))
+    assert "inkan_toroku" not in suggested(Facts(answers={"wants_seal": True}, today=TODAY))
+    assert "wants_seal" not in asked(Facts(today=TODAY))     # no rule of an offered procedure needs it
+
+
+@pytest.mark.parametrize("bad, message", [
+    ('[[rules]]\nid = "x"\nprocedure = "nope"\nlife_events = ["moving_in"]\nreason = { ja = "x" }\n',
+     "unknown procedure nope"),
+    ('[[rules]]\nid = "x"\nprocedure = "juminhyo"\nlife_events = ["moving_in"]\nreason = { ja = "x" }\n'
+     'when = { answer = "no_such_question" }\n', "answer 'no_such_question' is not a question's id"),
+    ('[[rules]]\nid = "x"\nprocedure = "juminhyo"\nlife_events = ["moving_in"]\nreason = { ja = "x" }\n'
+     'when = { age_over = 3 }\n', "unknown condition ['age_over']"),
+    ('[[rules]]\nid = "x"\nprocedure = "juminhyo"\nlife_events = ["holiday"]\nreason = { ja = "x" }\n',
+     "unknown life events ['holiday']"),
+])
+def test_broken_rules_are_refused_naming_the_rule(tmp_path, bad, message):
+    city = tmp_path / "city"
+    shutil.copytree(DEMO_SITE, city)
+    (city / "procedures" / "navigator.toml").write_text(bad, "utf-8")
+    problems = check_site(city)
+    assert any(message in p and "rule x" in p for p in problems), problems
+    with pytest.raises(CatalogueError):
+        activate(load_site(city))
+        get_catalogue()
