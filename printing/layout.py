@@ -201,7 +201,7 @@ def background_pdf(layout: Layout, catalogue: Catalogue) -> bytes:
         buf = io.BytesIO()
         # invariant: the same layout always gives the same bytes
         c = Canvas(buf, pagesize=(layout.page_w * MM, layout.page_h * MM), invariant=1, pageCompression=1,
-                   initialFontName=initial_font())
+                   initialFontName=initial_font())  # type: ignore[arg-type]  # the stub says float
         c.setTitle(layout.title)
         c.setAuthor("madoguchi")
         ctx = Ctx(catalogue, layout.procedure, {}, None, today_in_japan(), layout.style)

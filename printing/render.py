@@ -126,7 +126,7 @@ def _render(procedure_ids: list[str], data: dict, application_id: str | None, ca
         buf = io.BytesIO()
         first = forms[0][0]
         c = Canvas(buf, pagesize=(first.page_w * MM, first.page_h * MM), pageCompression=1,
-                   initialFontName=initial_font())
+                   initialFontName=initial_font())  # type: ignore[arg-type]  # the stub says float
         c.setTitle(" / ".join(layout.title for layout, _ in forms))
         c.setAuthor("madoguchi")
         c.setCreator("madoguchi")
