@@ -4,7 +4,12 @@ A draft is a plain dict, stored encrypted between requests (prereg.drafts):
 
     {"event": "moving_in" | "other" | None, "procedures": [...],
      "values": {...JSON-form values...}, "visited": [...field names...],
-     "parts": {"address": ["東京都千代田区千代田", "1-1"]}}
+     "parts": {"address": ["東京都千代田区千代田", "1-1"]},
+     "guide": {"has_child": true, ...}, "guided": true}
+
+After the life event, 手続きナビ (core.navigator) asks its yes/no questions ("guide"); the
+procedures page then starts with the event's required procedures and those the answers
+call for ("guided" once done, so the resident's own choice is never overwritten).
 
 The questions are the fields the chosen procedures need (`catalogue.fields_for`), in
 catalogue order, skipping those whose `when` fails. The next question is the first one
@@ -18,12 +23,13 @@ from typing import Any
 
 from core.catalogue import Catalogue, FieldDef
 from core.forms import prune_inapplicable
+from core.navigator import Facts, Question
 
 OTHER_EVENT = "other"
 
 
 def empty() -> dict[str, Any]:
-    return {"event": None, "procedures": [], "values": {}, "visited": [], "parts": {}}
+    return {"event": None, "procedures": [], "values": {}, "visited": [], "parts": {}, "guide": {}, "guided": False}
 
 
 class Flow:
@@ -50,6 +56,48 @@ class Flow:
         """The procedures the procedures page offers: the event's, or all of them."""
         ev = self.catalogue.life_events.get(self.event or "")
         return list(ev.procedures) if ev else list(self.catalogue.procedures)
+
+    # --- 手続きナビ --------------------------------------------------------------------
+    def facts(self) -> Facts:
+        return Facts.from_values(self.values, {k: bool(v) for k, v in self.data["guide"].items()})
+
+    def guide_questions(self) -> list[Question]:
+        if not self.catalogue.life_events.get(self.event or ""):
+            return []
+        return self.catalogue.navigator.questions_for(self.event or "", self.facts(), set(self.offered_procedures()))
+
+    def next_guide_question(self) -> Question | None:
+        return next((q for q in self.guide_questions() if q.id not in self.data["guide"]), None)
+
+    def suggestions(self) -> dict[str, tuple[dict, ...]]:
+        """procedure id → the reasons 手続きナビ gives for it (empty without a life event)."""
+        if not self.catalogue.life_events.get(self.event or ""):
+            return {}
+        found = self.catalogue.navigator.suggest(self.event or "", self.facts(), set(self.offered_procedures()))
+        return {s.procedure: s.reasons for s in found}
+
+    def answer_guide(self, question_id: str, yes: bool) -> None:
+        """Record an answer. Changed after the procedures were chosen, it adds what it now calls
+        for and takes off what it no longer does, leaving the resident's other choices as they are."""
+        before = set(self.suggestions())
+        self.data["guide"][question_id] = yes
+        if self.data["guided"]:
+            after = set(self.suggestions())
+            ev = self.catalogue.life_events.get(self.event or "")
+            required = set(ev.required) if ev else set()
+            kept = [p for p in self.procedures if p not in (before - after) or p in required]
+            self.set_procedures(kept + [p for p in self.suggestions() if p not in kept])
+        elif self.next_guide_question() is None:
+            self.finish_guide()
+
+    def finish_guide(self) -> None:
+        """Start the procedures page with the event's required procedures and the suggested ones
+        (once: after that the resident's own choice stands)."""
+        if self.data["guided"]:
+            return
+        ev = self.catalogue.life_events.get(self.event or "")
+        self.set_procedures([*(ev.required if ev else ()), *self.suggestions()])
+        self.data["guided"] = True
 
     def fields(self) -> list[FieldDef]:
         """The questions that apply now, in order."""
@@ -91,6 +139,7 @@ class Flow:
                 self.values.pop(name, None)
                 self._unvisit(name)
         self.data["event"] = event_id
+        self.data["guide"], self.data["guided"] = {}, False
         ev = self.catalogue.life_events.get(event_id)
         self.data["procedures"] = list(ev.required) if ev else []
         if ev:

@@ -114,11 +114,44 @@ def event():
         value = request.form.get("event", "")
         if value in {o["value"] for o in options}:
             flow.set_event(value)
+            if flow.next_guide_question() is None:
+                flow.finish_guide()
             save_flow(flow)
-            return redirect(url_for("prereg.procedures"))
+            return redirect(url_for("prereg.guide") if flow.next_guide_question() else url_for("prereg.procedures"))
         errors = [("#f-event", _("Select what you need to do"))]
     return form_page(errors, "prereg/event.html", options=options, value=value, errors=summary(errors),
                            error_summary=errors, back=url_for("prereg.index"))
+
+
+@bp.route("/guide", methods=["GET", "POST"])
+def guide():
+    """手続きナビ: one yes/no question a page; the answers choose the procedures to start with."""
+    flow = load_flow()
+    if not flow.event:
+        return redirect(url_for("prereg.event"))
+    q = flow.next_guide_question()
+    asked = request.values.get("q", "")
+    if asked and asked in {x.id for x in flow.guide_questions()}:
+        q = next(x for x in flow.guide_questions() if x.id == asked)   # asked again from the back link
+    if q is None:
+        return redirect(url_for("prereg.procedures"))
+    errors: list[tuple[str, str]] = []
+    current = flow.data["guide"].get(q.id)
+    value = "" if current is None else ("yes" if current else "no")
+    if request.method == "POST":
+        value = request.form.get("answer", "")
+        if value in ("yes", "no"):
+            flow.answer_guide(q.id, value == "yes")
+            save_flow(flow)
+            nxt = flow.next_guide_question()
+            return redirect(url_for("prereg.guide") if nxt else url_for("prereg.procedures"))
+        errors = [("#f-answer", _("Select yes or no"))]
+    questions = flow.guide_questions()
+    index = [x.id for x in questions].index(q.id)
+    back = url_for("prereg.guide", q=questions[index - 1].id) if index else url_for("prereg.event")
+    return form_page(errors, "prereg/guide.html", question=text_in(q.text, lang()), hint=text_in(q.hint, lang()),
+                     options=yes_no_options(), value=value, errors=summary(errors), error_summary=errors,
+                     back=back, step=index + 1, steps=len(questions), question_id=q.id)
 
 
 @bp.route("/procedures", methods=["GET", "POST"])
@@ -128,8 +161,10 @@ def procedures():
         return redirect(url_for("prereg.event"))
     cat = get_catalogue()
     offered = flow.offered_procedures()
+    reasons = flow.suggestions()
     options = [{"value": pid, "label": cat.get(pid).name(lang()),
-                "hint": text_in(cat.get(pid).description, lang())} for pid in offered]
+                "hint": " ".join(text_in(r, lang()) for r in reasons[pid]) if pid in reasons
+                else text_in(cat.get(pid).description, lang())} for pid in offered]
     errors, chosen = [], flow.procedures
     if request.method == "POST":
         chosen = [p for p in request.form.getlist("procedures") if p in offered]
@@ -141,7 +176,9 @@ def procedures():
     ev = cat.life_events.get(flow.event)
     return form_page(errors, "prereg/procedures.html", options=options, chosen=chosen, errors=summary(errors),
                            error_summary=errors, event_name=ev.name(lang()) if ev else None,
-                           back=url_for("prereg.check") if flow.complete() else url_for("prereg.event"))
+                           back=url_for("prereg.check") if flow.complete() else
+                           (url_for("prereg.guide", q=flow.guide_questions()[-1].id) if flow.guide_questions()
+                            else url_for("prereg.event")), guided=bool(reasons))
 
 
 # --- one question per page ------------------------------------------------------------

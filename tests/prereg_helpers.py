@@ -38,6 +38,22 @@ class Walker:
         return self.path
 
 
+GUIDE_Q_RE = re.compile(r'name="q" value="([a-z_]+)"')
+
+
+def answer_guide(w: Walker, answers: dict[str, str] | None = None, limit: int = 10) -> list[str]:
+    """Answer 手続きナビ's yes/no questions ("no" unless `answers` says otherwise) until the
+    procedures page; returns the ids asked, in order."""
+    asked = []
+    for _ in range(limit):
+        if not w.at().endswith("/prereg/guide"):
+            return asked
+        qid = GUIDE_Q_RE.search(w.page).group(1)
+        asked.append(qid)
+        w.post({"q": qid, "answer": (answers or {}).get(qid, "no")})
+    raise AssertionError("the guide did not end")
+
+
 def date_parts(name: str, y, m, d, era: str = "western") -> dict:
     return {f"{name}__era": era, f"{name}__year": str(y), f"{name}__month": str(m), f"{name}__day": str(d)}
 

@@ -124,10 +124,11 @@ class FuzzEnv:
 
     def start_prereg(self):
         """A resident in the wizard with a move (household, dates) and a certificate chosen."""
-        from tests.prereg_helpers import Walker
+        from tests.prereg_helpers import Walker, answer_guide
         w = Walker(self.prereg, "en")
         w.get("/prereg/event")
         w.post({"event": "moving_in"})
+        answer_guide(w)
         w.post({"procedures": MOVE_AND_CERTIFICATE})
 
     def sign_in(self):

@@ -24,7 +24,7 @@ from core.store.applications import AlreadyStored, ApplicationStore
 from core.store.db import can_write, open_from_config
 from tests.fixtures_counter import CERTIFICATE, csrf_token, kiosk_application, post, sign_in, text_of
 from tests.kiosk_helpers import Kiosk
-from tests.prereg_helpers import Walker
+from tests.prereg_helpers import Walker, answer_guide
 
 PERSONAL = "秘密\u3000太郎"
 
@@ -63,6 +63,7 @@ def test_prereg_dates_and_numbers_with_odd_digits_are_field_errors(walker):
 def test_the_prereg_household_members_date_with_odd_digits(walker):
     walker.get("/prereg/event")
     walker.post({"event": "moving_in"})
+    answer_guide(walker)
     walker.post({"procedures": ["juminido"]})
     r = walker.client.post("/prereg/household/0?lang=en", data={
         "csrf_token": csrf_token(walker.client), "m_name": PERSONAL, "m_birth_date__era": "western",

@@ -2,6 +2,7 @@
 and what is known already, each with its reason; the rules are data a site can change."""
 from __future__ import annotations
 
+import re
 import shutil
 from datetime import date
 
@@ -101,3 +102,34 @@ def test_broken_rules_are_refused_naming_the_rule(tmp_path, bad, message):
     with pytest.raises(CatalogueError):
         activate(load_site(city))
         get_catalogue()
+
+
+# --- on prereg -------------------------------------------------------------------------------
+
+def test_prereg_asks_the_guide_questions_and_starts_the_procedures_page_from_them(walker):
+    from tests.prereg_helpers import answer_guide
+    walker.get("/prereg/event?lang=en")
+    walker.post({"event": "moving_in"})
+    assert walker.at() == "/prereg/guide" and "question 1 of 3" in walker.page
+    r = walker.post({"q": "wants_seal", "answer": "maybe"}, expect=400)
+    assert "Select yes or no" in r.get_data(as_text=True)
+    assert answer_guide(walker, {"has_child": "yes", "has_dog": "yes"}) == ["wants_seal", "has_child", "has_dog"]
+    assert walker.at() == "/prereg/procedures"
+    checked = set(re.findall(r'name="procedures" type="checkbox" value="([a-z_]+)"\s+checked', walker.page))
+    assert checked == {"juminido", "jido_teate", "inu_toroku"}
+    assert "apply for the child allowance within 15 days" in walker.page
+    assert "register their dog within 30 days" in walker.page
+    # An answer changed afterwards adds and removes only what it decides.
+    walker.get("/prereg/guide?q=has_dog")
+    walker.post({"q": "has_dog", "answer": "no"})
+    walker.get("/prereg/guide?q=wants_seal")
+    walker.post({"q": "wants_seal", "answer": "yes"})
+    walker.get("/prereg/procedures")
+    checked = set(re.findall(r'name="procedures" type="checkbox" value="([a-z_]+)"\s+checked', walker.page))
+    assert checked == {"juminido", "jido_teate", "inkan_toroku"}
+
+
+def test_an_event_without_questions_goes_straight_to_the_procedures(walker):
+    walker.get("/prereg/event?lang=en")
+    walker.post({"event": "certificates"})
+    assert walker.at() == "/prereg/procedures"

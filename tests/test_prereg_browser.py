@@ -148,9 +148,17 @@ def test_moving_in_with_two_household_members_in_japanese(axe_page, server, offi
     page.check("input[name='event'][value='moving_in']")
     me.snap()
     me.submit()
-    # juminido is pre-selected by the life event; add the child allowance too.
+    # 手続きナビ: three yes/no questions; a child in the household brings the child allowance.
+    for question, answer in (("wants_seal", "no"), ("has_child", "yes"), ("has_dog", "no")):
+        assert page.locator("input[name='q']").get_attribute("value") == question
+        page.check(f"input[name='answer'][value='{answer}']")
+        me.snap(f"guide-{question}")
+        me.submit()
+    # juminido is pre-selected by the life event, the child allowance by the answer, with its reason.
     assert page.locator("input[name='procedures'][value='juminido']").is_checked()
-    page.check("input[name='procedures'][value='jido_teate']")
+    assert page.locator("input[name='procedures'][value='jido_teate']").is_checked()
+    assert "15日以内に児童手当の申請" in page.locator("main").inner_text()
+    assert not page.locator("input[name='procedures'][value='inkan_toroku']").is_checked()
     me.snap()
     me.submit()
     me.answer_until_check(TENNYU, MEMBERS)
@@ -231,7 +239,7 @@ def test_certificate_request_in_english_under_the_csp(page, server, office, shot
     config, db = office
     _, env = sealed.open_prereg_envelope(config, token, db)
     assert env.lang == "en"
-    assert env.form == {"procedures": ["juminhyo"], "name": "Maria\u3000Silva", "kana": "マリア\u3000シルバ",
+    assert env.form == {"procedures": ["juminhyo"], "name": "Maria Silva", "kana": "マリア\u3000シルバ",
                         "birth_date": "1992-07-14", "sex": "female", "postal_code": "0600000",
                         "address": "北海道札幌市中央区1-2 Sapporo Court 305", "phone": "+819012345678",
                         "juminhyo_scope": "household", "juminhyo_copies": 3, "juminhyo_include_head": True,
@@ -321,6 +329,8 @@ def test_the_other_kinds_of_page_are_accessible_too(axe_page, server, shots):
     me = Resident(page, shots, "more-vi", axe=True)
     page.goto(server.url + "/prereg/event?lang=vi")
     page.check("input[name='event'][value='moving_within']")
+    me.submit()
+    page.check("input[name='answer'][value='no']")   # 手続きナビ: no child
     me.submit()
     me.submit()  # juminido is pre-selected
     basics = {k: CERTIFICATE[k] for k in ("name", "kana", "birth_date", "sex", "postal_code", "address", "phone")}

@@ -12,7 +12,7 @@ from core.catalogue import get_catalogue
 from prereg import drafts
 from prereg.flow import Flow
 from tests.helpers import madoguchi
-from tests.prereg_helpers import CSRF_RE, Walker, answer_all, date_parts
+from tests.prereg_helpers import CSRF_RE, Walker, answer_all, answer_guide, date_parts
 
 NAME, KANA, STREET = "秘密\u3000花子", "ヒミツ\u3000ハナコ", "９９－９９\u3000秘密荘"
 CERT_ANSWERS = {
@@ -29,6 +29,7 @@ CERT_ANSWERS = {
 def start(walker, event="certificates", procedures=("juminhyo",)):
     walker.get("/prereg/event")
     walker.post({"event": event})
+    answer_guide(walker)
     walker.post({"procedures": list(procedures)})
 
 
