@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from core.application import Source, new_application_id
 from core.catalogue import Catalogue, FieldDef
 from core.forms import parse_application, prune_inapplicable
+from core.navigator import Facts, Question
 
 if TYPE_CHECKING:  # the card reader is loaded only where it is used (kiosk.devices)
     from hardware.cards.model import CardData
@@ -64,6 +65,8 @@ class Visit:
     card: CardRead | None = None
     application_id: str | None = None  # chosen when data first comes in (logged under it)
     life_event: str | None = None
+    guide: dict[str, bool] = field(default_factory=dict)   # 手続きナビ's answers
+    guided: bool = False              # the procedures were pre-selected from the guide once
     procedures: list[str] = field(default_factory=list)
     values: dict[str, Any] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
@@ -223,6 +226,34 @@ def choose_procedures(visit: Visit, procedures: list[str], catalogue: Catalogue,
             visit.values.pop(name)
             visit.sources.pop(name, None)
     _prune(visit, catalogue)
+
+
+# --- 手続きナビ (core.navigator) -----------------------------------------------------------
+
+def guide_facts(visit: Visit) -> Facts:
+    """What the guide knows: the card's (or typed) birth date, the household, the answers."""
+    values = dict(visit.card.fields if visit.card else {}) | visit.values
+    return Facts.from_values(values, visit.guide)
+
+
+def guide_questions(visit: Visit, catalogue: Catalogue) -> list[Question]:
+    if not visit.life_event or visit.life_event not in catalogue.life_events:
+        return []
+    offered = set(catalogue.event(visit.life_event).procedures)
+    return catalogue.navigator.questions_for(visit.life_event, guide_facts(visit), offered)
+
+
+def next_guide_question(visit: Visit, catalogue: Catalogue) -> Question | None:
+    return next((q for q in guide_questions(visit, catalogue) if q.id not in visit.guide), None)
+
+
+def guide_suggestions(visit: Visit, catalogue: Catalogue) -> dict[str, tuple[dict, ...]]:
+    """procedure id → 手続きナビ's reasons for it."""
+    if not visit.life_event or visit.life_event not in catalogue.life_events:
+        return {}
+    offered = set(catalogue.event(visit.life_event).procedures)
+    found = catalogue.navigator.suggest(visit.life_event, guide_facts(visit), offered)
+    return {s.procedure: s.reasons for s in found}
 
 
 def card_fillable(catalogue: Catalogue, procedures: list[str]) -> set[str]:

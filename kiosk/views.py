@@ -14,6 +14,7 @@ from flask import Blueprint, Response, abort, current_app, g, redirect, render_t
 from flask_babel import refresh
 
 from core import answers
+from core.catalogue import text_in
 from core.errors import MadoguchiError, ValidationError
 from core.japanese import lookup_postal_code, parse_typed_number
 from core.store.applications import AlreadyStored
@@ -29,7 +30,7 @@ from kiosk.blueprint import (
     screen,
     with_visit,
 )
-from kiosk.labels import field_view, member_view, next_steps, review_sections
+from kiosk.labels import field_view, lang, member_view, next_steps, review_sections
 from web import get_config, get_db, stream_slot
 
 log = logging.getLogger("madoguchi.kiosk")
@@ -329,11 +330,48 @@ def purpose(v):
     if request.method == "POST":
         event = request.form.get("event")
         if event in cat.life_events or event == "other":
-            v.life_event = None if event == "other" else event
+            chosen_event = None if event == "other" else event
+            if chosen_event != v.life_event:
+                v.guide, v.guided = {}, False
+            v.life_event = chosen_event
+            if flow.next_guide_question(v, cat):
+                return redirect(url_for("kiosk.guide"))
             return redirect(url_for("kiosk.procedures"))
         v.error = "choose_one"
         return redirect(url_for("kiosk.purpose"))
     return screen(v, "purpose", "kiosk/purpose.html", events=list(cat.life_events.values()))
+
+
+@bp.route("/guide", methods=["GET", "POST"])
+@with_visit
+def guide(v):
+    """手続きナビ: one yes/no question a screen, then the procedures it suggests."""
+    cat = hub().catalogue
+    questions = flow.guide_questions(v, cat)
+    by_id = {q.id: q for q in questions}
+    if request.method == "POST":
+        q = by_id.get(request.form.get("q", ""))
+        answer = request.form.get("answer")
+        if q is None or answer not in ("yes", "no"):
+            v.error = "choose_one"
+            return redirect(url_for("kiosk.guide"))
+        before = set(flow.guide_suggestions(v, cat))
+        v.guide[q.id] = answer == "yes"
+        if v.guided:   # changed later: add what it now calls for, take off what it no longer does
+            after = flow.guide_suggestions(v, cat)
+            required = set(cat.event(v.life_event).required) if v.life_event in cat.life_events else set()
+            kept = [p for p in v.procedures if p not in before - set(after) or p in required]
+            v.procedures = kept + [p for p in after if p not in before and p not in kept]
+        if flow.next_guide_question(v, cat):
+            return redirect(url_for("kiosk.guide"))
+        return redirect(url_for("kiosk.procedures"))
+    q = by_id.get(request.args.get("q", "")) or flow.next_guide_question(v, cat)
+    if q is None:
+        return redirect(url_for("kiosk.procedures"))
+    index = questions.index(q)
+    back = url_for("kiosk.guide", q=questions[index - 1].id) if index else url_for("kiosk.purpose")
+    return screen(v, "guide", "kiosk/guide.html", question=q, step=index + 1, steps=len(questions),
+                  answer=v.guide.get(q.id), back_url=back)
 
 
 @bp.route("/procedures", methods=["GET", "POST"])
@@ -348,15 +386,22 @@ def procedures(v):
         flow.choose_procedures(v, chosen, cat, v.life_event)
         return redirect(url_for("kiosk.next_question"))
     event = cat.life_events.get(v.life_event) if v.life_event else None
+    reasons = flow.guide_suggestions(v, cat)
     if event:
         offered = list(event.procedures)
-        preselected = set(v.procedures) or set(event.required)
+        if not v.guided:   # first from the event and the guide's answers, then as the visitor leaves it
+            v.procedures = [p for p in dict.fromkeys([*event.required, *reasons]) if p in cat.procedures]
+            v.guided = True
+        preselected = set(v.procedures)
     else:
         offered, preselected = [], set(v.procedures)
     others = [p for p in cat.procedures if p not in offered]
+    back = url_for("kiosk.guide", q=flow.guide_questions(v, cat)[-1].id) if flow.guide_questions(v, cat) \
+        else url_for("kiosk.purpose")
     return screen(v, "procedures", "kiosk/procedures.html", event=event,
                   offered=[cat.get(p) for p in offered], others=[cat.get(p) for p in others],
-                  preselected=preselected, required=set(event.required) if event else set())
+                  preselected=preselected, required=set(event.required) if event else set(),
+                  reasons={pid: " ".join(text_in(r, lang()) for r in rs) for pid, rs in reasons.items()}, back_url=back)
 
 
 # --- questions -------------------------------------------------------------------------------

@@ -82,11 +82,11 @@ class Flow:
         before = set(self.suggestions())
         self.data["guide"][question_id] = yes
         if self.data["guided"]:
-            after = set(self.suggestions())
+            after = list(self.suggestions())
             ev = self.catalogue.life_events.get(self.event or "")
             required = set(ev.required) if ev else set()
-            kept = [p for p in self.procedures if p not in (before - after) or p in required]
-            self.set_procedures(kept + [p for p in self.suggestions() if p not in kept])
+            kept = [p for p in self.procedures if p not in before - set(after) or p in required]
+            self.set_procedures(kept + [p for p in after if p not in before and p not in kept])
         elif self.next_guide_question() is None:
             self.finish_guide()
 

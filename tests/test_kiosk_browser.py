@@ -249,6 +249,11 @@ def test_card_path_over_pcsc_wrong_then_right_pin_to_print(pcsc_kiosk, pcsc_stac
     wait_url(page, r"/kiosk/purpose$")
     screens.shot("purpose")
     page.click("button[value=moving_in]")
+    for question in ("wants_seal", "has_child", "has_dog"):   # 手続きナビ, a big yes/no a screen
+        wait_url(page, r"/kiosk/guide$")
+        assert page.locator("input[name=q]").get_attribute("value") == question
+        screens.shot(f"guide-{question}")
+        page.click("button[name=answer][value=no]")
     wait_url(page, r"/kiosk/procedures$")
     screens.shot("procedures")
     page.click("button.k-primary")
@@ -498,6 +503,12 @@ def test_every_screen_passes_axe(tmp_path, browser):
         wait_url(page, r"/kiosk/purpose$")
         check("purpose")
         page.click("button[value=moving_in]")
+        wait_url(page, r"/kiosk/guide$")
+        check("guide")
+        for _ in range(3):
+            page.click("button[name=answer][value=no]")
+            page.wait_for_load_state()
+        wait_url(page, r"/kiosk/procedures$")
         check("procedures")
         page.click("button.k-primary")
         wait_url(page, r"/kiosk/ask/kana$")

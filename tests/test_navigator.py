@@ -127,9 +127,42 @@ def test_prereg_asks_the_guide_questions_and_starts_the_procedures_page_from_the
     walker.get("/prereg/procedures")
     checked = set(re.findall(r'name="procedures" type="checkbox" value="([a-z_]+)"\s+checked', walker.page))
     assert checked == {"juminido", "jido_teate", "inkan_toroku"}
+    # the resident's own choice stands: a procedure taken off stays off when another answer changes
+    walker.post({"procedures": ["juminido", "inkan_toroku"]})
+    walker.get("/prereg/guide?q=has_dog")
+    walker.post({"q": "has_dog", "answer": "yes"})
+    walker.get("/prereg/procedures")
+    checked = set(re.findall(r'name="procedures" type="checkbox" value="([a-z_]+)"\s+checked', walker.page))
+    assert checked == {"juminido", "inkan_toroku", "inu_toroku"}
 
 
 def test_an_event_without_questions_goes_straight_to_the_procedures(walker):
     walker.get("/prereg/event?lang=en")
     walker.post({"event": "certificates"})
     assert walker.at() == "/prereg/procedures"
+
+
+# --- at the kiosk ----------------------------------------------------------------------------
+
+def test_the_kiosk_asks_the_guide_with_the_card_read_and_explains_its_choices(kiosk):
+    kiosk.start("en")
+    kiosk.read_card()                 # the card gives the birth date: the guide knows the age
+    r = kiosk.post("/kiosk/purpose", {"event": "moving_in"})
+    assert r.location == "/kiosk/guide"
+    kiosk.get("/kiosk/guide")
+    assert "question 1 of 3" in kiosk.text and 'value="wants_seal"' in kiosk.text
+    r = kiosk.post("/kiosk/guide", {"q": "wants_seal", "answer": "perhaps"})
+    assert r.location == "/kiosk/guide"                          # asked again, nothing recorded
+    assert kiosk.visit().guide == {}
+    kiosk.post("/kiosk/guide", {"q": "wants_seal", "answer": "yes"})
+    kiosk.post("/kiosk/guide", {"q": "has_child", "answer": "no"})
+    r = kiosk.post("/kiosk/guide", {"q": "has_dog", "answer": "yes"})
+    assert r.location == "/kiosk/procedures"
+    kiosk.get("/kiosk/procedures")
+    checked = set(re.findall(r'name="procedure" value="([a-z_]+)" checked', kiosk.text))
+    assert checked == {"juminido", "inkan_toroku", "inu_toroku"}
+    assert "register their dog within 30 days" in kiosk.text and "Suggested from your answers" in kiosk.text
+    # the visitor takes one off; a changed answer later adds only what it decides
+    kiosk.post("/kiosk/procedures", {"procedure": ["juminido", "inu_toroku"]})
+    kiosk.post("/kiosk/guide", {"q": "has_child", "answer": "yes"})
+    assert kiosk.visit().procedures == ["juminido", "inu_toroku", "jido_teate"]
