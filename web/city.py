@@ -10,6 +10,7 @@ Routes (no path parameter, so nothing but the two things named can be served):
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,9 +51,19 @@ def theme_properties(site: Site) -> dict[str, str]:
 
 
 def theme_css(site: Site) -> str:
-    props = theme_properties(site)
+    return _theme_css(tuple(sorted(site.colours.items())))
+
+
+@functools.lru_cache(maxsize=8)
+def _theme_css(colours: tuple[tuple[str, str], ...]) -> str:
+    # Every page names the theme by its hash: worked out once per set of colours.
+    props = theme_properties(Site(colours=dict(colours)))
     body = "".join(f"  {name}: {value};\n" for name, value in props.items())
     return f"/* The site's colours (web/city.py) */\n:root {{\n{body}}}\n" if props else "/* No site colours */\n"
+
+
+def theme_version(site: Site) -> str:
+    return _version(theme_css(site).encode())
 
 
 def _version(data: bytes) -> str:
@@ -174,7 +185,7 @@ def page_helpers() -> dict[str, Any]:
     return {
         "site_name": text_in(site.name, lang()),
         "site_logo_url": url_for("site_logo", v=version) if version else None,
-        "site_theme_url": url_for("site_theme", v=_version(theme_css(site).encode())),
+        "site_theme_url": url_for("site_theme", v=theme_version(site)),
         "site_privacy_notice": text_in(site.privacy_notice, lang()),
     }
 
@@ -200,5 +211,5 @@ def init_app(app: Flask) -> None:
         response = Response(css, mimetype="text/css")
         response.cache_control.public = True
         response.cache_control.max_age = CACHE_SECONDS
-        response.set_etag(_version(css.encode()))
+        response.set_etag(theme_version(current_site()))
         return response.make_conditional(request)
