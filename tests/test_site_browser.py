@@ -92,3 +92,30 @@ def test_a_light_site_colour_passes_axe_on_every_surface(browser, light_server):
         assert_accessible(page)
     finally:
         context.close()
+
+
+def test_a_light_site_colour_passes_axe_on_the_kiosks_confirm_and_done_pages(browser, light_server):
+    from tests.test_kiosk_browser import PORTRAIT, answer_questions, tap_pin, wait_url
+    server, config = light_server
+    context = browser.new_context(viewport=PORTRAIT, locale="ja-JP", has_touch=True, bypass_csp=True)
+    pair_context(context, server.url, config)
+    page = context.new_page()
+    try:
+        page.goto(server.url + "/kiosk/card")
+        page.click("details.k-demo summary")
+        page.click("button[value=mynumber_yamada]")
+        wait_url(page, r"/kiosk/card/pin$")
+        tap_pin(page, "1234")
+        wait_url(page, r"/kiosk/purpose$")
+        page.click("button[value=moving_in]")
+        wait_url(page, r"/kiosk/procedures$")
+        page.click("button.k-primary")
+        answer_questions(page)
+        page.wait_for_load_state()
+        assert_accessible(page)                                   # confirm
+        page.click("button.k-big")
+        wait_url(page, r"/kiosk/done$", 30000)
+        assert page.inner_text(".k-next-where") == "1階 3番窓口"
+        assert_accessible(page)
+    finally:
+        context.close()

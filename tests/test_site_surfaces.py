@@ -10,7 +10,7 @@ from flask import g
 from pypdf import PdfReader
 
 from core.catalogue import get_catalogue
-from core.colour import TEXT_CONTRAST, contrast
+from core.colour import TEXT_CONTRAST, contrast, mix
 from core.config import load_config
 from core.site import NO_SITE, Site
 from tests import conftest
@@ -128,6 +128,9 @@ def test_text_on_site_colours_always_reads_at_4_5_to_1(primary, accent):
         assert contrast(props[text], props[background]) >= TEXT_CONTRAST, (text, background, props)
         assert contrast(props[text], "#ffffff") >= TEXT_CONTRAST or text.startswith("--site-on-")
     assert props["--site-primary"] == primary and props["--site-accent"] == accent
+    # The kiosk's steps in the bar are its text at 85% opacity: still 4.5:1.
+    dimmed = mix(props["--site-on-primary-dark"], props["--site-primary-dark"], 0.15)
+    assert contrast(dimmed, props["--site-primary-dark"]) >= TEXT_CONTRAST
 
 
 def test_a_light_primary_colour_is_never_used_for_text():
