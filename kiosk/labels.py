@@ -15,6 +15,7 @@ from core.clock import today_in_japan
 from core.errors import FieldError
 from core.japanese import format_postal_code, format_wareki
 from kiosk import flow
+from web.city import places_in_office
 from web.messages import field_error_for, message
 
 
@@ -124,20 +125,12 @@ def source_label(source: str | None) -> str:
     }.get(source or "", "")
 
 
-def next_steps(procedure_ids: list[str], catalogue: Catalogue) -> list[dict[str, Any]]:
-    """Where to take the forms: one entry per section (窓口), with its forms and what to bring."""
-    out: dict[str, dict[str, Any]] = {}
-    for pid in procedure_ids:
-        if pid not in catalogue.procedures:
-            continue
-        proc = catalogue.get(pid)
-        section = text_in(proc.section, lang()) or _("The counter")
-        entry = out.setdefault(section, {"section": section, "forms": [], "bring": []})
-        entry["forms"].append(proc.title(lang()))
-        for item in text_in(proc.what_to_bring, lang()) or []:
-            if item not in entry["bring"]:
-                entry["bring"].append(item)
-    return list(out.values())
+def next_steps(procedure_ids: list[str], catalogue: Catalogue, office_id: str) -> dict[str, Any]:
+    """Where to take the forms in the office this kiosk stands in ([kiosk].office): one place per
+    section (課, floor, window, opening hours) with its forms and what to bring; a form no section
+    of the office takes goes to its procedure's own section text."""
+    office, elsewhere = places_in_office(procedure_ids, catalogue, office_id or None)
+    return {"office": office, "places": (office.places if office else []) + elsewhere}
 
 
 # --- question pages -------------------------------------------------------------------------

@@ -583,7 +583,8 @@ def printing(v):
 def done(v):
     if not v.finished:
         return redirect(url_for("kiosk.confirm"))
-    return screen(v, "done", "kiosk/done.html", steps=next_steps(v.next_steps, hub().catalogue))
+    where = next_steps(v.next_steps, hub().catalogue, get_config().kiosk.office)
+    return screen(v, "done", "kiosk/done.html", where=where)
 
 
 # --- the emulated devices of the embedded default (demos and tests) --------------------------

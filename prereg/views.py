@@ -27,6 +27,7 @@ from prereg.blueprint import bp
 from prereg.flow import OTHER_EVENT, Flow
 from prereg.labels import display, lang, member_line, procedure_names
 from web import get_config, get_db
+from web.city import places_in_every_office
 from web.messages import era_options, field_error, yes_no_options
 
 DRAFT = "prereg_draft"
@@ -435,12 +436,10 @@ def done_context() -> dict[str, Any] | None:
         for item in text_in(p.what_to_bring, lang()) or []:
             if item not in bring:
                 bring.append(item)
-    sections: dict[str, list[str]] = {}
-    for p in procs:
-        sections.setdefault(text_in(p.section, lang()), []).append(p.name(lang()))
+    offices, elsewhere = places_in_every_office([p.id for p in procs], cat)
     expires = datetime.fromisoformat(done["expires_at"])
     return {"app_id": done["id"], "procedures": [p.name(lang()) for p in procs], "bring": bring,
-            "sections": sections, "expires": format_date(expires.date(), "long"),
+            "offices": offices, "elsewhere": elsewhere, "expires": format_date(expires.date(), "long"),
             "days": get_config().retention.prereg_days,
             "fee": sum(p.fee for p in procs) > 0}
 

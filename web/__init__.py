@@ -13,7 +13,7 @@ from core.json_input import BadJSON, loads
 from core.keys import session_secret
 from core.site import SCHEMA_DIR, activate, site_for
 from core.store.db import can_write, is_unwritable, open_from_config
-from web import errors, i18n, security
+from web import city, errors, i18n, security
 
 SURFACES = ("prereg", "kiosk", "counter")
 HERE = Path(__file__).resolve().parent
@@ -59,6 +59,7 @@ def create_app(config: Config | None = None, surfaces: str | list[str] | None = 
     i18n.init_app(app)
     security.init_app(app)
     errors.init_app(app)
+    city.init_app(app)
 
     app.extensions["madoguchi.db_per_thread"] = threading.local()
     app.extensions["madoguchi.stream_slots"] = StreamSlots(config.server.stream_threads)
