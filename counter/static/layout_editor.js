@@ -276,6 +276,7 @@
         });
       }, function () { fail(texts.network); });
   }
+  previewImg.addEventListener("load", function () { previewImg.setAttribute("data-shown", previewPage.value); });
   document.getElementById("preview-run").addEventListener("click", preview);
   previewPage.addEventListener("change", preview);
 
@@ -300,7 +301,8 @@
         layout.background = j.layout.background;
         delete layout.draw;              // the city's page has its own lines and labels
         delete layout.orientation;
-        if (j.layout.fields.length) { layout.fields = j.layout.fields; }
+        // a form that could be read brings its own fields; over a scan the fields stay to be moved by hand
+        if (!j.image_only) { layout.fields = j.layout.fields; }
         selected = -1;
         draw();
         fillPanel();
