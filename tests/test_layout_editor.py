@@ -238,3 +238,17 @@ def test_a_scan_becomes_the_background_with_hand_placed_fields(admin, site):
     assert send(admin, "/counter/admin/layouts/inu_toroku", {"layout": layout}).status_code == 200
     shown = send(admin, "/counter/admin/layouts/inu_toroku/render?kind=sample", {"layout": layout})
     assert shown.status_code == 200 and shown.mimetype == "image/png"
+
+
+@pytest.mark.parametrize("pid", sorted(get_catalogue().procedures))
+def test_every_layout_survives_the_round_trip_through_the_writer(pid):
+    from printing.layout_edit import current_table
+    from printing.layout_file import dump_layout
+    raw, _path, _data = current_table(get_catalogue().get(pid))
+    assert tomllib.loads(dump_layout(raw, "a header\nof two lines", "a trailer")) == raw
+
+
+def test_the_writer_escapes_what_toml_strings_cannot_hold():
+    from printing.layout_file import dump_layout
+    raw = {"title": 'a "quoted" \\ back\nslash\t\x01\x7f 𠮷', "fields": [{"labels": {"a b": "x", "new": "新規"}}]}
+    assert tomllib.loads(dump_layout(raw)) == raw
