@@ -7,8 +7,6 @@ import shutil
 import tomllib
 
 import pytest
-from pypdf import PdfWriter
-from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen.canvas import Canvas
@@ -18,6 +16,7 @@ from printing.form_import import FormImportError, read_blank_form
 from printing.layout import load_layout
 from tests import conftest
 from tests.conftest import DEMO_SITE
+from tests.form_helpers import encrypted_pdf, no_pages_pdf, scanned_pdf
 from tests.helpers import write_config
 
 MM = 72 / 25.4
@@ -107,35 +106,10 @@ def test_a_grid_of_lines_gives_its_cells():
     assert found["birth_date"]["y"] == 52 and found["postal_code"]["format"] == "postal"
 
 
-def encrypted_pdf() -> bytes:
-    w = PdfWriter()
-    w.add_blank_page(595, 842)
-    w.encrypt("secret")
-    buf = io.BytesIO()
-    w.write(buf)
-    return buf.getvalue()
 
 
-def no_pages_pdf() -> bytes:
-    buf = io.BytesIO()
-    PdfWriter().write(buf)
-    return buf.getvalue()
 
 
-def scanned_pdf() -> bytes:
-    """A page that is only a picture, as a scanner makes."""
-    from PIL import Image
-    img = Image.new("L", (200, 280), 255)
-    for x in range(20, 180):
-        img.putpixel((x, 40), 0)
-    png = io.BytesIO()
-    img.save(png, "PNG")
-    buf = io.BytesIO()
-    c = Canvas(buf, pagesize=(210 * MM, 297 * MM))
-    c.drawImage(ImageReader(io.BytesIO(png.getvalue())), 0, 0, 210 * MM, 297 * MM)
-    c.showPage()
-    c.save()
-    return buf.getvalue()
 
 
 @pytest.mark.parametrize(("make", "code"), [

@@ -5,14 +5,12 @@ hostile input gets a 400 with a message and changes nothing."""
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import re
 import shutil
 import tomllib
 
 import pytest
-from pypdf import PdfWriter
 
 from core import admin_log
 from core.catalogue import get_catalogue
@@ -21,6 +19,7 @@ from printing.layout import load_layout
 from tests import conftest
 from tests.conftest import DEMO_SITE
 from tests.fixtures_counter import csrf_token, sign_in
+from tests.form_helpers import encrypted_pdf, scanned_pdf
 from tests.helpers import ROOT
 
 INU_PDF = DEMO_SITE / "procedures" / "backgrounds" / "inu_toroku.pdf"
@@ -206,13 +205,6 @@ def test_importing_the_blank_form_installs_it_and_proposes_its_fields(admin, sit
     assert tomllib.loads((site / "procedures" / "layouts" / "inu_toroku.toml").read_text("utf-8"))["background"] == bg
 
 
-def encrypted_pdf() -> bytes:
-    w = PdfWriter()
-    w.add_blank_page(595, 842)
-    w.encrypt("secret")
-    buf = io.BytesIO()
-    w.write(buf)
-    return buf.getvalue()
 
 
 @pytest.mark.parametrize(("body", "code"), [
@@ -229,7 +221,6 @@ def test_unusable_uploads_get_a_400_and_install_nothing(admin, site, body, code)
 
 
 def test_a_scan_becomes_the_background_with_hand_placed_fields(admin, site):
-    from tests.test_form_import import scanned_pdf
     r = send(admin, "/counter/admin/layouts/inu_toroku/import", scanned_pdf(), "application/pdf")
     assert r.status_code == 200 and r.get_json()["image_only"] is True
     layout = r.get_json()["layout"]
