@@ -94,7 +94,7 @@ def layouts_page():
     for pid, proc in catalogue.procedures.items():
         try:
             layout = load_layout(pid, catalogue)
-        except LayoutError:
+        except (LayoutError, UnicodeDecodeError):    # parse_layout reads a non-UTF-8 file as text
             rows.append({"id": pid, "title": proc.title(g.lang), "where": None, "background": None, "broken": True})
             continue
         in_site = site_layouts is not None and layout.path.parent == site_layouts
@@ -108,10 +108,12 @@ def layouts_page():
 def layout_editor(procedure_id):
     proc = _procedure(procedure_id)
     catalogue = get_catalogue()
+    unreadable = None
     try:
-        raw, path, data = current_table(proc)
-    except LayoutError:
-        raw, path, data = {"page": "A4", "fields": []}, None, b""
+        raw, _path, data = current_table(proc)
+    except LayoutError as e:
+        raw, data = {"page": "A4", "fields": []}, b""
+        unreadable = str(e) if e.code == "layout_unreadable" else None
     editor = {
         "procedure": proc.id, "layout": raw, "sha256": digest(data) if data else "",
         "page_sizes": PAGE_SIZES, "field_types": list(FIELD_TYPES), "field_keys": field_keys(),
@@ -132,7 +134,7 @@ def layout_editor(procedure_id):
     }
     history = list(admin_log.entries(get_db(), target=proc.id, limit=5))
     return render_template("counter/layout_editor.html", proc=proc, editor=editor, history=history,
-                           source_file=path.name if path else None)
+                           unreadable=unreadable)
 
 
 # --- JSON and PNG answers ----------------------------------------------------------------------
@@ -211,7 +213,8 @@ def layout_import(procedure_id):
     except FormImportError as e:
         messages = {"encrypted": _("The PDF is encrypted: save an unprotected copy of the blank form and import "
                                    "that."),
-                    "no_pages": _("The PDF has no pages.")}
+                    "no_pages": _("The PDF has no pages."),
+                    "rotated": _("The PDF's page is rotated: save it upright and import it again.")}
         return _refusal(messages.get(e.code, _("That file is not a PDF that can be read.")), e.code)
     try:
         where_saved(proc)

@@ -36,7 +36,7 @@ LAYOUT_TYPE: dict[str, dict[str, Any]] = {
 
 
 class FormImportError(MadoguchiError):
-    """A PDF that cannot be read as a blank form. Codes: not_pdf, encrypted, no_pages."""
+    """A PDF that cannot be read as a blank form. Codes: not_pdf, encrypted, no_pages, rotated."""
 
     code = "form_unusable"
 
@@ -146,6 +146,9 @@ def read_blank_form(pdf: bytes, catalogue: Catalogue, procedure_id: str | None =
         raise FormImportError("the PDF has no pages", code="no_pages")
     if not 1 <= page_number <= n_pages:
         raise FormImportError(f"the PDF has no page {page_number} (it has {n_pages})", code="no_pages")
+    if int(reader.pages[page_number - 1].get("/Rotate", 0) or 0) % 360:
+        # the renderer lays values over the page as it is drawn, not as a viewer turns it
+        raise FormImportError("the page is rotated: save it upright and import it again", code="rotated")
     try:
         return _read_page(pdf, page_number, n_pages, catalogue, procedure_id)
     except FormImportError:

@@ -62,7 +62,10 @@ def current_table(procedure: Procedure) -> tuple[dict, Path, bytes]:
     """The layout's raw table as its file has it (the site's, else the built-in), the file and its bytes."""
     path = layout_path(procedure)
     data = path.read_bytes()
-    return tomllib.loads(data.decode("utf-8")), path, data
+    try:
+        return tomllib.loads(data.decode("utf-8")), path, data
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise LayoutError(f"{path.name}: not valid TOML ({e})", code="layout_unreadable") from None
 
 
 def checked_table(raw: Any) -> dict:

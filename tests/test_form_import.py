@@ -16,7 +16,7 @@ from printing.form_import import FormImportError, read_blank_form
 from printing.layout import load_layout
 from tests import conftest
 from tests.conftest import DEMO_SITE
-from tests.form_helpers import encrypted_pdf, no_pages_pdf, scanned_pdf
+from tests.form_helpers import encrypted_pdf, no_pages_pdf, rotated_pdf, scanned_pdf
 from tests.helpers import write_config
 
 MM = 72 / 25.4
@@ -118,6 +118,7 @@ def test_a_grid_of_lines_gives_its_cells():
     (lambda: INU_PDF.read_bytes()[:2000], "not_pdf"),
     (encrypted_pdf, "encrypted"),
     (no_pages_pdf, "no_pages"),
+    (rotated_pdf, "rotated"),
 ])
 def test_unusable_pdfs_are_refused_with_a_code(make, code):
     with pytest.raises(FormImportError) as e:

@@ -19,7 +19,7 @@ from printing.layout import load_layout
 from tests import conftest
 from tests.conftest import DEMO_SITE
 from tests.fixtures_counter import csrf_token, sign_in
-from tests.form_helpers import encrypted_pdf, scanned_pdf
+from tests.form_helpers import encrypted_pdf, rotated_pdf, scanned_pdf
 from tests.helpers import ROOT
 
 INU_PDF = DEMO_SITE / "procedures" / "backgrounds" / "inu_toroku.pdf"
@@ -211,6 +211,7 @@ def test_importing_the_blank_form_installs_it_and_proposes_its_fields(admin, sit
     (b"GIF89a not a pdf", "not_pdf"),
     (b"%PDF-1.4 broken", "not_pdf"),
     (encrypted_pdf(), "encrypted"),
+    (rotated_pdf(), "rotated"),
     (b"%PDF-" + b"0" * (9 * 1024 * 1024), "too_large"),
 ])
 def test_unusable_uploads_get_a_400_and_install_nothing(admin, site, body, code):
@@ -218,6 +219,15 @@ def test_unusable_uploads_get_a_400_and_install_nothing(admin, site, body, code)
     r = send(admin, "/counter/admin/layouts/inu_toroku/import", body, "application/pdf")
     assert r.status_code == 400 and r.get_json()["error"] == code and r.get_json()["message"]
     assert sorted((site / "procedures" / "backgrounds").iterdir()) == listing
+
+
+def test_a_form_larger_than_the_apps_body_limit_is_taken(admin, site, editor_app):
+    pdf = scanned_pdf(noisy=True)
+    assert len(pdf) > editor_app.config["MAX_CONTENT_LENGTH"]
+    r = send(admin, "/counter/admin/layouts/inu_toroku/import", pdf, "application/pdf")
+    assert r.status_code == 200, r.get_data(as_text=True)[:300]
+    assert r.get_json()["image_only"] is True
+    assert (site / "procedures" / r.get_json()["layout"]["background"]).read_bytes() == pdf
 
 
 def test_a_scan_becomes_the_background_with_hand_placed_fields(admin, site):
@@ -243,3 +253,14 @@ def test_the_writer_escapes_what_toml_strings_cannot_hold():
     from printing.layout_file import dump_layout
     raw = {"title": 'a "quoted" \\ back\nslash\t\x01\x7f 𠮷', "fields": [{"labels": {"a b": "x", "new": "新規"}}]}
     assert tomllib.loads(dump_layout(raw)) == raw
+
+
+def test_an_unreadable_layout_file_opens_as_an_empty_page_and_can_be_replaced(admin, site):
+    target = site / "procedures" / "layouts" / "inu_toroku.toml"
+    target.write_bytes(b"page = [unclosed\n\xff")
+    r = admin.get("/counter/admin/layouts/inu_toroku")
+    assert r.status_code == 200 and "inu_toroku.toml" in r.get_data(as_text=True)
+    assert admin.get("/counter/admin/layouts").status_code == 200
+    layout = {"page": "A4", "fields": [{"type": "text", "source": "name", "x": 30, "y": 40, "w": 100, "h": 10}]}
+    assert send(admin, "/counter/admin/layouts/inu_toroku", {"layout": layout}).status_code == 200
+    assert (site / "procedures" / "layouts" / "inu_toroku.toml.bak").read_bytes() == b"page = [unclosed\n\xff"
