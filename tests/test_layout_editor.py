@@ -264,3 +264,34 @@ def test_an_unreadable_layout_file_opens_as_an_empty_page_and_can_be_replaced(ad
     layout = {"page": "A4", "fields": [{"type": "text", "source": "name", "x": 30, "y": 40, "w": 100, "h": 10}]}
     assert send(admin, "/counter/admin/layouts/inu_toroku", {"layout": layout}).status_code == 200
     assert (site / "procedures" / "layouts" / "inu_toroku.toml.bak").read_bytes() == b"page = [unclosed\n\xff"
+
+
+def hostile_fields():
+    from hypothesis import strategies as st
+    from printing.fields import COMMON, FIELD_TYPES
+    keys = sorted(COMMON | {k for cls in FIELD_TYPES.values() for k in cls.keys} | {"bogus"})
+    leaf = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20), st.floats(allow_nan=False),
+                     st.text(max_size=8), st.sampled_from(["name", "@today", "text", "check", "household", "qr"]))
+    value = st.recursive(leaf, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                       st.dictionaries(st.text(max_size=4), inner, max_size=3)),
+                         max_leaves=6)
+    field = st.dictionaries(st.sampled_from(keys), value, max_size=8)
+    return st.lists(field, max_size=4)
+
+
+def test_random_layouts_never_get_a_500_nor_leave_a_file(admin, site):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+    target = site / "procedures" / "layouts" / "inu_toroku.toml"
+    layouts = site / "procedures" / "layouts"
+
+    @settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(fields=hostile_fields(), page=st.sampled_from(["A4", "A3", [100, 100], "A9", 3, None]))
+    def check(fields, page):
+        layout = {"fields": fields} if page is None else {"page": page, "fields": fields}
+        r = send(admin, "/counter/admin/layouts/inu_toroku", {"layout": layout})
+        assert r.status_code in (200, 400), (r.status_code, layout)
+        assert r.get_json()["message"]
+        tomllib.loads(target.read_text("utf-8"))          # whatever was saved loads
+        assert not [p for p in layouts.iterdir() if p.name.startswith(".")]
+    check()

@@ -178,5 +178,9 @@ def test_the_editor_is_accessible_and_works_with_the_keyboard(browser, editor_se
         assert float(field.get_attribute("width")) == w + 1
         expect(page.locator("#prop-x")).to_have_value(str(int(x + 1)) if (x + 1).is_integer() else str(x + 1))
         assert accessibility_violations(page) == []
+        count = page.locator("#layout-fields rect[data-index]").count()
+        page.locator('#layout-fields rect[data-index="0"]').focus()
+        page.keyboard.press("Delete")
+        expect(page.locator("#layout-fields rect[data-index]")).to_have_count(count - 1)
     finally:
         context.close()
