@@ -268,6 +268,7 @@ def test_an_unreadable_layout_file_opens_as_an_empty_page_and_can_be_replaced(ad
 
 def hostile_fields():
     from hypothesis import strategies as st
+
     from printing.fields import COMMON, FIELD_TYPES
     keys = sorted(COMMON | {k for cls in FIELD_TYPES.values() for k in cls.keys} | {"bogus"})
     leaf = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20), st.floats(allow_nan=False),
