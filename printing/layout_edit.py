@@ -91,17 +91,16 @@ def parsed_table(raw: dict, procedure: Procedure, catalogue: Catalogue) -> Itera
     """The layout of a table, parsed as its file would be, while that (temporary) file exists.
     Raises EditRefused naming the problem."""
     raw = checked_table(raw)
-    text = dump_layout(raw)
     procedures_dir = current_site().procedures_dir
-    if raw.get("background") and procedures_dir is None:
-        raise EditRefused("no site folder: set [site].folder in the config", code="no_site")
-    # in the site's layouts folder, so `backgrounds/…` resolves as it will when saved
-    parent = (procedures_dir / "layouts") if procedures_dir else None
-    if parent is not None:
-        parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".toml", prefix=".editor-",
-                                     dir=parent, delete=True) as f:
-        f.write(text)
+    if raw.get("background"):
+        if procedures_dir is None:
+            raise EditRefused("no site folder: set [site].folder in the config", code="no_site")
+        # named absolutely, as it resolves from the site's layouts folder: the temporary file is
+        # elsewhere (in layouts/ the catalogue would hash it)
+        raw = {**raw, "background": str(procedures_dir / raw["background"])}
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".toml", prefix="madoguchi-layout-",
+                                     delete=True) as f:
+        f.write(dump_layout(raw))
         f.flush()
         yield _parse_file(Path(f.name), procedure, catalogue)
 

@@ -88,7 +88,8 @@ def replace_file(path: Path, data: bytes, check: Callable[[Path], None] | None =
     old = path.read_bytes() if path.is_file() else None
     if old == data:
         return old
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    # not named *.toml / *.pdf: the catalogue hashes every layouts/*.toml it finds
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix + ".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -173,6 +173,7 @@ def test_hostile_layouts_get_a_400_with_a_message_and_change_nothing(admin, site
     assert target.read_bytes() == before
     assert not (site / "procedures" / "layouts" / "inu_toroku.toml.bak").exists()
     assert not list((site / "procedures" / "layouts").glob(".*"))      # no temporary file left
+    assert not [p.name for p in (site / "procedures").iterdir() if p.name.startswith(".")]
 
 
 def test_without_the_csrf_token_nothing_is_saved(admin, site):
