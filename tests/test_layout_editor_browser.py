@@ -134,6 +134,11 @@ def test_import_place_three_fields_save_and_render(admin_page, editor_server, tm
     expect(page.locator("#preview-image")).to_have_attribute("data-shown", "1")
     assert page.locator("#preview-image").evaluate("img => img.naturalWidth") > 300
     page.screenshot(path=str(output_dir / "layout-editor-preview.png"), full_page=True)
+    # the preview follows the layout: a field moved by a key is drawn again without a click
+    page.locator('#layout-fields rect[data-index="0"]').focus()
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#preview-image")).to_have_attribute("data-renders", "2")
     assert not errors, errors
 
     # the saved layout, rendered: each value inside the box it was dropped in

@@ -21,6 +21,7 @@
   var RESIZABLE = { text: 1, kana: 1, multiline: 1, cells: 1, date: 1, choice: 1, qr: 1 };
   var selected = -1;
   var bgUrl = null, previewUrl = null, bgTimer = null;
+  var previewImg = document.getElementById("preview-image");
 
   function pageSize() {
     var p = layout.page || "A4", w, h;
@@ -247,14 +248,17 @@
       }, function () { fail(texts.network); });
   }
 
+  // After a change: the drawn form again (its boxes move with the fields; the city's own page
+  // does not change), and the preview once it is shown, so it follows the layout live.
   function scheduleBackground() {
-    if (layout.background) { return; }  // the city's own page does not change with the fields
     clearTimeout(bgTimer);
-    bgTimer = setTimeout(loadBackground, 700);
+    bgTimer = setTimeout(function () {
+      if (!layout.background) { loadBackground(); }
+      if (!previewImg.hidden) { preview(); }
+    }, 700);
   }
 
   // --- preview, save, import -----------------------------------------------------------------
-  var previewImg = document.getElementById("preview-image");
   var previewPage = document.getElementById("preview-page");
   function preview() {
     say(texts.rendering);
@@ -276,7 +280,10 @@
         });
       }, function () { fail(texts.network); });
   }
-  previewImg.addEventListener("load", function () { previewImg.setAttribute("data-shown", previewPage.value); });
+  previewImg.addEventListener("load", function () {
+    previewImg.setAttribute("data-shown", previewPage.value);
+    previewImg.setAttribute("data-renders", Number(previewImg.getAttribute("data-renders") || 0) + 1);
+  });
   document.getElementById("preview-run").addEventListener("click", preview);
   previewPage.addEventListener("change", preview);
 
