@@ -1,6 +1,6 @@
 """URL map of the counter surface: the clerks' screens (sign-in, queue, detail, exchange log,
-figures, accounts). The handlers are in counter/auth.py, views.py, exchange.py and admin.py;
-what the screens show for codes and values is in counter/labels.py."""
+figures, accounts, form layouts). The handlers are in counter/auth.py, views.py, exchange.py, admin.py
+and layout_editor.py; what the screens show for codes and values is in counter/labels.py."""
 from flask import Blueprint, g
 from flask_babel import gettext as _
 
@@ -74,7 +74,7 @@ def not_found(e):
 
 
 # Views register themselves on `bp`.
-from counter import admin, auth, exchange, views  # noqa: E402,F401
+from counter import admin, auth, exchange, layout_editor, views  # noqa: E402,F401
 
 
 def init_app(app):

@@ -93,6 +93,62 @@ def background(procedure, out_path):
     click.echo(f"wrote {out_path} ({len(pdf) // 1024} KB)")
 
 
+@form.command("import")
+@click.argument("pdf_path", metavar="PDF", type=click.Path(dir_okay=False))
+@click.option("--procedure", default=None,
+              help="The procedure the form is for: match its fields, and copy the PDF into the site's "
+                   "backgrounds folder as <procedure>.pdf.")
+@click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False),
+              help="Layout TOML to write (default: print it).")
+@pass_state
+def import_(state, pdf_path, procedure, out_path):
+    """Read a city's blank form PDF and propose a layout for it.
+
+    Finds the form's boxes and the labels beside them; a box whose label is a field's
+    Japanese label (氏名, 住所, フリガナ…) gets that field as its source, the others are
+    proposed in comments. Check the proposal before using it.
+    """
+    from core.catalogue import get_catalogue
+    from core.errors import NotFound
+    from core.site import current_site
+    from printing.form_import import FormImportError, background_name, install_background, read_blank_form
+    state.config  # noqa: B018 -- loads the config, which makes its site folder the active one
+    try:
+        pdf = Path(pdf_path).read_bytes()
+    except OSError as e:
+        raise click.ClickException(f"cannot read {pdf_path}: {e.strerror}") from None
+    catalogue = get_catalogue()
+    if procedure:
+        try:
+            catalogue.get(procedure)
+        except NotFound:
+            raise click.ClickException(f"unknown procedure {procedure} (see `madoguchi procedures list`)") from None
+    try:
+        proposal = read_blank_form(pdf, catalogue, procedure)
+    except FormImportError as e:
+        raise click.ClickException(f"{pdf_path}: {e} [{e.code}]") from None
+    name = procedure or Path(pdf_path).stem
+    text = proposal.toml(background_name(name), Path(pdf_path).name)
+    if proposal.image_only:
+        click.echo(f"{pdf_path}: the page is a picture (a scan) with no boxes or text to read [image_only]; "
+                   "it can still be the background: place the fields by hand", err=True)
+    else:
+        matched = ", ".join(f"{f['source']}" for f in proposal.fields) or "none"
+        click.echo(f"{pdf_path}: {len(proposal.fields) + len(proposal.unmatched)} box(es); with a field: "
+                   f"{matched}; {len(proposal.unmatched)} without one (in comments)", err=True)
+    if procedure:
+        procedures_dir = current_site().procedures_dir
+        if procedures_dir is None:
+            raise click.ClickException("no site folder to copy the form into: set [site].folder in the config")
+        target = install_background(pdf, procedures_dir, procedure)
+        click.echo(f"copied the blank form to {target}", err=True)
+    if out_path:
+        Path(out_path).write_text(text, encoding="utf-8")
+        click.echo(f"wrote {out_path}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
 @form.command("check")
 def check():
     """Load every procedure's layout and render it blank: reports the first problem of each."""

@@ -56,6 +56,14 @@ def render_application(json_form: dict, application_id: str | None = None, *,
     return _render(list(dict.fromkeys(procs)), json_form, application_id, catalogue, on or today())
 
 
+def render_layout(layout: Layout, data: dict, application_id: str | None = None, *,
+                  catalogue: Catalogue | None = None, on: date | None = None) -> bytes:
+    """One form from a layout that is not (yet) the procedure's file: the layout editor's preview."""
+    catalogue = catalogue or get_catalogue()
+    return _render_forms([(layout, prepare_values(layout.procedure, data, catalogue))], application_id,
+                         catalogue, on or today())
+
+
 # ------------------------------------------------------------------------------ values
 
 def prepare_values(proc: Procedure, data: Any, catalogue: Catalogue) -> dict[str, Any]:
@@ -122,6 +130,11 @@ def _render(procedure_ids: list[str], data: dict, application_id: str | None, ca
     for pid in procedure_ids:
         layout = load_layout(pid, catalogue)
         forms.append((layout, prepare_values(layout.procedure, data, catalogue)))
+    return _render_forms(forms, application_id, catalogue, on)
+
+
+def _render_forms(forms: list[tuple[Layout, dict[str, Any]]], application_id: str | None, catalogue: Catalogue,
+                  on: date) -> bytes:
     with _render_lock:
         buf = io.BytesIO()
         first = forms[0][0]

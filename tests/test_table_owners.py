@@ -11,6 +11,7 @@ OWNERS = {
     "exchange_log": "core/exchange_log.py",
     "users": "core/users.py",
     "clerk_sessions": "core/users.py",
+    "admin_log": "core/admin_log.py",
 }
 SURFACES = ("core", "counter", "kiosk", "prereg", "web", "hardware", "printing", "bench", "scripts")
 

@@ -32,7 +32,9 @@ def init_app(app: Flask) -> None:
         view = app.view_functions.get(request.endpoint)
         if view is None or getattr(view, _EXEMPT, False):
             return
-        sent = request.form.get(CSRF_FIELD) or request.headers.get("X-CSRF-Token", "")
+        # The header first: reading the form of an upload larger than MAX_CONTENT_LENGTH is a 413
+        # even where the view allows more (the layout editor's PDF import).
+        sent = request.headers.get("X-CSRF-Token") or request.form.get(CSRF_FIELD) or ""
         expected = session.get("_csrf", "")
         # Bytes: compare_digest refuses str with non-ASCII characters (TypeError).
         if not expected or not hmac.compare_digest(sent.encode("utf-8", "replace"), expected.encode()):

@@ -24,6 +24,7 @@ CORE_MIGRATIONS = (
     "core.outbox",
     "core.users",
     "core.signin_throttle",
+    "core.admin_log",
 )
 _registered: list[str] = []
 
