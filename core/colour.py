@@ -41,8 +41,8 @@ def text_on(background: str) -> str:
 
 def mix(colour: str, other: str, share: float) -> str:
     """`colour` with `share` (0..1) of `other` mixed in."""
-    a, b = _rgb(colour), _rgb(other)
-    return _hex(tuple(x + (y - x) * share for x, y in zip(a, b, strict=True)))
+    (r1, g1, b1), (r2, g2, b2) = _rgb(colour), _rgb(other)
+    return _hex((r1 + (r2 - r1) * share, g1 + (g2 - g1) * share, b1 + (b2 - b1) * share))
 
 
 def readable_on(colour: str, background: str, ratio: float = TEXT_CONTRAST) -> str:

@@ -12,7 +12,7 @@ from flask import abort, g, jsonify, make_response, render_template, request, ur
 from flask_babel import gettext as _
 
 from core import admin_log
-from core.catalogue import Procedure, get_catalogue
+from core.catalogue import Procedure, forget_loaded_catalogues, get_catalogue
 from core.errors import NotFound
 from core.json_input import BadJSON, loads
 from core.site import current_site
@@ -191,6 +191,7 @@ def layout_save(procedure_id):
         return _refusal(e.message, e.code)
     except LayoutError as e:
         return _layout_refusal(e)
+    forget_loaded_catalogues()   # the catalogue's version names the layouts it was made from
     clerk = current_clerk()
     admin_log.append(get_db(), actor=clerk.actor, action="layout_saved", target=proc.id, before_sha256=before,
                      after_sha256=after)

@@ -105,7 +105,9 @@ def test_a_built_in_layout_is_saved_into_the_site_folder(admin, site):
     layout = editor_data(admin, "juminhyo")["layout"]
     builtin = (ROOT / "core" / "procedures" / "layouts" / "juminhyo.toml").read_bytes()
     layout["fields"][0]["x"] += 1
+    version = get_catalogue().version
     assert send(admin, "/counter/admin/layouts/juminhyo", {"layout": layout}).status_code == 200
+    assert get_catalogue().version != version    # forwarded records name the catalogue with this layout
     assert (site / "procedures" / "layouts" / "juminhyo.toml").is_file()
     assert (ROOT / "core" / "procedures" / "layouts" / "juminhyo.toml").read_bytes() == builtin
 
