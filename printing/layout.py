@@ -79,8 +79,8 @@ def load_layout(procedure_id: str, catalogue: Catalogue | None = None) -> Layout
 def parse_layout(path: Path, proc: Procedure, catalogue: Catalogue) -> Layout:
     try:
         raw = tomllib.loads(path.read_text("utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise LayoutError(f"{path}: not valid TOML: {e}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise LayoutError(f"{path}: not valid TOML in UTF-8: {e}") from None
     spec = Spec(raw, str(path), LAYOUT_KEYS)
     page = raw.get("page", "A4")
     if isinstance(page, str):
@@ -107,7 +107,7 @@ def parse_layout(path: Path, proc: Procedure, catalogue: Catalogue) -> Layout:
         _check_draw_item(item, f"{path}: draw[{i}]")
     for i, f in enumerate(spec.list("fields", [])):
         where = f"{path}: fields[{i}]"
-        if not isinstance(f, dict) or f.get("type") not in FIELD_TYPES:
+        if not isinstance(f, dict) or not isinstance(f.get("type"), str) or f["type"] not in FIELD_TYPES:
             raise LayoutError(f"{where}: `type` must be one of {', '.join(FIELD_TYPES)}")
         layout.fields.append(FIELD_TYPES[f["type"]](f, where, proc, catalogue, style))
     return layout

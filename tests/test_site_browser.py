@@ -108,6 +108,11 @@ def test_a_light_site_colour_passes_axe_on_the_kiosks_confirm_and_done_pages(bro
         tap_pin(page, "1234")
         wait_url(page, r"/kiosk/purpose$")
         page.click("button[value=moving_in]")
+        for _ in range(3):                                        # 手続きナビ: no seal, no child, no dog
+            wait_url(page, r"/kiosk/guide$")
+            assert_accessible(page)
+            page.click("button[name=answer][value=no]")
+            page.wait_for_load_state()
         wait_url(page, r"/kiosk/procedures$")
         page.click("button.k-primary")
         answer_questions(page)
