@@ -244,3 +244,25 @@ def load_navigator(files: list[Path], procedures: set[str], life_events: set[str
         if r["procedure"] in procedures:
             rules[rid] = Rule(rid, r["procedure"], tuple(r.get("life_events", [])), r["reason"], r.get("when"))
     return Navigator(questions, rules)
+
+
+def guide_record(life_event: Any, answers: Any, catalogue) -> dict[str, Any] | None:
+    """What an application keeps of the guide (its audit event `guide`, a pre-registration's
+    envelope): the life event and the yes/no answers, checked; None when there is nothing."""
+    if not isinstance(life_event, str) or life_event not in catalogue.life_events:
+        return None
+    if not isinstance(answers, dict):
+        answers = {}
+    kept = {q: a for q, a in answers.items() if q in catalogue.navigator.questions and isinstance(a, bool)}
+    return {"life_event": life_event, "answers": kept}
+
+
+def explain(record: dict[str, Any] | None, values: dict[str, Any], catalogue) -> list[Suggestion]:
+    """The guide's suggestions for an application, from its recorded answers and its values (the
+    birth dates as they stand now), for the clerk."""
+    record = guide_record((record or {}).get("life_event"), (record or {}).get("answers"), catalogue)
+    if record is None:
+        return []
+    event = catalogue.event(record["life_event"])
+    facts = Facts.from_values(values, record["answers"])
+    return catalogue.navigator.suggest(event.id, facts, set(event.procedures))

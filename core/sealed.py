@@ -84,6 +84,7 @@ class Envelope:
     form: dict[str, Any]
     submitted_at: str | None = None
     lang: str | None = None
+    guide: dict[str, Any] | None = None   # 手続きナビ: {"life_event": id, "answers": {question: bool}}
 
 
 def _aad(app_id: str) -> bytes:
@@ -92,10 +93,13 @@ def _aad(app_id: str) -> bytes:
 
 
 def seal(app_id: str, json_form: dict[str, Any], *, lang: str | None = None,
-         submitted_at: datetime | None = None, key: bytes | None = None) -> tuple[bytes, bytes]:
+         submitted_at: datetime | None = None, key: bytes | None = None,
+         guide: dict[str, Any] | None = None) -> tuple[bytes, bytes]:
     """Encrypt a JSON form for `app_id`. Returns (key, sealed bytes = nonce + ciphertext + tag)."""
     key = key or AESGCM.generate_key(bit_length=KEY_BYTES * 8)
     envelope = {"v": FORMAT, "form": json_form, "submitted_at": iso(submitted_at or utcnow()), "lang": lang}
+    if guide:
+        envelope["guide"] = guide
     plain = json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     plain += b" " * (-len(plain) % PAD_TO)  # JSON ignores trailing spaces
     nonce = secrets.token_bytes(NONCE_BYTES)
@@ -111,11 +115,12 @@ def unseal(app_id: str, key: bytes, sealed: bytes) -> Envelope:
     except InvalidTag:
         raise TokenError("the key in the token does not open this application", code="wrong_key") from None
     envelope = json.loads(plain.decode("utf-8"))
-    return Envelope(form=envelope["form"], submitted_at=envelope.get("submitted_at"), lang=envelope.get("lang"))
+    return Envelope(form=envelope["form"], submitted_at=envelope.get("submitted_at"), lang=envelope.get("lang"),
+                    guide=envelope.get("guide"))
 
 
 def store(db: sqlite_utils.Database, json_form: dict[str, Any], *, days: int, lang: str | None = None,
-          now: datetime | None = None) -> Sealed:
+          now: datetime | None = None, guide: dict[str, Any] | None = None) -> Sealed:
     """Seal a (validated) JSON form under a new id and a fresh key; store only the ciphertext.
 
     The key is returned inside the token and not kept anywhere else.
@@ -124,7 +129,7 @@ def store(db: sqlite_utils.Database, json_form: dict[str, Any], *, days: int, la
     expires_at = now + timedelta(days=days)
     for _ in range(3):  # 80-bit ids do not collide in practice; retry rather than assume
         app_id = new_application_id()
-        key, sealed = seal(app_id, json_form, lang=lang, submitted_at=now)
+        key, sealed = seal(app_id, json_form, lang=lang, submitted_at=now, guide=guide)
         with write(db):
             cur = db.execute(
                 "INSERT OR IGNORE INTO sealed_applications (id, format, sealed, expires_at) VALUES (?, ?, ?, ?)",
@@ -135,9 +140,9 @@ def store(db: sqlite_utils.Database, json_form: dict[str, Any], *, days: int, la
 
 
 def submit(config, db: sqlite_utils.Database, json_form: dict[str, Any], *, lang: str | None = None,
-           now: datetime | None = None) -> Sealed:
+           now: datetime | None = None, guide: dict[str, Any] | None = None) -> Sealed:
     """`store` with the retention period from config ([retention].prereg_days)."""
-    return store(db, json_form, days=config.retention.prereg_days, lang=lang, now=now)
+    return store(db, json_form, days=config.retention.prereg_days, lang=lang, now=now, guide=guide)
 
 
 def fetch(db: sqlite_utils.Database, app_id: str, *, now: datetime | None = None) -> SealedRecord:

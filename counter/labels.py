@@ -145,6 +145,8 @@ def event_label(ev) -> str:
         return _("Value changed: %(field)s", field=label)
     if ev.kind == "printed":
         return _("Printed again") if ev.reason == "reprint" else label_of(PURPOSE_LABELS, "print")
+    if ev.kind == "guide":
+        return _("Procedure guide answered")
     if ev.kind == "card_read":
         card = (ev.new or {}).get("card") if isinstance(ev.new, dict) else None
         return _("Card read: %(card)s", card=label_of(SOURCE_LABELS, "licence" if card in ("licence", "driving_licence")

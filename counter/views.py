@@ -13,10 +13,11 @@ from flask_babel import gettext as _
 from core import answers, outbox
 from core import exchange_log as xlog
 from core.application import Application, Source, State
-from core.catalogue import get_catalogue
+from core.catalogue import get_catalogue, text_in
 from core.errors import FieldError, MadoguchiError, NotFound, TransitionError, ValidationError
 from core.forms import parse_application
 from core.japanese import parse_typed_number
+from core.navigator import explain, guide_record
 from core.services import casework as services
 from core.services.prereg import PreregInUse, open_preregistration
 from core.services.printing import (
@@ -156,6 +157,9 @@ def open_prereg(token_text: str):
     app.sources = {k: str(Source.QR) for k in values}
     app.note(clerk.actor, "created", new={"procedures": procedures, "channel": "counter", "from": "prereg",
                                           "prereg_id": opened.app_id, "dropped_fields": dropped})
+    guide = guide_record((opened.guide or {}).get("life_event"), (opened.guide or {}).get("answers"), get_catalogue())
+    if guide:
+        app.note(clerk.actor, "guide", new=guide)
     app.transition(State.SUBMITTED, actor=clerk.actor)
     try:
         ApplicationStore(db).save(app)
@@ -285,10 +289,15 @@ def render_detail(app: Application, status: int = 200, errors: dict | None = Non
     views = casework.first_views(db, [app.id])
     tl = casework.timeline(events, views.get(app.id))
     rows = field_rows(app, printed, changed, problems)
+    guide_event = next((ev for ev in reversed(events) if ev.kind == "guide"), None)
+    catalogue = get_catalogue()
+    guide = [{"name": catalogue.get(s.procedure).title(g.lang), "chosen": s.procedure in app.procedures,
+              "reasons": " ".join(text_in(r, g.lang) for r in s.reasons)}
+             for s in explain(guide_event.new if guide_event else None, app.data, catalogue)]
     labels = {r["name"]: r["label"] for r in rows}
     return render_template(
         "counter/detail.html", app=app, rows=rows, events=events, printed=printed, changed=changed or set(),
-        problems=problems, labels=labels, timeline=tl, licence=licence_addresses(app, events),
+        problems=problems, labels=labels, timeline=tl, licence=licence_addresses(app, events), guide=guide,
         corrections=[e for e in events if casework.is_correction(e)],
         outbox=outbox.latest_for(db, app.id), errors=errors or {},
         can_correct=app.state in casework.OPEN_STATES,

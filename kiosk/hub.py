@@ -21,6 +21,7 @@ from core import exchange_log as xlog
 from core.application import Application, Source, State, parse_form_code
 from core.catalogue import get_catalogue
 from core.errors import MadoguchiError
+from core.navigator import guide_record
 from core.services.prereg import open_preregistration
 from core.services.printing import print_application
 from core.store.applications import ApplicationStore
@@ -260,6 +261,10 @@ class Hub:
             assert opened.form is not None and opened.logged is not None  # not open_existing: it was fetched
             with visit.lock:
                 apply_prereg(visit, opened.app_id, opened.form, self.catalogue)
+                record = guide_record((opened.guide or {}).get("life_event"), (opened.guide or {}).get("answers"),
+                                      self.catalogue)
+                if record:   # the resident's 手続きナビ answers come along, for the clerk
+                    visit.life_event, visit.guide, visit.guided = record["life_event"], record["answers"], True
                 visit.error = None
                 visit.exchanges.append(_exchange_summary(opened.logged))
         finally:
@@ -334,6 +339,9 @@ class Hub:
             licence = licence_addresses(visit.card)
             if licence:
                 app.note(self.actor, "card_read", new=licence)
+            guide = guide_record(visit.life_event, visit.guide, self.catalogue)
+            if guide:   # the clerk sees the guide's list with its reasons (counter detail page)
+                app.note(self.actor, "guide", new=guide)
             app.transition(State.SUBMITTED, self.actor)
             with write(db):
                 app.reception_number = reception.next_number(db, self.config.kiosk.reception_prefix)

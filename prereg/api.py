@@ -74,12 +74,13 @@ def validation_errors_json(e: ValidationError) -> list[dict]:
     return out
 
 
-def submit_form(obj) -> sealed.Sealed:
-    """Validate and seal a JSON form; raises ValidationError. Shared by the wizard and the API."""
+def submit_form(obj, guide: dict | None = None) -> sealed.Sealed:
+    """Validate and seal a JSON form (with 手続きナビ's answers, from the wizard); raises
+    ValidationError. Shared by the wizard and the API."""
     config = get_config()
     procs, values = parse_application(obj, get_catalogue(), complete=True,
                                       max_length=config.prereg.max_field_length)
-    return sealed.submit(config, get_db(), {"procedures": procs, **values}, lang=g.get("lang"))
+    return sealed.submit(config, get_db(), {"procedures": procs, **values}, lang=g.get("lang"), guide=guide)
 
 
 @api.post("/applications")

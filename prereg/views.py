@@ -20,6 +20,7 @@ from core.catalogue import FieldDef, get_catalogue, text_in
 from core.errors import FieldError, ValidationError
 from core.forms import MAX_HOUSEHOLD
 from core.japanese import format_postal_code, lookup_postal_code
+from core.navigator import guide_record
 from core.tokens import TokenError
 from prereg import drafts, widgets
 from prereg.api import png_response, retry_after, submit_form
@@ -391,7 +392,8 @@ def check():
             resp = render_template("prereg/error.html", status=429, retry_after=wait)
             return resp, 429, {"Retry-After": str(wait)}
         try:
-            receipt = submit_form(flow.json_form())
+            receipt = submit_form(flow.json_form(), guide=guide_record(flow.event, flow.data["guide"],
+                                                                        get_catalogue()))
         except ValidationError as e:
             cat = get_catalogue()
             for fe in e.errors:

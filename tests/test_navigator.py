@@ -166,3 +166,60 @@ def test_the_kiosk_asks_the_guide_with_the_card_read_and_explains_its_choices(ki
     kiosk.post("/kiosk/procedures", {"procedure": ["juminido", "inu_toroku"]})
     kiosk.post("/kiosk/guide", {"q": "has_child", "answer": "yes"})
     assert kiosk.visit().procedures == ["juminido", "inu_toroku", "jido_teate"]
+
+
+# --- the clerk sees the same list with its reasons -----------------------------------------
+
+def test_the_clerk_sees_the_kiosks_guide_list_with_its_reasons(kiosk_app, clerks):
+    from tests.fixtures_counter import sign_in, text_of
+    from tests.kiosk_helpers import Kiosk
+    app = kiosk_app(with_counter=True)
+    kiosk = Kiosk(app)
+    kiosk.start("en")
+    kiosk.read_card()
+    kiosk.post("/kiosk/purpose", {"event": "moving_in"})
+    for question, answer in (("wants_seal", "no"), ("has_child", "no"), ("has_dog", "yes")):
+        kiosk.post("/kiosk/guide", {"q": question, "answer": answer})
+    kiosk.post("/kiosk/procedures", {"procedure": ["juminido"]})     # the visitor leaves the dog for later
+    kiosk.answer_all()
+    kiosk.print_and_wait()
+    from core.store.applications import ApplicationStore
+    from web import get_db
+    with app.app_context():
+        stored = ApplicationStore(get_db()).list()[0]
+        app_id = stored.id
+        guide = [e for e in ApplicationStore(get_db()).events(app_id) if e.kind == "guide"]
+    assert guide and guide[0].new == {"life_event": "moving_in",
+                                      "answers": {"wants_seal": False, "has_child": False, "has_dog": True}}
+    clerk = sign_in(app.test_client())
+    page = text_of(clerk.get(f"/counter/applications/{app_id}?lang=en"))
+    assert "Procedures the guide found" in page
+    assert "Application for Dog Registration — not chosen" in page and "register their dog within 30 days" in page
+    assert "within 14 days of the move" in page and "Procedure guide answered" in page
+
+
+def test_the_residents_guide_answers_come_with_the_pre_registration(walker, clerks):
+    from prereg.views import DONE
+    from tests.fixtures_counter import post, sign_in, text_of
+    from tests.prereg_helpers import answer_all, answer_guide, date_parts
+    from tests.test_prereg_flow import CERT_ANSWERS, NAME
+    walker.get("/prereg/event?lang=en")
+    walker.post({"event": "moving_in"})
+    answer_guide(walker, {"has_child": "yes"})
+    walker.post({"procedures": ["juminido"]})          # the resident leaves the allowance for later
+    answer_all(walker, dict(CERT_ANSWERS, move_date=date_parts("move_date", 2026, 11, 20),
+                            previous_postal_code={"previous_postal_code": "0600000"},
+                            previous_address={"previous_address__town": "北海道札幌市中央区",
+                                              "previous_address__rest": "1-1"},
+                            head_of_household={"head_of_household": NAME},
+                            relationship_to_head={"relationship_to_head": "本人"}))
+    walker.post({})
+    assert walker.at() == "/prereg/done"
+    with walker.client.session_transaction() as session:
+        token = session[DONE]["token"]
+    clerk = sign_in(walker.client.application.test_client())
+    r = post(clerk, "/counter/open", {"code": token})
+    assert r.status_code == 302
+    page = text_of(clerk.get(r.location + "?lang=en"))
+    assert "Procedures the guide found" in page and "apply for the child allowance within 15 days" in page
+    assert "not chosen" in page and "Procedure guide answered" in page

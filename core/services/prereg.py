@@ -44,6 +44,7 @@ class OpenedPrereg:
     lang: str | None = None
     existing_application: Application | None = None
     logged: dict[str, Any] | None = None  # the prereg_fetch entry
+    guide: dict[str, Any] | None = None   # 手続きナビ's life event and answers, as the resident gave them
 
 
 def open_preregistration(db: sqlite_utils.Database, config: Config, token_text: str, *, actor: str,
@@ -60,4 +61,4 @@ def open_preregistration(db: sqlite_utils.Database, config: Config, token_text: 
         raise PreregInUse("this pre-registration has been used", app_id=app_id)
     entry = xlog.append(db, config, actor=actor, counterparty="prereg", purpose="prereg_fetch",
                         application_id=app_id, payload=envelope.form, person=xlog.Person.of(envelope.form))
-    return OpenedPrereg(app_id, envelope.form, envelope.lang, logged=entry)
+    return OpenedPrereg(app_id, envelope.form, envelope.lang, logged=entry, guide=envelope.guide)
