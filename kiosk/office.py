@@ -111,6 +111,8 @@ def upload_body(config, app: Application, exchanges: list[dict]) -> dict[str, An
             "sources": app.sources, "reception_number": app.reception_number, "created_at": iso(app.created_at),
             # A licence's current vs at-issue address, for the clerk (see counter.views.licence_addresses).
             "licence": next((e.new for e in app.pending_events if e.kind == "card_read"), None),
+            # 手続きナビ's life event and answers, for the clerk's list of procedures and reasons.
+            "guide": next((e.new for e in app.pending_events if e.kind == "guide"), None),
         },
         "exchanges": reported_exchanges(exchanges),
     }

@@ -109,3 +109,19 @@ def test_an_application_made_elsewhere_is_not_taken_over(db, config):
     with pytest.raises(UploadRefused) as e:
         receive(db, config, upload())
     assert e.value.code == "conflict" and written(db) == before
+
+
+@pytest.mark.parametrize("guide, expected", [
+    ({"life_event": "moving_in", "answers": {"has_dog": True, "wants_seal": False}},
+     {"life_event": "moving_in", "answers": {"has_dog": True, "wants_seal": False}}),
+    ({"life_event": "moving_in", "answers": {"has_dog": "yes", "no_such": True}},   # only real answers are kept
+     {"life_event": "moving_in", "answers": {}}),
+    ({"life_event": "holiday", "answers": {}}, None),
+    (["not", "a", "table"], None),
+])
+def test_the_guides_answers_come_with_an_upload_checked(db, config, guide, expected):
+    body = upload()
+    body["application"]["guide"] = guide
+    receive(db, config, body)
+    notes = [e.new for e in ApplicationStore(db).events(APP_ID) if e.kind == "guide"]
+    assert notes == ([expected] if expected else [])

@@ -31,6 +31,7 @@ from core.catalogue import get_catalogue
 from core.config import Config
 from core.errors import MadoguchiError
 from core.forms import parse_application
+from core.navigator import guide_record
 from core.store.applications import ApplicationStore
 from core.store.db import write
 
@@ -116,6 +117,11 @@ def _application_from_upload(raw: dict[str, Any], actor: str) -> Application:
     if isinstance(licence, dict) and licence.get("card") == "licence":
         app.note(actor, "card_read", new={k: licence.get(k) if isinstance(licence.get(k), str) else None
                                           for k in ("address", "address_at_issue")} | {"card": "licence"})
+    guide = raw.get("guide")
+    record = guide_record(guide.get("life_event"), guide.get("answers"), get_catalogue()) \
+        if isinstance(guide, dict) else None
+    if record:
+        app.note(actor, "guide", new=record)
     app.transition(State.SUBMITTED, actor)
     if state == State.PRINTED:
         app.transition(State.PRINTED, actor)
