@@ -23,6 +23,7 @@ from datetime import date
 from typing import Any
 
 from core.catalogue import Catalogue, FieldDef
+from core.clock import today_in_japan
 from core.errors import FieldError
 from core.forms import DEFAULT_MAX_LENGTH, HOUSEHOLD_KEYS, normalise_value
 from core.japanese import (
@@ -107,23 +108,41 @@ def date_from_text(text: str) -> tuple[str | None, str | None]:
 
 
 def read(f: FieldDef, typed: Mapping[str, str], catalogue: Catalogue, *, path: str | None = None,
-         required: bool | None = None, max_length: int = DEFAULT_MAX_LENGTH) -> Answer:
+         required: bool | None = None, max_length: int = DEFAULT_MAX_LENGTH,
+         values: Mapping[str, Any] | None = None) -> Answer:
     """The answer to field `f` from what was typed. An empty answer is an error `required`
-    when `required` (default: the field's own flag) is true, else a None value."""
+    when `required` (default: the field's own flag) is true, else a None value. `values` are
+    the other answers, for the checks that depend on them (a 転入日 may not be in the future)."""
     path = path or f.name
     needed = f.required if required is None else required
-    ans = Answer()
     if f.type == "date":
-        if any(k in typed for k in ("year", "month", "day")):
-            ans.raw = {p: _clean(typed.get(p, ""))[:8] for p in DATE_PARTS}
-            iso, code = date_from_parts(ans.raw["era"], ans.raw["year"], ans.raw["month"], ans.raw["day"])
-            ans.parts = [ans.raw[p] for p in DATE_PARTS]
-        else:
-            ans.raw = {"value": _clean(typed.get("value", ""))[:40]}
-            iso, code = date_from_text(ans.raw["value"])
-        if code:
-            return _fail(ans, path, code)
-        return _checked(f, iso, ans, path, needed, catalogue, max_length)
+        ans = _read_date(f, typed, catalogue, path, needed, max_length)
+        if ans.value and f.must_be_past(dict(values) if values is not None else None) \
+                and ans.value > today_in_japan().isoformat():
+            ans.value = None
+            return _fail(ans, path, "date_in_future")
+        return ans
+    return _read_other(f, typed, catalogue, path, needed, max_length)
+
+
+def _read_date(f: FieldDef, typed: Mapping[str, str], catalogue: Catalogue, path: str, needed: bool,
+               max_length: int) -> Answer:
+    ans = Answer()
+    if any(k in typed for k in ("year", "month", "day")):
+        ans.raw = {p: _clean(typed.get(p, ""))[:8] for p in DATE_PARTS}
+        iso, code = date_from_parts(ans.raw["era"], ans.raw["year"], ans.raw["month"], ans.raw["day"])
+        ans.parts = [ans.raw[p] for p in DATE_PARTS]
+    else:
+        ans.raw = {"value": _clean(typed.get("value", ""))[:40]}
+        iso, code = date_from_text(ans.raw["value"])
+    if code:
+        return _fail(ans, path, code)
+    return _checked(f, iso, ans, path, needed, catalogue, max_length)
+
+
+def _read_other(f: FieldDef, typed: Mapping[str, str], catalogue: Catalogue, path: str, needed: bool,
+                max_length: int) -> Answer:
+    ans = Answer()
     if f.type == "address" and ("town" in typed or "rest" in typed):
         town, rest = _clean(typed.get("town", "")), _clean(typed.get("rest", ""))
         ans.raw = {"town": town[:max_length * 2], "rest": rest[:max_length * 2]}

@@ -45,7 +45,14 @@ class FieldDef:
     max_length: int | None = None
     default: Any = None
     when: dict | None = None
-    past_only: bool = False          # a date that cannot be after today (a birth date)
+    past_only: bool | dict = False   # a date that cannot be after today: always (a birth date), or
+                                     # when another answer is one of some values ({field, in}: 転入日)
+
+    def must_be_past(self, values: dict[str, Any] | None) -> bool:
+        """Whether this date may not be after today, given the other answers (None: not known yet)."""
+        if isinstance(self.past_only, dict):
+            return values is not None and values.get(self.past_only["field"]) in self.past_only["in"]
+        return bool(self.past_only)
 
     def applies(self, values: dict[str, Any]) -> bool:
         """Whether this field is asked, given the other answers (its `when` condition)."""
@@ -126,8 +133,16 @@ def _field(raw: dict, where: str) -> FieldDef:
         label=raw.get("label", {}), question=raw.get("question", {}), hint=raw.get("hint", {}),
         choices=choices, choice_labels=raw.get("choice_labels", {}),
         min=raw.get("min"), max=raw.get("max"), max_length=raw.get("max_length"),
-        default=raw.get("default"), when=when, past_only=bool(raw.get("past_only", False)),
+        default=raw.get("default"), when=when, past_only=_past_only(raw.get("past_only", False), where, name),
     )
+
+
+def _past_only(value: Any, where: str, name: str) -> bool | dict:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, dict) and set(value) == {"field", "in"} and isinstance(value["in"], list):
+        return {"field": value["field"], "in": list(value["in"])}
+    raise CatalogueError(f"{where}: field {name}: `past_only` is true, false or {{ field = …, in = [...] }}")
 
 
 def _check_languages(table: Any, where: str) -> None:

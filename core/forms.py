@@ -89,7 +89,7 @@ def _date(value: Any, f: FieldDef, path: str, errors: list[FieldError]) -> str |
     if not EARLIEST_DATE <= d <= LATEST_DATE:
         errors.append(FieldError(path, "date_out_of_range", "is outside the years 1868–2100"))
         return None
-    if f.past_only and d > today_in_japan():
+    if f.past_only is True and d > today_in_japan():
         errors.append(FieldError(path, "date_in_future", "must not be after today"))
         return None
     return value
@@ -234,6 +234,11 @@ def parse_application(obj: Any, catalogue: Catalogue, *, complete: bool = True,
             values[key] = v
     already = {e.field for e in errors}
     for name, f in fields.items():
+        if name in values and f.type == "date" and f.past_only is not True and f.must_be_past(values) \
+                and values[name] > today_in_japan().isoformat():
+            errors.append(FieldError(name, "date_in_future", "must not be after today"))
+            values.pop(name)
+            continue
         if name in already:
             continue
         if not f.applies(values) and name in values:

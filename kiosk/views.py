@@ -454,7 +454,7 @@ def ask(v, name):
         if request.form.get("action") == "skip" and not f.required:
             flow.set_answer(v, f, None, cat)
             return _after_answer(v)
-        ans = answers.read(f, request.form, cat, max_length=get_config().prereg.max_field_length)
+        ans = answers.read(f, request.form, cat, max_length=get_config().prereg.max_field_length, values=v.values)
         if not ans.ok:
             return screen(v, "ask", "kiosk/ask.html", field=field_view(f, v, request.form), errors=ans.errors,
                           back_url=_previous_url(v, name), back_to_confirm=request.args.get("back") == "confirm")

@@ -199,7 +199,7 @@ def question(name):
     errors: list[tuple[str, str]] = []
     field_errors: dict[str, str] = {}
     if request.method == "POST":
-        ans = widgets.read(f, request.form, get_catalogue(), fields, max_length=max_length())
+        ans = widgets.read(f, request.form, get_catalogue(), fields, max_length=max_length(), values=flow.values)
         if ans.ok:
             changed = flow.values.get(name) != ans.value
             flow.answer(name, ans.value)

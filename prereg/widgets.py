@@ -32,7 +32,7 @@ def widget(f: FieldDef, fields: list[FieldDef]) -> str:
 
 
 def read(f: FieldDef, form, catalogue: Catalogue, fields: list[FieldDef], *, max_length: int,
-         path: str | None = None, prefix: str = "") -> Answer:
+         path: str | None = None, prefix: str = "", values: dict[str, Any] | None = None) -> Answer:
     """Read field `f` from `form` (a MultiDict); input names are `prefix + f.name` (+ `__part`)."""
     name = prefix + f.name
     kind = widget(f, fields)
@@ -42,7 +42,7 @@ def read(f: FieldDef, form, catalogue: Catalogue, fields: list[FieldDef], *, max
         typed = {p: form.get(f"{name}__{p}", "") for p in ("town", "rest")}
     else:
         typed = {"value": form.get(name, "")}
-    return answers.read(f, typed, catalogue, path=path, max_length=max_length)
+    return answers.read(f, typed, catalogue, path=path, max_length=max_length, values=values)
 
 
 def shown(f: FieldDef, value: Any, parts: list[str] | None, fields: list[FieldDef],

@@ -224,3 +224,35 @@ def test_the_words_come_from_one_table_in_every_language(app):
             assert field_message(err) == field_error_message(err) == field_error("date_in_future", label, "date")
             assert message_for("offline") == printer_error_message("offline") == message("offline")
             assert message("no_such_code") == message("error")
+
+
+def test_a_move_in_date_may_not_be_ahead_but_a_move_out_date_may(cat, kiosk):
+    f = cat.field("move_date")
+    ahead = {"value": TOMORROW.isoformat()}
+    assert codes(answers.read(f, ahead, cat, values={"move_type": "tennyu"})) == ["date_in_future"]
+    assert codes(answers.read(f, ahead, cat, values={"move_type": "tenkyo"})) == ["date_in_future"]
+    assert answers.read(f, ahead, cat, values={"move_type": "tenshutsu"}).value == TOMORROW.isoformat()
+    with pytest.raises(ValidationError) as e:
+        parse_application({"procedures": ["juminido"], "move_type": "tennyu", "move_date": TOMORROW.isoformat()},
+                          cat, complete=False)
+    assert [(x.field, x.code) for x in e.value.errors] == [("move_date", "date_in_future")]
+    assert parse_application({"procedures": ["juminido"], "move_type": "tenshutsu",
+                              "move_date": TOMORROW.isoformat()}, cat, complete=False)[1]["move_date"]
+    # at the kiosk, where moving_in presets 転入
+    kiosk.start("en")
+    kiosk.read_card()
+    kiosk.choose("moving_in", ["juminido"])
+    r = kiosk.post("/kiosk/ask/move_date", {"era": "western", "year": str(TOMORROW.year),
+                                            "month": str(TOMORROW.month), "day": str(TOMORROW.day)})
+    assert r.status_code == 400 and "Date of move must not be after today" in kiosk.text
+
+
+def test_prereg_refuses_a_move_in_date_ahead(walker):
+    from tests.prereg_helpers import answer_guide
+    walker.get("/prereg/event?lang=en")
+    walker.post({"event": "moving_in"})          # presets 転入
+    answer_guide(walker)
+    walker.post({"procedures": ["juminido"]})
+    walker.get("/prereg/q/move_date")
+    walker.post(date_parts("move_date", TOMORROW.year, TOMORROW.month, TOMORROW.day), expect=400)
+    assert "Date of move must not be after today" in walker.page

@@ -61,7 +61,7 @@ def correct(db: sqlite_utils.Database, config: Config, app: Application, *, acto
     elif f is None:  # a value the catalogue no longer knows: kept as text
         new = str(value or "").strip() or None
     else:
-        new = _parse_value(f, value, field, errors)
+        new = _parse_value(f, value, field, errors, app.data)
     if not errors and new is None and f is not None and f.required and f.applies(app.data):
         errors.append(FieldError(field, "required", "required"))
     current = app.data.get(field)
@@ -150,11 +150,11 @@ def _save(db: sqlite_utils.Database, app: Application) -> Application:
     return app
 
 
-def _parse_value(f: FieldDef, raw: Any, path: str, errors: list[FieldError]) -> Any:
+def _parse_value(f: FieldDef, raw: Any, path: str, errors: list[FieldError], values: dict[str, Any]) -> Any:
     """What the clerk typed → the stored value (None = empty), read as every surface reads it."""
     catalogue = get_catalogue()
     if f.type == "household":
         return normalise_value(f, raw, path, errors, catalogue) or None
-    ans = answers.read(f, {"value": str(raw or "")}, catalogue, path=path, required=False)
+    ans = answers.read(f, {"value": str(raw or "")}, catalogue, path=path, required=False, values=values)
     errors.extend(ans.errors)
     return ans.value
