@@ -45,6 +45,9 @@ class FieldDef:
     max_length: int | None = None
     default: Any = None
     when: dict | None = None
+    pattern: str | None = None       # text only: the whole value must match (after full-width → ASCII)
+    example: str | None = None       # an example of that format, for the message (AB12345678CD)
+    upper: bool = False              # text only: stored in capitals (a 在留カード番号)
     past_only: bool | dict = False   # a date that cannot be after today: always (a birth date), or
                                      # when another answer is one of some values ({field, in}: 転入日)
 
@@ -124,7 +127,7 @@ def _field(raw: dict, where: str) -> FieldDef:
             raise CatalogueError(f"{where}: field {name}: `when` needs `field` and `in`")
         when = {"field": when["field"], "in": list(when["in"])}
     known = {"name", "type", "required", "label", "question", "hint", "choices", "choice_labels",
-             "min", "max", "max_length", "default", "when", "past_only"}
+             "min", "max", "max_length", "default", "when", "past_only", "pattern", "example", "upper"}
     unknown = set(raw) - known
     if unknown:
         raise CatalogueError(f"{where}: field {name}: unknown keys {sorted(unknown)}")
@@ -134,7 +137,19 @@ def _field(raw: dict, where: str) -> FieldDef:
         choices=choices, choice_labels=raw.get("choice_labels", {}),
         min=raw.get("min"), max=raw.get("max"), max_length=raw.get("max_length"),
         default=raw.get("default"), when=when, past_only=_past_only(raw.get("past_only", False), where, name),
+        pattern=_pattern(raw.get("pattern"), where, name), example=raw.get("example"), upper=bool(raw.get("upper")),
     )
+
+
+def _pattern(value: Any, where: str, name: str) -> str | None:
+    if value is None:
+        return None
+    import re
+    try:
+        re.compile(value)
+    except (re.error, TypeError):
+        raise CatalogueError(f"{where}: field {name}: `pattern` is not a regular expression") from None
+    return value
 
 
 def _past_only(value: Any, where: str, name: str) -> bool | dict:

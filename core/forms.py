@@ -20,7 +20,7 @@ from typing import Any
 from core.catalogue import Catalogue, FieldDef
 from core.clock import today_in_japan
 from core.errors import FieldError, ValidationError
-from core.japanese import is_katakana, normalise_digits, normalise_name, to_katakana
+from core.japanese import fold_width, is_katakana, normalise_digits, normalise_name, to_katakana
 
 log = logging.getLogger("madoguchi.forms")
 
@@ -103,6 +103,12 @@ def normalise_value(f: FieldDef, value: Any, path: str, errors: list[FieldError]
         s = _text(value, f, path, errors, max_length)
         if s is not None and f.name == "name":
             s = normalise_name(s)
+        if s is not None and f.pattern:
+            s = fold_width(s).replace(" ", "")
+            s = s.upper() if f.upper else s
+            if not re.fullmatch(f.pattern, s):
+                errors.append(FieldError(path, "bad_format", "does not have the format asked", example=f.example or ""))
+                return None
         return s
     if t == "kana":
         s = _text(value, f, path, errors, max_length)

@@ -256,3 +256,23 @@ def test_prereg_refuses_a_move_in_date_ahead(walker):
     walker.get("/prereg/q/move_date")
     walker.post(date_parts("move_date", TOMORROW.year, TOMORROW.month, TOMORROW.day), expect=400)
     assert "Date of move must not be after today" in walker.page
+
+
+def test_a_text_with_a_pattern_is_folded_checked_and_explained(cat, app):
+    from core.catalogue import FieldDef
+    card = FieldDef(name="residence_card_number", type="text",
+                    label={"ja": "在留カード番号", "en": "Residence card number"},
+                    pattern="^[A-Z]{2}[0-9]{8}[A-Z]{2}$", example="AB12345678CD", upper=True)
+    assert answers.read(card, {"value": "ａｂ１２３４５６７８ｃｄ"}, cat).value == "AB12345678CD"
+    assert answers.read(card, {"value": "ab 12345678 cd"}, cat).value == "AB12345678CD"
+    bad = answers.read(card, {"value": "AB1234567CD"}, cat)
+    assert codes(bad) == ["bad_format"] and bad.errors[0].params == {"example": "AB12345678CD"}
+    with app.test_request_context("/?lang=en"):
+        from flask import g
+        from flask_babel import refresh
+
+        from web.messages import field_error
+        g.lang = "en"
+        refresh()
+        assert field_error("bad_format", "Residence card number", "text", bad.errors[0].params) == \
+            "Enter residence card number in the form AB12345678CD"

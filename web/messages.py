@@ -129,6 +129,8 @@ def field_error(code: str, label: str, field_type: str = "text", params: dict | 
         return _("Select procedures from the list")
     if code in ("unknown_field", "not_for_procedures", "not_applicable"):
         return _("%(label)s is not asked for the procedures you chose", **p)
+    if code == "bad_format":
+        return _("Enter %(label)s in the form %(example)s", label=within["label"], example=p.get("example", ""))
     if code == "same_value":
         return _("%(label)s is the same as before. Enter the new value", **p)
     if code == "reason_required":
