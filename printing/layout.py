@@ -17,14 +17,14 @@ from pathlib import Path
 
 from core.catalogue import BUILTIN_DIR, Catalogue, Procedure, get_catalogue
 from core.clock import today_in_japan
+from core.paper import PAPERS
 from core.site import current_site
 from printing import fonts
 from printing.errors import LayoutError
 from printing.fields import FIELD_TYPES, LABEL_STYLE, CellsField, CheckField, Ctx, Field, Spec
 from printing.pen import PT, Box, Pen
 
-PAGE_SIZES = {"A4": (210.0, 297.0), "A3": (297.0, 420.0), "B4": (257.0, 364.0), "B5": (182.0, 257.0),
-              "A5": (148.0, 210.0), "Letter": (215.9, 279.4)}
+PAGE_SIZES = {p.name: (p.w, p.h) for p in PAPERS.values()}
 LAYOUT_KEYS = {"page", "orientation", "background", "background_page", "font", "title", "draw", "fields"}
 
 

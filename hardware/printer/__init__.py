@@ -40,6 +40,7 @@ class PrintResult:
     state: str = "completed"
     queue: str = ""
     path: str | None = None      # pdf-folder: the file written
+    job_ids: tuple = ()          # CUPS: every job of the print (one per run of pages of one paper size)
 
 
 class Printer(Protocol):
