@@ -149,6 +149,10 @@ class Field:
     def name(self) -> str:
         return self.source or self.type
 
+    def extent(self) -> list[Box]:
+        """Where the field prints on the page, its frame's labels included (for the layout checks)."""
+        return [self.box]
+
     def value(self, ctx: Ctx) -> Any:
         if self.source is None:
             return None
@@ -293,6 +297,10 @@ class CellsField(Field):
         self.prefix = spec.str("prefix", None)
         self.prefix_w = spec.num("prefix_w", 5.0)
         self.align = spec.str("align", "left", choices=("left", "right"))
+
+    def extent(self) -> list[Box]:
+        left = self.x - self.prefix_w if self.prefix else self.x
+        return [Box(left, self.y, self.x + self.w - left, self.h)]
 
     def cells(self) -> list[Box]:
         out = []
@@ -490,6 +498,9 @@ class ChoiceField(Field):
     def label(self, option) -> str:
         return choice_label(self.field_def, option, self.labels)
 
+    def extent(self) -> list[Box]:
+        return list(self.at.values()) if self.at else [self.box]
+
     def geometry(self) -> dict[str, tuple[Box, Box]]:
         """option → (mark box, label box)."""
         if self.at:
@@ -554,6 +565,12 @@ class CheckField(Field):
         self.label_size = spec.num("label_size", self.size)
         self.label_w = spec.num("label_w", 60.0)
 
+    def extent(self) -> list[Box]:
+        box = Box(self.x, self.y, self.box_size, self.box_size)
+        if not self.label:
+            return [box]
+        return [box, Box(self.x + self.box_size + 1.0, self.y - 1.0, self.label_w, self.box_size + 2.0)]
+
     def draw_value(self, pen, value, ctx):
         if not isinstance(value, bool):
             raise MalformedValue(self.name, "not_boolean")
@@ -575,6 +592,7 @@ DEFAULT_COLUMN_LABELS = {"name": "氏名", "kana": "フリガナ", "birth_date":
 SHORT_RELATIONSHIPS = {"spouse": "配偶者", "child": "子", "parent": "父母", "grandparent": "祖父母",
                        "grandchild": "孫", "sibling": "兄弟姉妹", "other": "その他"}
 SEX_LABELS = {"male": "男", "female": "女"}
+HEADER_ABOVE = 5.5       # mm: a table's heading sits this far above it
 
 
 @dataclass
@@ -610,6 +628,9 @@ class HouseholdField(Field):
                                        cs.bool("kana", False), cs.num("size", self.size), cs.table("labels", {})))
         self.w = sum(c.w for c in self.columns)
         self.h = self.header_h + self.rows * self.row_h
+
+    def extent(self) -> list[Box]:
+        return [Box(self.x, self.y - HEADER_ABOVE, self.w, self.h + HEADER_ABOVE)] if self.header else [self.box]
 
     def _col_x(self, left: float | None = None) -> list[float]:
         xs, x = [], self.x if left is None else left
@@ -681,7 +702,7 @@ class HouseholdField(Field):
     def frame(self, pen, ctx):
         self._draw_table(pen, self.y, self.rows)
         if self.header:
-            pen.text(self.header, Box(self.x, self.y - 5.5, self.w, 5.0), style=LABEL_STYLE, size=9.0, pad=0,
+            pen.text(self.header, Box(self.x, self.y - HEADER_ABOVE, self.w, 5.0), style=LABEL_STYLE, size=9.0, pad=0,
                      field=self.where)
 
     def overflow(self, ctx: Ctx) -> list[dict]:
@@ -696,6 +717,9 @@ class HouseholdField(Field):
 
 # ------------------------------------------------------------------------------ QR
 
+CAPTION_H = 4.0          # mm: the caption above a QR code
+
+
 class QrField(Field):
     """The form's code (MDGF1:<id>) so a clerk opens the record by scanning the paper; the id
     is printed beneath it for typing. Without an application id: a box marked 見本 (sample)."""
@@ -708,6 +732,9 @@ class QrField(Field):
             raise LayoutError(f"{self.where}: `w` (the code's size) is required")
         self.h = self.h or self.w + 4.0
         self.caption = spec.str("caption", "受付番号")
+
+    def extent(self) -> list[Box]:
+        return [Box(self.x, self.y - CAPTION_H, self.w, self.h + CAPTION_H)] if self.caption else [self.box]
 
     def draw(self, pen, ctx):
         code_box = Box(self.x, self.y, self.w, self.w)
@@ -732,8 +759,8 @@ class QrField(Field):
 
     def frame(self, pen, ctx):
         if self.caption:
-            pen.text(self.caption, Box(self.x, self.y - 4.0, self.w, 4.0), style=LABEL_STYLE, size=7, align="center",
-                     pad=0, field=self.where)
+            pen.text(self.caption, Box(self.x, self.y - CAPTION_H, self.w, CAPTION_H), style=LABEL_STYLE, size=7,
+                     align="center", pad=0, field=self.where)
 
 
 FIELD_TYPES: dict[str, type[Field]] = {cls.type: cls for cls in (
