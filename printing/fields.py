@@ -6,7 +6,7 @@ and sizes are in millimetres from the page's top-left corner; font sizes in poin
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -15,11 +15,14 @@ import jaconv
 from core.application import form_code
 from core.catalogue import Catalogue, FieldDef, Procedure
 from core.japanese import ERAS, format_postal_code, format_wareki, to_wareki, wareki_parts
+from core.site import Site, current_site
 from printing import fonts
 from printing.errors import LayoutError, MalformedValue
 from printing.pen import PT, Box, Pen
 
-SPECIAL_SOURCES = {"@today": "date", "@application_id": "text"}
+# Sources that are not the application's: the day, its id, and the municipality the form goes
+# to (the active site's name and addressee in Japanese; empty, so nothing prints, without a site).
+SPECIAL_SOURCES = {"@today": "date", "@application_id": "text", "@municipality": "text", "@addressee": "text"}
 LABEL_STYLE = "gothic"
 
 
@@ -33,6 +36,7 @@ class Ctx:
     application_id: str | None
     today: date
     style: str = "mincho"
+    site: Site = field(default_factory=current_site)
 
     def field_def(self, name: str) -> FieldDef | None:
         return None if name.startswith("@") else self.catalogue.field(name)
@@ -160,6 +164,10 @@ class Field:
             return ctx.today
         if self.source == "@application_id":
             return ctx.application_id
+        if self.source == "@municipality":
+            return ctx.site.name.get("ja", "")
+        if self.source == "@addressee":
+            return ctx.site.addressee.get("ja", "")
         return ctx.values.get(self.source)
 
     def draw(self, pen: Pen, ctx: Ctx) -> None:

@@ -63,7 +63,7 @@ def test_two_fields_over_each_other_are_reported_once(tmp_path):
                                              'x = 160\ny = 12\nw = 30\nh = 8\n')
     problems = layout_problems(path)
     assert len(problems) == 1, problems
-    assert "phone prints over fields[0] (qr): they share" in problems[0]
+    assert "phone prints over fields[1] (qr): they share" in problems[0]
 
 
 def test_fields_that_only_touch_do_not_overlap(tmp_path):
@@ -79,7 +79,7 @@ def test_a_choice_placed_with_at_is_checked_where_its_options_are(tmp_path):
               'at = {{ self = [175, 12, 10, 6] }}\n')
     # its nominal x, y sit in free space, but its one option lands on the QR code
     path = layout_file(tmp_path, "juminhyo", choice.format(x=100, y=290))
-    assert len(problems := layout_problems(path)) == 1 and "over fields[0] (qr)" in problems[0]
+    assert len(problems := layout_problems(path)) == 1 and "over fields[1] (qr)" in problems[0]
     # and the other way round: x, y on the code, the option in free space
     path = layout_file(tmp_path, "juminhyo", choice.format(x=175, y=12).replace("175, 12, 10", "100, 285, 10"))
     assert layout_problems(path) == []
@@ -141,3 +141,42 @@ def test_form_check_reports_a_sites_layout_with_its_file_and_line(tmp_path):
     assert "ok\tjuminhyo" in out.stdout
     assert "error\tinu_toroku\tprocedures/layouts/inu_toroku.toml:" in out.stdout
     assert "name prints over fields[2] (kana): they share 148.0 × 2.0 mm" in out.stdout
+
+
+# ---------------------------------------------------------------- the municipality on the forms
+
+def words_in(pdf: bytes, x0: float, top: float, x1: float, bottom: float) -> str:
+    """The text printed inside a box (mm) of the first page."""
+    import pdfplumber
+    with pdfplumber.open(io.BytesIO(pdf)) as doc:
+        page = doc.pages[0]
+        box = page.crop((x0 * MM, top * MM, x1 * MM, bottom * MM))
+        return (box.extract_text() or "").replace(" ", "")
+
+
+MM = 72 / 25.4
+ADDRESSEE_BOX = (14, 5, 116, 13)
+
+
+@pytest.mark.parametrize("procedure", sorted(p.stem for p in BUILTIN.glob("*.toml")))
+def test_every_built_in_form_names_the_sites_addressee_top_left(procedure):
+    from printing import render_form
+    assert words_in(render_form(procedure, {}), *ADDRESSEE_BOX) == "架空市長\u3000あて".replace("\u3000", "")
+
+
+def test_without_a_site_nothing_is_printed_where_the_addressee_goes():
+    from core.site import NO_SITE, activate
+    from printing import render_form
+    activate(NO_SITE)
+    assert words_in(render_form("juminhyo", {}), *ADDRESSEE_BOX) == ""
+
+
+def test_a_layout_may_print_the_municipalitys_name():
+    from core.site import activate, load_site
+    from printing import render_form
+    activate(load_site(ROOT / "tests" / "sites" / "oban"))
+    path = ROOT / "tests" / "sites" / "oban" / "procedures" / "layouts" / "zei_shomei.toml"
+    assert layout_problems(path) == []
+    pdf = render_form("zei_shomei", {})
+    assert words_in(pdf, 19, 39, 121, 51) == "大判町"
+    assert "大判町長" not in words_in(pdf, 0, 0, 256, 363)     # this B4 layout has no addressee line
