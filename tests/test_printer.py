@@ -364,7 +364,8 @@ def test_a_pdf_is_sent_as_runs_of_pages_of_one_paper(visit_on_two_papers, form_p
 def test_a_b4_form_prints_on_b4_and_the_a4_form_of_the_same_visit_on_a4(config, pdf_queue, visit_on_two_papers,
                                                                         tmp_path):
     result = printer(config, pdf_queue.name).print_pdf(visit_on_two_papers, f"madoguchi {APP_ID}")
-    assert result.state == "completed" and len(result.job_ids) == 2 and result.job_id == result.job_ids[0]
+    assert result.state == "completed" and len(result.job_ids) == 2
+    assert result.job_id == f"{result.job_ids[0]}+{result.job_ids[1]}"     # as the print service records it
     outputs = [pdf_queue.output_of(job_id).read_bytes() for job_id in result.job_ids]
     assert near(page_sizes_mm(outputs[0]), [(210, 297)])
     assert near(page_sizes_mm(outputs[1]), [(257, 364)])      # not shrunk onto A4
@@ -394,3 +395,59 @@ def test_cupsd_killed_during_either_part_of_a_two_paper_visit_then_a_reprint_pri
     time.sleep(4)              # anything printed twice would have come out by now
     printed = sorted(private_cupsd.out.iterdir(), key=lambda p: p.stat().st_mtime)
     assert [p.read_bytes() for p in printed] == parts
+
+
+B4_FAILS_BACKEND = """#!/bin/sh
+# madoguchi's test device that takes A4 and fails on B4 (tests/test_printer.py)
+[ $# -eq 0 ] && exit 0
+case "$5" in *jis_b4*) exit 1 ;; esac
+cat "${6:-/dev/stdin}" > "${DEVICE_URI#*:/}/job-$1-$$.pdf"
+"""
+
+
+@pytest.fixture
+def b4_fails_queue(cupsd):
+    """A queue whose printer prints A4 jobs into a folder and fails every B4 job."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from tests.fixtures_printing import cups_lock
+    tmp_path = Path(tempfile.mkdtemp(prefix="madoguchi-nob4-"))
+    scheme = f"madoguchi-nob4-{os.getpid()}"
+    backend = Path("/usr/lib/cups/backend") / scheme
+    backend.write_text(B4_FAILS_BACKEND)
+    os.chmod(backend, 0o755)
+    out = tmp_path / "printed"
+    out.mkdir()
+    os.chmod(tmp_path, 0o755)
+    os.chmod(out, 0o1777)
+    name = f"madoguchi-test-{os.getpid()}-nob4"
+    with cups_lock():
+        run("lpadmin", "-p", name, "-E", "-v", f"{scheme}:/{out}", "-m", "raw", "-o", "printer-error-policy=abort-job")
+    yield name, out
+    with cups_lock():
+        run("cancel", "-a", name, check=False)
+        run("lpadmin", "-x", name, check=False)
+    backend.unlink(missing_ok=True)
+    shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+@pytest.mark.cups
+def test_a_part_that_fails_leaves_the_parts_already_out_unprinted_on_the_reprint(config, b4_fails_queue,
+                                                                                 visit_on_two_papers):
+    queue, out = b4_fails_queue
+    a4_part = media_runs(visit_on_two_papers)[0][1]
+    with pytest.raises(PrinterError) as first:
+        printer(config, queue).print_pdf(visit_on_two_papers, f"madoguchi {APP_ID}")
+    assert first.value.code == "aborted"
+    assert [p.read_bytes() for p in out.iterdir()] == [a4_part]       # the A4 form came out
+    # the reprint (the printer still fails on B4) sends only the B4 form: the A4 one is not printed twice
+    with pytest.raises(PrinterError) as again:
+        printer(config, queue).print_pdf(visit_on_two_papers, f"madoguchi {APP_ID}")
+    assert again.value.code == "aborted" and again.value.job_id > first.value.job_id
+    assert [p.read_bytes() for p in out.iterdir()] == [a4_part]
+    # a different document on that queue prints all of itself
+    result = printer(config, queue).print_pdf(render_form("juminhyo", FORM, "FEDCBA9876543210"),
+                                              "madoguchi FEDCBA9876543210")
+    assert result.state == "completed" and len(list(out.iterdir())) == 2

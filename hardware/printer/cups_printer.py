@@ -239,8 +239,10 @@ class CupsPrinter:
             if done:
                 self._remember({done_id: (done_title, True) for done_id, done_title in done})
             raise
-        return PrintResult(job_id=done[0][0], state="completed", queue=self.name,
-                           job_ids=tuple(job_id for job_id, _ in done))
+        job_ids = tuple(job_id for job_id, _ in done)
+        # a print of several jobs is recorded as all of them: "12+13"
+        return PrintResult(job_id=job_ids[0] if len(job_ids) == 1 else "+".join(map(str, job_ids)),
+                           state="completed", queue=self.name, job_ids=job_ids)
 
     def _send(self, conn, pdf: bytes, title: str, media: str, done: list[tuple[int, str]]) -> int:
         """Queue one job of the document on `media`; its id."""
