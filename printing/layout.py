@@ -6,6 +6,10 @@
 
 A layout without `background` is drawn from its `draw` list plus the blank parts of its
 fields (boxes, labels to tick), so the system prints complete forms out of the box.
+
+`layout_problems(layout)` lists what would print badly (a field off the page or over another,
+a background of another size) as `file:line: key: what`; core/schemas/layout.schema.json
+describes the file for a city's editor.
 """
 from __future__ import annotations
 
