@@ -507,7 +507,10 @@ class ChoiceField(Field):
         return choice_label(self.field_def, option, self.labels)
 
     def extent(self) -> list[Box]:
-        return list(self.at.values()) if self.at else [self.box]
+        if self.at:
+            return list(self.at.values())
+        # options flow from the box's left edge and may run past its right one
+        return [self.box] + [b for pair in self.geometry().values() for b in pair]
 
     def geometry(self) -> dict[str, tuple[Box, Box]]:
         """option → (mark box, label box)."""

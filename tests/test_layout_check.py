@@ -180,3 +180,10 @@ def test_a_layout_may_print_the_municipalitys_name():
     pdf = render_form("zei_shomei", {})
     assert words_in(pdf, 19, 39, 121, 51) == "大判町"
     assert "大判町長" not in words_in(pdf, 0, 0, 256, 363)     # this B4 layout has no addressee line
+
+
+def test_a_choices_options_running_past_its_box_count_where_they_print(tmp_path):
+    path = layout_file(tmp_path, "juminhyo", '\n[[fields]]\ntype = "choice"\nsource = "juminhyo_scope"\n'
+                                             'x = 180\ny = 285\nw = 10\nh = 6\n')
+    [problem] = layout_problems(path)
+    assert "juminhyo_scope is off the page" in problem and ".w: " in problem
