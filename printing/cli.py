@@ -48,13 +48,15 @@ def form():
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="PDF file to write.")
 @click.option("--application-id", default=None,
               help="Print this application's QR code (without it the code box says 見本/SAMPLE).")
-def render(procedure, data_path, out_path, application_id):
+@pass_state
+def render(state, procedure, data_path, out_path, application_id):
     """Render PROCEDURE's form (or every form listed in the JSON) to a PDF.
 
     Absent values leave their boxes blank; a character no font has, or a malformed value,
     stops with a one-line message naming the field.
     """
     _check_id(application_id)
+    _ = state.config      # loading it activates the site: its layouts, and its name on the forms
     pdf = _render(procedure, _read_form(data_path), application_id)
     Path(out_path).write_bytes(pdf)
     click.echo(f"wrote {out_path} ({_pages(pdf)} page(s), {len(pdf) // 1024} KB)")
@@ -83,8 +85,10 @@ def print_(state, procedure, data_path, queue, application_id):
 @form.command("background")
 @click.argument("procedure")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="PDF file to write.")
-def background(procedure, out_path):
+@pass_state
+def background(state, procedure, out_path):
     """Write PROCEDURE's blank form (a starting point for a city's own background)."""
+    _ = state.config      # loading it activates the site: its layouts
     from core.catalogue import get_catalogue
     from printing.layout import background_pdf, load_layout
     catalogue = get_catalogue()
@@ -150,19 +154,30 @@ def import_(state, pdf_path, procedure, out_path):
 
 
 @form.command("check")
-def check():
-    """Load every procedure's layout and render it blank: reports the first problem of each."""
+@pass_state
+def check(state):
+    """Check every procedure's layout (fields off the page or over each other, sources, the
+    background's size) and render it blank; each problem names the file, line and key."""
     from core.catalogue import get_catalogue
     from core.errors import MadoguchiError
     from printing import render_form
+    from printing.layout import layout_path, layout_problems
+    _ = state.config      # loading it activates the site: its procedures and layouts
+    catalogue = get_catalogue()
     failed = 0
-    for pid in get_catalogue().procedures:
+    for pid, proc in catalogue.procedures.items():
         try:
-            render_form(pid, {})
-            click.echo(f"ok\t{pid}")
+            problems = layout_problems(layout_path(proc), catalogue)
+            if not problems:
+                render_form(pid, {}, catalogue=catalogue)
         except MadoguchiError as e:
+            problems = [str(e)]
+        if problems:
             failed += 1
-            click.echo(f"error\t{pid}\t{e}")
+            for problem in problems:
+                click.echo(f"error\t{pid}\t{problem}")
+        else:
+            click.echo(f"ok\t{pid}")
     if failed:
         raise click.ClickException(f"{failed} layout(s) have problems")
 

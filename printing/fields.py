@@ -6,7 +6,7 @@ and sizes are in millimetres from the page's top-left corner; font sizes in poin
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -15,11 +15,14 @@ import jaconv
 from core.application import form_code
 from core.catalogue import Catalogue, FieldDef, Procedure
 from core.japanese import ERAS, format_postal_code, format_wareki, to_wareki, wareki_parts
+from core.site import Site, current_site
 from printing import fonts
 from printing.errors import LayoutError, MalformedValue
 from printing.pen import PT, Box, Pen
 
-SPECIAL_SOURCES = {"@today": "date", "@application_id": "text"}
+# Sources that are not the application's: the day, its id, and the municipality the form goes
+# to (the active site's name and addressee in Japanese; empty, so nothing prints, without a site).
+SPECIAL_SOURCES = {"@today": "date", "@application_id": "text", "@municipality": "text", "@addressee": "text"}
 LABEL_STYLE = "gothic"
 
 
@@ -33,6 +36,7 @@ class Ctx:
     application_id: str | None
     today: date
     style: str = "mincho"
+    site: Site = field(default_factory=current_site)
 
     def field_def(self, name: str) -> FieldDef | None:
         return None if name.startswith("@") else self.catalogue.field(name)
@@ -149,6 +153,10 @@ class Field:
     def name(self) -> str:
         return self.source or self.type
 
+    def extent(self) -> list[Box]:
+        """Where the field prints on the page, its frame's labels included (for the layout checks)."""
+        return [self.box]
+
     def value(self, ctx: Ctx) -> Any:
         if self.source is None:
             return None
@@ -156,6 +164,10 @@ class Field:
             return ctx.today
         if self.source == "@application_id":
             return ctx.application_id
+        if self.source == "@municipality":
+            return ctx.site.name.get("ja", "")
+        if self.source == "@addressee":
+            return ctx.site.addressee.get("ja", "")
         return ctx.values.get(self.source)
 
     def draw(self, pen: Pen, ctx: Ctx) -> None:
@@ -293,6 +305,10 @@ class CellsField(Field):
         self.prefix = spec.str("prefix", None)
         self.prefix_w = spec.num("prefix_w", 5.0)
         self.align = spec.str("align", "left", choices=("left", "right"))
+
+    def extent(self) -> list[Box]:
+        left = self.x - self.prefix_w if self.prefix else self.x
+        return [Box(left, self.y, self.x + self.w - left, self.h)]
 
     def cells(self) -> list[Box]:
         out = []
@@ -490,6 +506,12 @@ class ChoiceField(Field):
     def label(self, option) -> str:
         return choice_label(self.field_def, option, self.labels)
 
+    def extent(self) -> list[Box]:
+        if self.at:
+            return list(self.at.values())
+        # options flow from the box's left edge and may run past its right one
+        return [self.box] + [b for pair in self.geometry().values() for b in pair]
+
     def geometry(self) -> dict[str, tuple[Box, Box]]:
         """option → (mark box, label box)."""
         if self.at:
@@ -554,6 +576,12 @@ class CheckField(Field):
         self.label_size = spec.num("label_size", self.size)
         self.label_w = spec.num("label_w", 60.0)
 
+    def extent(self) -> list[Box]:
+        box = Box(self.x, self.y, self.box_size, self.box_size)
+        if not self.label:
+            return [box]
+        return [box, Box(self.x + self.box_size + 1.0, self.y - 1.0, self.label_w, self.box_size + 2.0)]
+
     def draw_value(self, pen, value, ctx):
         if not isinstance(value, bool):
             raise MalformedValue(self.name, "not_boolean")
@@ -575,6 +603,7 @@ DEFAULT_COLUMN_LABELS = {"name": "氏名", "kana": "フリガナ", "birth_date":
 SHORT_RELATIONSHIPS = {"self": "本人", "spouse": "配偶者", "child": "子", "parent": "父母", "grandparent": "祖父母",
                        "grandchild": "孫", "sibling": "兄弟姉妹", "other": "その他"}
 SEX_LABELS = {"male": "男", "female": "女"}
+HEADER_ABOVE = 5.5       # mm: a table's heading sits this far above it
 
 
 @dataclass
@@ -610,6 +639,9 @@ class HouseholdField(Field):
                                        cs.bool("kana", False), cs.num("size", self.size), cs.table("labels", {})))
         self.w = sum(c.w for c in self.columns)
         self.h = self.header_h + self.rows * self.row_h
+
+    def extent(self) -> list[Box]:
+        return [Box(self.x, self.y - HEADER_ABOVE, self.w, self.h + HEADER_ABOVE)] if self.header else [self.box]
 
     def _col_x(self, left: float | None = None) -> list[float]:
         xs, x = [], self.x if left is None else left
@@ -683,7 +715,7 @@ class HouseholdField(Field):
     def frame(self, pen, ctx):
         self._draw_table(pen, self.y, self.rows)
         if self.header:
-            pen.text(self.header, Box(self.x, self.y - 5.5, self.w, 5.0), style=LABEL_STYLE, size=9.0, pad=0,
+            pen.text(self.header, Box(self.x, self.y - HEADER_ABOVE, self.w, 5.0), style=LABEL_STYLE, size=9.0, pad=0,
                      field=self.where)
 
     def overflow(self, ctx: Ctx) -> list[dict]:
@@ -698,6 +730,9 @@ class HouseholdField(Field):
 
 # ------------------------------------------------------------------------------ QR
 
+CAPTION_H = 4.0          # mm: the caption above a QR code
+
+
 class QrField(Field):
     """The form's code (MDGF1:<id>) so a clerk opens the record by scanning the paper; the id
     is printed beneath it for typing. Without an application id: a box marked 見本 (sample)."""
@@ -710,6 +745,9 @@ class QrField(Field):
             raise LayoutError(f"{self.where}: `w` (the code's size) is required")
         self.h = self.h or self.w + 4.0
         self.caption = spec.str("caption", "受付番号")
+
+    def extent(self) -> list[Box]:
+        return [Box(self.x, self.y - CAPTION_H, self.w, self.h + CAPTION_H)] if self.caption else [self.box]
 
     def draw(self, pen, ctx):
         code_box = Box(self.x, self.y, self.w, self.w)
@@ -734,8 +772,8 @@ class QrField(Field):
 
     def frame(self, pen, ctx):
         if self.caption:
-            pen.text(self.caption, Box(self.x, self.y - 4.0, self.w, 4.0), style=LABEL_STYLE, size=7, align="center",
-                     pad=0, field=self.where)
+            pen.text(self.caption, Box(self.x, self.y - CAPTION_H, self.w, CAPTION_H), style=LABEL_STYLE, size=7,
+                     align="center", pad=0, field=self.where)
 
 
 FIELD_TYPES: dict[str, type[Field]] = {cls.type: cls for cls in (

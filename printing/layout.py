@@ -6,10 +6,15 @@
 
 A layout without `background` is drawn from its `draw` list plus the blank parts of its
 fields (boxes, labels to tick), so the system prints complete forms out of the box.
+
+`layout_problems(layout)` lists what would print badly (a field off the page or over another,
+a background of another size) as `file:line: key: what`; core/schemas/layout.schema.json
+describes the file for a city's editor.
 """
 from __future__ import annotations
 
 import io
+import re
 import threading
 import tomllib
 from dataclasses import dataclass, field
@@ -17,15 +22,16 @@ from pathlib import Path
 
 from core.catalogue import BUILTIN_DIR, Catalogue, Procedure, get_catalogue
 from core.clock import today_in_japan
-from core.site import current_site
+from core.errors import NotFound
+from core.paper import PAPERS
+from core.site import current_site, line_of
 from printing import fonts
 from printing.errors import LayoutError
 from printing.fields import FIELD_TYPES, LABEL_STYLE, CellsField, CheckField, Ctx, Field, Spec
 from printing.fonts import initial_font
 from printing.pen import PT, Box, Pen
 
-PAGE_SIZES = {"A4": (210.0, 297.0), "A3": (297.0, 420.0), "B4": (257.0, 364.0), "B5": (182.0, 257.0),
-              "A5": (148.0, 210.0), "Letter": (215.9, 279.4)}
+PAGE_SIZES = {p.name: (p.w, p.h) for p in PAPERS.values()}
 LAYOUT_KEYS = {"page", "orientation", "background", "background_page", "font", "title", "draw", "fields"}
 
 
@@ -213,3 +219,92 @@ def background_pdf(layout: Layout, catalogue: Catalogue) -> bytes:
             _bg_cache.clear()
         _bg_cache[key] = pdf
     return pdf
+
+
+# ------------------------------------------------------------------------------ checking
+
+PAGE_SLACK_MM = 0.5       # a box may reach this far past the paper's edge (rounding, hairlines)
+_ENTRY_RE = re.compile(r"^(?P<entry>(?:fields|draw)\[\d+\](?:\.columns\[\d+\])?)(?::\s*|\s+)(?P<what>.*)$", re.S)
+
+
+def layout_problems(layout: Layout | Path | str, catalogue: Catalogue | None = None) -> list[str]:
+    """Every problem of a layout, each as `file:line: key: what` (empty when it prints well).
+
+    `layout` is a parsed Layout or the path of a layout file (`layouts/<procedure id>.toml`,
+    read against the procedure of its name). Finds: an entry that cannot be read (an unknown
+    key, a wrong type, a source that is not a field of the procedure nor @today,
+    @application_id, @municipality or @addressee; only the first of these, as the renderer
+    stops there), a field off the page, two fields printing over each other, and a background
+    PDF that is not readable or not of the layout's page size.
+    """
+    catalogue = catalogue or get_catalogue()
+    if not isinstance(layout, Layout):
+        path = Path(layout)
+        try:
+            text = path.read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            return [f"{_shown(path)}: cannot be read ({type(e).__name__})"]
+        try:
+            layout = parse_layout(path, catalogue.get(path.stem), catalogue)
+        except NotFound:
+            return [f"{_shown(path)}: no procedure {path.stem} for this layout (a layout is named after its procedure)"]
+        except LayoutError as e:
+            return [_located(path, text, str(e))]
+    text = layout.path.read_text("utf-8")
+    problems: list[str] = []
+
+    def add(key: str, what: str) -> None:
+        line = line_of(text, key)
+        problems.append(f"{_shown(layout.path)}{f':{line}' if line else ''}: {key}: {what}")
+
+    for i, f in enumerate(layout.fields):
+        for b in f.extent():
+            side = ("x" if b.x < -PAGE_SLACK_MM else "y" if b.y < -PAGE_SLACK_MM
+                    else "w" if b.x + b.w > layout.page_w + PAGE_SLACK_MM
+                    else "h" if b.y + b.h > layout.page_h + PAGE_SLACK_MM else None)
+            if side:
+                add(f"fields[{i}].{side}", f"{f.name} is off the page: it spans x {b.x:g}–{b.x + b.w:g}, "
+                    f"y {b.y:g}–{b.y + b.h:g} mm on a {layout.page_w:g} × {layout.page_h:g} mm page")
+                break
+    for j, g in enumerate(layout.fields):
+        for i, f in enumerate(layout.fields[:j]):
+            area = max((_overlap(a, b) for a in f.extent() for b in g.extent()), default=(0.0, 0.0),
+                       key=lambda wh: wh[0] * wh[1])
+            if area[0] * area[1] > 1e-6:
+                add(f"fields[{j}]", f"{g.name} prints over fields[{i}] ({f.name}): they share "
+                    f"{area[0]:.1f} × {area[1]:.1f} mm")
+    if layout.background is not None:
+        from printing.render import background_page
+        try:
+            background_page(layout, catalogue)
+        except LayoutError as e:
+            add("background", str(e).removeprefix(f"{layout.path}: ").removeprefix("background "))
+    return problems
+
+
+def _overlap(a: Box, b: Box) -> tuple[float, float]:
+    return (max(0.0, min(a.x + a.w, b.x + b.w) - max(a.x, b.x)),
+            max(0.0, min(a.y + a.h, b.y + b.h) - max(a.y, b.y)))
+
+
+def _located(path: Path, text: str, message: str) -> str:
+    """A parse error (`<path>: fields[3]: `x` must be a number`) as `file:line: fields[3].x: what`."""
+    what = message.removeprefix(f"{path}: ").removeprefix(f"{path} ")
+    m = _ENTRY_RE.match(what)
+    if not m:
+        return f"{_shown(path)}: {what}"
+    entry, what = m.group("entry"), m.group("what")
+    key = re.search(r"`([A-Za-z_]+)`|unknown keys \['([A-Za-z0-9_\-]+)'|\b(source|type)\b", what)
+    dotted = f"{entry}.{next(g for g in key.groups() if g)}" if key else entry
+    line = line_of(text, dotted)
+    return f"{_shown(path)}{f':{line}' if line else ''}: {dotted}: {what}"
+
+
+def _shown(path: Path) -> str:
+    """A layout's file as a person finds it: inside the site folder, or inside the project."""
+    path = path.resolve()
+    site = current_site().folder
+    for base in ((site,) if site else ()) + (BUILTIN_DIR.parent.parent,):
+        if path.is_relative_to(base):
+            return str(path.relative_to(base))
+    return str(path)

@@ -147,7 +147,7 @@ def _render_forms(forms: list[tuple[Layout, dict[str, Any]]], application_id: st
         for layout, values in forms:
             ctx = Ctx(catalogue, layout.procedure, values, application_id, on, layout.style)
             c.setPageSize((layout.page_w * MM, layout.page_h * MM))
-            bg = _background(layout, catalogue)
+            bg = background_page(layout, catalogue)
             name = names.setdefault(id(bg), f"mdgBackground{len(names)}")
             bg.place(c, name)                  # the blank form first, values over it
             pen = Pen(c, layout.page_h)
@@ -192,7 +192,7 @@ def _continuation(c: Canvas, layout: Layout, table: HouseholdField, ctx: Ctx) ->
 _backgrounds: dict[tuple, ImportedPage] = {}
 
 
-def _background(layout: Layout, catalogue: Catalogue) -> ImportedPage:
+def background_page(layout: Layout, catalogue: Catalogue) -> ImportedPage:
     """The layout's blank form, read once with pypdf and checked against the layout's page."""
     pdf = background_pdf(layout, catalogue)
     key = (str(layout.path), layout.background_page, hash(pdf), len(pdf))

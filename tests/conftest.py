@@ -42,7 +42,8 @@ def demo_site():
     from core.site import activate, load_site
     site = load_site(DEMO_SITE)
     activate(site)
-    return site
+    yield site
+    activate(site)      # a test that activated another site leaves the demo's to the next module's fixtures
 
 
 @pytest.fixture

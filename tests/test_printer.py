@@ -13,11 +13,13 @@ import pdfplumber
 import pytest
 
 from core.application import form_code
+from core.paper import media_name
+from core.site import activate, load_site
 from hardware.printer import PrinterError, open_printer
-from hardware.printer.cups_printer import CupsPrinter, classify
-from printing import render_form
+from hardware.printer.cups_printer import CupsPrinter, classify, media_runs
+from printing import render_application, render_form
 from tests.fixtures_printing import active_jobs, run
-from tests.helpers import free_port, madoguchi
+from tests.helpers import ROOT, free_port, madoguchi
 
 APP_ID = "0123456789ABCDEF"
 FORM = {"procedures": ["juminhyo"], "name": "髙橋\u3000𠮷子", "kana": "タカハシ\u3000ヨシコ",
@@ -55,7 +57,8 @@ def page_difference(a, b, tmp_path) -> float:
     import cv2
     import numpy as np
     ia, ib = raster(a, tmp_path, 60), raster(b, tmp_path, 60)
-    assert abs(ia.shape[0] - ib.shape[0]) <= 1 and abs(ia.shape[1] - ib.shape[1]) <= 1  # same paper size
+    # the same paper size, to a millimetre (queues round sizes to points: the PPD's B4 is 728 × 1032 pt)
+    assert abs(ia.shape[0] - ib.shape[0]) <= 2 and abs(ia.shape[1] - ib.shape[1]) <= 2
     h, w = min(ia.shape[0], ib.shape[0]), min(ia.shape[1], ib.shape[1])
     ia, ib = ia[:h, :w], ib[:h, :w]
     ia, ib = (cv2.GaussianBlur(i, (3, 3), 0) < 128 for i in (ia, ib))
@@ -235,8 +238,9 @@ def _printer_on(config, server, queue="rec"):
                         queue)
 
 
-def _print_while_cupsd_dies(config, server, pdf) -> PrinterError:
-    """Send `pdf`, kill cupsd (and its backend) while the printer works on it, return the error."""
+def _print_while_cupsd_dies(config, server, pdf, job_number=1) -> PrinterError:
+    """Send `pdf`, kill cupsd (and its backend) while the printer works on it (on the
+    `job_number`th job of this fresh cupsd), return the error."""
     import threading
     outcome = {}
 
@@ -251,7 +255,8 @@ def _print_while_cupsd_dies(config, server, pdf) -> PrinterError:
     conn = cups.Connection(host=server.socket)
     deadline = time.monotonic() + 15
     while not any(conn.getJobAttributes(job_id)["job-state"] == 5
-                  for job_id in conn.getJobs(which_jobs="not-completed")):
+                  for job_id in conn.getJobs(which_jobs="not-completed")) \
+            or len(conn.getJobs(which_jobs="all")) < job_number:
         assert time.monotonic() < deadline, "the job never started"
         time.sleep(0.05)
     server.crash()
@@ -312,3 +317,137 @@ def test_after_cupsd_is_back_a_stale_job_of_another_visitor_does_not_come_out(co
     time.sleep(4)
     printed = list(private_cupsd.out.iterdir())
     assert [p.read_bytes() for p in printed] == [other]
+
+
+# ---------------------------------------------------------------- paper sizes
+
+MM = 72 / 25.4
+
+
+def page_sizes_mm(pdf: bytes) -> list[tuple[float, float]]:
+    from pypdf import PdfReader
+    return [(float(p.mediabox.width) / MM, float(p.mediabox.height) / MM) for p in PdfReader(io.BytesIO(pdf)).pages]
+
+
+def near(sizes, expected, tolerance=1.5) -> bool:
+    return len(sizes) == len(expected) and all(
+        abs(w - ew) <= tolerance and abs(h - eh) <= tolerance for (w, h), (ew, eh) in zip(sizes, expected, strict=True))
+
+
+@pytest.fixture
+def visit_on_two_papers():
+    """A visit whose 住民票 prints on A4 and whose 税証明 on B4 (tests/sites/oban's own layout)."""
+    activate(load_site(ROOT / "tests" / "sites" / "oban"))
+    pdf = render_application({**FORM, "procedures": ["juminhyo", "zei_shomei"]}, APP_ID)
+    assert near(page_sizes_mm(pdf), [(210, 297), (257, 364)])
+    return pdf
+
+
+def test_media_names_are_the_pages_papers_either_way_up_or_a_custom_size():
+    assert media_name(210, 297) == media_name(297.2, 209.9) == "iso_a4_210x297mm"
+    assert media_name(297, 420) == "iso_a3_297x420mm"
+    assert media_name(257, 364) == "jis_b4_257x364mm"
+    assert media_name(215.9, 279.4) == "na_letter_8.5x11in"
+    assert media_name(100, 148.5) == "Custom.100x148.5mm"
+
+
+def test_a_pdf_is_sent_as_runs_of_pages_of_one_paper(visit_on_two_papers, form_pdf):
+    assert media_runs(form_pdf) == [("iso_a4_210x297mm", form_pdf)]     # one size: the bytes as they are
+    runs = media_runs(visit_on_two_papers)
+    assert [media for media, _ in runs] == ["iso_a4_210x297mm", "jis_b4_257x364mm"]
+    assert near(page_sizes_mm(runs[0][1]), [(210, 297)]) and near(page_sizes_mm(runs[1][1]), [(257, 364)])
+    with pytest.raises(ValueError):
+        media_runs(b"%PDF-1.4 broken")
+
+
+@pytest.mark.cups
+def test_a_b4_form_prints_on_b4_and_the_a4_form_of_the_same_visit_on_a4(config, pdf_queue, visit_on_two_papers,
+                                                                        tmp_path):
+    result = printer(config, pdf_queue.name).print_pdf(visit_on_two_papers, f"madoguchi {APP_ID}")
+    assert result.state == "completed" and len(result.job_ids) == 2
+    assert result.job_id == f"{result.job_ids[0]}+{result.job_ids[1]}"     # as the print service records it
+    outputs = [pdf_queue.output_of(job_id).read_bytes() for job_id in result.job_ids]
+    assert near(page_sizes_mm(outputs[0]), [(210, 297)])
+    assert near(page_sizes_mm(outputs[1]), [(257, 364)])      # not shrunk onto A4
+    # printed at 100 %: the B4 page carries the B4 form as it was sent
+    sent, out = tmp_path / "b4-sent.pdf", tmp_path / "b4-out.pdf"
+    sent.write_bytes(media_runs(visit_on_two_papers)[1][1])
+    out.write_bytes(outputs[1])
+    assert page_difference(sent, out, tmp_path) < 0.01
+
+
+def test_the_pdf_folder_keeps_each_pages_paper(config, visit_on_two_papers):
+    result = open_printer(config).print_pdf(visit_on_two_papers, f"madoguchi {APP_ID}")
+    assert near(page_sizes_mm(open(result.path, "rb").read()), [(210, 297), (257, 364)])
+
+
+@pytest.mark.cups
+@pytest.mark.parametrize("dies_in", [1, 2])
+def test_cupsd_killed_during_either_part_of_a_two_paper_visit_then_a_reprint_prints_each_part_once(
+        config, private_cupsd, visit_on_two_papers, dies_in):
+    parts = [pdf for _, pdf in media_runs(visit_on_two_papers)]
+    error = _print_while_cupsd_dies(config, private_cupsd, visit_on_two_papers, dies_in)
+    assert error.code == "offline"
+    private_cupsd.start()
+    result = _printer_on(config, private_cupsd).print_pdf(visit_on_two_papers, f"madoguchi {APP_ID}")
+    assert result.state == "completed" and len(result.job_ids) == 2
+    assert error.job_id == result.job_ids[dies_in - 1]     # the job cupsd resumed
+    time.sleep(4)              # anything printed twice would have come out by now
+    printed = sorted(private_cupsd.out.iterdir(), key=lambda p: p.stat().st_mtime)
+    assert [p.read_bytes() for p in printed] == parts
+
+
+B4_FAILS_BACKEND = """#!/bin/sh
+# madoguchi's test device that takes A4 and fails on B4 (tests/test_printer.py)
+[ $# -eq 0 ] && exit 0
+case "$5" in *jis_b4*) exit 1 ;; esac
+cat "${6:-/dev/stdin}" > "${DEVICE_URI#*:/}/job-$1-$$.pdf"
+"""
+
+
+@pytest.fixture
+def b4_fails_queue(cupsd):
+    """A queue whose printer prints A4 jobs into a folder and fails every B4 job."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from tests.fixtures_printing import cups_lock
+    tmp_path = Path(tempfile.mkdtemp(prefix="madoguchi-nob4-"))
+    scheme = f"madoguchi-nob4-{os.getpid()}"
+    backend = Path("/usr/lib/cups/backend") / scheme
+    backend.write_text(B4_FAILS_BACKEND)
+    os.chmod(backend, 0o755)
+    out = tmp_path / "printed"
+    out.mkdir()
+    os.chmod(tmp_path, 0o755)
+    os.chmod(out, 0o1777)
+    name = f"madoguchi-test-{os.getpid()}-nob4"
+    with cups_lock():
+        run("lpadmin", "-p", name, "-E", "-v", f"{scheme}:/{out}", "-m", "raw", "-o", "printer-error-policy=abort-job")
+    yield name, out
+    with cups_lock():
+        run("cancel", "-a", name, check=False)
+        run("lpadmin", "-x", name, check=False)
+    backend.unlink(missing_ok=True)
+    shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+@pytest.mark.cups
+def test_a_part_that_fails_leaves_the_parts_already_out_unprinted_on_the_reprint(config, b4_fails_queue,
+                                                                                 visit_on_two_papers):
+    queue, out = b4_fails_queue
+    a4_part = media_runs(visit_on_two_papers)[0][1]
+    with pytest.raises(PrinterError) as first:
+        printer(config, queue).print_pdf(visit_on_two_papers, f"madoguchi {APP_ID}")
+    assert first.value.code == "aborted"
+    assert [p.read_bytes() for p in out.iterdir()] == [a4_part]       # the A4 form came out
+    # the reprint (the printer still fails on B4) sends only the B4 form: the A4 one is not printed twice
+    with pytest.raises(PrinterError) as again:
+        printer(config, queue).print_pdf(visit_on_two_papers, f"madoguchi {APP_ID}")
+    assert again.value.code == "aborted" and again.value.job_id > first.value.job_id
+    assert [p.read_bytes() for p in out.iterdir()] == [a4_part]
+    # a different document on that queue prints all of itself
+    result = printer(config, queue).print_pdf(render_form("juminhyo", FORM, "FEDCBA9876543210"),
+                                              "madoguchi FEDCBA9876543210")
+    assert result.state == "completed" and len(list(out.iterdir())) == 2

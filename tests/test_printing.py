@@ -336,7 +336,8 @@ def test_absent_values_leave_their_boxes_blank():
     with pdfplumber.open(io.BytesIO(pdf)) as doc:
         page = doc.pages[0]
         assert text_in(page, box["x"], box["y"], box["w"], box["h"]) == "山田太郎"
-        assert all_value_text(page) == "令和741山田太郎"  # the date of the form, the name: nothing else
+        # the site's addressee, the date of the form, the name: nothing else
+        assert all_value_text(page) == "架空市長あて令和741山田太郎"
         assert len(page.curves) == 0  # no ✓, no circle
 
 

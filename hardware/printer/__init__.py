@@ -1,10 +1,11 @@
 """Printers: a CUPS queue (pycups) or the `pdf-folder` printer of the embedded default.
 
     printer = open_printer(config, queue=None)      # [devices].printer unless queue is given
-    printer.print_pdf(pdf, title) -> PrintResult(job_id, state="completed")
+    printer.print_pdf(pdf, title) -> PrintResult(job_id, state="completed", job_ids)
     PrinterError.code: offline | paused | out_of_paper | stopped | aborted | timeout | no_queue
 
-print_pdf returns once the job has completed, or raises; a job that cannot finish is
+Each page prints on its own paper size (CUPS: one job per run of pages of one size, see
+cups_printer). print_pdf returns once the job has completed, or raises; a job that cannot finish is
 cancelled first, so reprinting later (or on another queue) never prints the form twice.
 The caller keeps the PDF: a failed print loses nothing. Titles go into CUPS' job list and
 logs: never put personal data in them (use the procedure id or the application id). A title
@@ -40,6 +41,8 @@ class PrintResult:
     state: str = "completed"
     queue: str = ""
     path: str | None = None      # pdf-folder: the file written
+    job_ids: tuple = ()          # CUPS: every job of the print, one per run of pages of one paper size
+    #                              (job_id is then "12+13")
 
 
 class Printer(Protocol):

@@ -2,15 +2,25 @@
 
 pycups is imported only when a queue is used, so madoguchi starts (and its tests run)
 without cupsd. The PDF is streamed to cupsd (no temporary file with personal data).
+
+Each page prints on its own paper size (a layout's `page`: A4, A3, B4…). CUPS takes one
+media per job and puts every page of a job on it, so a PDF whose pages change size is sent
+as one job per run of pages of the same size, in order, each titled `<title>_<i>of<n>`
+(a single-size PDF is one job under its own title, as before). A print is done when every
+part is. When it fails at part k, the parts before it came out: they are remembered (with
+part k if cupsd died under it), and printing the same document again on that queue prints
+only what did not come out.
 """
 from __future__ import annotations
 
+import io
 import re
 import socket
 import threading
 import time
 from urllib.parse import urlsplit
 
+from core.paper import media_name
 from hardware.printer import PrinterError, PrintResult
 
 # IPP enums (RFC 8011), so this module needs pycups only when it talks to cupsd
@@ -19,8 +29,10 @@ PRINTER_STOPPED = 5
 PRINTER_ATTRIBUTES = ["printer-state", "printer-state-reasons", "printer-is-accepting-jobs", "device-uri",
                       "printer-state-message"]
 JOB_ATTRIBUTES = ["job-state", "job-state-reasons", "job-printer-state-reasons"]
-# Forms are laid out in millimetres: print them at 100 %, on A4, without banner pages.
-JOB_OPTIONS = {"print-scaling": "none", "fit-to-page": "false", "media": "A4", "job-sheets": "none,none"}
+# Forms are laid out in millimetres: print them at 100 %, without banner pages (and on the
+# pages' own paper: `media` is set per job, see media_runs).
+JOB_OPTIONS = {"print-scaling": "none", "fit-to-page": "false", "job-sheets": "none,none"}
+PT_PER_MM = 72 / 25.4
 NETWORK_PORTS = {"socket": 9100, "ipp": 631, "ipps": 631, "http": 631, "https": 443, "lpd": 515}
 PAPER_REASONS = {"media-empty", "media-needed"}
 OFFLINE_REASONS = {"offline", "shutdown", "timed-out"}
@@ -95,10 +107,50 @@ def probe_device(uri: str | None, timeout: float = 2.0) -> bool:
         return False
 
 
-# Jobs whose end this process did not see because the print service died under them:
-# (server, queue) -> {job id: its title}. When cupsd comes back it may resume
-# such a job, so the next print on that queue settles them first (see CupsPrinter._settle).
-_unsettled: dict[tuple[str, str], dict[int, str]] = {}
+def media_runs(pdf: bytes) -> list[tuple[str, bytes]]:
+    """The PDF as runs of consecutive pages of one paper size: [(media name, PDF bytes)].
+
+    One size (the usual case) is one run holding the very bytes given."""
+    from pypdf import PdfReader, PdfWriter
+    try:
+        reader = PdfReader(io.BytesIO(pdf))
+        media = [media_name(float(p.mediabox.width) / PT_PER_MM, float(p.mediabox.height) / PT_PER_MM)
+                 for p in reader.pages]
+    except Exception:  # pypdf raises many kinds for a damaged file
+        raise ValueError("not a readable PDF") from None
+    if not media:
+        raise ValueError("a PDF without pages")
+    runs: list[list[int]] = []
+    for i, m in enumerate(media):
+        if runs and media[runs[-1][0]] == m:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    if len(runs) == 1:
+        return [(media[0], pdf)]
+    out = []
+    for run in runs:
+        writer = PdfWriter()
+        for i in run:
+            writer.add_page(reader.pages[i])
+        buf = io.BytesIO()
+        writer.write(buf)
+        out.append((media[run[0]], buf.getvalue()))
+    return out
+
+
+def part_titles(title: str, parts: int) -> list[str]:
+    """The job titles of a document's parts: its own title when it is one job."""
+    if parts == 1:
+        return [title]
+    return [f"{title[:240]}_{i}of{parts}" for i in range(1, parts + 1)]
+
+
+# Jobs whose end this process did not see because the print service died under them, with
+# the parts of the same document it saw completed before: (server, queue) -> {job id:
+# (its title, whether it was seen completed)}. When cupsd comes back it may resume such a
+# job, so the next print on that queue settles them first (see CupsPrinter._settle).
+_unsettled: dict[tuple[str, str], dict[int, tuple[str, bool]]] = {}
 _unsettled_lock = threading.Lock()
 
 
@@ -161,25 +213,47 @@ class CupsPrinter:
 
     # ---------------------------------------------------------------- printing
     def print_pdf(self, pdf: bytes, title: str) -> PrintResult:
-        import cups
         if not pdf.startswith(b"%PDF-"):
             raise ValueError("not a PDF")
-        title = ipp_name(title)
+        parts = media_runs(pdf)
+        titles = part_titles(ipp_name(title), len(parts))
         conn = self._connect()
         attrs = self._printer_attributes(conn)
         self._check_ready(conn, attrs)
-        resumed = self._settle(conn, title)
-        if resumed is not None:
-            # the same document is already in (or through) cupsd since before it died: follow
-            # that job (finished or not) instead of sending the form a second time
-            return self._follow(conn, resumed, attrs.get("device-uri"), title)
+        # the same document may be in (or through) cupsd since before it died: follow those
+        # parts (finished or not) instead of sending them a second time
+        resumed = self._settle(conn, set(titles))
+        done: list[tuple[int, str]] = []      # parts completed: (job id, title)
         try:
-            job_id = conn.createJob(self.name, title, JOB_OPTIONS)
+            for (media, part), part_title in zip(parts, titles, strict=True):
+                earlier = resumed.get(part_title)
+                if earlier is None:
+                    job_id = self._send(conn, part, part_title, media, done)
+                else:
+                    job_id, seen_completed = earlier
+                if earlier is None or not seen_completed:
+                    self._follow(conn, job_id, attrs.get("device-uri"), part_title)
+                done.append((job_id, part_title))
+        except PrinterError:
+            # the parts already out are not printed again when this document is
+            if done:
+                self._remember({done_id: (done_title, True) for done_id, done_title in done})
+            raise
+        job_ids = tuple(job_id for job_id, _ in done)
+        # a print of several jobs is recorded as all of them: "12+13"
+        return PrintResult(job_id=job_ids[0] if len(job_ids) == 1 else "+".join(map(str, job_ids)),
+                           state="completed", queue=self.name, job_ids=job_ids)
+
+    def _send(self, conn, pdf: bytes, title: str, media: str, done: list[tuple[int, str]]) -> int:
+        """Queue one job of the document on `media`; its id."""
+        import cups
+        try:
+            job_id = conn.createJob(self.name, title, {**JOB_OPTIONS, "media": media})
         except cups.IPPError as e:
             status = e.args[0] if e.args else None
             code = {cups.IPP_NOT_ACCEPTING: "paused", cups.IPP_NOT_FOUND: "no_queue"}.get(status, "offline")
             raise PrinterError(f"{self.name}: the print service refused the job ({status})", code,
-                               queue=self.name) from None
+                               queue=self.name, job_id=done[-1][0] if done else None) from None
         try:
             conn.startDocument(self.name, job_id, title, "application/pdf", 1)
             conn.writeRequestData(pdf, len(pdf))
@@ -191,34 +265,44 @@ class CupsPrinter:
                 raise self._gave_up(job_id, title) from None
             raise PrinterError(f"{self.name}: sending the document failed", "aborted", queue=self.name,
                                job_id=job_id) from None
-        return self._follow(conn, job_id, attrs.get("device-uri"), title)
+        return job_id
 
     def _gave_up(self, job_id: int, title: str) -> PrinterError:
         """The print service died during the job: remember it for when cupsd is back."""
-        with _unsettled_lock:
-            _unsettled.setdefault((self.server, self.name), {})[job_id] = title
+        self._remember({job_id: (title, False)})
         return PrinterError("the print service is not responding", "offline", queue=self.name, job_id=job_id)
 
-    def _settle(self, conn, title: str) -> int | None:
+    def _remember(self, jobs: dict[int, tuple[str, bool]]) -> None:
+        with _unsettled_lock:
+            _unsettled.setdefault((self.server, self.name), {}).update(jobs)
+
+    def _settle(self, conn, titles: set[str]) -> dict[str, tuple[int, bool]]:
         """Deal with the jobs the print service took down with it, before a new job is sent.
 
-        A job of the same document (titles name it: the application id) that cupsd finished, or
-        resumed after its restart, is this print: its id is returned. Jobs of other documents are
-        cancelled: their visitors were told the print failed, and a form must not come out of the
-        printer later for somebody who has gone.
+        Jobs of the same document (titles name it: the application id, and the part) that
+        cupsd finished, resumed after its restart, or that this process saw completed, are
+        this print's: {title: (job id, seen completed)} is returned. Other unfinished jobs are
+        cancelled: their visitors were told the print failed, and a form must not come out
+        of the printer later for somebody who has gone (nor a part that came out already).
         """
         import cups
         with _unsettled_lock:
             jobs = _unsettled.pop((self.server, self.name), {})
-        found: int | None = None
-        for job_id, job_title in jobs.items():
+        found: dict[str, tuple[int, bool]] = {}
+        for job_id, (job_title, seen_completed) in jobs.items():
+            mine = job_title in titles and job_title not in found
             try:
                 state = conn.getJobAttributes(job_id, requested_attributes=["job-state"]).get("job-state")
             except cups.IPPError:
-                continue                     # cupsd lost it: it never printed
+                state = None                 # cupsd lost it: it never printed (unless we saw it)
             unfinished = state in (JOB_PENDING, JOB_HELD, JOB_PROCESSING, JOB_STOPPED)
-            if job_title == title and found is None and (unfinished or state == JOB_COMPLETED):
-                found = job_id
+            if seen_completed:
+                if unfinished:               # cupsd lost its end and would print it again
+                    self._cancel(conn, job_id)
+                if mine:
+                    found[job_title] = (job_id, True)
+            elif mine and (unfinished or state == JOB_COMPLETED):
+                found[job_title] = (job_id, False)
             elif unfinished:
                 self._cancel(conn, job_id)
         return found
