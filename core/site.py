@@ -429,29 +429,38 @@ def check_site(folder: str | Path) -> list[str]:
 
 
 def _layout_problems(site: Site, catalogue) -> list[str]:
-    from printing.errors import LayoutError
-    from printing.layout import load_layout
+    """Every layout the site's catalogue prints with: the site's layout files against the
+    published schema, then each layout read and checked (printing.layout.layout_problems:
+    parse errors with their line, fields off the page or over each other, the background)."""
+    import tomllib as toml
 
-    try:
-        from printing.layout import layout_problems  # type: ignore[attr-defined]
-    except ImportError:   # older printing without the geometric checks
-        layout_problems = None
+    from printing.layout import layout_path, layout_problems
+
     out: list[str] = []
     previous = current_site()
     activate(site)   # layouts resolve against the folder being checked
     try:
         layouts = site.layouts_dir
         for path in sorted(layouts.glob("*.toml")) if layouts and layouts.is_dir() else []:
+            shown = f"procedures/layouts/{path.name}"
             if path.stem not in catalogue.procedures:
-                out.append(f"procedures/layouts/{path.name}: no procedure {path.stem} in the catalogue")
-        for pid in sorted(catalogue.procedures):
+                out.append(f"{shown}: no procedure {path.stem} in the catalogue")
+                continue
             try:
-                layout = load_layout(pid, catalogue)
+                text = path.read_text("utf-8")
+                out += schema_problems(path, toml.loads(text), "layout", text, shown)
+            except (OSError, UnicodeDecodeError, toml.TOMLDecodeError) as e:
+                out.append(f"{shown}: cannot be read as TOML in UTF-8 ({type(e).__name__})")
+        if out:
+            return out
+        for pid in sorted(catalogue.procedures):
+            from printing.errors import LayoutError
+            try:
+                path = layout_path(catalogue.get(pid))
             except LayoutError as e:
                 out.append(str(e).replace(str(site.folder) + "/", ""))
                 continue
-            if layout_problems is not None:
-                out += [m.replace(str(site.folder) + "/", "") for m in layout_problems(layout)]
+            out += [m.replace(str(site.folder) + "/", "") for m in layout_problems(path, catalogue)]
     finally:
         activate(previous)
     return out

@@ -123,21 +123,9 @@ def _without_path(message: str, path: Path) -> str:
 
 
 def layout_problems_of(layout: Layout) -> list[str]:
-    """printing.layout.layout_problems when it exists (fields off the page or over another);
-    until then, fields off the page."""
-    try:
-        from printing.layout import layout_problems  # type: ignore[attr-defined]
-    except ImportError:
-        return off_page(layout)
+    """Fields off the page or over each other, unknown sources, a background of the wrong size."""
+    from printing.layout import layout_problems
     return list(layout_problems(layout))
-
-
-def off_page(layout: Layout) -> list[str]:
-    out = []
-    for i, f in enumerate(layout.fields):
-        if f.x < 0 or f.y < 0 or f.x + f.w > layout.page_w + 0.01 or f.y + f.h > layout.page_h + 0.01:
-            out.append(f"fields[{i}] ({f.name}) is off the page ({layout.page_w:g}×{layout.page_h:g} mm)")
-    return out
 
 
 def render_table(raw: dict, procedure: Procedure, catalogue: Catalogue, sample: bool) -> bytes:

@@ -198,3 +198,13 @@ def test_the_schemas_are_published(client):
         assert r.status_code == 200 and json.loads(r.get_data())["$id"].endswith(f"{name}.schema.json")
     assert client.get("/schemas/../config.schema.json").status_code == 404
     assert client.get("/schemas/nothing.schema.json").status_code == 404
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    ('source = "inu_breed"\nx = 132', 'source = "inu_breed"\nx = 190', "is off the page"),
+    ('source = "inu_breed"\nx = 132', 'source = "inu_breed"\nx = 60', "over"),
+])
+def test_site_check_refuses_a_field_off_the_page_or_over_another(city, old, new, expected):
+    edit(city / "procedures" / "layouts" / "inu_toroku.toml", old, new)
+    problems = check_site(city)
+    assert any("inu_toroku.toml:" in p and "fields[" in p and expected in p for p in problems), problems
