@@ -254,9 +254,11 @@ def _print_while_cupsd_dies(config, server, pdf, job_number=1) -> PrinterError:
     import cups
     conn = cups.Connection(host=server.socket)
     deadline = time.monotonic() + 15
-    while not any(conn.getJobAttributes(job_id)["job-state"] == 5
-                  for job_id in conn.getJobs(which_jobs="not-completed")) \
-            or len(conn.getJobs(which_jobs="all")) < job_number:
+    def nth_job_processing() -> bool:
+        jobs = sorted(conn.getJobs(which_jobs="all"))
+        # The job_number-th job itself, not an earlier one still finishing while it is queued.
+        return len(jobs) >= job_number and conn.getJobAttributes(jobs[job_number - 1])["job-state"] == 5
+    while not nth_job_processing():
         assert time.monotonic() < deadline, "the job never started"
         time.sleep(0.05)
     server.crash()
