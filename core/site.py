@@ -275,6 +275,18 @@ def _read(folder: Path) -> tuple[Site, list[str]]:
     return site, p.items
 
 
+def _unique_id(p: _Problems, path: Path, where: str, value: Any, seen: set[str], like: str,
+               others: str) -> str | None:
+    """An entry's id: well formed and not taken by another entry (None, and a problem, if not)."""
+    if not isinstance(value, str) or not _ID_RE.match(value):
+        p.add(path, f"{where}.id", f"must be an id of small letters, digits and _ (like {like})")
+        return None
+    if value in seen:
+        p.add(path, f"{where}.id", f"{value} is used by {others}")
+    seen.add(value)
+    return value
+
+
 def _read_offices(p: _Problems, path: Path) -> list[Office]:
     raw = p.read_toml(path, required=False)
     _known_keys(p, path, "", raw, {"offices"})
@@ -290,13 +302,7 @@ def _read_offices(p: _Problems, path: Path) -> list[Office]:
             p.add(path, where, "must be a table")
             continue
         _known_keys(p, path, where, o, {"id", "name", "address", "hours", "sections"})
-        oid = o.get("id")
-        if not isinstance(oid, str) or not _ID_RE.match(oid):
-            p.add(path, f"{where}.id", "must be an id of small letters, digits and _ (like honcho)")
-            oid = f"office{i}"
-        elif oid in seen_offices:
-            p.add(path, f"{where}.id", f"{oid} is used by another office")
-        seen_offices.add(oid)
+        oid = _unique_id(p, path, where, o.get("id"), seen_offices, "honcho", "another office") or f"office{i}"
         sections: list[Section] = []
         seen_sections: set[str] = set()
         for j, s in enumerate(o.get("sections", []) if isinstance(o.get("sections", []), list) else []):
@@ -305,13 +311,8 @@ def _read_offices(p: _Problems, path: Path) -> list[Office]:
                 p.add(path, swhere, "must be a table")
                 continue
             _known_keys(p, path, swhere, s, {"id", "name", "floor", "window", "hours", "procedures"})
-            sid = s.get("id")
-            if not isinstance(sid, str) or not _ID_RE.match(sid):
-                p.add(path, f"{swhere}.id", "must be an id of small letters, digits and _ (like shimin)")
-                sid = f"section{j}"
-            elif sid in seen_sections:
-                p.add(path, f"{swhere}.id", f"{sid} is used by another section of this office")
-            seen_sections.add(sid)
+            sid = _unique_id(p, path, swhere, s.get("id"), seen_sections, "shimin",
+                             "another section of this office") or f"section{j}"
             procedures = s.get("procedures", [])
             if not isinstance(procedures, list) or not all(isinstance(x, str) for x in procedures):
                 p.add(path, f"{swhere}.procedures", "must be a list of procedure ids")
