@@ -43,3 +43,13 @@ def test_init_creates_every_surfaces_tables(config, config_file, tmp_path):
     conn.close()
     assert {"applications", "application_events", "sealed_applications", "exchange_log", "outbox", "users",
             "prereg_drafts", "reception_counters", "kiosk_uploads", "kiosk_pairing_codes", "kiosk_devices"} <= tables
+
+
+def test_the_licence_file_is_the_one_pyproject_declares():
+    import tomllib
+
+    from tests.helpers import ROOT
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"]
+    assert project["license"] == "AGPL-3.0-or-later" and project["license-files"] == ["LICENSE"]
+    text = (ROOT / "LICENSE").read_text("utf-8")
+    assert "GNU AFFERO GENERAL PUBLIC LICENSE" in text and "Version 3" in text
