@@ -1,0 +1,190 @@
+"""The procedures a moving-in visit adds (issue 13): each form renders from the same entry with
+every value inside its box, the 個人番号 boxes left for the counter, and 手続きナビ finds them."""
+from __future__ import annotations
+
+import io
+import subprocess
+from datetime import date
+
+import pdfplumber
+import pytest
+
+from core.catalogue import get_catalogue
+from core.japanese import format_wareki
+from core.navigator import Facts
+from printing import render_form
+from printing.fields import SEX_LABELS, SHORT_RELATIONSHIPS
+from printing.layout import load_layout
+from tests.helpers import OUTPUT
+from tests.test_printing import expected_text, layout_raw, marks_in, squash, text_in
+
+ON = date(2025, 4, 1)
+TODAY = date(2026, 12, 1)
+APP_ID = "0123456789ABCDEF"
+
+PERSON = {
+    "name": "髙橋\u3000𠮷子", "kana": "タカハシ\u3000ヨシコ", "birth_date": "1985-04-01", "sex": "female",
+    "postal_code": "1000001", "address": "東京都千代田区千代田１－１　パークハイツ千代田１０１号室",
+    "phone": "03-1234-5678",
+    "household": [
+        {"name": "髙橋\u3000太郎", "kana": "タカハシ\u3000タロウ", "birth_date": "1983-09-12", "sex": "male",
+         "relationship": "spouse"},
+        {"name": "髙橋\u3000﨑人", "kana": "タカハシ\u3000サキト", "birth_date": "2015-06-30", "sex": "male",
+         "relationship": "child"},
+        {"name": "NGUYEN Van An", "kana": "グエン\u3000ヴァン\u3000アン", "birth_date": "2019-05-01", "sex": "male",
+         "relationship": "child"}],
+}
+
+# Each new procedure with the answers of its own fields, as a visitor gives them.
+SAMPLES = {
+    "kokuho_shutoku": {"kokuho_join_reason": "shaho_ridatsu", "kokuho_join_date": "2025-03-21",
+                       "kokuho_previous_end_date": "2025-03-21", "kokuho_previous_insurer": "全国健康保険協会",
+                       "kokuho_head_joins": True},
+}
+NEW = list(SAMPLES)
+
+
+def application(pid: str, **changes) -> dict:
+    return {**PERSON, "procedures": [pid], **SAMPLES[pid], **changes}
+
+
+@pytest.fixture(scope="module")
+def pages():
+    out = {}
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    for pid in NEW:
+        pdf = render_form(pid, application(pid), APP_ID, on=ON)
+        (OUTPUT / f"new-{pid}.pdf").write_bytes(pdf)
+        out[pid] = pdf
+    return out
+
+
+def household_rows(page, table: dict) -> list[dict[str, str]]:
+    rows = []
+    for i in range(table["rows"]):
+        y = table["y"] + table["header_h"] + i * table["row_h"]
+        x, row = table["x"], {}
+        for col in table["columns"]:
+            row[col["key"]] = text_in(page, x, y, col["w"], table["row_h"])
+            x += col["w"]
+        rows.append(row)
+    return rows
+
+
+@pytest.mark.parametrize("pid", NEW)
+def test_every_value_of_the_form_is_inside_its_box(pages, pid):
+    data = application(pid)
+    cat = get_catalogue()
+    layout = load_layout(pid)
+    checked = set()
+    with pdfplumber.open(io.BytesIO(pages[pid])) as pdf:
+        assert len(pdf.pages) == 1
+        page = pdf.pages[0]
+        assert squash(cat.get(pid).title("ja")) in squash(page.extract_text())
+        for f, lf in zip(layout_raw(pid)["fields"], layout.fields, strict=True):
+            src = f.get("source")
+            if src == "@today":
+                assert text_in(page, f["x"], f["y"], f["w"], f["h"]) == "令和741"
+            elif f["type"] in ("text", "kana", "multiline", "cells", "date"):
+                w = f["n"] * f["cell_w"] + f.get("gap", 3.0) * len(f.get("gap_after", [])) if f["type"] == "cells" \
+                    else f["w"]
+                assert text_in(page, f["x"], f["y"], w, f["h"]) == squash(expected_text(f, data[src])), src
+            elif f["type"] == "choice":
+                for option, (mark, _label) in lf.geometry().items():
+                    expected = 1 if option == data[src] else 0
+                    assert marks_in(page, (mark.x, mark.y, mark.w, mark.h)) == expected, (src, option)
+            elif f["type"] == "check":
+                s = f.get("box_size", 3.4)
+                assert marks_in(page, (f["x"], f["y"], s, s)) == (1 if data[src] else 0), src
+            elif f["type"] == "household":
+                rows = household_rows(page, f)
+                for row, member in zip(rows, data["household"], strict=False):
+                    assert row["name"] == squash(member["kana"] + member["name"])
+                    assert row["birth_date"] == format_wareki(date.fromisoformat(member["birth_date"]))
+                    assert row["sex"] == SEX_LABELS[member["sex"]]
+                    assert row["relationship"] == SHORT_RELATIONSHIPS[member["relationship"]]
+                assert all(v == "" for row in rows[len(data["household"]):] for v in row.values())
+            checked.add(src)
+    # every field of the procedure the sample answers is on the paper
+    assert {f.name for f in cat.get(pid).fields} <= checked | {None}
+    assert set(cat.get(pid).person_fields) <= checked
+
+
+@pytest.mark.parametrize("pid", [p for p in NEW if get_catalogue().get(p).needs_individual_number])
+def test_the_individual_number_boxes_are_printed_blank_for_the_counter(pages, pid):
+    """個人番号 is on the form by law but nothing reads or prints it: the clerk writes it."""
+    proc = get_catalogue().get(pid)
+    assert "individual_number" not in proc.card_fills
+    assert not any("individual" in f.name or "my_number" in f.name for f in proc.fields)
+    boxes = [d for d in load_layout(pid).draw if d["kind"] == "cells" and d["n"] == 12]
+    assert boxes
+    with pdfplumber.open(io.BytesIO(pages[pid])) as pdf:
+        page = pdf.pages[0]
+        for b in boxes:
+            width = b["n"] * b["cell_w"] + b.get("gap", 3.0) * len(b.get("gap_after", []))
+            assert text_in(page, b["x"], b["y"], width, b["h"]) == ""
+        assert "窓口記入" in squash(page.extract_text())
+
+
+def test_answers_that_do_not_apply_are_not_asked_nor_printed():
+    cat = get_catalogue()
+    data = application("kokuho_shutoku", kokuho_join_reason="tennyu")
+    for name in ("kokuho_previous_end_date", "kokuho_previous_insurer"):
+        assert not cat.field(name).applies(data)
+    assert cat.field("kokuho_previous_end_date").applies({"kokuho_join_reason": "seiho_haishi"})
+    pdf = render_form("kokuho_shutoku", data, APP_ID, on=ON)
+    f = next(f for f in layout_raw("kokuho_shutoku")["fields"] if f.get("source") == "kokuho_previous_end_date")
+    with pdfplumber.open(io.BytesIO(pdf)) as doc:
+        assert text_in(doc.pages[0], f["x"], f["y"], f["w"], f["h"]) == ""
+
+
+def test_the_pages_have_ink_and_paper_to_look_at(pages):
+    import cv2
+    import numpy as np
+    for pid in NEW:
+        stem = OUTPUT / f"new-{pid}"
+        subprocess.run(["pdftoppm", "-png", "-r", "60", f"{stem}.pdf", str(stem)], check=True)
+        img = cv2.imread(f"{stem}-1.png", cv2.IMREAD_GRAYSCALE)
+        ink = np.count_nonzero(img < 128) / img.size
+        assert 0.02 < ink < 0.25, pid
+
+
+# ------------------------------------------------------------------------------ the catalogue
+
+def test_the_new_procedures_are_offered_for_their_life_events():
+    cat = get_catalogue()
+    assert "kokuho_shutoku" in cat.event("moving_in").procedures
+    assert "kokuho_shutoku" in cat.event("child").procedures
+    assert cat.get("kokuho_shutoku").needs_individual_number
+    names = [f.name for f in cat.fields_for(["juminido", "kokuho_shutoku"])]
+    assert names.count("name") == 1 and names.count("household") == 1   # one entry fills both forms
+
+
+# ------------------------------------------------------------------------------ 手続きナビ
+
+def suggested(facts: Facts, event: str = "moving_in") -> list[str]:
+    cat = get_catalogue()
+    return [s.procedure for s in cat.navigator.suggest(event, facts, set(cat.event(event).procedures))]
+
+
+def asked(facts: Facts, event: str = "moving_in") -> list[str]:
+    cat = get_catalogue()
+    return [q.id for q in cat.navigator.questions_for(event, facts, set(cat.event(event).procedures))]
+
+
+def test_kokuho_is_suggested_without_an_employers_insurance_and_not_at_75():
+    facts = Facts(birth_date="1985-04-01", today=TODAY)
+    assert "has_employer_insurance" in asked(facts)
+    assert "kokuho_shutoku" in suggested(facts)
+    facts.answers["has_employer_insurance"] = True
+    assert "kokuho_shutoku" not in suggested(facts)
+    assert "kokuho_shutoku" not in suggested(Facts(birth_date="1951-12-01", today=TODAY))   # 75 today
+    assert "kokuho_shutoku" in suggested(Facts(birth_date="1951-12-02", today=TODAY))       # 74
+
+
+def test_a_newborn_joins_kokuho_when_the_parent_says_so():
+    facts = Facts(birth_date="1990-01-01", today=TODAY)
+    assert "baby_on_kokuho" in asked(facts, "child")
+    assert "kokuho_shutoku" not in suggested(facts, "child")
+    facts.answers["baby_on_kokuho"] = True
+    assert "kokuho_shutoku" in suggested(facts, "child")
