@@ -40,6 +40,8 @@ SAMPLES = {
     "kokuho_shutoku": {"kokuho_join_reason": "shaho_ridatsu", "kokuho_join_date": "2025-03-21",
                        "kokuho_previous_end_date": "2025-03-21", "kokuho_previous_insurer": "全国健康保険協会",
                        "kokuho_head_joins": True},
+    "kokuho_soshitsu": {"kokuho_leave_reason": "shaho_kanyu", "kokuho_leave_date": "2025-03-21",
+                        "kokuho_new_insurer": "〇〇健康保険組合", "kokuho_head_leaves": False},
 }
 NEW = list(SAMPLES)
 
@@ -155,7 +157,8 @@ def test_the_new_procedures_are_offered_for_their_life_events():
     cat = get_catalogue()
     assert "kokuho_shutoku" in cat.event("moving_in").procedures
     assert "kokuho_shutoku" in cat.event("child").procedures
-    assert cat.get("kokuho_shutoku").needs_individual_number
+    assert "kokuho_soshitsu" in cat.event("moving_out").procedures
+    assert cat.get("kokuho_shutoku").needs_individual_number and cat.get("kokuho_soshitsu").needs_individual_number
     names = [f.name for f in cat.fields_for(["juminido", "kokuho_shutoku"])]
     assert names.count("name") == 1 and names.count("household") == 1   # one entry fills both forms
 
@@ -188,3 +191,11 @@ def test_a_newborn_joins_kokuho_when_the_parent_says_so():
     assert "kokuho_shutoku" not in suggested(facts, "child")
     facts.answers["baby_on_kokuho"] = True
     assert "kokuho_shutoku" in suggested(facts, "child")
+
+
+def test_moving_out_on_kokuho_suggests_leaving_it():
+    facts = Facts(birth_date="1985-04-01", today=TODAY)
+    assert asked(facts, "moving_out") == ["on_kokuho"]
+    assert suggested(facts, "moving_out") == ["juminido"]
+    facts.answers["on_kokuho"] = True
+    assert suggested(facts, "moving_out") == ["juminido", "kokuho_soshitsu"]
