@@ -42,6 +42,8 @@ SAMPLES = {
                        "kokuho_head_joins": True},
     "kokuho_soshitsu": {"kokuho_leave_reason": "shaho_kanyu", "kokuho_leave_date": "2025-03-21",
                         "kokuho_new_insurer": "〇〇健康保険組合", "kokuho_head_leaves": False},
+    "nenkin": {"nenkin_kind": "shubetsu_henko", "nenkin_change_reason": "left_employer", "nenkin_date": "2025-03-21",
+               "nenkin_basic_number": "1234-567890", "nenkin_previous_employer": "株式会社架空商事"},
 }
 NEW = list(SAMPLES)
 
@@ -90,14 +92,15 @@ def test_every_value_of_the_form_is_inside_its_box(pages, pid):
             elif f["type"] in ("text", "kana", "multiline", "cells", "date"):
                 w = f["n"] * f["cell_w"] + f.get("gap", 3.0) * len(f.get("gap_after", [])) if f["type"] == "cells" \
                     else f["w"]
-                assert text_in(page, f["x"], f["y"], w, f["h"]) == squash(expected_text(f, data[src])), src
+                expected = squash(expected_text(f, data[src])) if src in data else ""   # absent: left blank
+                assert text_in(page, f["x"], f["y"], w, f["h"]) == expected, src
             elif f["type"] == "choice":
                 for option, (mark, _label) in lf.geometry().items():
-                    expected = 1 if option == data[src] else 0
+                    expected = 1 if option == data.get(src) else 0
                     assert marks_in(page, (mark.x, mark.y, mark.w, mark.h)) == expected, (src, option)
             elif f["type"] == "check":
                 s = f.get("box_size", 3.4)
-                assert marks_in(page, (f["x"], f["y"], s, s)) == (1 if data[src] else 0), src
+                assert marks_in(page, (f["x"], f["y"], s, s)) == (1 if data.get(src) else 0), src
             elif f["type"] == "household":
                 rows = household_rows(page, f)
                 for row, member in zip(rows, data["household"], strict=False):
@@ -158,6 +161,7 @@ def test_the_new_procedures_are_offered_for_their_life_events():
     assert "kokuho_shutoku" in cat.event("moving_in").procedures
     assert "kokuho_shutoku" in cat.event("child").procedures
     assert "kokuho_soshitsu" in cat.event("moving_out").procedures
+    assert "nenkin" in cat.event("moving_in").procedures
     assert cat.get("kokuho_shutoku").needs_individual_number and cat.get("kokuho_soshitsu").needs_individual_number
     names = [f.name for f in cat.fields_for(["juminido", "kokuho_shutoku"])]
     assert names.count("name") == 1 and names.count("household") == 1   # one entry fills both forms
@@ -199,3 +203,19 @@ def test_moving_out_on_kokuho_suggests_leaving_it():
     assert suggested(facts, "moving_out") == ["juminido"]
     facts.answers["on_kokuho"] = True
     assert suggested(facts, "moving_out") == ["juminido", "kokuho_soshitsu"]
+
+
+@pytest.mark.parametrize("born, asked_too, suggested_too", [
+    ("1985-04-01", True, True),      # 41: asked; without an employer's pension, 国民年金
+    ("2006-12-02", False, False),    # 19 (20 tomorrow): not yet
+    ("2006-12-01", True, True),      # 20 today
+    ("1966-12-02", True, True),      # 59
+    ("1966-12-01", False, False),    # 60 today: no longer
+    (None, True, True),              # age not known yet (prereg before the entry): asked
+])
+def test_national_pension_is_for_20_to_59_without_an_employers_pension(born, asked_too, suggested_too):
+    facts = Facts(birth_date=born, today=TODAY)
+    assert ("has_employer_pension" in asked(facts)) is asked_too
+    assert ("nenkin" in suggested(facts)) is suggested_too
+    facts.answers["has_employer_pension"] = True
+    assert "nenkin" not in suggested(facts)
