@@ -44,6 +44,8 @@ SAMPLES = {
                         "kokuho_new_insurer": "〇〇健康保険組合", "kokuho_head_leaves": False},
     "nenkin": {"nenkin_kind": "shubetsu_henko", "nenkin_change_reason": "left_employer", "nenkin_date": "2025-03-21",
                "nenkin_basic_number": "1234-567890", "nenkin_previous_employer": "株式会社架空商事"},
+    "kouki_koureisha": {"birth_date": "1948-05-05", "kouki_reason": "tennyu", "kouki_date": "2025-03-21",
+                        "kouki_certificate": True},
 }
 NEW = list(SAMPLES)
 
@@ -161,7 +163,9 @@ def test_the_new_procedures_are_offered_for_their_life_events():
     assert "kokuho_shutoku" in cat.event("moving_in").procedures
     assert "kokuho_shutoku" in cat.event("child").procedures
     assert "kokuho_soshitsu" in cat.event("moving_out").procedures
-    assert "nenkin" in cat.event("moving_in").procedures
+    assert "nenkin" in cat.event("moving_in").procedures and "kouki_koureisha" in cat.event("moving_in").procedures
+    bring = cat.get("kouki_koureisha").what_to_bring
+    assert "負担区分等証明書" in bring["ja"][0] and "cost-sharing" in bring["en"][0]
     assert cat.get("kokuho_shutoku").needs_individual_number and cat.get("kokuho_soshitsu").needs_individual_number
     names = [f.name for f in cat.fields_for(["juminido", "kokuho_shutoku"])]
     assert names.count("name") == 1 and names.count("household") == 1   # one entry fills both forms
@@ -187,6 +191,15 @@ def test_kokuho_is_suggested_without_an_employers_insurance_and_not_at_75():
     assert "kokuho_shutoku" not in suggested(facts)
     assert "kokuho_shutoku" not in suggested(Facts(birth_date="1951-12-01", today=TODAY))   # 75 today
     assert "kokuho_shutoku" in suggested(Facts(birth_date="1951-12-02", today=TODAY))       # 74
+
+
+def test_at_75_the_guide_suggests_late_stage_elderly_care_instead_of_kokuho():
+    at_75 = Facts(birth_date="1951-12-01", today=TODAY)
+    assert "kouki_koureisha" in suggested(at_75) and "kokuho_shutoku" not in suggested(at_75)
+    at_74 = Facts(birth_date="1951-12-02", today=TODAY)
+    assert "kouki_koureisha" not in suggested(at_74)
+    reason = get_catalogue().navigator.rules["kouki_75"].reason
+    assert "負担区分等証明書" in reason["ja"]
 
 
 def test_a_newborn_joins_kokuho_when_the_parent_says_so():
