@@ -46,6 +46,8 @@ SAMPLES = {
                "nenkin_basic_number": "1234-567890", "nenkin_previous_employer": "株式会社架空商事"},
     "kouki_koureisha": {"birth_date": "1948-05-05", "kouki_reason": "tennyu", "kouki_date": "2025-03-21",
                         "kouki_certificate": True},
+    "kaigo_hoken": {"birth_date": "1958-02-10", "kaigo_insured_type": "dai1go", "kaigo_date": "2025-03-21",
+                    "kaigo_certificate": True, "kaigo_previous_city": "北海道札幌市"},
 }
 NEW = list(SAMPLES)
 
@@ -164,6 +166,8 @@ def test_the_new_procedures_are_offered_for_their_life_events():
     assert "kokuho_shutoku" in cat.event("child").procedures
     assert "kokuho_soshitsu" in cat.event("moving_out").procedures
     assert "nenkin" in cat.event("moving_in").procedures and "kouki_koureisha" in cat.event("moving_in").procedures
+    assert "kaigo_hoken" in cat.event("moving_in").procedures
+    assert "受給資格証明書" in cat.get("kaigo_hoken").what_to_bring["ja"][0]
     bring = cat.get("kouki_koureisha").what_to_bring
     assert "負担区分等証明書" in bring["ja"][0] and "cost-sharing" in bring["en"][0]
     assert cat.get("kokuho_shutoku").needs_individual_number and cat.get("kokuho_soshitsu").needs_individual_number
@@ -200,6 +204,16 @@ def test_at_75_the_guide_suggests_late_stage_elderly_care_instead_of_kokuho():
     assert "kouki_koureisha" not in suggested(at_74)
     reason = get_catalogue().navigator.rules["kouki_75"].reason
     assert "負担区分等証明書" in reason["ja"]
+
+
+@pytest.mark.parametrize("born, certified, expected", [
+    ("1961-12-01", False, True),     # 65 today
+    ("1961-12-02", False, False),    # 64
+    ("1970-06-01", True, True),      # 56 and certified: a 第2号被保険者 bringing the 受給資格証明書
+])
+def test_long_term_care_is_suggested_at_65_or_when_certified(born, certified, expected):
+    facts = Facts(birth_date=born, answers={"care_certified": certified}, today=TODAY)
+    assert ("kaigo_hoken" in suggested(facts)) is expected
 
 
 def test_a_newborn_joins_kokuho_when_the_parent_says_so():

@@ -31,7 +31,8 @@ PROCEDURES = list(get_catalogue().procedures)
 
 VISIT = {
     "procedures": ["juminido", "jido_teate", "inkan_toroku", "inkan_shomei", "zei_shomei", "juminhyo",
-                   "kokuho_shutoku", "kokuho_soshitsu", "nenkin", "kouki_koureisha"],
+                   "kokuho_shutoku", "kokuho_soshitsu", "nenkin", "kouki_koureisha",
+                   "kaigo_hoken"],
     "name": "髙橋\u3000𠮷子", "kana": "タカハシ\u3000ヨシコ", "birth_date": "1985-04-01", "sex": "female",
     "postal_code": "1000001", "address": "東京都千代田区千代田１－１　パークハイツ千代田１０１号室",
     "phone": "03-1234-5678",
@@ -57,6 +58,8 @@ VISIT = {
     "nenkin_kind": "shutoku", "nenkin_join_reason": "from_abroad", "nenkin_date": "2025-04-01",
     "nenkin_basic_number": "1234567890",
     "kouki_reason": "tennyu", "kouki_date": "2025-04-01", "kouki_certificate": True,
+    "kaigo_insured_type": "dai1go", "kaigo_date": "2025-04-01", "kaigo_certificate": False,
+    "kaigo_previous_city": "北海道札幌市",
 }
 
 
