@@ -41,7 +41,8 @@ def test_answers_and_the_household_choose_the_procedures_with_their_reasons():
                               {"wants_seal": True, "has_dog": True}, today=TODAY)
     assert "has_child" not in asked(facts)                 # the household answers it: a 10-year-old
     found = suggested(facts)
-    assert list(found) == ["juminido", "inkan_toroku", "jido_teate", "kokuho_shutoku", "nenkin", "inu_toroku"]
+    assert list(found) == ["juminido", "inkan_toroku", "jido_teate", "kokuho_shutoku", "nenkin", "tennyugaku",
+                           "inu_toroku"]                   # the 10-year-old: a school transfer too
     assert "15" in found["jido_teate"][0]["ja"] and "30" in found["inu_toroku"][0]["ja"]
 
 

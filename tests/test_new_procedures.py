@@ -48,6 +48,10 @@ SAMPLES = {
                         "kouki_certificate": True},
     "kaigo_hoken": {"birth_date": "1958-02-10", "kaigo_insured_type": "dai1go", "kaigo_date": "2025-03-21",
                     "kaigo_certificate": True, "kaigo_previous_city": "北海道札幌市"},
+    "tennyugaku": {"school_child_name": "NGUYEN Van An", "school_child_kana": "グエン\u3000ヴァン\u3000アン",
+                   "school_child_birth_date": "2012-10-01", "school_child_sex": "male",
+                   "school_guardian_relationship": "father", "school_kind": "chugakko", "school_grade": 2,
+                   "school_previous": "Escola Municipal Santos (Brasil)", "school_start_date": "2025-04-08"},
 }
 NEW = list(SAMPLES)
 
@@ -167,6 +171,7 @@ def test_the_new_procedures_are_offered_for_their_life_events():
     assert "kokuho_soshitsu" in cat.event("moving_out").procedures
     assert "nenkin" in cat.event("moving_in").procedures and "kouki_koureisha" in cat.event("moving_in").procedures
     assert "kaigo_hoken" in cat.event("moving_in").procedures
+    assert {"moving_in", "moving_within"} <= {e for e in cat.life_events if "tennyugaku" in cat.event(e).procedures}
     assert "受給資格証明書" in cat.get("kaigo_hoken").what_to_bring["ja"][0]
     bring = cat.get("kouki_koureisha").what_to_bring
     assert "負担区分等証明書" in bring["ja"][0] and "cost-sharing" in bring["en"][0]
@@ -214,6 +219,19 @@ def test_at_75_the_guide_suggests_late_stage_elderly_care_instead_of_kokuho():
 def test_long_term_care_is_suggested_at_65_or_when_certified(born, certified, expected):
     facts = Facts(birth_date=born, answers={"care_certified": certified}, today=TODAY)
     assert ("kaigo_hoken" in suggested(facts)) is expected
+
+
+@pytest.mark.parametrize("child_born, expected", [
+    ("2020-12-01", True),     # 6 today
+    ("2020-12-02", False),    # 5
+    ("2011-12-02", True),     # 14
+    ("2010-12-02", True),     # 15
+    ("2010-12-01", False),    # 16 today
+])
+def test_a_child_of_school_age_brings_the_school_transfer(child_born, expected):
+    facts = Facts.from_values({"birth_date": "1985-04-01", "household": [{"birth_date": child_born}]}, today=TODAY)
+    for event in ("moving_in", "moving_within"):
+        assert ("tennyugaku" in suggested(facts, event)) is expected
 
 
 def test_a_newborn_joins_kokuho_when_the_parent_says_so():

@@ -32,7 +32,7 @@ PROCEDURES = list(get_catalogue().procedures)
 VISIT = {
     "procedures": ["juminido", "jido_teate", "inkan_toroku", "inkan_shomei", "zei_shomei", "juminhyo",
                    "kokuho_shutoku", "kokuho_soshitsu", "nenkin", "kouki_koureisha",
-                   "kaigo_hoken"],
+                   "kaigo_hoken", "tennyugaku"],
     "name": "髙橋\u3000𠮷子", "kana": "タカハシ\u3000ヨシコ", "birth_date": "1985-04-01", "sex": "female",
     "postal_code": "1000001", "address": "東京都千代田区千代田１－１　パークハイツ千代田１０１号室",
     "phone": "03-1234-5678",
@@ -60,6 +60,10 @@ VISIT = {
     "kouki_reason": "tennyu", "kouki_date": "2025-04-01", "kouki_certificate": True,
     "kaigo_insured_type": "dai1go", "kaigo_date": "2025-04-01", "kaigo_certificate": False,
     "kaigo_previous_city": "北海道札幌市",
+    "school_child_name": "髙橋\u3000﨑人", "school_child_kana": "タカハシ\u3000サキト",
+    "school_child_birth_date": "2015-06-30",
+    "school_child_sex": "male", "school_guardian_relationship": "mother", "school_kind": "shogakko", "school_grade": 4,
+    "school_previous": "札幌市立中央小学校", "school_start_date": "2025-04-08",
 }
 
 
