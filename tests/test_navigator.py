@@ -42,7 +42,7 @@ def test_answers_and_the_household_choose_the_procedures_with_their_reasons():
     assert "has_child" not in asked(facts)                 # the household answers it: a 10-year-old
     found = suggested(facts)
     assert list(found) == ["juminido", "inkan_toroku", "jido_teate", "kokuho_shutoku", "nenkin", "tennyugaku",
-                           "inu_toroku"]                   # the 10-year-old: a school transfer too
+                           "kodomo_iryo", "inu_toroku"]    # the 10-year-old: a school transfer too
     assert "15" in found["jido_teate"][0]["ja"] and "30" in found["inu_toroku"][0]["ja"]
 
 
@@ -120,7 +120,7 @@ def test_prereg_asks_the_guide_questions_and_starts_the_procedures_page_from_the
         "wants_seal", "has_child", "has_employer_insurance", "has_employer_pension", "care_certified", "has_dog"]
     assert walker.at() == "/prereg/procedures"
     checked = set(re.findall(r'name="procedures" type="checkbox" value="([a-z_]+)"\s+checked', walker.page))
-    assert checked == {"juminido", "jido_teate", "inu_toroku"}
+    assert checked == {"juminido", "jido_teate", "kodomo_iryo", "inu_toroku"}
     assert "apply for the child allowance within 15 days" in walker.page
     assert "register their dog within 30 days" in walker.page
     # An answer changed afterwards adds and removes only what it decides.
@@ -130,7 +130,7 @@ def test_prereg_asks_the_guide_questions_and_starts_the_procedures_page_from_the
     walker.post({"q": "wants_seal", "answer": "yes"})
     walker.get("/prereg/procedures")
     checked = set(re.findall(r'name="procedures" type="checkbox" value="([a-z_]+)"\s+checked', walker.page))
-    assert checked == {"juminido", "jido_teate", "inkan_toroku"}
+    assert checked == {"juminido", "jido_teate", "kodomo_iryo", "inkan_toroku"}
     # the resident's own choice stands: a procedure taken off stays off when another answer changes
     walker.post({"procedures": ["juminido", "inkan_toroku"]})
     walker.get("/prereg/guide?q=has_dog")
@@ -172,7 +172,7 @@ def test_the_kiosk_asks_the_guide_with_the_card_read_and_explains_its_choices(ki
     # the visitor takes one off; a changed answer later adds only what it decides
     kiosk.post("/kiosk/procedures", {"procedure": ["juminido", "inu_toroku"]})
     kiosk.post("/kiosk/guide", {"q": "has_child", "answer": "yes"})
-    assert kiosk.visit().procedures == ["juminido", "inu_toroku", "jido_teate"]
+    assert kiosk.visit().procedures == ["juminido", "inu_toroku", "jido_teate", "kodomo_iryo"]
 
 
 # --- the clerk sees the same list with its reasons -----------------------------------------

@@ -52,6 +52,7 @@ SAMPLES = {
                    "school_child_birth_date": "2012-10-01", "school_child_sex": "male",
                    "school_guardian_relationship": "father", "school_kind": "chugakko", "school_grade": 2,
                    "school_previous": "Escola Municipal Santos (Brasil)", "school_start_date": "2025-04-08"},
+    "kodomo_iryo": {"kodomo_insurance_kind": "shaho", "kodomo_insured_person": "髙橋\u3000太郎"},
 }
 NEW = list(SAMPLES)
 
@@ -232,6 +233,15 @@ def test_a_child_of_school_age_brings_the_school_transfer(child_born, expected):
     facts = Facts.from_values({"birth_date": "1985-04-01", "household": [{"birth_date": child_born}]}, today=TODAY)
     for event in ("moving_in", "moving_within"):
         assert ("tennyugaku" in suggested(facts, event)) is expected
+
+
+def test_childrens_medical_subsidy_comes_with_a_child_and_with_every_birth():
+    alone = Facts(birth_date="1985-04-01", today=TODAY)
+    assert "kodomo_iryo" not in suggested(alone)
+    with_child = Facts.from_values({"birth_date": "1985-04-01", "household": [{"birth_date": "2024-01-01"}]},
+                                   today=TODAY)
+    assert "kodomo_iryo" in suggested(with_child) and "jido_teate" in suggested(with_child)
+    assert "kodomo_iryo" in suggested(alone, "child")
 
 
 def test_a_newborn_joins_kokuho_when_the_parent_says_so():

@@ -32,7 +32,7 @@ PROCEDURES = list(get_catalogue().procedures)
 VISIT = {
     "procedures": ["juminido", "jido_teate", "inkan_toroku", "inkan_shomei", "zei_shomei", "juminhyo",
                    "kokuho_shutoku", "kokuho_soshitsu", "nenkin", "kouki_koureisha",
-                   "kaigo_hoken", "tennyugaku"],
+                   "kaigo_hoken", "tennyugaku", "kodomo_iryo"],
     "name": "髙橋\u3000𠮷子", "kana": "タカハシ\u3000ヨシコ", "birth_date": "1985-04-01", "sex": "female",
     "postal_code": "1000001", "address": "東京都千代田区千代田１－１　パークハイツ千代田１０１号室",
     "phone": "03-1234-5678",
@@ -64,6 +64,7 @@ VISIT = {
     "school_child_birth_date": "2015-06-30",
     "school_child_sex": "male", "school_guardian_relationship": "mother", "school_kind": "shogakko", "school_grade": 4,
     "school_previous": "札幌市立中央小学校", "school_start_date": "2025-04-08",
+    "kodomo_insurance_kind": "kokuho", "kodomo_insured_person": "髙橋\u3000太郎",
 }
 
 
