@@ -53,6 +53,9 @@ SAMPLES = {
                    "school_guardian_relationship": "father", "school_kind": "chugakko", "school_grade": 2,
                    "school_previous": "Escola Municipal Santos (Brasil)", "school_start_date": "2025-04-08"},
     "kodomo_iryo": {"kodomo_insurance_kind": "shaho", "kodomo_insured_person": "髙橋\u3000太郎"},
+    "koseki_shomei": {"koseki_where": "other_city", "koseki_honseki": "北海道札幌市中央区北一条西二丁目1番地",
+                      "koseki_hittosha": "髙橋\u3000太郎", "koseki_relationship": "spouse", "koseki_type": "tohon",
+                      "koseki_copies": 2, "koseki_purpose": "passport"},
 }
 NEW = list(SAMPLES)
 
@@ -177,6 +180,10 @@ def test_the_new_procedures_are_offered_for_their_life_events():
     bring = cat.get("kouki_koureisha").what_to_bring
     assert "負担区分等証明書" in bring["ja"][0] and "cost-sharing" in bring["en"][0]
     assert cat.get("kokuho_shutoku").needs_individual_number and cat.get("kokuho_soshitsu").needs_individual_number
+    assert "koseki_shomei" in cat.event("certificates").procedures
+    koseki = {f.name: f for f in cat.get("koseki_shomei").fields}
+    assert "other_city" in koseki["koseki_where"].choices        # 広域交付 is one of the choices
+    assert "広域交付" in koseki["koseki_where"].choice_label("other_city", "ja")
     names = [f.name for f in cat.fields_for(["juminido", "kokuho_shutoku"])]
     assert names.count("name") == 1 and names.count("household") == 1   # one entry fills both forms
 
@@ -274,3 +281,9 @@ def test_national_pension_is_for_20_to_59_without_an_employers_pension(born, ask
     assert ("nenkin" in suggested(facts)) is suggested_too
     facts.answers["has_employer_pension"] = True
     assert "nenkin" not in suggested(facts)
+
+
+def test_the_koseki_form_says_who_may_ask_for_a_register_kept_elsewhere(pages):
+    with pdfplumber.open(io.BytesIO(pages["koseki_shomei"])) as pdf:
+        text = squash(pdf.pages[0].extract_text())
+    assert "広域交付" in text and "代理人や郵送では請求できません" in text and "顔写真付き" in text
