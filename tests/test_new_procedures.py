@@ -56,6 +56,8 @@ SAMPLES = {
     "koseki_shomei": {"koseki_where": "other_city", "koseki_honseki": "北海道札幌市中央区北一条西二丁目1番地",
                       "koseki_hittosha": "髙橋\u3000太郎", "koseki_relationship": "spouse", "koseki_type": "tohon",
                       "koseki_copies": 2, "koseki_purpose": "passport"},
+    "inkan_haishi": {"inkan_haishi_reason": "new_seal", "inkan_haishi_card_number": "0012345",
+                     "inkan_card_returned": True},
 }
 NEW = list(SAMPLES)
 
@@ -181,6 +183,7 @@ def test_the_new_procedures_are_offered_for_their_life_events():
     assert "負担区分等証明書" in bring["ja"][0] and "cost-sharing" in bring["en"][0]
     assert cat.get("kokuho_shutoku").needs_individual_number and cat.get("kokuho_soshitsu").needs_individual_number
     assert "koseki_shomei" in cat.event("certificates").procedures
+    assert "inkan_haishi" in cat.event("seal").procedures and "inkan_haishi" not in cat.event("seal").required
     koseki = {f.name: f for f in cat.get("koseki_shomei").fields}
     assert "other_city" in koseki["koseki_where"].choices        # 広域交付 is one of the choices
     assert "広域交付" in koseki["koseki_where"].choice_label("other_city", "ja")

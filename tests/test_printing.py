@@ -32,7 +32,8 @@ PROCEDURES = list(get_catalogue().procedures)
 VISIT = {
     "procedures": ["juminido", "jido_teate", "inkan_toroku", "inkan_shomei", "zei_shomei", "juminhyo",
                    "kokuho_shutoku", "kokuho_soshitsu", "nenkin", "kouki_koureisha",
-                   "kaigo_hoken", "tennyugaku", "kodomo_iryo", "koseki_shomei"],
+                   "kaigo_hoken", "tennyugaku", "kodomo_iryo", "koseki_shomei",
+                   "inkan_haishi"],
     "name": "髙橋\u3000𠮷子", "kana": "タカハシ\u3000ヨシコ", "birth_date": "1985-04-01", "sex": "female",
     "postal_code": "1000001", "address": "東京都千代田区千代田１－１　パークハイツ千代田１０１号室",
     "phone": "03-1234-5678",
@@ -67,6 +68,7 @@ VISIT = {
     "kodomo_insurance_kind": "kokuho", "kodomo_insured_person": "髙橋\u3000太郎",
     "koseki_where": "this_city", "koseki_honseki": "架空県架空市中央一丁目1番地", "koseki_hittosha": "髙橋\u3000太郎",
     "koseki_relationship": "self", "koseki_type": "shohon", "koseki_copies": 1, "koseki_purpose": "pension",
+    "inkan_haishi_reason": "card_lost", "inkan_haishi_card_number": "0012345", "inkan_card_returned": False,
 }
 
 
