@@ -58,6 +58,7 @@ SAMPLES = {
                       "koseki_copies": 2, "koseki_purpose": "passport"},
     "inkan_haishi": {"inkan_haishi_reason": "new_seal", "inkan_haishi_card_number": "0012345",
                      "inkan_card_returned": True},
+    "mynumber_card_slip": {},
 }
 NEW = list(SAMPLES)
 
@@ -252,6 +253,20 @@ def test_childrens_medical_subsidy_comes_with_a_child_and_with_every_birth():
                                    today=TODAY)
     assert "kodomo_iryo" in suggested(with_child) and "jido_teate" in suggested(with_child)
     assert "kodomo_iryo" in suggested(alone, "child")
+
+
+def test_a_card_holder_who_moves_gets_the_slip_with_what_to_do_at_the_terminal(pages):
+    for event in ("moving_in", "moving_within"):
+        facts = Facts(birth_date="1985-04-01", today=TODAY)
+        assert "has_mynumber_card" in asked(facts, event) and "mynumber_card_slip" not in suggested(facts, event)
+        facts.answers["has_mynumber_card"] = True
+        assert "mynumber_card_slip" in suggested(facts, event)
+    proc = get_catalogue().get("mynumber_card_slip")
+    assert proc.person_fields == ("name",) and proc.fields == ()
+    with pdfplumber.open(io.BytesIO(pages["mynumber_card_slip"])) as pdf:
+        text = squash(pdf.pages[0].extract_text())
+    assert "90日以内" in text and "暗証番号" in text and "住基端末" in text and "券面記載事項変更" in text
+    assert squash(PERSON["name"]) in text
 
 
 def test_a_newborn_joins_kokuho_when_the_parent_says_so():
