@@ -4,36 +4,33 @@ from __future__ import annotations
 
 import io
 import subprocess
-from datetime import date
+from datetime import date, timedelta
 
 import pdfplumber
 import pytest
 
-from core.catalogue import get_catalogue
+from core.catalogue import PERSON_FIELD_NAMES, get_catalogue
+from core.clock import today_in_japan
+from core.errors import ValidationError
+from core.forms import parse_application
 from core.japanese import format_wareki
 from core.navigator import Facts
 from printing import render_form
 from printing.fields import SEX_LABELS, SHORT_RELATIONSHIPS
 from printing.layout import load_layout
 from tests.helpers import OUTPUT
-from tests.test_printing import expected_text, layout_raw, marks_in, squash, text_in
+from tests.test_printing import VISIT, expected_text, layout_raw, marks_in, squash, text_in
 
 ON = date(2025, 4, 1)
+TOMORROW = (today_in_japan() + timedelta(days=1)).isoformat()
 TODAY = date(2026, 12, 1)
 APP_ID = "0123456789ABCDEF"
 
-PERSON = {
-    "name": "髙橋\u3000𠮷子", "kana": "タカハシ\u3000ヨシコ", "birth_date": "1985-04-01", "sex": "female",
-    "postal_code": "1000001", "address": "東京都千代田区千代田１－１　パークハイツ千代田１０１号室",
-    "phone": "03-1234-5678",
-    "household": [
-        {"name": "髙橋\u3000太郎", "kana": "タカハシ\u3000タロウ", "birth_date": "1983-09-12", "sex": "male",
-         "relationship": "spouse"},
-        {"name": "髙橋\u3000﨑人", "kana": "タカハシ\u3000サキト", "birth_date": "2015-06-30", "sex": "male",
-         "relationship": "child"},
-        {"name": "NGUYEN Van An", "kana": "グエン\u3000ヴァン\u3000アン", "birth_date": "2019-05-01", "sex": "male",
-         "relationship": "child"}],
-}
+# The visit's person (tests/test_printing.py), with a member whose name is in Latin script.
+PERSON = {**{k: VISIT[k] for k in PERSON_FIELD_NAMES},
+          "household": [*VISIT["household"][:2],
+                        {"name": "NGUYEN Van An", "kana": "グエン\u3000ヴァン\u3000アン", "birth_date": "2019-05-01",
+                         "sex": "male", "relationship": "child"}]}
 
 # Each new procedure with the answers of its own fields, as a visitor gives them.
 SAMPLES = {
@@ -64,7 +61,9 @@ NEW = list(SAMPLES)
 
 
 def application(pid: str, **changes) -> dict:
-    return {**PERSON, "procedures": [pid], **SAMPLES[pid], **changes}
+    """The sample visitor's entry for one form: the person fields that form asks, and its own."""
+    person = {k: v for k, v in PERSON.items() if k in get_catalogue().get(pid).person_fields}
+    return {**person, "procedures": [pid], **SAMPLES[pid], **changes}
 
 
 @pytest.fixture(scope="module")
@@ -167,6 +166,39 @@ def test_the_pages_have_ink_and_paper_to_look_at(pages):
         img = cv2.imread(f"{stem}-1.png", cv2.IMREAD_GRAYSCALE)
         ink = np.count_nonzero(img < 128) / img.size
         assert 0.02 < ink < 0.25, pid
+
+
+# ------------------------------------------------------------------------------ the answers
+
+@pytest.mark.parametrize("pid", NEW)
+def test_each_sample_is_a_complete_application(pid):
+    procedures, values = parse_application(application(pid), get_catalogue(), complete=True)
+    assert procedures == [pid] and values["name"] == PERSON["name"]
+
+
+def test_one_entry_fills_every_new_form_at_once():
+    everything = {**PERSON, "procedures": NEW}
+    for pid in NEW:
+        everything.update(SAMPLES[pid])
+    everything["birth_date"] = PERSON["birth_date"]    # the samples of 75+ and 65+ forms set their own
+    procedures, _values = parse_application(everything, get_catalogue(), complete=True)
+    assert procedures == NEW
+
+
+@pytest.mark.parametrize("pid, changes, field, code", [
+    ("kokuho_shutoku", {"kokuho_join_date": TOMORROW}, "kokuho_join_date", "date_in_future"),
+    ("kokuho_shutoku", {"kokuho_previous_end_date": None}, "kokuho_previous_end_date", "required"),
+    ("kokuho_shutoku", {"kokuho_join_reason": "married"}, "kokuho_join_reason", "bad_choice"),
+    ("nenkin", {"nenkin_change_reason": None}, "nenkin_change_reason", "required"),
+    ("tennyugaku", {"school_grade": 7}, "school_grade", "out_of_range"),
+    ("tennyugaku", {"school_child_birth_date": TOMORROW}, "school_child_birth_date", "date_in_future"),
+    ("koseki_shomei", {"koseki_copies": 0}, "koseki_copies", "out_of_range"),
+])
+def test_bad_answers_are_refused_naming_the_field(pid, changes, field, code):
+    data = {k: v for k, v in {**application(pid), **changes}.items() if v is not None}
+    with pytest.raises(ValidationError) as e:
+        parse_application(data, get_catalogue(), complete=True)
+    assert (field, code) in [(err.field, err.code) for err in e.value.errors]
 
 
 # ------------------------------------------------------------------------------ the catalogue
