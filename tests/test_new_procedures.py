@@ -337,3 +337,26 @@ def test_the_koseki_form_says_who_may_ask_for_a_register_kept_elsewhere(pages):
     with pdfplumber.open(io.BytesIO(pages["koseki_shomei"])) as pdf:
         text = squash(pdf.pages[0].extract_text())
     assert "広域交付" in text and "代理人や郵送では請求できません" in text and "顔写真付き" in text
+
+
+# ------------------------------------------------------------------------------ at the kiosk
+
+def test_a_kiosk_visit_asks_the_new_forms_questions_and_prints_them(kiosk, tmp_path):
+    kiosk.start("en")
+    kiosk.read_card()
+    kiosk.choose("moving_in", ["juminido", "kokuho_shutoku", "mynumber_card_slip"])
+    asked = kiosk.answer_all({
+        "kokuho_join_reason": {"value": "tennyu"},
+        "kokuho_join_date": {"era": "western", "year": "2026", "month": "11", "day": "1"},
+        "kokuho_head_joins": {"value": "yes"},
+    })
+    assert {"kokuho_join_reason", "kokuho_join_date"} <= set(asked)
+    assert "kokuho_previous_end_date" not in asked            # 転入: no previous insurance's end asked
+    r = kiosk.print_and_wait()
+    assert r.request.path == "/kiosk/done", kiosk.text
+    assert "Insurance and Pension" in kiosk.text or "保険年金課" in kiosk.text     # where the kokuho form goes
+    [pdf] = list((tmp_path / "var" / "printed").glob("*.pdf"))
+    with pdfplumber.open(pdf) as doc:
+        titles = [squash(p.extract_text()) for p in doc.pages]
+    assert len(titles) == 3
+    assert "国民健康保険資格取得届" in titles[1] and "マイナンバーカード継続利用" in titles[2]
