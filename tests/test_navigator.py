@@ -29,8 +29,9 @@ def asked(facts: Facts, event: str = "moving_in") -> list[str]:
 
 def test_a_single_adult_moving_in_is_asked_only_what_matters():
     facts = Facts(birth_date="1985-04-01", today=TODAY)
-    assert asked(facts) == ["wants_seal", "has_child", "has_dog"]     # has_dog is the demo city's own
-    assert list(suggested(facts)) == ["juminido"]
+    assert asked(facts) == ["wants_seal", "has_child", "has_employer_insurance", "has_employer_pension",
+                            "care_certified", "has_mynumber_card", "has_dog"]   # has_dog: the demo city's own
+    assert list(suggested(facts)) == ["juminido", "kokuho_shutoku", "nenkin"]   # no employer's insurance said
     reason = suggested(facts)["juminido"][0]
     assert "14" in reason["ja"] and "14 days" in reason["en"] and set(reason) >= {"zh", "ko", "vi", "pt", "ja-easy"}
 
@@ -40,7 +41,8 @@ def test_answers_and_the_household_choose_the_procedures_with_their_reasons():
                               {"wants_seal": True, "has_dog": True}, today=TODAY)
     assert "has_child" not in asked(facts)                 # the household answers it: a 10-year-old
     found = suggested(facts)
-    assert list(found) == ["juminido", "inkan_toroku", "jido_teate", "inu_toroku"]
+    assert list(found) == ["juminido", "inkan_toroku", "jido_teate", "kokuho_shutoku", "nenkin", "tennyugaku",
+                           "kodomo_iryo", "inu_toroku"]    # the 10-year-old: a school transfer too
     assert "15" in found["jido_teate"][0]["ja"] and "30" in found["inu_toroku"][0]["ja"]
 
 
@@ -110,13 +112,16 @@ def test_prereg_asks_the_guide_questions_and_starts_the_procedures_page_from_the
     from tests.prereg_helpers import answer_guide
     walker.get("/prereg/event?lang=en")
     walker.post({"event": "moving_in"})
-    assert walker.at() == "/prereg/guide" and "question 1 of 3" in walker.page
+    assert walker.at() == "/prereg/guide" and "question 1 of 7" in walker.page
     r = walker.post({"q": "wants_seal", "answer": "maybe"}, expect=400)
     assert "Select yes or no" in r.get_data(as_text=True)
-    assert answer_guide(walker, {"has_child": "yes", "has_dog": "yes"}) == ["wants_seal", "has_child", "has_dog"]
+    assert answer_guide(walker, {"has_child": "yes", "has_employer_insurance": "yes", "has_employer_pension": "yes",
+                                 "has_dog": "yes"}) == [
+        "wants_seal", "has_child", "has_employer_insurance", "has_employer_pension", "care_certified",
+        "has_mynumber_card", "has_dog"]
     assert walker.at() == "/prereg/procedures"
     checked = set(re.findall(r'name="procedures" type="checkbox" value="([a-z_]+)"\s+checked', walker.page))
-    assert checked == {"juminido", "jido_teate", "inu_toroku"}
+    assert checked == {"juminido", "jido_teate", "kodomo_iryo", "inu_toroku"}
     assert "apply for the child allowance within 15 days" in walker.page
     assert "register their dog within 30 days" in walker.page
     # An answer changed afterwards adds and removes only what it decides.
@@ -126,7 +131,7 @@ def test_prereg_asks_the_guide_questions_and_starts_the_procedures_page_from_the
     walker.post({"q": "wants_seal", "answer": "yes"})
     walker.get("/prereg/procedures")
     checked = set(re.findall(r'name="procedures" type="checkbox" value="([a-z_]+)"\s+checked', walker.page))
-    assert checked == {"juminido", "jido_teate", "inkan_toroku"}
+    assert checked == {"juminido", "jido_teate", "kodomo_iryo", "inkan_toroku"}
     # the resident's own choice stands: a procedure taken off stays off when another answer changes
     walker.post({"procedures": ["juminido", "inkan_toroku"]})
     walker.get("/prereg/guide?q=has_dog")
@@ -150,12 +155,16 @@ def test_the_kiosk_asks_the_guide_with_the_card_read_and_explains_its_choices(ki
     r = kiosk.post("/kiosk/purpose", {"event": "moving_in"})
     assert r.location == "/kiosk/guide"
     kiosk.get("/kiosk/guide")
-    assert "question 1 of 3" in kiosk.text and 'value="wants_seal"' in kiosk.text
+    assert "question 1 of 7" in kiosk.text and 'value="wants_seal"' in kiosk.text
     r = kiosk.post("/kiosk/guide", {"q": "wants_seal", "answer": "perhaps"})
     assert r.location == "/kiosk/guide"                          # asked again, nothing recorded
     assert kiosk.visit().guide == {}
     kiosk.post("/kiosk/guide", {"q": "wants_seal", "answer": "yes"})
     kiosk.post("/kiosk/guide", {"q": "has_child", "answer": "no"})
+    kiosk.post("/kiosk/guide", {"q": "has_employer_insurance", "answer": "yes"})
+    kiosk.post("/kiosk/guide", {"q": "has_employer_pension", "answer": "yes"})
+    kiosk.post("/kiosk/guide", {"q": "care_certified", "answer": "no"})
+    kiosk.post("/kiosk/guide", {"q": "has_mynumber_card", "answer": "no"})
     r = kiosk.post("/kiosk/guide", {"q": "has_dog", "answer": "yes"})
     assert r.location == "/kiosk/procedures"
     kiosk.get("/kiosk/procedures")
@@ -165,7 +174,7 @@ def test_the_kiosk_asks_the_guide_with_the_card_read_and_explains_its_choices(ki
     # the visitor takes one off; a changed answer later adds only what it decides
     kiosk.post("/kiosk/procedures", {"procedure": ["juminido", "inu_toroku"]})
     kiosk.post("/kiosk/guide", {"q": "has_child", "answer": "yes"})
-    assert kiosk.visit().procedures == ["juminido", "inu_toroku", "jido_teate"]
+    assert kiosk.visit().procedures == ["juminido", "inu_toroku", "jido_teate", "kodomo_iryo"]
 
 
 # --- the clerk sees the same list with its reasons -----------------------------------------
@@ -178,7 +187,9 @@ def test_the_clerk_sees_the_kiosks_guide_list_with_its_reasons(kiosk_app, clerks
     kiosk.start("en")
     kiosk.read_card()
     kiosk.post("/kiosk/purpose", {"event": "moving_in"})
-    for question, answer in (("wants_seal", "no"), ("has_child", "no"), ("has_dog", "yes")):
+    for question, answer in (("wants_seal", "no"), ("has_child", "no"), ("has_employer_insurance", "yes"),
+                             ("has_employer_pension", "yes"), ("care_certified", "no"), ("has_mynumber_card", "no"),
+                             ("has_dog", "yes")):
         kiosk.post("/kiosk/guide", {"q": question, "answer": answer})
     kiosk.post("/kiosk/procedures", {"procedure": ["juminido"]})     # the visitor leaves the dog for later
     kiosk.answer_all()
@@ -190,7 +201,10 @@ def test_the_clerk_sees_the_kiosks_guide_list_with_its_reasons(kiosk_app, clerks
         app_id = stored.id
         guide = [e for e in ApplicationStore(get_db()).events(app_id) if e.kind == "guide"]
     assert guide and guide[0].new == {"life_event": "moving_in",
-                                      "answers": {"wants_seal": False, "has_child": False, "has_dog": True}}
+                                      "answers": {"wants_seal": False, "has_child": False,
+                                                  "has_employer_insurance": True, "has_employer_pension": True,
+                                                  "care_certified": False, "has_mynumber_card": False,
+                                                  "has_dog": True}}
     clerk = sign_in(app.test_client())
     page = text_of(clerk.get(f"/counter/applications/{app_id}?lang=en"))
     assert "Procedures the guide found" in page

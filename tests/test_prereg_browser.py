@@ -148,8 +148,11 @@ def test_moving_in_with_two_household_members_in_japanese(axe_page, server, offi
     page.check("input[name='event'][value='moving_in']")
     me.snap()
     me.submit()
-    # 手続きナビ: three yes/no questions; a child in the household brings the child allowance.
-    for question, answer in (("wants_seal", "no"), ("has_child", "yes"), ("has_dog", "no")):
+    # 手続きナビ: yes/no questions; a child in the household brings the child allowance (and the
+    # children's medical subsidy); an employer's insurance and pension keep kokuho and nenkin out.
+    for question, answer in (("wants_seal", "no"), ("has_child", "yes"), ("has_employer_insurance", "yes"),
+                             ("has_employer_pension", "yes"), ("care_certified", "no"), ("has_mynumber_card", "no"),
+                             ("has_dog", "no")):
         assert page.locator("input[name='q']").get_attribute("value") == question
         page.check(f"input[name='answer'][value='{answer}']")
         me.snap(f"guide-{question}")
@@ -159,6 +162,8 @@ def test_moving_in_with_two_household_members_in_japanese(axe_page, server, offi
     assert page.locator("input[name='procedures'][value='jido_teate']").is_checked()
     assert "15日以内に児童手当の申請" in page.locator("main").inner_text()
     assert not page.locator("input[name='procedures'][value='inkan_toroku']").is_checked()
+    assert page.locator("input[name='procedures'][value='kodomo_iryo']").is_checked()
+    page.uncheck("input[name='procedures'][value='kodomo_iryo']")   # the resident leaves it for later
     me.snap()
     me.submit()
     me.answer_until_check(TENNYU, MEMBERS)

@@ -133,7 +133,7 @@ def test_a_site_file_overrides_only_the_keys_it_sets_and_can_switch_built_ins_of
     (city / "procedures" / "juminhyo.toml").write_text(
         'id = "juminhyo"\nfee = 250\n[section]\nja = "市民窓口課"\nen = "Citizens\' Counter"\n', "utf-8")
     edit(city / "site.toml", "disabled = []", 'disabled = ["jido_teate"]')
-    edit(city / "offices.toml", 'procedures = ["jido_teate"]', "procedures = []")
+    edit(city / "offices.toml", 'procedures = ["jido_teate", "kodomo_iryo"]', 'procedures = ["kodomo_iryo"]')
     edit(city / "offices.toml", '"zei_shomei", "inu_toroku"]', '"zei_shomei", "inu_toroku"]')
     text = (city / "offices.toml").read_text("utf-8").replace('"inkan_shomei", "jido_teate", ', '"inkan_shomei", ')
     (city / "offices.toml").write_text(text, "utf-8")

@@ -95,7 +95,7 @@ def test_a_light_site_colour_passes_axe_on_every_surface(browser, light_server):
 
 
 def test_a_light_site_colour_passes_axe_on_the_kiosks_confirm_and_done_pages(browser, light_server):
-    from tests.test_kiosk_browser import PORTRAIT, answer_questions, tap_pin, wait_url
+    from tests.test_kiosk_browser import PORTRAIT, answer_guide, answer_questions, tap_pin, wait_url
     server, config = light_server
     context = browser.new_context(viewport=PORTRAIT, locale="ja-JP", has_touch=True, bypass_csp=True)
     pair_context(context, server.url, config)
@@ -108,11 +108,9 @@ def test_a_light_site_colour_passes_axe_on_the_kiosks_confirm_and_done_pages(bro
         tap_pin(page, "1234")
         wait_url(page, r"/kiosk/purpose$")
         page.click("button[value=moving_in]")
-        for _ in range(3):                                        # 手続きナビ: no seal, no child, no dog
-            wait_url(page, r"/kiosk/guide$")
-            assert_accessible(page)
-            page.click("button[name=answer][value=no]")
-            page.wait_for_load_state()
+        wait_url(page, r"/kiosk/guide$")
+        assert_accessible(page)
+        answer_guide(page)                                        # 手続きナビ: nothing beyond the 転入届
         wait_url(page, r"/kiosk/procedures$")
         page.click("button.k-primary")
         answer_questions(page)
