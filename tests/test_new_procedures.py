@@ -103,6 +103,8 @@ def test_every_value_of_the_form_is_inside_its_box(pages, pid):
             src = f.get("source")
             if src == "@today":
                 assert text_in(page, f["x"], f["y"], f["w"], f["h"]) == "令和741"
+            elif src == "@addressee":
+                assert text_in(page, f["x"], f["y"], f["w"], f["h"]) == "架空市長あて"
             elif f["type"] in ("text", "kana", "multiline", "cells", "date"):
                 w = f["n"] * f["cell_w"] + f.get("gap", 3.0) * len(f.get("gap_after", [])) if f["type"] == "cells" \
                     else f["w"]
