@@ -25,7 +25,7 @@ from typing import Any
 from core.catalogue import Catalogue, FieldDef
 from core.clock import today_in_japan
 from core.errors import FieldError
-from core.forms import DEFAULT_MAX_LENGTH, HOUSEHOLD_KEYS, normalise_value
+from core.forms import DEFAULT_MAX_LENGTH, HOUSEHOLD_KEYS, normalise_value, relationship
 from core.japanese import (
     ERAS,
     NotInEra,
@@ -183,7 +183,7 @@ def read_member(typed: Mapping[str, str], catalogue: Catalogue, *, prefix: str =
     ans = Answer()
     member: dict[str, Any] = {}
     for key in HOUSEHOLD_KEYS:
-        if key == "relationship":   # checked against the catalogue's relationships below
+        if key == "relationship":   # checked once the member's other answers are good
             text = _clean(typed.get(prefix + key, ""))
             ans.raw[key] = text[:max_length]
             if text:
@@ -198,14 +198,8 @@ def read_member(typed: Mapping[str, str], catalogue: Catalogue, *, prefix: str =
         ans.errors.extend(one.errors)
         if one.value is not None:
             member[key] = one.value
-    if ans.errors:
-        return ans
-    checked: list[FieldError] = []
-    result = normalise_value(catalogue.field("household"), [member], path.rsplit("[", 1)[0], checked, catalogue,
-                             max_length)
-    # normalise_value numbers the member 0; the caller's path says which one it is.
-    ans.errors = [FieldError(e.field.replace(path.rsplit("[", 1)[0] + "[0]", path, 1), e.code, e.message,
-                             **(e.params or {})) for e in checked]
-    if not ans.errors and result:
-        ans.value = result[0]
+    if not ans.errors and "relationship" in member:
+        relationship(member["relationship"], f"{path}.relationship", ans.errors, catalogue)
+    if not ans.errors:
+        ans.value = member
     return ans

@@ -165,6 +165,17 @@ def normalise_value(f: FieldDef, value: Any, path: str, errors: list[FieldError]
     raise AssertionError(f"unhandled field type {t}")
 
 
+def relationship(value: Any, path: str, errors: list[FieldError], catalogue: Catalogue) -> str | None:
+    """A household member's relationship: one of the catalogue's (None, and an error, if not)."""
+    if not isinstance(value, str):
+        errors.append(FieldError(path, "not_text", "must be text"))
+        return None
+    if catalogue.relationships and value not in catalogue.relationships:
+        errors.append(FieldError(path, "bad_choice", f"must be one of {', '.join(catalogue.relationships)}"))
+        return None
+    return value
+
+
 def _household(value: Any, path: str, errors: list[FieldError], catalogue: Catalogue, max_length: int):
     if not isinstance(value, list):
         errors.append(FieldError(path, "not_list", "must be a list of people"))
@@ -189,15 +200,9 @@ def _household(value: Any, path: str, errors: list[FieldError], catalogue: Catal
                     errors.append(FieldError(f"{mpath}.{key}", "required", "is required"))
                 continue
             if key == "relationship":
-                rel = member[key]
-                if not isinstance(rel, str):
-                    errors.append(FieldError(f"{mpath}.{key}", "not_text", "must be text"))
-                    continue
-                if catalogue.relationships and rel not in catalogue.relationships:
-                    errors.append(FieldError(f"{mpath}.{key}", "bad_choice",
-                                             f"must be one of {', '.join(catalogue.relationships)}"))
-                    continue
-                out[key] = rel
+                rel = relationship(member[key], f"{mpath}.{key}", errors, catalogue)
+                if rel is not None:
+                    out[key] = rel
                 continue
             out[key] = normalise_value(catalogue.field(key), member[key], f"{mpath}.{key}", errors, catalogue,
                                        max_length)
