@@ -171,6 +171,21 @@ class Navigator:
         return [Suggestion(pid, tuple(reasons)) for pid, reasons in found.items()]
 
 
+def starting_choice(required: tuple[str, ...] | list[str], suggested: list[str]) -> list[str]:
+    """The procedures a procedures page starts with: the event's required ones, then the suggested."""
+    return list(dict.fromkeys([*required, *suggested]))
+
+
+def rechosen(chosen: list[str], before: list[str], after: list[str], required: tuple[str, ...] | list[str]
+             ) -> list[str]:
+    """The visitor's choice after an answer changed the suggestions from `before` to `after`: what
+    it no longer suggests comes off (unless required), what it newly suggests goes on, and the
+    visitor's own additions and removals stand."""
+    dropped = set(before) - set(after)
+    kept = [p for p in chosen if p not in dropped or p in required]
+    return kept + [p for p in after if p not in before and p not in kept]
+
+
 def _check_condition(condition: Any, where: str, questions: set[str]) -> None:
     if not isinstance(condition, dict) or not condition:
         raise NavigatorError(f"{where}: a condition is a table such as {{ answer = \"has_dog\" }}")

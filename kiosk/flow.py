@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from core.application import Source, new_application_id
 from core.catalogue import Catalogue, FieldDef
 from core.forms import parse_application, prune_inapplicable
-from core.navigator import Facts, Question
+from core.navigator import Facts, Question, rechosen, starting_choice
 
 if TYPE_CHECKING:  # the card reader is loaded only where it is used (kiosk.devices)
     from hardware.cards.model import CardData
@@ -254,6 +254,25 @@ def guide_suggestions(visit: Visit, catalogue: Catalogue) -> dict[str, tuple[dic
     offered = set(catalogue.event(visit.life_event).procedures)
     found = catalogue.navigator.suggest(visit.life_event, guide_facts(visit), offered)
     return {s.procedure: s.reasons for s in found}
+
+
+def answer_guide(visit: Visit, question_id: str, yes: bool, catalogue: Catalogue) -> None:
+    """Record an answer; changed after the procedures were chosen, it changes only what it decides."""
+    before = list(guide_suggestions(visit, catalogue))
+    visit.guide[question_id] = yes
+    if visit.guided and visit.life_event in catalogue.life_events:
+        visit.procedures = rechosen(visit.procedures, before, list(guide_suggestions(visit, catalogue)),
+                                    catalogue.event(visit.life_event or "").required)
+
+
+def start_procedures(visit: Visit, catalogue: Catalogue) -> None:
+    """The first time the procedures screen shows: the event's required procedures and the guide's."""
+    if visit.guided or visit.life_event not in catalogue.life_events:
+        return
+    event = catalogue.event(visit.life_event or "")
+    visit.procedures = [p for p in starting_choice(event.required, list(guide_suggestions(visit, catalogue)))
+                        if p in catalogue.procedures]
+    visit.guided = True
 
 
 def card_fillable(catalogue: Catalogue, procedures: list[str]) -> set[str]:

@@ -355,13 +355,7 @@ def guide(v):
         if q is None or answer not in ("yes", "no"):
             v.error = "choose_one"
             return redirect(url_for("kiosk.guide"))
-        before = set(flow.guide_suggestions(v, cat))
-        v.guide[q.id] = answer == "yes"
-        if v.guided:   # changed later: add what it now calls for, take off what it no longer does
-            after = flow.guide_suggestions(v, cat)
-            required = set(cat.event(v.life_event).required) if v.life_event in cat.life_events else set()
-            kept = [p for p in v.procedures if p not in before - set(after) or p in required]
-            v.procedures = kept + [p for p in after if p not in before and p not in kept]
+        flow.answer_guide(v, q.id, answer == "yes", cat)
         if flow.next_guide_question(v, cat):
             return redirect(url_for("kiosk.guide"))
         return redirect(url_for("kiosk.procedures"))
@@ -389,9 +383,7 @@ def procedures(v):
     reasons = flow.guide_suggestions(v, cat)
     if event:
         offered = list(event.procedures)
-        if not v.guided:   # first from the event and the guide's answers, then as the visitor leaves it
-            v.procedures = [p for p in dict.fromkeys([*event.required, *reasons]) if p in cat.procedures]
-            v.guided = True
+        flow.start_procedures(v, cat)   # first from the event and the guide, then as the visitor leaves it
         preselected = set(v.procedures)
     else:
         offered, preselected = [], set(v.procedures)

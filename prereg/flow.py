@@ -23,7 +23,7 @@ from typing import Any
 
 from core.catalogue import Catalogue, FieldDef
 from core.forms import prune_inapplicable
-from core.navigator import Facts, Question
+from core.navigator import Facts, Question, rechosen, starting_choice
 
 OTHER_EVENT = "other"
 
@@ -79,14 +79,11 @@ class Flow:
     def answer_guide(self, question_id: str, yes: bool) -> None:
         """Record an answer. Changed after the procedures were chosen, it adds what it now calls
         for and takes off what it no longer does, leaving the resident's other choices as they are."""
-        before = set(self.suggestions())
+        before = list(self.suggestions())
         self.data["guide"][question_id] = yes
         if self.data["guided"]:
-            after = list(self.suggestions())
             ev = self.catalogue.life_events.get(self.event or "")
-            required = set(ev.required) if ev else set()
-            kept = [p for p in self.procedures if p not in before - set(after) or p in required]
-            self.set_procedures(kept + [p for p in after if p not in before and p not in kept])
+            self.set_procedures(rechosen(self.procedures, before, list(self.suggestions()), ev.required if ev else ()))
         elif self.next_guide_question() is None:
             self.finish_guide()
 
@@ -96,7 +93,7 @@ class Flow:
         if self.data["guided"]:
             return
         ev = self.catalogue.life_events.get(self.event or "")
-        self.set_procedures([*(ev.required if ev else ()), *self.suggestions()])
+        self.set_procedures(starting_choice(ev.required if ev else (), list(self.suggestions())))
         self.data["guided"] = True
 
     def fields(self) -> list[FieldDef]:
