@@ -170,6 +170,7 @@ class _Problems:
         self.folder = folder
         self.items: list[str] = []
         self.texts: dict[Path, str] = {}
+        self.data: dict[Path, dict[str, Any]] = {}
 
     def add(self, path: Path, key: str | None, what: str) -> None:
         where = str(path.relative_to(self.folder)) if path.is_relative_to(self.folder) else str(path)
@@ -177,6 +178,12 @@ class _Problems:
         self.items.append(f"{where}{f':{line}' if line else ''}: {key + ': ' if key else ''}{what}")
 
     def read_toml(self, path: Path, required: bool) -> dict[str, Any]:
+        """A file's TOML, read once: asked again, the same table (and no second problem)."""
+        if path not in self.data:
+            self.data[path] = self._read_toml(path, required)
+        return self.data[path]
+
+    def _read_toml(self, path: Path, required: bool) -> dict[str, Any]:
         if not path.is_file():
             if required:
                 self.add(path, None, "missing")
@@ -216,9 +223,9 @@ def _known_keys(p: _Problems, path: Path, where: str, table: dict, known: set[st
         p.add(path, f"{where}.{k}" if where else k, f"is not a known key (known: {', '.join(sorted(known))})")
 
 
-def _read(folder: Path) -> tuple[Site, list[str]]:
+def _read(folder: Path, p: _Problems | None = None) -> tuple[Site, list[str]]:
     folder = folder.resolve()
-    p = _Problems(folder)
+    p = p or _Problems(folder)
     if not folder.is_dir():
         return NO_SITE, [f"{folder}: not a folder"]
     site_file, offices_file = folder / "site.toml", folder / "offices.toml"
@@ -379,12 +386,13 @@ def check_site(folder: str | Path) -> list[str]:
     from core.catalogue import BUILTIN_DIR, NON_PROCEDURE_FILES, CatalogueError, load_catalogue
 
     folder = Path(folder).resolve()
-    site, problems = _read(folder)
-    if not folder.is_dir():
-        return problems
     p = _Problems(folder)
+    site, read_problems = _read(folder, p)
+    if not folder.is_dir():
+        return read_problems
+    problems: list[str] = []   # the schema's words; our own rules' (p.items) come first below
     for name, schema_name in (("site.toml", "site"), ("offices.toml", "offices")):
-        data = p.read_toml(folder / name, required=False)
+        data = p.read_toml(folder / name, required=False)   # read already by _read
         if data:
             problems += schema_problems(folder / name, data, schema_name, p.texts[folder / name], name)
     builtin = {path.stem for path in BUILTIN_DIR.glob("*.toml")} - set(NON_PROCEDURE_FILES)
@@ -401,7 +409,7 @@ def check_site(folder: str | Path) -> list[str]:
             for key in NEW_PROCEDURE_KEYS:
                 if key not in data:
                     problems.append(f"{shown}: {key}: is required for a procedure of the city's own")
-    problems += p.items
+    problems = p.items + problems
     # One message per key: our own rules' words first, the schema's only for what they missed.
     seen: set[str] = set()
     unique = []
@@ -417,7 +425,7 @@ def check_site(folder: str | Path) -> list[str]:
         catalogue = load_catalogue([procedures_dir] if procedures_dir.is_dir() else [], site.disabled)
     except CatalogueError as e:
         return [str(e).replace(str(folder) + "/", "")]
-    text = (folder / "offices.toml").read_text("utf-8") if (folder / "offices.toml").is_file() else ""
+    text = p.texts.get(folder / "offices.toml", "")
     for i, office in enumerate(site.offices):
         for j, section in enumerate(office.sections):
             for k, pid in enumerate(section.procedures):
