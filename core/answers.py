@@ -23,7 +23,6 @@ from datetime import date
 from typing import Any
 
 from core.catalogue import Catalogue, FieldDef
-from core.clock import today_in_japan
 from core.errors import FieldError
 from core.forms import DEFAULT_MAX_LENGTH, HOUSEHOLD_KEYS, normalise_value, relationship
 from core.japanese import (
@@ -116,17 +115,12 @@ def read(f: FieldDef, typed: Mapping[str, str], catalogue: Catalogue, *, path: s
     path = path or f.name
     needed = f.required if required is None else required
     if f.type == "date":
-        ans = _read_date(f, typed, catalogue, path, needed, max_length)
-        if ans.value and f.must_be_past(dict(values) if values is not None else None) \
-                and ans.value > today_in_japan().isoformat():
-            ans.value = None
-            return _fail(ans, path, "date_in_future")
-        return ans
+        return _read_date(f, typed, catalogue, path, needed, max_length, values)
     return _read_other(f, typed, catalogue, path, needed, max_length)
 
 
 def _read_date(f: FieldDef, typed: Mapping[str, str], catalogue: Catalogue, path: str, needed: bool,
-               max_length: int) -> Answer:
+               max_length: int, values: Mapping[str, Any] | None) -> Answer:
     ans = Answer()
     if any(k in typed for k in ("year", "month", "day")):
         ans.raw = {p: _clean(typed.get(p, ""))[:8] for p in DATE_PARTS}
@@ -137,7 +131,7 @@ def _read_date(f: FieldDef, typed: Mapping[str, str], catalogue: Catalogue, path
         iso, code = date_from_text(ans.raw["value"])
     if code:
         return _fail(ans, path, code)
-    return _checked(f, iso, ans, path, needed, catalogue, max_length)
+    return _checked(f, iso, ans, path, needed, catalogue, max_length, values)
 
 
 def _read_other(f: FieldDef, typed: Mapping[str, str], catalogue: Catalogue, path: str, needed: bool,
@@ -168,10 +162,10 @@ def _fail(ans: Answer, path: str, code: str) -> Answer:
 
 
 def _checked(f: FieldDef, value: Any, ans: Answer, path: str, needed: bool, catalogue: Catalogue,
-             max_length: int) -> Answer:
+             max_length: int, values: Mapping[str, Any] | None = None) -> Answer:
     if value is None or value == "":
         return _fail(ans, path, "required") if needed else ans
-    ans.value = normalise_value(f, value, path, ans.errors, catalogue, max_length)
+    ans.value = normalise_value(f, value, path, ans.errors, catalogue, max_length, values=values)
     return ans
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -51,7 +52,7 @@ class FieldDef:
     past_only: bool | dict = False   # a date that cannot be after today: always (a birth date), or
                                      # when another answer is one of some values ({field, in}: 転入日)
 
-    def must_be_past(self, values: dict[str, Any] | None) -> bool:
+    def must_be_past(self, values: Mapping[str, Any] | None) -> bool:
         """Whether this date may not be after today, given the other answers (None: not known yet)."""
         if isinstance(self.past_only, dict):
             return values is not None and values.get(self.past_only["field"]) in self.past_only["in"]

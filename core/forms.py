@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
@@ -77,7 +78,8 @@ def first_unprintable(text: str) -> str | None:
         return None
 
 
-def _date(value: Any, f: FieldDef, path: str, errors: list[FieldError]) -> str | None:
+def _date(value: Any, f: FieldDef, path: str, errors: list[FieldError],
+          values: Mapping[str, Any] | None) -> str | None:
     if not isinstance(value, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
         errors.append(FieldError(path, "bad_date", "must be a date as YYYY-MM-DD"))
         return None
@@ -89,15 +91,17 @@ def _date(value: Any, f: FieldDef, path: str, errors: list[FieldError]) -> str |
     if not EARLIEST_DATE <= d <= LATEST_DATE:
         errors.append(FieldError(path, "date_out_of_range", "is outside the years 1868–2100"))
         return None
-    if f.past_only is True and d > today_in_japan():
+    if f.must_be_past(values) and d > today_in_japan():
         errors.append(FieldError(path, "date_in_future", "must not be after today"))
         return None
     return value
 
 
 def normalise_value(f: FieldDef, value: Any, path: str, errors: list[FieldError],
-                    catalogue: Catalogue, max_length: int = DEFAULT_MAX_LENGTH) -> Any:
-    """Check one value against its field definition; return it normalised (or None on error)."""
+                    catalogue: Catalogue, max_length: int = DEFAULT_MAX_LENGTH,
+                    values: Mapping[str, Any] | None = None) -> Any:
+    """Check one value against its field definition; return it normalised (or None on error).
+    `values` are the other answers, for a check that depends on them (a 転入日 not ahead)."""
     t = f.type
     if t in ("text", "address"):
         s = _text(value, f, path, errors, max_length)
@@ -120,7 +124,7 @@ def normalise_value(f: FieldDef, value: Any, path: str, errors: list[FieldError]
             return None
         return s
     if t == "date":
-        return _date(value, f, path, errors)
+        return _date(value, f, path, errors, values)
     if t == "postal_code":
         if not isinstance(value, str):
             errors.append(FieldError(path, "bad_postal_code", "must be 7 digits"))
@@ -240,16 +244,11 @@ def parse_application(obj: Any, catalogue: Catalogue, *, complete: bool = True,
             continue
         if value is None or value == "":
             continue  # absent: allowed for drafts, caught below when complete
-        v = normalise_value(f, value, key, errors, catalogue, max_length)
+        v = normalise_value(f, value, key, errors, catalogue, max_length, values=obj)
         if v is not None:
             values[key] = v
     already = {e.field for e in errors}
     for name, f in fields.items():
-        if name in values and f.type == "date" and f.past_only is not True and f.must_be_past(values) \
-                and values[name] > today_in_japan().isoformat():
-            errors.append(FieldError(name, "date_in_future", "must not be after today"))
-            values.pop(name)
-            continue
         if name in already:
             continue
         if not f.applies(values) and name in values:
