@@ -272,10 +272,16 @@ def guide_record(life_event: Any, answers: Any, catalogue) -> dict[str, Any] | N
     return {"life_event": life_event, "answers": kept}
 
 
-def explain(record: dict[str, Any] | None, values: dict[str, Any], catalogue) -> list[Suggestion]:
+def recorded_guide(raw: Any, catalogue) -> dict[str, Any] | None:
+    """A guide record as it arrives (a pre-registration's envelope, a kiosk PC's upload, an audit
+    event), checked like a new one; anything else is None."""
+    return guide_record(raw.get("life_event"), raw.get("answers"), catalogue) if isinstance(raw, dict) else None
+
+
+def explain(record: Any, values: dict[str, Any], catalogue) -> list[Suggestion]:
     """The guide's suggestions for an application, from its recorded answers and its values (the
     birth dates as they stand now), for the clerk."""
-    record = guide_record((record or {}).get("life_event"), (record or {}).get("answers"), catalogue)
+    record = recorded_guide(record, catalogue)
     if record is None:
         return []
     event = catalogue.event(record["life_event"])

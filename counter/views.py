@@ -17,7 +17,7 @@ from core.catalogue import get_catalogue, text_in
 from core.errors import FieldError, MadoguchiError, NotFound, TransitionError, ValidationError
 from core.forms import parse_application
 from core.japanese import parse_typed_number
-from core.navigator import explain, guide_record
+from core.navigator import explain, recorded_guide
 from core.services import casework as services
 from core.services.prereg import PreregInUse, open_preregistration
 from core.services.printing import (
@@ -157,7 +157,7 @@ def open_prereg(token_text: str):
     app.sources = {k: str(Source.QR) for k in values}
     app.note(clerk.actor, "created", new={"procedures": procedures, "channel": "counter", "from": "prereg",
                                           "prereg_id": opened.app_id, "dropped_fields": dropped})
-    guide = guide_record((opened.guide or {}).get("life_event"), (opened.guide or {}).get("answers"), get_catalogue())
+    guide = recorded_guide(opened.guide, get_catalogue())
     if guide:
         app.note(clerk.actor, "guide", new=guide)
     app.transition(State.SUBMITTED, actor=clerk.actor)

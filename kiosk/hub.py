@@ -21,7 +21,7 @@ from core import exchange_log as xlog
 from core.application import Application, Source, State, parse_form_code
 from core.catalogue import get_catalogue
 from core.errors import MadoguchiError
-from core.navigator import guide_record
+from core.navigator import guide_record, recorded_guide
 from core.services.prereg import open_preregistration
 from core.services.printing import print_application
 from core.store.applications import ApplicationStore
@@ -261,8 +261,7 @@ class Hub:
             assert opened.form is not None and opened.logged is not None  # not open_existing: it was fetched
             with visit.lock:
                 apply_prereg(visit, opened.app_id, opened.form, self.catalogue)
-                record = guide_record((opened.guide or {}).get("life_event"), (opened.guide or {}).get("answers"),
-                                      self.catalogue)
+                record = recorded_guide(opened.guide, self.catalogue)
                 if record:   # the resident's 手続きナビ answers come along, for the clerk
                     visit.life_event, visit.guide, visit.guided = record["life_event"], record["answers"], True
                 visit.error = None

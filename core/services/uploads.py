@@ -31,7 +31,7 @@ from core.catalogue import get_catalogue
 from core.config import Config
 from core.errors import MadoguchiError
 from core.forms import parse_application
-from core.navigator import guide_record
+from core.navigator import recorded_guide
 from core.store.applications import ApplicationStore
 from core.store.db import write
 
@@ -117,9 +117,7 @@ def _application_from_upload(raw: dict[str, Any], actor: str) -> Application:
     if isinstance(licence, dict) and licence.get("card") == "licence":
         app.note(actor, "card_read", new={k: licence.get(k) if isinstance(licence.get(k), str) else None
                                           for k in ("address", "address_at_issue")} | {"card": "licence"})
-    guide = raw.get("guide")
-    record = guide_record(guide.get("life_event"), guide.get("answers"), get_catalogue()) \
-        if isinstance(guide, dict) else None
+    record = recorded_guide(raw.get("guide"), get_catalogue())
     if record:
         app.note(actor, "guide", new=record)
     app.transition(State.SUBMITTED, actor)
