@@ -92,6 +92,9 @@ def kiosk_browser() -> bool:
 
 def only_the_kiosks_browser():
     """Any other browser gets "this is not a kiosk": no visit is made, no device is touched."""
+    # The page follows the events from before its handler looked at the visit, so an event
+    # published while it ran (a card put down as the page was made) still reaches it.
+    g.kiosk_event_seq = hub().seq
     if request.endpoint in OPEN_ENDPOINTS or kiosk_browser():
         return None
     return render_template("kiosk/not_a_kiosk.html", visit=None, screen="outside", error=None), 403
@@ -111,7 +114,7 @@ def kiosk_helpers():
         "clerk_mode": clerk_mode(),
         "idle_seconds": cfg.kiosk.idle_seconds,
         "warning_seconds": cfg.kiosk.idle_warning_seconds,
-        "event_seq": hub().seq,
+        "event_seq": g.get("kiosk_event_seq", hub().seq),
         "config_default_lang": cfg.languages.default,
         "message_for": message_for,
         "field_message": field_message,
