@@ -51,12 +51,21 @@ class FieldDef:
     upper: bool = False              # text only: stored in capitals (a 在留カード番号)
     past_only: bool | dict = False   # a date that cannot be after today: always (a birth date), or
                                      # when another answer is one of some values ({field, in}: 転入日)
+    late_after: dict | None = None   # {days, field?, in?}: a date longer ago is accepted with a notice
+                                     # (a 転入届 past its 14 days: the visitor may be asked why)
 
     def must_be_past(self, values: Mapping[str, Any] | None) -> bool:
         """Whether this date may not be after today, given the other answers (None: not known yet)."""
         if isinstance(self.past_only, dict):
             return values is not None and values.get(self.past_only["field"]) in self.past_only["in"]
         return bool(self.past_only)
+
+    def late_days(self, values: Mapping[str, Any]) -> int | None:
+        """The days after which this date earns a lateness notice, given the other answers."""
+        rule = self.late_after
+        if not rule or ("field" in rule and values.get(rule["field"]) not in rule["in"]):
+            return None
+        return int(rule["days"])
 
     def applies(self, values: dict[str, Any]) -> bool:
         """Whether this field is asked, given the other answers (its `when` condition)."""
@@ -128,7 +137,7 @@ def _field(raw: dict, where: str) -> FieldDef:
             raise CatalogueError(f"{where}: field {name}: `when` needs `field` and `in`")
         when = {"field": when["field"], "in": list(when["in"])}
     known = {"name", "type", "required", "label", "question", "hint", "choices", "choice_labels",
-             "min", "max", "max_length", "default", "when", "past_only", "pattern", "example", "upper"}
+             "min", "max", "max_length", "default", "when", "past_only", "late_after", "pattern", "example", "upper"}
     unknown = set(raw) - known
     if unknown:
         raise CatalogueError(f"{where}: field {name}: unknown keys {sorted(unknown)}")
@@ -138,6 +147,7 @@ def _field(raw: dict, where: str) -> FieldDef:
         choices=choices, choice_labels=raw.get("choice_labels", {}),
         min=raw.get("min"), max=raw.get("max"), max_length=raw.get("max_length"),
         default=raw.get("default"), when=when, past_only=_past_only(raw.get("past_only", False), where, name),
+        late_after=_late_after(raw.get("late_after"), where, name),
         pattern=_pattern(raw.get("pattern"), where, name), example=raw.get("example"), upper=bool(raw.get("upper")),
     )
 
@@ -159,6 +169,17 @@ def _past_only(value: Any, where: str, name: str) -> bool | dict:
     if isinstance(value, dict) and set(value) == {"field", "in"} and isinstance(value["in"], list):
         return {"field": value["field"], "in": list(value["in"])}
     raise CatalogueError(f"{where}: field {name}: `past_only` is true, false or {{ field = …, in = [...] }}")
+
+
+def _late_after(value: Any, where: str, name: str) -> dict | None:
+    if value is None:
+        return None
+    if (isinstance(value, dict) and isinstance(value.get("days"), int) and value["days"] > 0
+            and set(value) in ({"days"}, {"days", "field", "in"})
+            and (set(value) == {"days"} or isinstance(value["in"], list))):
+        return {k: (list(v) if k == "in" else v) for k, v in value.items()}
+    raise CatalogueError(f"{where}: field {name}: `late_after` is {{ days = 14 }}"
+                         " or {{ days = 14, field = …, in = [...] }}")
 
 
 def _check_languages(table: Any, where: str) -> None:

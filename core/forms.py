@@ -247,6 +247,8 @@ def parse_application(obj: Any, catalogue: Catalogue, *, complete: bool = True,
         v = normalise_value(f, value, key, errors, catalogue, max_length, values=obj)
         if v is not None:
             values[key] = v
+    if "household" in values:
+        errors.extend(head_problems(values))
     already = {e.field for e in errors}
     for name, f in fields.items():
         if name in already:
@@ -258,6 +260,52 @@ def parse_application(obj: Any, catalogue: Catalogue, *, complete: bool = True,
     if errors:
         raise ValidationError(errors)
     return procs, values
+
+
+HEAD = "head"   # the relationship of the 世帯主 themself (relationships are to the head, as on the 住民票)
+
+
+def head_problems(values: Mapping[str, Any]) -> list[FieldError]:
+    """A household has one head: the person (relationship_to_head) or one member, not two."""
+    heads = 1 if values.get("relationship_to_head") == HEAD else 0
+    problems = []
+    for i, member in enumerate(values.get("household") or []):
+        if isinstance(member, dict) and member.get("relationship") == HEAD:
+            heads += 1
+            if heads > 1:
+                problems.append(FieldError(f"household[{i}].relationship", "second_head",
+                                           "only one person is the head of household"))
+    return problems
+
+
+def head_name(values: Mapping[str, Any]) -> str | None:
+    """The 世帯主's name: the person's when they are the head, a member's who is, else as typed."""
+    if values.get("relationship_to_head") == HEAD:
+        return values.get("name")
+    for member in values.get("household") or []:
+        if isinstance(member, dict) and member.get("relationship") == HEAD:
+            return member.get("name")
+    return values.get("head_of_household")
+
+
+def notices(procedures: list[str], values: Mapping[str, Any], catalogue: Catalogue, *,
+            on: date | None = None) -> list[FieldError]:
+    """What the visitor should be told about accepted answers: a move notified (`on`, default
+    today) later than the law's days (code `late_notice`, with `days`). Never a refusal."""
+    out = []
+    today = on or today_in_japan()
+    for f in catalogue.fields_for(procedures):
+        days = f.late_days(values) if f.type == "date" else None
+        value = values.get(f.name)
+        if days is None or not isinstance(value, str) or not f.applies(values):
+            continue
+        try:
+            late = (today - date.fromisoformat(value)).days > days
+        except ValueError:
+            continue
+        if late:
+            out.append(FieldError(f.name, "late_notice", f"more than {days} days ago", days=days))
+    return out
 
 
 def prune_inapplicable(values: dict[str, Any], catalogue: Catalogue, procedures: list[str]) -> dict[str, Any]:

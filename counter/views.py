@@ -14,8 +14,9 @@ from core import answers, outbox
 from core import exchange_log as xlog
 from core.application import Application, Source, State
 from core.catalogue import get_catalogue, text_in
+from core.clock import in_japan
 from core.errors import FieldError, MadoguchiError, NotFound, TransitionError, ValidationError
-from core.forms import parse_application
+from core.forms import notices, parse_application
 from core.japanese import parse_typed_number
 from core.navigator import explain, recorded_guide
 from core.services import casework as services
@@ -295,9 +296,12 @@ def render_detail(app: Application, status: int = 200, errors: dict | None = Non
               "reasons": " ".join(text_in(r, g.lang) for r in s.reasons)}
              for s in explain(guide_event.new if guide_event else None, app.data, catalogue)]
     labels = {r["name"]: r["label"] for r in rows}
+    late = [field_error_message(n) for n in notices(app.procedures, app.data, catalogue,
+                                                    on=in_japan(app.created_at).date())]
     return render_template(
         "counter/detail.html", app=app, rows=rows, events=events, printed=printed, changed=changed or set(),
-        problems=problems, labels=labels, timeline=tl, licence=licence_addresses(app, events), guide=guide,
+        problems=problems, labels=labels, timeline=tl, notices=late, licence=licence_addresses(app, events),
+        guide=guide,
         corrections=[e for e in events if casework.is_correction(e)],
         outbox=outbox.latest_for(db, app.id), errors=errors or {},
         can_correct=app.state in casework.OPEN_STATES,

@@ -16,6 +16,7 @@ from flask_babel import refresh
 from core import answers
 from core.catalogue import text_in
 from core.errors import MadoguchiError, ValidationError
+from core.forms import notices
 from core.japanese import lookup_postal_code, parse_typed_number
 from core.store.applications import AlreadyStored
 from kiosk import flow, pairing
@@ -30,7 +31,7 @@ from kiosk.blueprint import (
     screen,
     with_visit,
 )
-from kiosk.labels import field_view, lang, member_view, next_steps, review_sections
+from kiosk.labels import field_message, field_view, lang, member_view, next_steps, review_sections
 from web import get_config, get_db, stream_slot
 
 log = logging.getLogger("madoguchi.kiosk")
@@ -533,7 +534,8 @@ def confirm(v):
         return redirect(url_for("kiosk.printing"))
     cat = hub().catalogue
     return screen(v, "confirm", "kiosk/confirm.html", sections=review_sections(v, cat),
-                  missing=flow.missing_required(v, cat))
+                  missing=flow.missing_required(v, cat),
+                  notices=[field_message(n) for n in notices(v.procedures, v.values, cat)])
 
 
 @bp.post("/print")

@@ -56,7 +56,7 @@ def label_for(path: str) -> str:
     cat = get_catalogue()
     if name == "relationship":
         from flask_babel import gettext as _
-        return _("Relationship to you")
+        return _("Relationship to the head of household")
     if cat.known_field(name):
         return cat.field(name).label_in(g.get("lang", "ja"))
     return name or "application"

@@ -18,7 +18,7 @@ from flask_babel import gettext as _
 from core import sealed
 from core.catalogue import FieldDef, get_catalogue, text_in
 from core.errors import FieldError, ValidationError
-from core.forms import MAX_HOUSEHOLD
+from core.forms import MAX_HOUSEHOLD, notices
 from core.japanese import format_postal_code, lookup_postal_code
 from core.navigator import guide_record
 from core.tokens import TokenError
@@ -292,12 +292,12 @@ def household(flow: Flow, f: FieldDef):
 def member_fields() -> list[FieldDef]:
     cat = get_catalogue()
     rel = FieldDef(name="relationship", type="choice", required=True, choices=tuple(cat.relationships),
-                   choice_labels=cat.relationships, label={"en": "Relationship to you"})
+                   choice_labels=cat.relationships, label={"en": "Relationship to the head of household"})
     return [cat.field("name"), cat.field("kana"), cat.field("birth_date"), cat.field("sex"), rel]
 
 
 def member_label(f: FieldDef) -> str:
-    return _("Relationship to you") if f.name == "relationship" else f.label_in(lang())
+    return _("Relationship to the head of household") if f.name == "relationship" else f.label_in(lang())
 
 
 @bp.route("/household/<int:index>", methods=["GET", "POST"])
@@ -416,7 +416,9 @@ def check():
     for f in flow.fields():
         rows.append({"key": f.label_in(lang()), "value": display(f, flow.values.get(f.name)),
                      "href": question_url(f.name)})
+    notes = [message_for(n, cat.field(n.field)) for n in notices(flow.procedures, flow.values, cat)]
     return form_page(errors, "prereg/check.html", rows=rows, event_name=ev.name(lang()) if ev else None,
+                     notices=notes,
                            errors=summary(errors), error_summary=errors, back=back_url_last(flow))
 
 

@@ -14,6 +14,7 @@ import jaconv
 
 from core.application import form_code
 from core.catalogue import Catalogue, FieldDef, Procedure
+from core.forms import head_name
 from core.japanese import ERAS, format_postal_code, format_wareki, to_wareki, wareki_parts
 from core.site import Site, current_site
 from printing import fonts
@@ -22,7 +23,8 @@ from printing.pen import PT, Box, Pen
 
 # Sources that are not the application's: the day, its id, and the municipality the form goes
 # to (the active site's name and addressee in Japanese; empty, so nothing prints, without a site).
-SPECIAL_SOURCES = {"@today": "date", "@application_id": "text", "@municipality": "text", "@addressee": "text"}
+SPECIAL_SOURCES = {"@today": "date", "@application_id": "text", "@municipality": "text", "@addressee": "text",
+                   "@head_of_household": "text", "@relationship_to_head": "text"}
 LABEL_STYLE = "gothic"
 
 
@@ -168,6 +170,11 @@ class Field:
             return ctx.site.name.get("ja", "")
         if self.source == "@addressee":
             return ctx.site.addressee.get("ja", "")
+        if self.source == "@head_of_household":
+            return head_name(ctx.values)
+        if self.source == "@relationship_to_head":
+            rel = ctx.values.get("relationship_to_head")
+            return relationship_word(rel, ctx.values.get("sex")) if rel else None
         return ctx.values.get(self.source)
 
     def draw(self, pen: Pen, ctx: Ctx) -> None:
@@ -600,8 +607,18 @@ class CheckField(Field):
 HOUSEHOLD_KEYS = ("name", "kana", "birth_date", "sex", "relationship")
 DEFAULT_COLUMN_LABELS = {"name": "氏名", "kana": "フリガナ", "birth_date": "生年月日", "sex": "性別",
                          "relationship": "続柄"}
-SHORT_RELATIONSHIPS = {"self": "本人", "spouse": "配偶者", "child": "子", "parent": "父母", "grandparent": "祖父母",
-                       "grandchild": "孫", "sibling": "兄弟姉妹", "other": "その他"}
+# The 住民票's words for a relationship to the head of household: by sex where it has two.
+RELATIONSHIP_WORDS = {"head": "世帯主", "spouse": ("夫", "妻", "配偶者"), "child": "子",
+                      "parent": ("父", "母", "父母"), "grandparent": ("祖父", "祖母", "祖父母"), "grandchild": "孫",
+                      "sibling": ("兄弟", "姉妹", "兄弟姉妹"), "other": "その他"}
+
+
+def relationship_word(value: str, sex: str | None) -> str:
+    """The Japanese word for a relationship on paper (妻 rather than spouse), whatever the language."""
+    word = RELATIONSHIP_WORDS.get(value)
+    if isinstance(word, tuple):
+        return word[0] if sex == "male" else word[1] if sex == "female" else word[2]
+    return word or ""
 SEX_LABELS = {"male": "男", "female": "女"}
 HEADER_ABOVE = 5.5       # mm: a table's heading sits this far above it
 
@@ -698,7 +715,7 @@ class HouseholdField(Field):
                     text = c.labels.get(v, SEX_LABELS.get(v, ""))
                 elif c.key == "relationship":
                     # Always Japanese on the paper: the layout's word, ours, or the catalogue's.
-                    text = (c.labels.get(v) or SHORT_RELATIONSHIPS.get(v)
+                    text = (c.labels.get(v) or relationship_word(v, m.get("sex"))
                             or ctx.catalogue.relationships.get(v, {}).get("ja", "その他"))
                 else:
                     text = str(v)

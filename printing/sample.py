@@ -18,7 +18,7 @@ HARD_CASES: dict[str, Any] = {
     "address": f"東京都{IVS_NAME}区柴又七丁目１２番３４号　サンライズ﨑山レジデンス東館１２０３号室（髙橋方）",
     "household": [
         {"name": n, "kana": k, "birth_date": b, "sex": s, "relationship": r} for n, k, b, s, r in (
-            ("髙橋　太郎", "タカハシ　タロウ", "1983-09-12", "male", "spouse"),
+            ("髙橋　太郎", "タカハシ　タロウ", "1983-09-12", "male", "head"),
             ("髙橋　﨑人", "タカハシ　サキト", "2015-06-30", "male", "child"),
             ("髙橋　𠮷乃", "タカハシ　ヨシノ", "2017-01-15", "female", "child"),
             (f"{IVS_NAME}　花子", "カツシカ　ハナコ", "1950-03-03", "female", "parent"),
@@ -50,6 +50,8 @@ def _plain(f: FieldDef) -> Any:
         return max(f.min or 1, 1) if f.max is None else min(max(f.min or 1, 1), f.max)
     if f.type == "date":
         return date(2020, 4, 1).isoformat()
+    if f.type == "text" and f.pattern:
+        return f.example   # a value of the shape the field asks (a 在留カード番号), or nothing
     if f.type == "text" and f.max_length:
         return PLAIN["text"][:f.max_length]
     return PLAIN.get(f.type)

@@ -14,6 +14,12 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "tests" / "output"  # screenshots, PDFs and pictures tests make, to look at
 
+# The 住民異動届's answers beyond the move itself, for a Japanese national who is the head of
+# household and gives notice themself (the commonest case; tests of the others set their own).
+MOVE_IN_EXTRAS = {"relationship_to_head": "head", "nationality_kind": "japanese",
+                  "honseki": "北海道札幌市中央区北１条西２丁目１番地", "hittousha": "山田\u3000太郎",
+                  "notifier_type": "self"}
+
 
 def toml_value(v) -> str:
     if isinstance(v, bool):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from core.store.db import open_from_config
 from kiosk import pairing
-from tests.helpers import ROOT
+from tests.helpers import MOVE_IN_EXTRAS, ROOT
 
 PERSONAS = ROOT / "hardware" / "cards" / "personas"
 
@@ -23,6 +23,7 @@ TYPED = {
     "juminhyo_scope": {"value": "self"},
     "juminhyo_copies": {"value": "2"},
     "juminhyo_purpose": {"value": "pension"},
+    **{name: {"value": value} for name, value in MOVE_IN_EXTRAS.items()},
 }
 
 

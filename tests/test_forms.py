@@ -3,6 +3,7 @@ import pytest
 from core.catalogue import get_catalogue
 from core.errors import ValidationError
 from core.forms import parse_application
+from tests.helpers import MOVE_IN_EXTRAS
 
 BASE = {"name": "山田　太郎", "kana": "やまだ たろう", "birth_date": "1985-04-01", "sex": "male",
         "postal_code": "100-0001", "address": "東京都千代田区千代田１－１", "phone": "03-1234-5678"}
@@ -47,8 +48,7 @@ def test_required_fields_are_checked_only_for_complete_applications():
 
 def test_conditional_fields_apply_only_when_their_condition_holds():
     cat = get_catalogue()
-    move = {"procedures": ["juminido"], **BASE, "move_date": "2026-11-01", "head_of_household": "山田　太郎",
-            "relationship_to_head": "本人"}
+    move = {"procedures": ["juminido"], **BASE, "move_date": "2026-11-01", **MOVE_IN_EXTRAS}
     with pytest.raises(ValidationError) as e:
         parse_application({**move, "move_type": "tenshutsu", "previous_address": "北海道"}, cat)
     assert codes(e)["previous_address"] == "not_applicable"

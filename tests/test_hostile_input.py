@@ -23,6 +23,7 @@ from core.json_input import BadJSON, loads
 from core.store.applications import AlreadyStored, ApplicationStore
 from core.store.db import can_write, open_from_config
 from tests.fixtures_counter import CERTIFICATE, csrf_token, kiosk_application, post, sign_in, text_of
+from tests.helpers import MOVE_IN_EXTRAS
 from tests.kiosk_helpers import Kiosk
 from tests.prereg_helpers import Walker, answer_guide
 
@@ -143,7 +144,7 @@ def test_the_json_loader_refuses_what_the_code_cannot_handle():
 PREREG_FORM = {"procedures": ["juminido"], "name": "山田　太郎", "kana": "ヤマダ　タロウ", "birth_date": "1985-04-01",
                "sex": "male", "postal_code": "1000001", "address": "東京都千代田区千代田１－１",
                "move_type": "tennyu", "move_date": "2026-11-01", "previous_postal_code": "0600000",
-               "previous_address": "北海道札幌市中央区北１条西２丁目"}
+               "previous_address": "北海道札幌市中央区北１条西２丁目", **MOVE_IN_EXTRAS}
 
 
 def raw_post(client, path, body: bytes, **kw):

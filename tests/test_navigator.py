@@ -216,7 +216,7 @@ def test_the_residents_guide_answers_come_with_the_pre_registration(walker, cler
     from prereg.views import DONE
     from tests.fixtures_counter import post, sign_in, text_of
     from tests.prereg_helpers import answer_all, answer_guide, date_parts
-    from tests.test_prereg_flow import CERT_ANSWERS, NAME
+    from tests.test_prereg_flow import CERT_ANSWERS
     walker.get("/prereg/event?lang=en")
     walker.post({"event": "moving_in"})
     answer_guide(walker, {"has_child": "yes"})
@@ -224,9 +224,7 @@ def test_the_residents_guide_answers_come_with_the_pre_registration(walker, cler
     answer_all(walker, dict(CERT_ANSWERS, move_date=date_parts("move_date", 2026, 11, 20),
                             previous_postal_code={"previous_postal_code": "0600000"},
                             previous_address={"previous_address__town": "北海道札幌市中央区",
-                                              "previous_address__rest": "1-1"},
-                            head_of_household={"head_of_household": NAME},
-                            relationship_to_head={"relationship_to_head": "本人"}))
+                                              "previous_address__rest": "1-1"}))
     walker.post({})
     assert walker.at() == "/prereg/done"
     with walker.client.session_transaction() as session:

@@ -16,7 +16,7 @@ from core.forms import parse_application
 from core.japanese import format_wareki
 from core.navigator import Facts
 from printing import render_form
-from printing.fields import SEX_LABELS, SHORT_RELATIONSHIPS
+from printing.fields import SEX_LABELS, relationship_word
 from printing.layout import load_layout
 from tests.helpers import OUTPUT
 from tests.test_printing import VISIT, expected_text, layout_raw, marks_in, squash, text_in
@@ -123,7 +123,7 @@ def test_every_value_of_the_form_is_inside_its_box(pages, pid):
                     assert row["name"] == squash(member["kana"] + member["name"])
                     assert row["birth_date"] == format_wareki(date.fromisoformat(member["birth_date"]))
                     assert row["sex"] == SEX_LABELS[member["sex"]]
-                    assert row["relationship"] == SHORT_RELATIONSHIPS[member["relationship"]]
+                    assert row["relationship"] == relationship_word(member["relationship"], member.get("sex"))
                 assert all(v == "" for row in rows[len(data["household"]):] for v in row.values())
             checked.add(src)
     # every field of the procedure the sample answers is on the paper

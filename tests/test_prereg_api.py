@@ -13,6 +13,7 @@ from core.application import new_application_id
 from core.keys import office_api_key
 from core.services.prereg import open_preregistration
 from core.tokens import TOKEN_LENGTH, decode_token, encode_token
+from tests.helpers import MOVE_IN_EXTRAS
 
 FORM = {"procedures": ["juminhyo"], "name": "API\u3000試験子", "kana": "エーピーアイ\u3000シケンコ",
         "birth_date": "1975-06-30", "sex": "female", "postal_code": "1000001",
@@ -66,7 +67,8 @@ def test_validation_errors_are_422_per_field_in_the_asked_language(client):
 
 
 def test_household_errors_name_the_member(client):
-    form = dict(FORM, procedures=["juminido"], move_type="tennyu", move_date="2026-04-01",
+    form = dict(FORM, **MOVE_IN_EXTRAS, procedures=["juminido"], move_type="tennyu", move_date="2026-04-01",
+                previous_address="北海道札幌市中央区北１条西２丁目",
                 household=[{"name": "甲", "birth_date": "2001-01-01"}, {"name": "乙", "birth_date": "x"}])
     for key in ("juminhyo_scope", "juminhyo_copies"):
         form.pop(key)

@@ -23,6 +23,12 @@ CERT_ANSWERS = {
     "phone": {"phone": ""}, "juminhyo_scope": {"juminhyo_scope": "self"}, "juminhyo_copies": {"juminhyo_copies": "1"},
     "juminhyo_include_head": {}, "juminhyo_include_honseki": {}, "juminhyo_include_my_number": {},
     "juminhyo_purpose": {},
+    # 住民異動届: the person is the head, a Japanese national, and gives notice themself.
+    "relationship_to_head": {"relationship_to_head": "head"}, "tokurei_tennyu": {"tokurei_tennyu": "no"},
+    "previous_resident_code": {"previous_resident_code": ""}, "nationality_kind": {"nationality_kind": "japanese"},
+    "honseki": {"honseki__town": "北海道札幌市中央区", "honseki__rest": "北１条西２丁目１番地"},
+    "hittousha": {"hittousha": NAME},
+    "notifier_type": {"notifier_type": "self"},
 }
 
 
@@ -90,8 +96,7 @@ def test_a_changed_answer_drops_questions_that_no_longer_apply(walker):
     start(walker, "moving_out", ("juminido",))
     answers = dict(CERT_ANSWERS, move_date=date_parts("move_date", 2026, 12, 1),
                    new_postal_code={"new_postal_code": "0600000"},
-                   new_address={"new_address__town": "北海道札幌市中央区", "new_address__rest": "1-1"},
-                   head_of_household={"head_of_household": NAME}, relationship_to_head={"relationship_to_head": "本人"})
+                   new_address={"new_address__town": "北海道札幌市中央区", "new_address__rest": "1-1"})
     answer_all(walker, answers)
     assert "転出（他の市区町村へ引越す）" in walker.page and "北海道札幌市中央区1-1" in walker.page
     walker.get("/prereg/q/move_type")
@@ -117,7 +122,7 @@ def test_household_members_can_be_added_changed_and_removed(walker):
     assert walker.at() == "/prereg/household/0"
     walker.post({"m_name": "", "m_kana": "x", "m_sex": "female"})
     assert "氏名を入力してください" in walker.page and "フリガナはカタカナで入力してください" in walker.page
-    assert "続柄（あなたとの関係）を選んでください" in walker.page
+    assert "続柄（世帯主との関係）を選んでください" in walker.page
     person = {"m_name": "同居\u3000一子", "m_kana": "ドウキョ\u3000イチコ", **date_parts("m_birth_date", 2010, 5, 5),
               "m_sex": "female", "m_relationship": "child"}
     walker.post(person)

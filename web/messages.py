@@ -131,6 +131,11 @@ def field_error(code: str, label: str, field_type: str = "text", params: dict | 
         return _("%(label)s is not asked for the procedures you chose", **p)
     if code == "bad_format":
         return _("Enter %(label)s in the form %(example)s", label=within["label"], example=p.get("example", ""))
+    if code == "second_head":
+        return _("Only one person can be the head of household. Check the relationships")
+    if code == "late_notice":
+        return _("%(label)s is more than %(days)s days ago. The notice is still accepted, but at the counter"
+                 " you may be asked why it is late", label=label, days=p.get("days", ""))
     if code == "same_value":
         return _("%(label)s is the same as before. Enter the new value", **p)
     if code == "reason_required":
