@@ -606,7 +606,10 @@ class CheckField(Field):
 
 HOUSEHOLD_KEYS = ("name", "kana", "birth_date", "sex", "relationship")
 DEFAULT_COLUMN_LABELS = {"name": "氏名", "kana": "フリガナ", "birth_date": "生年月日", "sex": "性別",
-                         "relationship": "続柄"}
+                         "relationship": "続柄", "individual_number": "個人番号（窓口記入）"}
+# Columns left blank for the counter to write in: 個人番号 is on a form where the law asks for it,
+# but nothing reads it into the application (the clerk writes it after checking the card).
+HANDWRITTEN_COLUMNS = ("individual_number",)
 # The 住民票's words for a relationship to the head of household: by sex where it has two.
 RELATIONSHIP_WORDS = {"head": "世帯主", "spouse": ("夫", "妻", "配偶者"), "child": "子",
                       "parent": ("父", "母", "父母"), "grandparent": ("祖父", "祖母", "祖父母"), "grandchild": "孫",
@@ -631,6 +634,7 @@ class Column:
     kana: bool          # name column: フリガナ in the upper part of the row
     size: float
     labels: dict
+    cells: int = 0      # a handwritten column: this many boxes a row (個人番号: 12)
 
 
 class HouseholdField(Field):
@@ -650,10 +654,14 @@ class HouseholdField(Field):
         self.label_size = spec.num("label_size", 8.0)
         self.columns: list[Column] = []
         for i, raw in enumerate(spec.list("columns")):
-            cs = Spec(raw, f"{self.where}.columns[{i}]", {"key", "w", "label", "kana", "size", "labels"})
-            key = cs.str("key", choices=HOUSEHOLD_KEYS)
+            cs = Spec(raw, f"{self.where}.columns[{i}]", {"key", "w", "label", "kana", "size", "labels", "cells"})
+            key = cs.str("key", choices=HOUSEHOLD_KEYS + HANDWRITTEN_COLUMNS)
+            cells = cs.int("cells", 0)
+            if cells and key not in HANDWRITTEN_COLUMNS:
+                raise LayoutError(f"{self.where}.columns[{i}]: `cells` is for a column written at the counter")
             self.columns.append(Column(key, cs.num("w"), cs.str("label", DEFAULT_COLUMN_LABELS[key]),
-                                       cs.bool("kana", False), cs.num("size", self.size), cs.table("labels", {})))
+                                       cs.bool("kana", False), cs.num("size", self.size), cs.table("labels", {}),
+                                       cells))
         self.w = sum(c.w for c in self.columns)
         self.h = self.header_h + self.rows * self.row_h
 
@@ -687,6 +695,17 @@ class HouseholdField(Field):
                 for r in range(n_rows):
                     y = body_top + r * self.row_h + self.row_h * 0.36
                     pen.line(cx, y, cx + c.w, y, width=0.3, dash=(1, 1.5))
+            if c.cells:
+                # boxes of 4 + 4 + 4 (as the card prints the number), centred in each row
+                cell_w = min((c.w - 2.0 - 2.0) / c.cells, 4.5)
+                h = min(self.row_h - 3.0, 6.0)
+                x_first = cx + (c.w - cell_w * c.cells - 2.0) / 2
+                for r in range(n_rows):
+                    y = body_top + r * self.row_h + (self.row_h - h) / 2
+                    x = x_first
+                    for k in range(c.cells):
+                        pen.rect(x, y, cell_w, h, width=0.3)
+                        x += cell_w + (1.0 if (k + 1) % 4 == 0 else 0.0)
 
     def _draw_rows(self, pen: Pen, members: list[dict], first_index: int, top: float, ctx: Ctx,
                    left: float | None = None):
@@ -698,6 +717,8 @@ class HouseholdField(Field):
             for cx, c in zip(xs, self.columns, strict=True):
                 path = f"{self.source}[{idx}].{c.key}"
                 v = m.get(c.key)
+                if c.key in HANDWRITTEN_COLUMNS:
+                    continue
                 if c.kana:
                     kana = m.get("kana")
                     if kana:

@@ -101,7 +101,7 @@ def test_moving_in_needs_the_previous_address_and_takes_the_optional_items():
 def test_a_foreign_resident_gives_the_residence_card_and_its_number_is_checked():
     foreign = {k: v for k, v in BASE.items() if k not in ("honseki", "hittousha")}
     foreign.update(nationality_kind="foreign", nationality_region="ベトナム",
-                   residence_status="技術・人文知識・国際業務", residence_expiry="2028-03-31",
+                   residence_status="gijinkoku", residence_expiry="2028-03-31",
                    residence_card_number="ab12345678cd")
     _, values = parse_application(foreign, get_catalogue())
     assert values["residence_card_number"] == "AB12345678CD"
@@ -110,9 +110,9 @@ def test_a_foreign_resident_gives_the_residence_card_and_its_number_is_checked()
     for wrong in ("AB1234567CD", "A112345678CD", "AB12345678C1"):
         assert problems({**foreign, "residence_card_number": wrong}) == {"residence_card_number": "bad_format"}
     assert problems({**foreign, "honseki": "北海道"}) == {"honseki": "not_applicable"}
-    japanese = dict(BASE)
-    japanese.pop("honseki")
-    assert problems(japanese) == {"honseki": "required"}
+    # 本籍 may be left to the clerk, who copies it from the 転出証明書.
+    japanese = {k: v for k, v in BASE.items() if k not in ("honseki", "hittousha")}
+    assert parse_application(japanese, get_catalogue())[1]["nationality_kind"] == "japanese"
 
 
 def test_a_move_date_in_the_future_is_refused_and_a_late_one_only_warned():

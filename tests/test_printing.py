@@ -655,3 +655,25 @@ def test_relationships_print_in_japanese_and_latin_names_keep_their_spaces():
     text = "".join(p.extract_text() for p in pdfplumber.open(io.BytesIO(render_form("juminido", values, APP_ID))).pages)
     assert "NGUYEN Van An" in text and "NGUYEN Thi Lan" in text and "配偶者" in text and "兄弟姉妹" in text
     assert "spouse" not in text and "sibling" not in text and "NGUYEN\u3000" not in text
+
+
+def test_the_individual_number_column_is_on_the_continuation_sheet_too():
+    """国保's 個人番号 is written at the counter for every member: the 別紙 has the column and its
+    12 boxes a row, and nothing is printed in them."""
+    members = [{"name": f"山田\u3000{n}", "birth_date": "2000-01-01", "sex": "male", "relationship": "child"}
+               for n in "一二三四五六七"]
+    raw = layout_raw("kokuho_shutoku")
+    table = next(f for f in raw["fields"] if f["type"] == "household")
+    column = next(c for c in table["columns"] if c["key"] == "individual_number")
+    left = table["x"] + sum(c["w"] for c in table["columns"][:table["columns"].index(column)])
+    pdf = render_form("kokuho_shutoku", {"household": members}, APP_ID)
+    with pdfplumber.open(io.BytesIO(pdf)) as doc:
+        assert len(doc.pages) == 2
+        body = (table["y"], table["y"] + table["header_h"] + table["rows"] * table["row_h"])
+        for page, rows, (top, bottom) in zip(doc.pages, (table["rows"], len(members) - table["rows"]),
+                                             (body, (40, 297)), strict=True):   # below the sheet's QR
+            assert "個人番号（窓口記入）" in squash(page.extract_text())
+            boxes = [r for r in page.rects if left * MM <= r["x0"] and r["x1"] <= (left + column["w"]) * MM
+                     and top * MM <= r["top"] and r["bottom"] <= bottom * MM and 3 * MM < r["width"] < 5 * MM]
+            assert len(boxes) == 12 * rows
+            assert value_chars(page, left, top, column["w"], bottom - top) == []
