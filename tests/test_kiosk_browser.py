@@ -145,7 +145,7 @@ PHOTOGRAPHED = ("ask/kana", "ask/address", "ask/household", "ask/move_date")
 # 手続きナビ's questions for a moving-in visitor of working age (the demo card's): "yes" to an
 # employer's insurance and pension keeps the visit to the 住民異動届; "no" to the rest.
 GUIDE_QUESTIONS = ("wants_seal", "has_child", "has_employer_insurance", "has_employer_pension", "care_certified",
-                   "has_mynumber_card", "has_dog")
+                   "has_mynumber_card", "has_registered_dog", "has_dog")
 GUIDE_YES = ("has_employer_insurance", "has_employer_pension")
 
 

@@ -30,7 +30,8 @@ def asked(facts: Facts, event: str = "moving_in") -> list[str]:
 def test_a_single_adult_moving_in_is_asked_only_what_matters():
     facts = Facts(birth_date="1985-04-01", today=TODAY)
     assert asked(facts) == ["wants_seal", "has_child", "has_employer_insurance", "has_employer_pension",
-                            "care_certified", "has_mynumber_card", "has_dog"]   # has_dog: the demo city's own
+                            "care_certified", "has_mynumber_card", "has_registered_dog",
+                            "has_dog"]   # has_dog: the demo city's own (a dog never registered)
     assert list(suggested(facts)) == ["juminido", "kokuho_shutoku", "nenkin"]   # no employer's insurance said
     reason = suggested(facts)["juminido"][0]
     assert "14" in reason["ja"] and "14 days" in reason["en"] and set(reason) >= {"zh", "ko", "vi", "pt", "ja-easy"}
@@ -112,13 +113,13 @@ def test_prereg_asks_the_guide_questions_and_starts_the_procedures_page_from_the
     from tests.prereg_helpers import answer_guide
     walker.get("/prereg/event?lang=en")
     walker.post({"event": "moving_in"})
-    assert walker.at() == "/prereg/guide" and "question 1 of 7" in walker.page
+    assert walker.at() == "/prereg/guide" and "question 1 of 8" in walker.page
     r = walker.post({"q": "wants_seal", "answer": "maybe"}, expect=400)
     assert "Select yes or no" in r.get_data(as_text=True)
     assert answer_guide(walker, {"has_child": "yes", "has_employer_insurance": "yes", "has_employer_pension": "yes",
                                  "has_dog": "yes"}) == [
         "wants_seal", "has_child", "has_employer_insurance", "has_employer_pension", "care_certified",
-        "has_mynumber_card", "has_dog"]
+        "has_mynumber_card", "has_registered_dog", "has_dog"]
     assert walker.at() == "/prereg/procedures"
     checked = set(re.findall(r'name="procedures" type="checkbox" value="([a-z_]+)"\s+checked', walker.page))
     assert checked == {"juminido", "jido_teate", "kodomo_iryo", "inu_toroku"}
@@ -155,7 +156,7 @@ def test_the_kiosk_asks_the_guide_with_the_card_read_and_explains_its_choices(ki
     r = kiosk.post("/kiosk/purpose", {"event": "moving_in"})
     assert r.location == "/kiosk/guide"
     kiosk.get("/kiosk/guide")
-    assert "question 1 of 7" in kiosk.text and 'value="wants_seal"' in kiosk.text
+    assert "question 1 of 8" in kiosk.text and 'value="wants_seal"' in kiosk.text
     r = kiosk.post("/kiosk/guide", {"q": "wants_seal", "answer": "perhaps"})
     assert r.location == "/kiosk/guide"                          # asked again, nothing recorded
     assert kiosk.visit().guide == {}
@@ -165,6 +166,7 @@ def test_the_kiosk_asks_the_guide_with_the_card_read_and_explains_its_choices(ki
     kiosk.post("/kiosk/guide", {"q": "has_employer_pension", "answer": "yes"})
     kiosk.post("/kiosk/guide", {"q": "care_certified", "answer": "no"})
     kiosk.post("/kiosk/guide", {"q": "has_mynumber_card", "answer": "no"})
+    kiosk.post("/kiosk/guide", {"q": "has_registered_dog", "answer": "no"})
     r = kiosk.post("/kiosk/guide", {"q": "has_dog", "answer": "yes"})
     assert r.location == "/kiosk/procedures"
     kiosk.get("/kiosk/procedures")
@@ -189,7 +191,7 @@ def test_the_clerk_sees_the_kiosks_guide_list_with_its_reasons(kiosk_app, clerks
     kiosk.post("/kiosk/purpose", {"event": "moving_in"})
     for question, answer in (("wants_seal", "no"), ("has_child", "no"), ("has_employer_insurance", "yes"),
                              ("has_employer_pension", "yes"), ("care_certified", "no"), ("has_mynumber_card", "no"),
-                             ("has_dog", "yes")):
+                             ("has_registered_dog", "no"), ("has_dog", "yes")):
         kiosk.post("/kiosk/guide", {"q": question, "answer": answer})
     kiosk.post("/kiosk/procedures", {"procedure": ["juminido"]})     # the visitor leaves the dog for later
     kiosk.answer_all()
@@ -204,7 +206,7 @@ def test_the_clerk_sees_the_kiosks_guide_list_with_its_reasons(kiosk_app, clerks
                                       "answers": {"wants_seal": False, "has_child": False,
                                                   "has_employer_insurance": True, "has_employer_pension": True,
                                                   "care_certified": False, "has_mynumber_card": False,
-                                                  "has_dog": True}}
+                                                  "has_registered_dog": False, "has_dog": True}}
     clerk = sign_in(app.test_client())
     page = text_of(clerk.get(f"/counter/applications/{app_id}?lang=en"))
     assert "Procedures the guide found" in page

@@ -18,6 +18,7 @@ from core.navigator import Facts
 from printing import render_form
 from printing.fields import SEX_LABELS, relationship_word
 from printing.layout import load_layout
+from tests.conftest import DEMO_SITE
 from tests.helpers import OUTPUT
 from tests.test_printing import VISIT, expected_text, layout_raw, marks_in, squash, text_in
 
@@ -56,6 +57,12 @@ SAMPLES = {
     "inkan_haishi": {"inkan_haishi_reason": "new_seal", "inkan_haishi_card_number": "0012345",
                      "inkan_card_returned": True},
     "mynumber_card_slip": {},
+    "inu_henko": {"inu_henko_kind": "tennyu", "inu_henko_date": "2025-03-21", "inu_henko_dog_name": "ポチ",
+                  "inu_henko_breed": "柴犬", "inu_henko_colour": "赤茶", "inu_henko_dog_sex": "male",
+                  "inu_henko_dog_born": "2019年5月", "inu_henko_registration_number": "札第12345号",
+                  "inu_henko_vaccination_number": "R7-0456", "inu_henko_previous_city": "北海道札幌市",
+                  "inu_henko_tag_returned": True,
+                  "inu_henko_previous_address": "北海道札幌市中央区北一条西二丁目1番地　札幌マンション203号室"},
 }
 NEW = list(SAMPLES)
 
@@ -68,6 +75,10 @@ def application(pid: str, **changes) -> dict:
 
 @pytest.fixture(scope="module")
 def pages():
+    # a module's fixture comes before the function's demo_site: the forms name the demo city only
+    # when its site is active, which a file run alone has not done yet
+    from core.site import activate, load_site
+    activate(load_site(DEMO_SITE))
     out = {}
     OUTPUT.mkdir(parents=True, exist_ok=True)
     for pid in NEW:
@@ -362,3 +373,193 @@ def test_a_kiosk_visit_asks_the_new_forms_questions_and_prints_them(kiosk, tmp_p
         titles = [squash(p.extract_text()) for p in doc.pages]
     assert len(titles) == 3
     assert "国民健康保険資格取得届" in titles[1] and "マイナンバーカード継続利用" in titles[2]
+
+
+# ------------------------------------------------------------------------------ 犬の登録事項変更届
+
+LANGS = {"ja", "en", "zh", "ko", "vi", "pt", "ja-easy"}
+
+# Which of inu_henko's rows each kind of change asks; the dog's own rows are asked for every kind.
+INU_ROWS = {
+    "tennyu": {"inu_henko_date", "inu_henko_previous_city", "inu_henko_tag_returned", "inu_henko_previous_address"},
+    "address": {"inu_henko_date", "inu_henko_previous_address"},
+    "name": {"inu_henko_date", "inu_henko_previous_name"},
+    "owner": {"inu_henko_date", "inu_henko_previous_owner_name", "inu_henko_previous_owner_address"},
+    "death": {"inu_henko_death_date"},
+}
+INU_EVERY_KIND = {"inu_henko_kind", "inu_henko_dog_name", "inu_henko_breed", "inu_henko_colour", "inu_henko_dog_sex",
+                  "inu_henko_dog_born", "inu_henko_registration_number", "inu_henko_vaccination_number"}
+# Every row filled, whatever the kind: what a visitor who changed the kind afterwards might leave behind.
+INU_EVERYTHING = {**SAMPLES["inu_henko"], "inu_henko_death_date": "2025-03-30", "inu_henko_previous_name": "佐藤\u3000𠮷子",
+                  "inu_henko_previous_owner_name": "山田\u3000太郎",
+                  "inu_henko_previous_owner_address": "架空県架空市南町二丁目3番4号"}
+
+
+def texts_of(node, where: str = "") -> list[tuple[str, dict]]:
+    """Every language table (a table with a `ja` key) in a procedure file, with where it is."""
+    if isinstance(node, dict):
+        if "ja" in node:
+            return [(where, node)]
+        return [t for k, v in node.items() for t in texts_of(v, f"{where}.{k}")]
+    if isinstance(node, list):
+        return [t for i, v in enumerate(node) for t in texts_of(v, f"{where}[{i}]")]
+    return []
+
+
+def test_the_dog_notification_loads_with_every_language():
+    import tomllib
+
+    from core.catalogue import BUILTIN_DIR
+    raw = tomllib.loads((BUILTIN_DIR / "inu_henko.toml").read_text("utf-8"))
+    texts = texts_of(raw)
+    assert len(texts) > 40
+    for where, table in texts:
+        assert set(table) == LANGS, where
+        assert all(table[lang] for lang in LANGS), where
+    proc = get_catalogue().get("inu_henko")
+    assert proc.title("ja") == "犬の登録事項変更届" and proc.fee == 0 and not proc.needs_individual_number
+    assert proc.section["ja"] == "環境衛生課"
+    assert {f.name for f in proc.fields} == INU_EVERY_KIND | set().union(*INU_ROWS.values())
+    bring = proc.what_to_bring
+    assert "鑑札" in bring["ja"][0] and "注射済票" in bring["ja"][1] and "本人確認書類" in bring["ja"][2]
+    assert "dog tag" in bring["en"][0]
+    for event in ("moving_in", "moving_within"):
+        assert "inu_henko" in get_catalogue().event(event).procedures
+        assert "inu_henko" not in get_catalogue().event(event).required
+    # the demo city sends its visitors with these forms to the 環境衛生課's window
+    from core.site import load_site
+    site = load_site(DEMO_SITE)
+    assert [s.window for s in site.sections_for("inu_henko")] == ["21"]
+    assert [s.id for s in site.sections_for("inu_henko", "minami")] == ["madoguchi"]
+
+
+@pytest.mark.parametrize("kind", list(INU_ROWS))
+def test_the_dog_rows_are_asked_only_for_their_kind_of_change(kind):
+    cat = get_catalogue()
+    data = {"inu_henko_kind": kind}
+    asked = {f.name for f in cat.get("inu_henko").fields if f.applies(data)}
+    assert asked == INU_EVERY_KIND | INU_ROWS[kind]
+    # an answer of another kind is refused, not kept; what the kind asks is required (but the tag brought)
+    everything = application("inu_henko", **{**INU_EVERYTHING, "inu_henko_kind": kind})
+    with pytest.raises(ValidationError) as e:
+        parse_application(everything, cat, complete=True)
+    assert {err.field for err in e.value.errors} == set().union(*INU_ROWS.values()) - INU_ROWS[kind]
+    own = {k: v for k, v in everything.items() if not k.startswith("inu_henko_") or k in asked}
+    _procedures, values = parse_application(own, cat, complete=True)
+    assert {k for k in values if k.startswith("inu_henko_")} == asked
+    for name in INU_ROWS[kind] - {"inu_henko_tag_returned"}:
+        with pytest.raises(ValidationError) as e:
+            parse_application({k: v for k, v in own.items() if k != name}, cat, complete=True)
+        assert (name, "required") in [(err.field, err.code) for err in e.value.errors]
+
+
+@pytest.mark.parametrize("kind", list(INU_ROWS))
+def test_the_dog_form_prints_the_rows_of_its_kind_in_their_boxes_and_leaves_the_others_blank(kind):
+    data = application("inu_henko", **{**INU_EVERYTHING, "inu_henko_kind": kind})
+    pdf = render_form("inu_henko", data, APP_ID, on=ON)
+    layout = load_layout("inu_henko")
+    with pdfplumber.open(io.BytesIO(pdf)) as doc:
+        page = doc.pages[0]
+        assert "犬の登録事項変更届" in squash(page.extract_text())
+        for f, lf in zip(layout_raw("inu_henko")["fields"], layout.fields, strict=True):
+            src = f.get("source", "")
+            if not src.startswith("inu_henko_"):
+                continue
+            shown = src in INU_EVERY_KIND or src in INU_ROWS[kind]
+            if f["type"] in ("text", "multiline", "date"):
+                expected = squash(expected_text(f, data[src])) if shown else ""
+                assert text_in(page, f["x"], f["y"], f["w"], f["h"]) == expected, src
+            elif f["type"] == "choice":
+                for option, (mark, _label) in lf.geometry().items():
+                    assert marks_in(page, (mark.x, mark.y, mark.w, mark.h)) == (option == data[src]), (src, option)
+            elif f["type"] == "check":
+                assert marks_in(page, (f["x"], f["y"], 3.4, 3.4)) == (1 if shown else 0), src
+    # the values a visitor reads back: the kind's rows, by their Japanese texts
+    text = squash(page_text(pdf))
+    assert ("札幌マンション203号室" in text) is (kind in ("tennyu", "address"))
+    assert ("山田太郎" in text) is (kind == "owner")
+    assert ("佐藤𠮷子" in text) is (kind == "name")
+
+
+def page_text(pdf: bytes) -> str:
+    with pdfplumber.open(io.BytesIO(pdf)) as doc:
+        return doc.pages[0].extract_text()
+
+
+@pytest.mark.parametrize("changes, field, code", [
+    ({"inu_henko_date": TOMORROW}, "inu_henko_date", "date_in_future"),
+    ({"inu_henko_kind": "death", "inu_henko_death_date": TOMORROW}, "inu_henko_death_date", "date_in_future"),
+    ({"inu_henko_kind": "lost"}, "inu_henko_kind", "bad_choice"),
+    ({"inu_henko_dog_sex": "unknown"}, "inu_henko_dog_sex", "bad_choice"),
+    ({"inu_henko_dog_name": None}, "inu_henko_dog_name", "required"),
+    ({"inu_henko_dog_name": "ポ" * 21}, "inu_henko_dog_name", "too_long"),
+])
+def test_bad_dog_answers_are_refused_naming_the_field(changes, field, code):
+    data = {k: v for k, v in {**application("inu_henko"), **changes}.items() if v is not None}
+    with pytest.raises(ValidationError) as e:
+        parse_application(data, get_catalogue(), complete=True)
+    assert (field, code) in [(err.field, err.code) for err in e.value.errors]
+
+
+@pytest.mark.parametrize("event", ["moving_in", "moving_within"])
+def test_a_registered_dog_brings_the_dog_notification_with_its_reason(event):
+    facts = Facts(birth_date="1985-04-01", today=TODAY)
+    assert "has_registered_dog" in asked(facts, event)
+    assert "inu_henko" not in suggested(facts, event)
+    facts.answers["has_registered_dog"] = False
+    assert "inu_henko" not in suggested(facts, event)
+    facts.answers["has_registered_dog"] = True
+    assert "inu_henko" in suggested(facts, event)
+    cat = get_catalogue()
+    [suggestion] = [s for s in cat.navigator.suggest(event, facts, set(cat.event(event).procedures))
+                    if s.procedure == "inu_henko"]
+    [reason] = suggestion.reasons
+    assert set(reason) == LANGS and "30日以内" in reason["ja"] and "30 days" in reason["en"]
+    assert set(cat.navigator.questions["has_registered_dog"].text) == LANGS
+    assert set(cat.navigator.questions["has_registered_dog"].hint) == LANGS
+
+
+def test_in_the_demo_city_a_dog_never_registered_is_registered_and_a_registered_one_notified():
+    """The demo's inu_toroku (its own form) is for a dog never registered; one with a 鑑札 that
+    moves in is the built-in notification: one of the two, by the answers."""
+    registered = Facts(birth_date="1985-04-01", answers={"has_registered_dog": True, "has_dog": False}, today=TODAY)
+    assert "inu_henko" in suggested(registered) and "inu_toroku" not in suggested(registered)
+    new_dog = Facts(birth_date="1985-04-01", answers={"has_registered_dog": False, "has_dog": True}, today=TODAY)
+    assert "inu_toroku" in suggested(new_dog) and "inu_henko" not in suggested(new_dog)
+    assert asked(registered)[-2:] == ["has_registered_dog", "has_dog"]
+    # moving within the city: only the notification (the demo asks about a new dog on moving in only)
+    assert "has_dog" not in asked(registered, "moving_within")
+
+
+def test_without_a_site_the_built_in_guide_asks_about_a_registered_dog(tmp_path):
+    from core.catalogue import load_catalogue
+    cat = load_catalogue()
+    assert "inu_toroku" not in cat.procedures and "has_dog" not in cat.navigator.questions
+    facts = Facts(birth_date="1985-04-01", answers={"has_registered_dog": True}, today=TODAY)
+    offered = set(cat.event("moving_in").procedures)
+    assert "has_registered_dog" in [q.id for q in cat.navigator.questions_for("moving_in", facts, offered)]
+    assert "inu_henko" in [s.procedure for s in cat.navigator.suggest("moving_in", facts, offered)]
+
+
+def test_a_kiosk_visitor_whose_dog_changed_owner_is_asked_the_previous_owner_not_the_previous_city(kiosk, tmp_path):
+    kiosk.start("ja")
+    kiosk.read_card()
+    kiosk.choose("moving_within", ["inu_henko"])
+    asked_names = kiosk.answer_all({
+        "inu_henko_kind": {"value": "owner"},
+        "inu_henko_date": {"era": "western", "year": "2026", "month": "11", "day": "1"},
+        "inu_henko_dog_name": {"value": "ポチ"}, "inu_henko_breed": {"value": "柴犬"},
+        "inu_henko_colour": {"value": "白"}, "inu_henko_dog_sex": {"value": "female"},
+        "inu_henko_previous_owner_name": {"value": "山田\u3000花子"},
+        "inu_henko_previous_owner_address": {"value": "架空県架空市南町二丁目3番4号"},
+    })
+    assert {"inu_henko_kind", "inu_henko_date", "inu_henko_previous_owner_name",
+            "inu_henko_previous_owner_address"} <= set(asked_names)
+    assert not {"inu_henko_previous_city", "inu_henko_previous_address", "inu_henko_death_date",
+                "inu_henko_tag_returned"} & set(asked_names)
+    r = kiosk.print_and_wait()
+    assert r.request.path == "/kiosk/done", kiosk.text
+    assert "環境衛生課" in kiosk.text
+    [pdf] = list((tmp_path / "var" / "printed").glob("*.pdf"))
+    text = squash(page_text(pdf.read_bytes()))
+    assert "犬の登録事項変更届" in text and "山田花子" in text and "柴犬" in text

@@ -153,7 +153,7 @@ def test_moving_in_with_two_household_members_in_japanese(axe_page, server, offi
     # children's medical subsidy); an employer's insurance and pension keep kokuho and nenkin out.
     for question, answer in (("wants_seal", "no"), ("has_child", "yes"), ("has_employer_insurance", "yes"),
                              ("has_employer_pension", "yes"), ("care_certified", "no"), ("has_mynumber_card", "no"),
-                             ("has_dog", "no")):
+                             ("has_registered_dog", "no"), ("has_dog", "no")):
         assert page.locator("input[name='q']").get_attribute("value") == question
         page.check(f"input[name='answer'][value='{answer}']")
         me.snap(f"guide-{question}")

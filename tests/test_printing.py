@@ -33,7 +33,7 @@ VISIT = {
     "procedures": ["juminido", "jido_teate", "inkan_toroku", "inkan_shomei", "zei_shomei", "juminhyo",
                    "kokuho_shutoku", "kokuho_soshitsu", "nenkin", "kouki_koureisha",
                    "kaigo_hoken", "tennyugaku", "kodomo_iryo", "koseki_shomei",
-                   "inkan_haishi", "mynumber_card_slip"],
+                   "inkan_haishi", "mynumber_card_slip", "inu_henko"],
     "name": "髙橋\u3000𠮷子", "kana": "タカハシ\u3000ヨシコ", "birth_date": "1985-04-01", "sex": "female",
     "postal_code": "1000001", "address": "東京都千代田区千代田１－１　パークハイツ千代田１０１号室",
     "phone": "03-1234-5678",
@@ -70,6 +70,10 @@ VISIT = {
     "koseki_where": "this_city", "koseki_honseki": "架空県架空市中央一丁目1番地", "koseki_hittosha": "髙橋\u3000太郎",
     "koseki_relationship": "self", "koseki_type": "shohon", "koseki_copies": 1, "koseki_purpose": "pension",
     "inkan_haishi_reason": "card_lost", "inkan_haishi_card_number": "0012345", "inkan_card_returned": False,
+    "inu_henko_kind": "tennyu", "inu_henko_date": "2025-04-01", "inu_henko_dog_name": "モモ", "inu_henko_breed": "柴犬",
+    "inu_henko_colour": "赤", "inu_henko_dog_sex": "female", "inu_henko_registration_number": "札第12345号",
+    "inu_henko_previous_city": "北海道札幌市", "inu_henko_tag_returned": True,
+    "inu_henko_previous_address": "北海道札幌市中央区北１条西２丁目３番地４　グランドメゾン札幌５０２",
 }
 
 

@@ -77,7 +77,7 @@ def test_key_lines_point_at_tables_arrays_and_inline_keys():
     ("site.toml", "[privacy]", "[privacy]\nnotise = 1", "site.toml:19: privacy.notise: is not a known key"),
     ("site.toml", 'logo = "logo.svg"', 'logo = "../../etc/passwd.svg"', "site.toml:14: branding.logo: must be a file"),
     ("offices.toml", 'id = "kankyo"', 'id = "Kankyo!"', "offices.toml:33: offices[0].sections[3].id: must be an id"),
-    ("offices.toml", 'procedures = ["inu_toroku"]', 'procedures = ["inu_torok"]',
+    ("offices.toml", 'procedures = ["inu_toroku", "inu_henko"]', 'procedures = ["inu_torok", "inu_henko"]',
      "offices.toml:37: offices[0].sections[3].procedures[0]: inu_torok is not a procedure of the catalogue"),
     ("procedures/inu_toroku.toml", "fee = 3000", "fee = -3", "procedures/inu_toroku.toml:5: fee: -3 is less than"),
     ("procedures/inu_toroku.toml", 'name = "inu_name"\ntype = "text"', 'name = "inu_name"\ntype = "txt"',
@@ -134,7 +134,7 @@ def test_a_site_file_overrides_only_the_keys_it_sets_and_can_switch_built_ins_of
         'id = "juminhyo"\nfee = 250\n[section]\nja = "市民窓口課"\nen = "Citizens\' Counter"\n', "utf-8")
     edit(city / "site.toml", "disabled = []", 'disabled = ["jido_teate"]')
     edit(city / "offices.toml", 'procedures = ["jido_teate", "kodomo_iryo"]', 'procedures = ["kodomo_iryo"]')
-    edit(city / "offices.toml", '"zei_shomei", "inu_toroku"]', '"zei_shomei", "inu_toroku"]')
+    edit(city / "offices.toml", '"zei_shomei", "inu_toroku", "inu_henko"]', '"zei_shomei", "inu_toroku", "inu_henko"]')
     text = (city / "offices.toml").read_text("utf-8").replace('"inkan_shomei", "jido_teate", ', '"inkan_shomei", ')
     (city / "offices.toml").write_text(text, "utf-8")
     assert check_site(city) == []

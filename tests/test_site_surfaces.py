@@ -307,7 +307,7 @@ def test_the_demos_dog_registration_joins_moving_in_and_completes_on_prereg(make
     w.get("/prereg/event")
     w.post({"event": "moving_in"})
     answer_guide(w, {"has_dog": "yes"})
-    assert 'value="inu_toroku"' in w.page and "犬を飼っている（犬の登録）" in w.page
+    assert 'value="inu_toroku"' in w.page and "犬を飼い始めた（犬の登録）" in w.page
     assert "狂犬病予防法" in w.page                    # the guide's reason, the demo city's own rule
     page = prereg_done(client, "moving_in", ["inu_toroku"], "ja")
     assert "犬の登録申請書" in page and "狂犬病予防注射済証" in page and "3階 21番窓口" in page
