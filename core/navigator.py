@@ -19,7 +19,8 @@ name adds rules and questions or replaces those of the same id):
 
 Conditions: `{ answer = "q" }` (answered yes), `{ age_at_least = 75 }`, `{ age_under = 20 }`
 (the applicant), `{ member_age_under = 18 }`, `{ member_age_between = [6, 15] }` (anyone in the
-household, the applicant included), `{ all = [...] }`, `{ any = [...] }`, `{ not = {...} }`.
+household, the applicant included), `{ id_card = "mynumber" }` (the card the visitor read at the
+kiosk: mynumber or licence), `{ all = [...] }`, `{ any = [...] }`, `{ not = {...} }`.
 A rule for a procedure the catalogue does not have (switched off by a site) is left out.
 """
 from __future__ import annotations
@@ -32,8 +33,9 @@ from typing import Any
 
 from core.errors import MadoguchiError
 
-CONDITION_KEYS = {"answer", "age_at_least", "age_under", "member_age_under", "member_age_between", "all", "any",
-                  "not"}
+CONDITION_KEYS = {"answer", "age_at_least", "age_under", "member_age_under", "member_age_between", "id_card",
+                  "all", "any", "not"}
+ID_CARDS = ("mynumber", "licence")
 
 
 class NavigatorError(MadoguchiError):
@@ -74,12 +76,13 @@ class Facts:
     household_birth_dates: list[str] = field(default_factory=list)
     answers: dict[str, bool] = field(default_factory=dict)
     today: date | None = None
+    id_card: str | None = None        # the ID card read at the kiosk ("mynumber", "licence"), if any
 
     @classmethod
     def from_values(cls, values: dict[str, Any], answers: dict[str, bool] | None = None,
-                    today: date | None = None) -> Facts:
+                    today: date | None = None, id_card: str | None = None) -> Facts:
         members = [m.get("birth_date") for m in values.get("household") or [] if isinstance(m, dict)]
-        return cls(values.get("birth_date"), [b for b in members if b], dict(answers or {}), today)
+        return cls(values.get("birth_date"), [b for b in members if b], dict(answers or {}), today, id_card)
 
     def _age(self, iso: str | None) -> int | None:
         if not iso:
@@ -116,6 +119,8 @@ def holds(condition: dict | None, facts: Facts) -> bool:
         if key == "member_age_under" and not any(a < arg for a in facts.ages):
             return False
         if key == "member_age_between" and not any(arg[0] <= a <= arg[1] for a in facts.ages):
+            return False
+        if key == "id_card" and facts.id_card != arg:
             return False
         if key == "all" and not all(holds(c, facts) for c in arg):
             return False
@@ -159,7 +164,7 @@ class Navigator:
         for q in self.questions.values():
             if event in q.life_events and q.known_when and holds(q.known_when, facts):
                 answers[q.id] = True
-        return Facts(facts.birth_date, facts.household_birth_dates, answers, facts.today)
+        return Facts(facts.birth_date, facts.household_birth_dates, answers, facts.today, facts.id_card)
 
     def suggest(self, event: str, facts: Facts, procedures: set[str]) -> list[Suggestion]:
         """The procedures the event needs with these facts, each with its reasons, in rule order."""
@@ -201,6 +206,8 @@ def _check_condition(condition: Any, where: str, questions: set[str]) -> None:
         if key == "member_age_between" and not (isinstance(arg, list) and len(arg) == 2
                                                 and all(isinstance(a, int) for a in arg)):
             raise NavigatorError(f"{where}.{key}: must be [youngest, oldest]")
+        if key == "id_card" and arg not in ID_CARDS:
+            raise NavigatorError(f"{where}.{key}: must be one of {', '.join(ID_CARDS)}")
         if key in ("all", "any"):
             if not isinstance(arg, list) or not arg:
                 raise NavigatorError(f"{where}.{key}: must be a list of conditions")

@@ -233,7 +233,15 @@ def choose_procedures(visit: Visit, procedures: list[str], catalogue: Catalogue,
 def guide_facts(visit: Visit) -> Facts:
     """What the guide knows: the card's (or typed) birth date, the household, the answers."""
     values = dict(visit.card.fields if visit.card else {}) | visit.values
-    return Facts.from_values(values, visit.guide)
+    return Facts.from_values(values, visit.guide, id_card=visit.card.kind if visit.card else None)
+
+
+def guide_answers(visit: Visit, catalogue: Catalogue) -> dict[str, bool]:
+    """The visitor's answers, with "yes" where the kiosk knew without asking (the My Number card
+    just read): what the guide's record keeps, so the clerk sees the same reasons."""
+    if not visit.life_event or visit.life_event not in catalogue.life_events:
+        return dict(visit.guide)
+    return catalogue.navigator.with_known_answers(visit.life_event, guide_facts(visit)).answers
 
 
 def guide_questions(visit: Visit, catalogue: Catalogue) -> list[Question]:

@@ -36,6 +36,7 @@ from kiosk.flow import (
     apply_card,
     apply_prereg,
     card_fields,
+    guide_answers,
     licence_addresses,
     validated_form,
 )
@@ -338,7 +339,7 @@ class Hub:
             licence = licence_addresses(visit.card)
             if licence:
                 app.note(self.actor, "card_read", new=licence)
-            guide = guide_record(visit.life_event, visit.guide, self.catalogue)
+            guide = guide_record(visit.life_event, guide_answers(visit, self.catalogue), self.catalogue)
             if guide:   # the clerk sees the guide's list with its reasons (counter detail page)
                 app.note(self.actor, "guide", new=guide)
             app.transition(State.SUBMITTED, self.actor)

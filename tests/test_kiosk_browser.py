@@ -138,14 +138,17 @@ def type_move_date(page):
 
 
 TYPING = {"ask/kana": type_kana, "ask/postal_code": lambda page: tap_keys(page, "1000013"),
-          "ask/address": type_address, "ask/move_date": type_move_date}
+          "ask/address": type_address, "ask/move_date": type_move_date,
+          "ask/previous_postal_code": lambda page: tap_keys(page, "0600000"),
+          "ask/previous_address": lambda page: tap_keys(page, ["1", "丁目"])}
 PHOTOGRAPHED = ("ask/kana", "ask/address", "ask/household", "ask/move_date")
 
 
 # 手続きナビ's questions for a moving-in visitor of working age (the demo card's): "yes" to an
 # employer's insurance and pension keeps the visit to the 住民異動届; "no" to the rest.
+# (has_mynumber_card is not asked: the visitor has just read their My Number card.)
 GUIDE_QUESTIONS = ("wants_seal", "has_child", "has_employer_insurance", "has_employer_pension", "care_certified",
-                   "has_mynumber_card", "has_registered_dog", "has_dog")
+                   "has_registered_dog", "has_dog")
 GUIDE_YES = ("has_employer_insurance", "has_employer_pension")
 
 

@@ -156,7 +156,8 @@ def test_the_kiosk_asks_the_guide_with_the_card_read_and_explains_its_choices(ki
     r = kiosk.post("/kiosk/purpose", {"event": "moving_in"})
     assert r.location == "/kiosk/guide"
     kiosk.get("/kiosk/guide")
-    assert "question 1 of 8" in kiosk.text and 'value="wants_seal"' in kiosk.text
+    # The My Number card was just read: the guide does not ask whether the visitor has one.
+    assert "question 1 of 7" in kiosk.text and 'value="wants_seal"' in kiosk.text
     r = kiosk.post("/kiosk/guide", {"q": "wants_seal", "answer": "perhaps"})
     assert r.location == "/kiosk/guide"                          # asked again, nothing recorded
     assert kiosk.visit().guide == {}
@@ -164,14 +165,15 @@ def test_the_kiosk_asks_the_guide_with_the_card_read_and_explains_its_choices(ki
     kiosk.post("/kiosk/guide", {"q": "has_child", "answer": "no"})
     kiosk.post("/kiosk/guide", {"q": "has_employer_insurance", "answer": "yes"})
     kiosk.post("/kiosk/guide", {"q": "has_employer_pension", "answer": "yes"})
-    kiosk.post("/kiosk/guide", {"q": "care_certified", "answer": "no"})
-    kiosk.post("/kiosk/guide", {"q": "has_mynumber_card", "answer": "no"})
+    r = kiosk.post("/kiosk/guide", {"q": "care_certified", "answer": "no"})
+    kiosk.get(r.location)
+    assert 'value="has_registered_dog"' in kiosk.text and "has_mynumber_card" not in kiosk.text
     kiosk.post("/kiosk/guide", {"q": "has_registered_dog", "answer": "no"})
     r = kiosk.post("/kiosk/guide", {"q": "has_dog", "answer": "yes"})
     assert r.location == "/kiosk/procedures"
     kiosk.get("/kiosk/procedures")
     checked = set(re.findall(r'name="procedure" value="([a-z_]+)" checked', kiosk.text))
-    assert checked == {"juminido", "inkan_toroku", "inu_toroku"}
+    assert checked == {"juminido", "inkan_toroku", "inu_toroku", "mynumber_card_slip"}
     assert "register their dog within 30 days" in kiosk.text and "Suggested from your answers" in kiosk.text
     # the visitor takes one off; a changed answer later adds only what it decides
     kiosk.post("/kiosk/procedures", {"procedure": ["juminido", "inu_toroku"]})
@@ -190,7 +192,7 @@ def test_the_clerk_sees_the_kiosks_guide_list_with_its_reasons(kiosk_app, clerks
     kiosk.read_card()
     kiosk.post("/kiosk/purpose", {"event": "moving_in"})
     for question, answer in (("wants_seal", "no"), ("has_child", "no"), ("has_employer_insurance", "yes"),
-                             ("has_employer_pension", "yes"), ("care_certified", "no"), ("has_mynumber_card", "no"),
+                             ("has_employer_pension", "yes"), ("care_certified", "no"),
                              ("has_registered_dog", "no"), ("has_dog", "yes")):
         kiosk.post("/kiosk/guide", {"q": question, "answer": answer})
     kiosk.post("/kiosk/procedures", {"procedure": ["juminido"]})     # the visitor leaves the dog for later
@@ -205,13 +207,14 @@ def test_the_clerk_sees_the_kiosks_guide_list_with_its_reasons(kiosk_app, clerks
     assert guide and guide[0].new == {"life_event": "moving_in",
                                       "answers": {"wants_seal": False, "has_child": False,
                                                   "has_employer_insurance": True, "has_employer_pension": True,
-                                                  "care_certified": False, "has_mynumber_card": False,
+                                                  "care_certified": False, "has_mynumber_card": True,
                                                   "has_registered_dog": False, "has_dog": True}}
     clerk = sign_in(app.test_client())
     page = text_of(clerk.get(f"/counter/applications/{app_id}?lang=en"))
     assert "Procedures the guide found" in page
     assert "Application for Dog Registration — not chosen" in page and "register their dog within 30 days" in page
     assert "within 14 days of the move" in page and "Procedure guide answered" in page
+    assert "enter its PIN at the counter's terminal" in page    # known from the card read, not asked
 
 
 def test_the_residents_guide_answers_come_with_the_pre_registration(walker, clerks):

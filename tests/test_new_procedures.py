@@ -390,7 +390,8 @@ INU_ROWS = {
 INU_EVERY_KIND = {"inu_henko_kind", "inu_henko_dog_name", "inu_henko_breed", "inu_henko_colour", "inu_henko_dog_sex",
                   "inu_henko_dog_born", "inu_henko_registration_number", "inu_henko_vaccination_number"}
 # Every row filled, whatever the kind: what a visitor who changed the kind afterwards might leave behind.
-INU_EVERYTHING = {**SAMPLES["inu_henko"], "inu_henko_death_date": "2025-03-30", "inu_henko_previous_name": "佐藤\u3000𠮷子",
+INU_EVERYTHING = {**SAMPLES["inu_henko"], "inu_henko_death_date": "2025-03-30",
+                  "inu_henko_previous_name": "佐藤\u3000𠮷子",
                   "inu_henko_previous_owner_name": "山田\u3000太郎",
                   "inu_henko_previous_owner_address": "架空県架空市南町二丁目3番4号"}
 
