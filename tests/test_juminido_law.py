@@ -109,7 +109,9 @@ def test_a_foreign_resident_gives_the_residence_card_and_its_number_is_checked()
     assert printed(values, "residence_status") == "技術・人文知識・国際業務"
     for wrong in ("AB1234567CD", "A112345678CD", "AB12345678C1"):
         assert problems({**foreign, "residence_card_number": wrong}) == {"residence_card_number": "bad_format"}
-    assert problems({**foreign, "honseki": "北海道"}) == {"honseki": "not_applicable"}
+    # A Japanese spouse moving with them has a 本籍: it is asked whatever the person's nationality.
+    assert parse_application({**foreign, "honseki": "北海道札幌市中央区北１条西２丁目１番地"}, get_catalogue())
+    assert problems({**foreign, "move_type": "tenkyo", "honseki": "北海道"})["honseki"] == "not_applicable"
     # 本籍 may be left to the clerk, who copies it from the 転出証明書.
     japanese = {k: v for k, v in BASE.items() if k not in ("honseki", "hittousha")}
     assert parse_application(japanese, get_catalogue())[1]["nationality_kind"] == "japanese"
