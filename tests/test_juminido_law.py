@@ -150,3 +150,18 @@ def test_the_late_notice_is_shown_on_the_kiosks_check_page_in_the_visitors_langu
                                                     "month": str(on_time.month), "day": str(on_time.day)})
     kiosk.get("/kiosk/confirm")
     assert "days ago" not in kiosk.text and "data-notice" not in kiosk.text
+
+
+def test_the_late_notice_is_shown_on_prereg_check_page_and_the_resident_can_still_send(walker):
+    from tests.prereg_helpers import answer_all, date_parts
+    from tests.test_prereg_flow import CERT_ANSWERS, start
+    late = today_in_japan() - timedelta(days=30)
+    start(walker, "moving_in", ("juminido",))
+    answer_all(walker, dict(CERT_ANSWERS, move_date=date_parts("move_date", late.year, late.month, late.day),
+                            previous_postal_code={"previous_postal_code": "0600000"},
+                            previous_address={"previous_address__town": "北海道札幌市中央区",
+                                              "previous_address__rest": "1-1"}))
+    assert walker.at() == "/prereg/check"
+    assert "異動日から14日を過ぎています。届出は受け付けますが" in walker.page
+    walker.post({})
+    assert walker.at() == "/prereg/done"
