@@ -14,7 +14,8 @@ from core.navigator import Navigator, NavigatorError, load_navigator
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "procedures"
 FIELD_TYPES = {"text", "kana", "date", "postal_code", "address", "phone", "number", "choice", "checkbox", "household"}
-PERSON_FIELD_NAMES = ("name", "kana", "birth_date", "sex", "postal_code", "address", "phone", "household")
+PERSON_FIELD_NAMES = ("name", "kana", "birth_date", "sex", "postal_code", "address", "phone", "household",
+                      "relationship_to_head")
 FALLBACK_LANGUAGE = "ja"
 # Files of a catalogue folder that are not procedures.
 NON_PROCEDURE_FILES = ("person_fields", "life_events", "navigator")

@@ -288,6 +288,28 @@ def head_name(values: Mapping[str, Any]) -> str | None:
     return values.get("head_of_household")
 
 
+# A member's relationship to the head, seen from a person who is not the head (the person's own
+# relationship to the head is the key): what the member is to the person, where it is certain
+# enough to print. Anything else is left for the counter to write.
+_SEEN_FROM = {
+    "spouse": {"child": "child", "parent": None, "grandchild": "grandchild"},
+    "child": {"spouse": "parent", "child": "sibling", "grandchild": None, "parent": "grandparent"},
+    "parent": {"spouse": "parent"},
+}
+_HEAD_SEEN_FROM = {"spouse": "spouse", "child": "parent", "parent": "child", "grandchild": "grandparent",
+                   "grandparent": "grandchild", "sibling": "sibling"}
+
+
+def relationship_to_person(member_relationship: str | None, person_relationship: str | None) -> str | None:
+    """What a household member is to the person filing (請求者との続柄), from both relationships
+    to the head. The person is the head (or we do not know otherwise): the member's own."""
+    if not member_relationship or person_relationship in (None, HEAD):
+        return member_relationship
+    if member_relationship == HEAD:
+        return _HEAD_SEEN_FROM.get(person_relationship)
+    return _SEEN_FROM.get(person_relationship, {}).get(member_relationship)
+
+
 def notices(procedures: list[str], values: Mapping[str, Any], catalogue: Catalogue, *,
             on: date | None = None) -> list[FieldError]:
     """What the visitor should be told about accepted answers: a move notified (`on`, default

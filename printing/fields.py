@@ -14,7 +14,7 @@ import jaconv
 
 from core.application import form_code
 from core.catalogue import Catalogue, FieldDef, Procedure
-from core.forms import head_name
+from core.forms import head_name, relationship_to_person
 from core.japanese import ERAS, format_postal_code, format_wareki, to_wareki, wareki_parts
 from core.site import Site, current_site
 from printing import fonts
@@ -635,6 +635,7 @@ class Column:
     size: float
     labels: dict
     cells: int = 0      # a handwritten column: this many boxes a row (個人番号: 12)
+    seen_from: str = "head"   # relationship: to the 世帯主 (as recorded) or to the "person" filing
 
 
 class HouseholdField(Field):
@@ -654,14 +655,18 @@ class HouseholdField(Field):
         self.label_size = spec.num("label_size", 8.0)
         self.columns: list[Column] = []
         for i, raw in enumerate(spec.list("columns")):
-            cs = Spec(raw, f"{self.where}.columns[{i}]", {"key", "w", "label", "kana", "size", "labels", "cells"})
+            cs = Spec(raw, f"{self.where}.columns[{i}]",
+                      {"key", "w", "label", "kana", "size", "labels", "cells", "seen_from"})
             key = cs.str("key", choices=HOUSEHOLD_KEYS + HANDWRITTEN_COLUMNS)
             cells = cs.int("cells", 0)
             if cells and key not in HANDWRITTEN_COLUMNS:
                 raise LayoutError(f"{self.where}.columns[{i}]: `cells` is for a column written at the counter")
+            seen_from = cs.str("seen_from", "head", choices=("head", "person"))
+            if seen_from != "head" and key != "relationship":
+                raise LayoutError(f"{self.where}.columns[{i}]: `seen_from` is for the relationship column")
             self.columns.append(Column(key, cs.num("w"), cs.str("label", DEFAULT_COLUMN_LABELS[key]),
                                        cs.bool("kana", False), cs.num("size", self.size), cs.table("labels", {}),
-                                       cells))
+                                       cells, seen_from))
         self.w = sum(c.w for c in self.columns)
         self.h = self.header_h + self.rows * self.row_h
 
@@ -717,6 +722,8 @@ class HouseholdField(Field):
             for cx, c in zip(xs, self.columns, strict=True):
                 path = f"{self.source}[{idx}].{c.key}"
                 v = m.get(c.key)
+                if c.key == "relationship" and c.seen_from == "person":
+                    v = relationship_to_person(v, ctx.values.get("relationship_to_head"))
                 if c.key in HANDWRITTEN_COLUMNS:
                     continue
                 if c.kana:

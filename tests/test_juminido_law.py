@@ -165,3 +165,28 @@ def test_the_late_notice_is_shown_on_prereg_check_page_and_the_resident_can_stil
     assert "異動日から14日を過ぎています。届出は受け付けますが" in walker.page
     walker.post({})
     assert walker.at() == "/prereg/done"
+
+
+def test_the_child_allowance_prints_each_relationship_to_the_claimant_not_to_the_head():
+    """The mother claims; the father is the head: on the 児童手当 form he is 夫 and the children 子,
+    while the 住民異動届 keeps 世帯主 (relationships are recorded to the head)."""
+    from core.forms import relationship_to_person
+    assert relationship_to_person("head", "spouse") == "spouse"
+    assert relationship_to_person("child", "spouse") == "child"
+    assert relationship_to_person("spouse", "child") == "parent"
+    assert relationship_to_person("child", "child") == "sibling"
+    assert relationship_to_person("parent", "spouse") is None          # 義父母: left for the counter
+    assert relationship_to_person("child", "head") == "child" and relationship_to_person("child", None) == "child"
+    values = {"name": "山田\u3000花子", "sex": "female", "relationship_to_head": "spouse",
+              "household": [{"name": "山田\u3000太郎", "birth_date": "1985-04-01", "sex": "male",
+                             "relationship": "head"},
+                            {"name": "山田\u3000一郎", "birth_date": "2019-06-30", "sex": "male",
+                             "relationship": "child"}]}
+    table = box("jido_teate", "household")
+    x = table["x"] + sum(c["w"] for c in table["columns"][:-1])
+    body = table["y"] + table["header_h"]
+    with pdfplumber.open(io.BytesIO(render_form("jido_teate", values, "0123456789ABCDEF"))) as pdf:
+        page = pdf.pages[0]
+        words = [text_in(page, x, body + i * table["row_h"], table["columns"][-1]["w"], table["row_h"]) for i in (0, 1)]
+    assert words == ["夫", "子"]
+    assert printed(values, "@relationship_to_head") == "妻"

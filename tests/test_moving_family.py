@@ -41,7 +41,8 @@ FAMILY = {
     # 国民健康保険 (no employer's insurance), for him and the whole family
     "kokuho_join_reason": "tennyu", "kokuho_join_date": "2026-11-25", "kokuho_head_joins": True,
     # 児童手当, 子ども医療費, 転入学 for the school-age child
-    "pension_type": "kosei", "spouse_name": "山田\u3000花子", "bank_name": "みずほ銀行", "bank_branch": "千代田",
+    "pension_type": "kosei", "spouse_name": "山田\u3000花子", "jido_payment": "account",
+    "bank_name": "みずほ銀行", "bank_branch": "千代田",
     "account_type": "futsu", "account_number": "1234567", "account_holder_kana": "グエン\u3000ヴァン\u3000アン",
     "kodomo_insurance_kind": "kokuho", "kodomo_insured_person": "NGUYEN Van An",
     "school_child_name": "NGUYEN 陽太", "school_child_kana": "グエン\u3000ヨウタ",

@@ -12,7 +12,7 @@ import pytest
 from core.catalogue import PERSON_FIELD_NAMES, get_catalogue
 from core.clock import today_in_japan
 from core.errors import ValidationError
-from core.forms import parse_application
+from core.forms import parse_application, relationship_to_person
 from core.japanese import format_wareki
 from core.navigator import Facts
 from printing import render_form
@@ -134,8 +134,13 @@ def test_every_value_of_the_form_is_inside_its_box(pages, pid):
                     assert row["name"] == squash(member["kana"] + member["name"])
                     assert row["birth_date"] == format_wareki(date.fromisoformat(member["birth_date"]))
                     assert row["sex"] == SEX_LABELS[member["sex"]]
-                    assert row["relationship"] == relationship_word(member["relationship"], member.get("sex"))
+                    rel = member["relationship"]
+                    if f["columns"][-1].get("seen_from") == "person":      # to the person filing, not the head
+                        rel = relationship_to_person(rel, data.get("relationship_to_head"))
+                    assert row["relationship"] == relationship_word(rel, member.get("sex"))
                 assert all(v == "" for row in rows[len(data["household"]):] for v in row.values())
+                if f["columns"][-1].get("seen_from") == "person":
+                    checked.add("relationship_to_head")       # printed through the members' 続柄
             checked.add(src)
     # every field of the procedure the sample answers is on the paper
     assert {f.name for f in cat.get(pid).fields} <= checked | {None}

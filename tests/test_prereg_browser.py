@@ -127,7 +127,7 @@ TENNYU = {
     "previous_address": (None, "北１条西２丁目"), "relationship_to_head": "head", "tokurei_tennyu": "no",
     "previous_resident_code": "", "nationality_kind": "japanese", "honseki": ("", ""), "hittousha": "",
     "notifier_type": "self", "pension_type": "kosei", "spouse_name": "転入\u3000試験花子",
-    "bank_name": "まどぐち銀行",
+    "jido_older_children": "0", "jido_payment": "account", "bank_name": "まどぐち銀行",
     "bank_branch": "本店", "account_type": "futsu", "account_number": "1234567",
     "account_holder_kana": "テンニュウ シケンタロウ",
 }

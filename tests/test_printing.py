@@ -17,6 +17,7 @@ from pypdf import PdfReader
 
 from core.application import form_code
 from core.catalogue import BUILTIN_DIR, get_catalogue, load_catalogue
+from core.forms import relationship_to_person
 from core.japanese import format_postal_code, format_wareki, wareki_parts
 from printing import LayoutError, MalformedValue, MissingGlyph, render_application, render_form
 from printing.fields import SEX_LABELS, relationship_word
@@ -48,7 +49,8 @@ VISIT = {
     "previous_address": "北海道札幌市中央区北１条西２丁目３番地４　グランドメゾン札幌５０２",
     "relationship_to_head": "spouse", "nationality_kind": "japanese",
     "honseki": "北海道札幌市中央区北１条西２丁目１番地", "hittousha": "髙橋\u3000太郎", "notifier_type": "self",
-    "pension_type": "kosei", "spouse_name": "髙橋\u3000太郎", "bank_name": "みずほ銀行", "bank_branch": "千代田",
+    "pension_type": "kosei", "spouse_name": "髙橋\u3000太郎", "jido_payment": "account", "jido_older_children": 1,
+    "bank_name": "みずほ銀行", "bank_branch": "千代田",
     "account_type": "futsu", "account_number": "1234567", "account_holder_kana": "タカハシ\u3000ヨシコ",
     "inkan_method": "same_day", "guarantor_name": "山田\u3000花子", "guarantor_address": "東京都千代田区丸の内１－１",
     "guarantor_registration_number": "A123456",
@@ -181,7 +183,10 @@ def test_household_rows_hold_each_member(visit_pdf, pid):
             assert row["name"] == squash(member["kana"] + member["name"])
             assert row["birth_date"] == format_wareki(date.fromisoformat(member["birth_date"]))
             assert row["sex"] == SEX_LABELS[member["sex"]]
-            assert row["relationship"] == relationship_word(member["relationship"], member.get("sex"))
+            rel = member["relationship"]
+            if table["columns"][-1].get("seen_from") == "person":      # 請求者との続柄: the head is her 夫
+                rel = relationship_to_person(rel, VISIT["relationship_to_head"])
+            assert row["relationship"] == relationship_word(rel, member.get("sex"))
         y = table["y"] + table["header_h"] + len(VISIT["household"]) * table["row_h"]
         assert text_in(page, table["x"], y, 180, table["row_h"] * (table["rows"] - 3)) == ""
 
@@ -330,14 +335,14 @@ def test_a_character_no_font_has_stops_the_render_naming_it_and_the_field(data, 
     ("juminido", {"household": [{"name": "山田", "birth_date": "2000-13-01"}]}, "household[0].birth_date"),
     ("juminido", {"household": [{"name": "山田", "relationship": "cousin"}]}, "household[0].relationship"),
     ("juminido", {"household": "山田"}, "household"),
-    ("jido_teate", {"account_number": "123456789"}, "account_number"),
+    ("jido_teate", {"jido_payment": "account", "account_number": "123456789"}, "account_number"),
 ])
 def test_a_malformed_value_stops_the_render_naming_the_field(pid, data, field):
     with pytest.raises(MalformedValue) as e:
         render_form(pid, data)
     assert e.value.code == "malformed_value" and e.value.field == field
     for v in data.values():  # values are personal data: never in the message
-        if isinstance(v, str) and len(v) > 2:
+        if isinstance(v, str) and len(v) > 2 and v not in field:
             assert v not in str(e.value)
 
 
