@@ -105,7 +105,7 @@ def normalise_value(f: FieldDef, value: Any, path: str, errors: list[FieldError]
     t = f.type
     if t in ("text", "address"):
         s = _text(value, f, path, errors, max_length)
-        if s is not None and f.name == "name":
+        if s is not None and (f.name == "name" or f.parts):
             s = normalise_name(s)
         if s is not None and f.pattern:
             s = fold_width(s).replace(" ", "")
