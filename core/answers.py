@@ -232,3 +232,22 @@ def read_member(typed: Mapping[str, str], catalogue: Catalogue, *, prefix: str =
     if not ans.errors:
         ans.value = member
     return ans
+
+
+def member_name_inputs(member: Mapping[str, Any], catalogue: Catalogue) -> dict[str, str]:
+    """A stored member's name and kana as a member form's inputs show them again (the keys
+    read_member reads: `name__family`, `name__given`, `kana__family`, `kana__given`)."""
+    out: dict[str, str] = {}
+    for key in ("name", "kana"):
+        f = catalogue.field(key)
+        if f.parts:
+            out.update({f"{key}__{p}": text for p, text in shown_name_parts(f, member.get(key)).items()})
+        else:
+            out[key] = member.get(key) or ""
+    return out
+
+
+def member_name_labels(catalogue: Catalogue, lang: str) -> dict[str, list[tuple[str, str]]]:
+    """The labels of a member form's name and kana inputs, [(part, label)] each: 姓 and 名, セイ and メイ."""
+    return {key: [(p, catalogue.field(key).part_label(p, lang)) for p in catalogue.field(key).parts]
+            for key in ("name", "kana")}
