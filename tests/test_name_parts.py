@@ -315,3 +315,12 @@ def test_the_counter_corrects_a_household_member_in_parts(clerk_client, db):
     assert r.status_code == 302, text_of(r)
     member = ApplicationStore(db).get(app.id).data["household"][0]
     assert member["name"] == f"髙橋{IDEO}一朗" and member["kana"] == f"タカハシ{IDEO}イチロウ"
+
+
+def test_a_procedures_own_name_field_is_asked_in_parts_too(cat, walker):
+    child, child_kana = cat.field("school_child_name"), cat.field("school_child_kana")
+    assert child.parts == child_kana.parts == ("family", "given")
+    assert answers.read(child, {"family": "山田", "given": "花子"}, cat).value == f"山田{IDEO}花子"
+    assert answers.read(child_kana, {"family": "やまだ", "given": "はなこ"}, cat).value == f"ヤマダ{IDEO}ハナコ"
+    from prereg.views import input_attrs
+    assert input_attrs(child) == {p: {"autocomplete": "off", "spellcheck": "false"} for p in child.parts}
