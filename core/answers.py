@@ -11,6 +11,8 @@ What a question posts, by the field's type (`typed` is a mapping of these keys t
   `month` and `day` (ASCII or full-width digits; the year of an era may be 元), or one
   `value` such as 1985-04-01, 1985年4月1日, 昭和60年4月1日, 令和元年5月1日 or R1.5.1;
 - address: `value`, or `town` (the part looked up from the postal code) and `rest`;
+- a name asked in parts (a field with `parts`, as `name` and `kana`): `family` and `given`
+  (姓 and 名), joined by one space, or one `value` such as 山田 太郎 (the API, old clients);
 - checkbox: `value` yes or no; number: `value` in ASCII or full-width digits;
 - everything else: `value`.
 """
@@ -22,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from core.catalogue import Catalogue, FieldDef
+from core.catalogue import NAME_PARTS, Catalogue, FieldDef
 from core.errors import FieldError
 from core.forms import DEFAULT_MAX_LENGTH, HOUSEHOLD_KEYS, normalise_value, relationship
 from core.japanese import (
@@ -32,8 +34,11 @@ from core.japanese import (
     era_by_name,
     fold_width,
     from_wareki,
+    normalise_name,
     parse_date,
     parse_typed_number,
+    split_name,
+    to_katakana,
 )
 
 WESTERN = "western"
@@ -47,7 +52,7 @@ FIRST_YEAR = ("元", "元年")
 @dataclass
 class Answer:
     """One question's answer: the value (None when left empty), what was typed (to show it
-    again), its errors, and the parts of a date or an address (to ask it again as typed)."""
+    again), its errors, and the parts of a date, an address or a name (to ask it again as typed)."""
 
     value: Any = None
     raw: dict[str, str] = field(default_factory=dict)
@@ -137,6 +142,8 @@ def _read_date(f: FieldDef, typed: Mapping[str, str], catalogue: Catalogue, path
 def _read_other(f: FieldDef, typed: Mapping[str, str], catalogue: Catalogue, path: str, needed: bool,
                 max_length: int) -> Answer:
     ans = Answer()
+    if f.parts and any(p in typed for p in f.parts):
+        return _read_name(f, typed, catalogue, path, needed, max_length)
     if f.type == "address" and ("town" in typed or "rest" in typed):
         town, rest = _clean(typed.get("town", "")), _clean(typed.get("rest", ""))
         ans.raw = {"town": town[:max_length * 2], "rest": rest[:max_length * 2]}
@@ -156,6 +163,31 @@ def _read_other(f: FieldDef, typed: Mapping[str, str], catalogue: Catalogue, pat
     return _checked(f, value, ans, path, needed, catalogue, max_length)
 
 
+def _read_name(f: FieldDef, typed: Mapping[str, str], catalogue: Catalogue, path: str, needed: bool,
+               max_length: int) -> Answer:
+    """姓 and 名 (or セイ and メイ) typed apart → one value, the parts joined by a space (which
+    core.forms makes the name's own space: U+3000 in a Japanese name). A part may hold spaces
+    itself (a Latin name's VAN AN); the checks of the value apply to the whole name."""
+    ans = Answer()
+    family, given = (_clean(typed.get(p, "")) for p in NAME_PARTS)
+    ans.raw = {"family": family[:max_length * 2], "given": given[:max_length * 2]}
+    ans.parts = [family, given]
+    if not family and given:   # a name of one part is written as the family name
+        ans.errors.append(FieldError(path, "required", "family name is required", part="family"))
+        return ans
+    return _checked(f, f"{family} {given}" if given else family, ans, path, needed, catalogue, max_length)
+
+
+def shown_name_parts(f: FieldDef, value: Any, parts: list[str] | None = None) -> dict[str, str]:
+    """The family and given inputs of a name asked again: as typed when `parts` still make the
+    stored `value`, else the value split at its first space (a card's 山田　太郎)."""
+    if parts and len(parts) == 2 and isinstance(value, str):
+        joined = f"{parts[0]} {parts[1]}" if parts[1] else parts[0]
+        if (to_katakana(joined) if f.type == "kana" else normalise_name(joined)) == value:
+            return dict(zip(NAME_PARTS, parts, strict=True))
+    return dict(zip(NAME_PARTS, split_name(value if isinstance(value, str) else ""), strict=True))
+
+
 def _fail(ans: Answer, path: str, code: str) -> Answer:
     ans.errors.append(FieldError(path, code, code.replace("_", " ")))
     return ans
@@ -171,9 +203,10 @@ def _checked(f: FieldDef, value: Any, ans: Answer, path: str, needed: bool, cata
 
 def read_member(typed: Mapping[str, str], catalogue: Catalogue, *, prefix: str = "", path: str = "household[0]",
                 max_length: int = DEFAULT_MAX_LENGTH) -> Answer:
-    """One household member from a member form: `name`, `kana`, `sex`, `relationship`, and the
-    birth date as `birth_date` text or as `birth_era`/`birth_year`/`birth_month`/`birth_day`
-    (every key after `prefix`). Errors name `<path>.<key>`; the value is the member's dict."""
+    """One household member from a member form: `name` and `kana` (each also as `name__family`
+    and `name__given`, `kana__family` and `kana__given`), `sex`, `relationship`, and the birth
+    date as `birth_date` text or as `birth_era`/`birth_year`/`birth_month`/`birth_day` (every
+    key after `prefix`). Errors name `<path>.<key>`; the value is the member's dict."""
     ans = Answer()
     member: dict[str, Any] = {}
     for key in HOUSEHOLD_KEYS:
@@ -186,6 +219,8 @@ def read_member(typed: Mapping[str, str], catalogue: Catalogue, *, prefix: str =
         names = {"value": prefix + key}
         if key == "birth_date" and any(f"{prefix}birth_{p}" in typed for p in DATE_PARTS):
             names = {p: f"{prefix}birth_{p}" for p in DATE_PARTS}
+        if catalogue.field(key).parts and any(f"{prefix}{key}__{p}" in typed for p in NAME_PARTS):
+            names = {p: f"{prefix}{key}__{p}" for p in NAME_PARTS}
         one = read(catalogue.field(key), {part: typed.get(name, "") for part, name in names.items()}, catalogue,
                    path=f"{path}.{key}", required=key in ("name", "birth_date"), max_length=max_length)
         ans.raw.update({names[part]: text for part, text in one.raw.items()})
@@ -197,3 +232,22 @@ def read_member(typed: Mapping[str, str], catalogue: Catalogue, *, prefix: str =
     if not ans.errors:
         ans.value = member
     return ans
+
+
+def member_name_inputs(member: Mapping[str, Any], catalogue: Catalogue) -> dict[str, str]:
+    """A stored member's name and kana as a member form's inputs show them again (the keys
+    read_member reads: `name__family`, `name__given`, `kana__family`, `kana__given`)."""
+    out: dict[str, str] = {}
+    for key in ("name", "kana"):
+        f = catalogue.field(key)
+        if f.parts:
+            out.update({f"{key}__{p}": text for p, text in shown_name_parts(f, member.get(key)).items()})
+        else:
+            out[key] = member.get(key) or ""
+    return out
+
+
+def member_name_labels(catalogue: Catalogue, lang: str) -> dict[str, list[tuple[str, str]]]:
+    """The labels of a member form's name and kana inputs, [(part, label)] each: 姓 and 名, セイ and メイ."""
+    return {key: [(p, catalogue.field(key).part_label(p, lang)) for p in catalogue.field(key).parts]
+            for key in ("name", "kana")}

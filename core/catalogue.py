@@ -14,6 +14,8 @@ from core.navigator import Navigator, NavigatorError, load_navigator
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "procedures"
 FIELD_TYPES = {"text", "kana", "date", "postal_code", "address", "phone", "number", "choice", "checkbox", "household"}
+# The parts a name may be asked in (`parts` on a text or kana field), in the order they are joined.
+NAME_PARTS = ("family", "given")
 PERSON_FIELD_NAMES = ("name", "kana", "birth_date", "sex", "postal_code", "address", "phone", "household",
                       "relationship_to_head")
 FALLBACK_LANGUAGE = "ja"
@@ -54,6 +56,8 @@ class FieldDef:
                                      # when another answer is one of some values ({field, in}: 転入日)
     late_after: dict | None = None   # {days, field?, in?}: a date longer ago is accepted with a notice
                                      # (a 転入届 past its 14 days: the visitor may be asked why)
+    parts: tuple[str, ...] = ()      # text/kana: asked as 姓 and 名 (NAME_PARTS), stored joined by a space
+    part_labels: dict = field(default_factory=dict)   # each part's label, a language table per part
 
     def must_be_past(self, values: Mapping[str, Any] | None) -> bool:
         """Whether this date may not be after today, given the other answers (None: not known yet)."""
@@ -82,6 +86,9 @@ class FieldDef:
 
     def choice_label(self, value: str, lang: str) -> str:
         return text_in(self.choice_labels.get(value), lang) or value
+
+    def part_label(self, part: str, lang: str) -> str:
+        return text_in(self.part_labels.get(part), lang) or part
 
 
 @dataclass(frozen=True)
@@ -138,7 +145,8 @@ def _field(raw: dict, where: str) -> FieldDef:
             raise CatalogueError(f"{where}: field {name}: `when` needs `field` and `in`")
         when = {"field": when["field"], "in": list(when["in"])}
     known = {"name", "type", "required", "label", "question", "hint", "choices", "choice_labels",
-             "min", "max", "max_length", "default", "when", "past_only", "late_after", "pattern", "example", "upper"}
+             "min", "max", "max_length", "default", "when", "past_only", "late_after", "pattern", "example", "upper",
+             "parts", "part_labels"}
     unknown = set(raw) - known
     if unknown:
         raise CatalogueError(f"{where}: field {name}: unknown keys {sorted(unknown)}")
@@ -150,7 +158,28 @@ def _field(raw: dict, where: str) -> FieldDef:
         default=raw.get("default"), when=when, past_only=_past_only(raw.get("past_only", False), where, name),
         late_after=_late_after(raw.get("late_after"), where, name),
         pattern=_pattern(raw.get("pattern"), where, name), example=raw.get("example"), upper=bool(raw.get("upper")),
+        parts=_parts(raw, where, name), part_labels=raw.get("part_labels", {}),
     )
+
+
+def _parts(raw: dict, where: str, name: str) -> tuple[str, ...]:
+    parts = raw.get("parts")
+    if parts is None:
+        if "part_labels" in raw:
+            raise CatalogueError(f"{where}: field {name}: `part_labels` without `parts`")
+        return ()
+    if raw.get("type") not in ("text", "kana") or raw.get("pattern"):
+        raise CatalogueError(f"{where}: field {name}: only a text or kana field without a pattern has `parts`")
+    if parts != list(NAME_PARTS):
+        raise CatalogueError(f"{where}: field {name}: `parts` must be {list(NAME_PARTS)}")
+    labels = raw.get("part_labels")
+    if not isinstance(labels, dict) or set(labels) != set(NAME_PARTS):
+        raise CatalogueError(f"{where}: field {name}: `part_labels` needs a label for each of {list(NAME_PARTS)}")
+    for part, table in labels.items():
+        if not isinstance(table, dict) or not table:
+            raise CatalogueError(f"{where}: field {name}: part label {part} must be a language table")
+        _check_languages(table, f"{where}: field {name}: part label {part}")
+    return tuple(parts)
 
 
 def _pattern(value: Any, where: str, name: str) -> str | None:

@@ -105,7 +105,7 @@ def normalise_value(f: FieldDef, value: Any, path: str, errors: list[FieldError]
     t = f.type
     if t in ("text", "address"):
         s = _text(value, f, path, errors, max_length)
-        if s is not None and f.name == "name":
+        if s is not None and (f.name == "name" or f.parts):
             s = normalise_name(s)
         if s is not None and f.pattern:
             s = fold_width(s).replace(" ", "")
@@ -291,7 +291,7 @@ def head_name(values: Mapping[str, Any]) -> str | None:
 # A member's relationship to the head, seen from a person who is not the head (the person's own
 # relationship to the head is the key): what the member is to the person, where it is certain
 # enough to print. Anything else is left for the counter to write.
-_SEEN_FROM = {
+_SEEN_FROM: dict[str, dict[str, str | None]] = {
     "spouse": {"child": "child", "parent": None, "grandchild": "grandchild"},
     "child": {"spouse": "parent", "child": "sibling", "grandchild": None, "parent": "grandparent"},
     "parent": {"spouse": "parent"},
@@ -319,7 +319,7 @@ def notices(procedures: list[str], values: Mapping[str, Any], catalogue: Catalog
     for f in catalogue.fields_for(procedures):
         days = f.late_days(values) if f.type == "date" else None
         value = values.get(f.name)
-        if days is None or not isinstance(value, str) or not f.applies(values):
+        if days is None or not isinstance(value, str) or not f.applies(dict(values)):
             continue
         try:
             late = (today - date.fromisoformat(value)).days > days

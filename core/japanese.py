@@ -165,6 +165,15 @@ def normalise_name(text: str) -> str:
     return re.sub(r"[ \u3000]+", space, s)
 
 
+def split_name(text: str | None) -> tuple[str, str]:
+    """A name in one string (a card's 山田　太郎, a stored 山田 太郎 or NGUYEN Van An) as
+    (family, given), split at the first ASCII or ideographic space; a name without a space is
+    all family name. The inverse of asking 姓 and 名 apart, for showing a stored name again."""
+    s = (text or "").strip(" \u3000")
+    m = re.search(r"[ \u3000]+", s)
+    return (s[:m.start()], s[m.end():]) if m else (s, "")
+
+
 def normalise_digits(text: str) -> str:
     """Full-width digits and hyphen variants → ASCII digits; drops separators."""
     s = fold_width(text)

@@ -384,10 +384,16 @@ def correct(app_id, name):
         return _closed(app.id)
     context = {"app": app, "name": name, "field": f, "label": f.label_in(g.lang) if f else name,
                "current": app.data.get(name), "source": app.sources.get(name)}
+    if f is not None and f.parts:   # 姓 and 名 apart: the stored name split at its space, or as typed
+        context["part_labels"] = [(p, f.part_label(p, g.lang)) for p in f.parts]
+        context["parts"] = answers.shown_name_parts(f, app.data.get(name))
     if request.method == "GET":
         return render_template("counter/correct.html", errors={}, value=_input_value(f, app.data.get(name)) if f else
                                str(app.data.get(name, "")), reason="", **context)
-    raw = request.form.get("value", "")
+    raw: Any = request.form.get("value", "")
+    if f is not None and f.parts and any(p in request.form for p in f.parts):
+        raw = {p: request.form.get(p, "") for p in f.parts}
+        context["parts"] = raw
     try:
         services.correct(get_db(), get_config(), app, actor=current_clerk().actor, field=name, value=raw,
                          reason=request.form.get("reason", ""), expected_version=_seen_version())
@@ -402,6 +408,11 @@ def correct(app_id, name):
         return _closed(app.id)
     flash(_("Corrected: %(field)s.", field=context["label"]), "success")
     return redirect(url_for("counter.detail", app_id=app.id) + f"#field-{name}")
+
+
+def _member_inputs(member: dict, catalogue) -> dict:
+    """A stored member as the member form's inputs show it (the name and kana in parts)."""
+    return {**member, **answers.member_name_inputs(member, catalogue)}
 
 
 @bp.route("/applications/<app_id>/household", methods=["GET", "POST"])
@@ -421,9 +432,11 @@ def household(app_id):
     member = members[index] if index < len(members) else {}
     context = {"app": app, "index": index, "is_new": index == len(members), "members": members,
                "relationships": catalogue.relationships, "sex_field": catalogue.field("sex"),
-               "label": catalogue.field("household").label_in(g.lang)}
+               "label": catalogue.field("household").label_in(g.lang),
+               "name_parts": answers.member_name_labels(catalogue, g.lang)}
     if request.method == "GET":
-        return render_template("counter/household.html", member=member, errors={}, reason="", **context)
+        return render_template("counter/household.html", member=_member_inputs(member, catalogue), errors={},
+                               reason="", **context)
     if action == "remove" and index < len(members):
         members.pop(index)
         new_member = member
@@ -456,8 +469,8 @@ def household(app_id):
                    if err.field.startswith(f"household[{index}]") else "household")
             errors.setdefault(key, field_error_message(err))
         reason, _problem = services.checked_reason(request.form.get("reason", ""))
-        return render_template("counter/household.html", member=new_member, errors=errors, reason=reason,
-                               **context), 400
+        return render_template("counter/household.html", member=_member_inputs(new_member, catalogue), errors=errors,
+                               reason=reason, **context), 400
     except ConcurrentUpdate:
         return _stale(app.id)
     except TransitionError:

@@ -10,7 +10,8 @@ from flask import g
 from flask_babel import format_date
 from flask_babel import gettext as _
 
-from core.catalogue import Catalogue, FieldDef, get_catalogue, text_in
+from core.answers import shown_name_parts
+from core.catalogue import NAME_PARTS, Catalogue, FieldDef, get_catalogue, text_in
 from core.clock import today_in_japan
 from core.errors import FieldError
 from core.japanese import format_postal_code, format_wareki
@@ -144,7 +145,9 @@ def field_view(f: FieldDef, visit: flow.Visit, form=None, prefill: str | None = 
     value = visit.values.get(f.name)
     current: dict[str, str] = {}
     if form is not None:
-        current = {k: form.get(k, "") for k in ("value", "era", "year", "month", "day")}
+        current = {k: form.get(k, "") for k in ("value", "era", "year", "month", "day", *NAME_PARTS)}
+    elif f.parts:   # 姓 and 名: a card's name split at its space
+        current = shown_name_parts(f, value)
     elif f.type == "date" and value:
         y, m, d = value.split("-")
         current = {"era": "western", "year": y, "month": str(int(m)), "day": str(int(d))}
@@ -163,5 +166,5 @@ def field_view(f: FieldDef, visit: flow.Visit, form=None, prefill: str | None = 
         "question": f.question_in(lang()), "label": f.label_in(lang()), "hint": text_in(f.hint, lang()),
         "choices": [(c, f.choice_label(c, lang())) for c in f.choices],
         "current": current, "keyboard": KEYBOARDS.get(f.type), "source": visit.sources.get(f.name),
-        "max_length": f.max_length,
+        "max_length": f.max_length, "parts": [(p, f.part_label(p, lang())) for p in f.parts],
     }

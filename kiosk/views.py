@@ -500,6 +500,7 @@ def household_member(v, index):
         if not ans.ok:
             return screen(v, "member", "kiosk/member.html", form=request.form, errors=ans.errors, index=index,
                           relationships=cat.relationships, back_url=back, sexes=cat.field("sex"),
+                          name_parts=answers.member_name_labels(cat, lang()),
                           bad={err.field.split(".")[-1]: err for err in ans.errors})
         member = ans.value
         if index is None:
@@ -508,13 +509,14 @@ def household_member(v, index):
             members[index] = member
         flow.set_answer(v, f, members, cat)
         return redirect(back)
-    form = member_form(members[index]) if index is not None else {}
+    form = member_form(members[index], cat) if index is not None else {}
     return screen(v, "member", "kiosk/member.html", form=form, errors=[], index=index,
-                  relationships=cat.relationships, back_url=back, sexes=cat.field("sex"), bad={})
+                  relationships=cat.relationships, back_url=back, sexes=cat.field("sex"),
+                  name_parts=answers.member_name_labels(cat, lang()), bad={})
 
 
-def member_form(member: dict) -> dict:
-    out = {k: member.get(k, "") for k in ("name", "kana", "sex", "relationship")}
+def member_form(member: dict, catalogue) -> dict:
+    out = {k: member.get(k, "") for k in ("sex", "relationship")} | answers.member_name_inputs(member, catalogue)
     if member.get("birth_date"):
         y, m, d = member["birth_date"].split("-")
         out.update(birth_era="western", birth_year=y, birth_month=str(int(m)), birth_day=str(int(d)))

@@ -16,7 +16,7 @@ from flask_babel import format_date
 from flask_babel import gettext as _
 
 from core import sealed
-from core.catalogue import FieldDef, get_catalogue, text_in
+from core.catalogue import NAME_PARTS, FieldDef, get_catalogue, text_in
 from core.errors import FieldError, ValidationError
 from core.forms import MAX_HOUSEHOLD, notices
 from core.japanese import format_postal_code, lookup_postal_code
@@ -84,6 +84,9 @@ def summary(errors: list[tuple[str, str]]) -> list[dict[str, str]]:
 
 
 def message_for(fe: FieldError, f: FieldDef, label: str | None = None) -> str:
+    part = fe.params.get("part")
+    if part in f.parts:   # the family name left out of a name in parts: say 姓
+        label = f.part_label(part, lang())
     return field_error(fe.code, label or f.label_in(lang()), f.type, fe.params)
 
 
@@ -239,11 +242,14 @@ def render_question(flow, f, fields, shown, errors, field_errors):
         "prereg/question.html", f=f, kind=kind, question=f.question_in(lang()), label=f.label_in(lang()),
         hint=text_in(f.hint, lang()) or None, shown=shown, errors=summary(errors), error_summary=errors,
         error=field_errors.get(f.name), back=back_url(flow, f.name), max_length=f.max_length or max_length(),
-        input_attrs=input_attrs(f), **ctx)
+        input_attrs=input_attrs(f), part_labels={p: f.part_label(p, lang()) for p in f.parts}, **ctx)
 
 
 def input_attrs(f: FieldDef) -> dict[str, str]:
     """Browser hints: the right keyboard on a phone, and autofill for the resident's own details."""
+    if f.parts:   # a name in 姓 and 名: each input its own (family-name, given-name for the resident's own)
+        return {p: {"autocomplete": f"{p}-name" if f.name == "name" else "off", "spellcheck": "false"}
+                for p in NAME_PARTS}
     own = {"name": "name", "phone": "tel", "postal_code": "postal-code"}
     attrs: dict[str, str] = {}
     if f.name in own:
@@ -343,7 +349,9 @@ def member(index):
                    if kind == "radios" else None)
         widgets_ctx.append({"f": f, "kind": kind, "label": member_label(f), "shown": shown[f.name],
                             "error": field_errors.get(f.name), "options": options,
-                            "hint": text_in(f.hint, lang()) if f.name in ("kana", "birth_date") else None,
+                            "hint": text_in(f.hint, lang()) if f.name in ("name", "kana", "birth_date") else None,
+                            "parts": {p: f.part_label(p, lang()) for p in f.parts},
+                            "attrs": {p: {"autocomplete": "off", "spellcheck": "false"} for p in f.parts},
                             "max_length": f.max_length or max_length()})
     return form_page(errors, "prereg/member.html", index=index, number=index + 1, widgets=widgets_ctx,
                            eras=era_options(), errors=summary(errors), error_summary=errors,

@@ -1,8 +1,9 @@
 """Reading one question's answer from a posted form, and what to show when it is asked again.
 
-Each catalogue field type has its widget: text inputs, the postal code, an address in two
-parts after a postal code (the looked-up part and the rest), a date in 西暦 or 和暦, radios
-for choices, yes/no radios for checkboxes. What was typed is read by `core.answers`, as on
+Each catalogue field type has its widget: text inputs, a name in two parts (姓 and 名, a
+field with `parts`), the postal code, an address in two parts after a postal code (the
+looked-up part and the rest), a date in 西暦 or 和暦, radios for choices, yes/no radios for
+checkboxes. What was typed is read by `core.answers`, as on
 the kiosk and the counter, and checked with `core.forms.normalise_value` as the JSON API is.
 """
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from core import answers
 from core.answers import DATE_PARTS, WESTERN, Answer
-from core.catalogue import Catalogue, FieldDef
+from core.catalogue import NAME_PARTS, Catalogue, FieldDef
 from core.japanese import lookup_postal_code
 
 
@@ -28,6 +29,8 @@ def postal_partner(f: FieldDef, fields: list[FieldDef]) -> str | None:
 def widget(f: FieldDef, fields: list[FieldDef]) -> str:
     if f.type == "address" and postal_partner(f, fields):
         return "address_parts"
+    if f.parts:
+        return "name_parts"
     return {"choice": "radios", "checkbox": "yes_no", "date": "date", "household": "household"}.get(f.type, "input")
 
 
@@ -40,6 +43,8 @@ def read(f: FieldDef, form, catalogue: Catalogue, fields: list[FieldDef], *, max
         typed = {p: form.get(f"{name}__{p}", "") for p in DATE_PARTS}
     elif kind == "address_parts":
         typed = {p: form.get(f"{name}__{p}", "") for p in ("town", "rest")}
+    elif kind == "name_parts" and any(f"{name}__{p}" in form for p in NAME_PARTS):
+        typed = {p: form.get(f"{name}__{p}", "") for p in NAME_PARTS}
     else:
         typed = {"value": form.get(name, "")}
     return answers.read(f, typed, catalogue, path=path, max_length=max_length, values=values)
@@ -71,6 +76,8 @@ def shown(f: FieldDef, value: Any, parts: list[str] | None, fields: list[FieldDe
                 return {"town": looked_up.text, "rest": value[len(looked_up.text):]}
             return {"town": "", "rest": value}
         return {"town": looked_up.text if looked_up else "", "rest": ""}
+    if kind == "name_parts":
+        return answers.shown_name_parts(f, value, parts)
     if kind == "yes_no":
         return {"value": "" if value is None else ("yes" if value else "no")}
     if value is None:

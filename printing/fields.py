@@ -611,9 +611,10 @@ DEFAULT_COLUMN_LABELS = {"name": "氏名", "kana": "フリガナ", "birth_date":
 # but nothing reads it into the application (the clerk writes it after checking the card).
 HANDWRITTEN_COLUMNS = ("individual_number",)
 # The 住民票's words for a relationship to the head of household: by sex where it has two.
-RELATIONSHIP_WORDS = {"head": "世帯主", "spouse": ("夫", "妻", "配偶者"), "child": "子",
-                      "parent": ("父", "母", "父母"), "grandparent": ("祖父", "祖母", "祖父母"), "grandchild": "孫",
-                      "sibling": ("兄弟", "姉妹", "兄弟姉妹"), "other": "その他"}
+RELATIONSHIP_WORDS: dict[str, str | tuple[str, str, str]] = {
+    "head": "世帯主", "spouse": ("夫", "妻", "配偶者"), "child": "子", "parent": ("父", "母", "父母"),
+    "grandparent": ("祖父", "祖母", "祖父母"), "grandchild": "孫", "sibling": ("兄弟", "姉妹", "兄弟姉妹"),
+    "other": "その他"}
 
 
 def relationship_word(value: str, sex: str | None) -> str:

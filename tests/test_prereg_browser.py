@@ -15,6 +15,7 @@ import zxingcpp
 
 from core import sealed
 from core.config import load_config
+from core.japanese import split_name
 from core.services.prereg import open_preregistration
 from core.store.db import open_database
 from tests.fixtures_browser import assert_accessible
@@ -81,6 +82,10 @@ class Resident:
             if town is not None:
                 page.fill(f"input[name='{n}__town']", town)
             page.fill(f"input[name='{n}__rest']", rest)
+        elif page.locator(f"input[name='{n}__family']").count():   # 姓 and 名 apart
+            family, given = split_name(value) if isinstance(value, str) else value
+            page.fill(f"input[name='{n}__family']", family)
+            page.fill(f"input[name='{n}__given']", given)
         elif page.locator(f"input[type=radio][name='{n}']").count():
             page.check(f"input[type=radio][name='{n}'][value='{value}']")
         else:
@@ -293,14 +298,16 @@ def test_error_path_shows_a_summary_linking_to_each_field(axe_page, server, shot
     assert page.locator("#f-name-error").is_visible()
     assert page.locator("#f-name").get_attribute("aria-invalid") == "true"
     me.snap("name-required")
-    page.fill("#f-name", "エラー\u3000確認")
+    page.fill("#f-name", "エラー")
+    page.fill("#f-name-given", "確認")
     me.submit()
     page.fill("#f-kana", "abc")
     me.submit()
     assert "カタカナ" in page.locator(".error-summary").inner_text()
     assert page.locator("#f-kana").input_value() == "abc"  # what was typed is kept
     me.snap("kana-error")
-    page.fill("#f-kana", "えらー　かくにん")
+    page.fill("#f-kana", "えらー")
+    page.fill("#f-kana-given", "かくにん")
     me.submit()
     # 平成 ended in its 31st year: 平成40年 does not exist.
     me.fill("birth_date", ("heisei", 40, 1, 1))

@@ -145,17 +145,18 @@ def field_error(code: str, label: str, field_type: str = "text", params: dict | 
     return _("Check %(label)s", **within)
 
 
-def field_label(path: str, catalogue: Catalogue, lang: str) -> tuple[str, str]:
-    """(label, type) of the field an error path names: `household[1].birth_date` → birth date."""
+def field_label(path: str, catalogue: Catalogue, lang: str, part: str | None = None) -> tuple[str, str]:
+    """(label, type) of the field an error path names: `household[1].birth_date` → birth date;
+    with `part` (an error of a name's family part), that part's label (姓)."""
     name = path.rsplit(".", 1)[-1].split("[", 1)[0]
     if name and catalogue.known_field(name):
         f = catalogue.field(name)
-        return f.label_in(lang), f.type
+        return (f.part_label(part, lang) if part and part in f.parts else f.label_in(lang)), f.type
     return name, "text"
 
 
 def field_error_for(err: FieldError, catalogue: Catalogue) -> str:
-    label, field_type = field_label(err.field, catalogue, g.get("lang") or "ja")
+    label, field_type = field_label(err.field, catalogue, g.get("lang") or "ja", err.params.get("part"))
     return field_error(err.code, label, field_type, err.params)
 
 

@@ -16,6 +16,7 @@ confirmed record goes to the outbox, whose worker logs its delivery).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import sqlite_utils
@@ -49,7 +50,8 @@ def load(db: sqlite_utils.Database, app_id: str) -> Application:
 def correct(db: sqlite_utils.Database, config: Config, app: Application, *, actor: str, field: str, value: Any,
             reason: str, expected_version: int | None) -> Application:
     """Change one value as a clerk, with a reason. `value` is what the clerk typed (text; a
-    date also in 和暦, a checkbox "yes"/"no"), or the value itself for the household list."""
+    date also in 和暦, a checkbox "yes"/"no"; a name asked in parts also as a mapping of its
+    `family` and `given` parts), or the value itself for the household list."""
     if app.state not in OPEN_STATES:
         raise TransitionError(f"fields cannot change in state {app.state}", code="application_closed")
     catalogue = get_catalogue()
@@ -155,6 +157,8 @@ def _parse_value(f: FieldDef, raw: Any, path: str, errors: list[FieldError], val
     catalogue = get_catalogue()
     if f.type == "household":
         return normalise_value(f, raw, path, errors, catalogue) or None
-    ans = answers.read(f, {"value": str(raw or "")}, catalogue, path=path, required=False, values=values)
+    typed = ({p: str(raw.get(p) or "") for p in f.parts} if f.parts and isinstance(raw, Mapping)
+             else {"value": str(raw or "")})
+    ans = answers.read(f, typed, catalogue, path=path, required=False, values=values)
     errors.extend(ans.errors)
     return ans.value
