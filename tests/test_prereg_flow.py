@@ -136,6 +136,8 @@ def test_household_members_can_be_added_changed_and_removed(walker):
     walker.post({"remove": "yes"})
     assert "1人を追加しました" in walker.page and "同居\u3000一子" not in walker.page
     walker.post({"add": "no"})
+    assert walker.at() == "/prereg/q/relationship_to_head"     # the person's own 続柄, after the household's
+    walker.post({"relationship_to_head": "head"})
     assert walker.at() == "/prereg/q/move_date"  # move_type is implied by the life event
 
 
