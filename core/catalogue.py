@@ -18,6 +18,9 @@ FIELD_TYPES = {"text", "kana", "date", "postal_code", "address", "phone", "numbe
 NAME_PARTS = ("family", "given")
 PERSON_FIELD_NAMES = ("name", "kana", "birth_date", "sex", "postal_code", "address", "phone", "household",
                       "relationship_to_head")
+# A household member's answers a procedure may ask beside the name, kana, birth date, sex and
+# relationship (its `household_questions`): defined with the person fields.
+MEMBER_QUESTIONS = ("lives_apart",)
 FALLBACK_LANGUAGE = "ja"
 # Files of a catalogue folder that are not procedures.
 NON_PROCEDURE_FILES = ("person_fields", "life_events", "navigator")
@@ -106,6 +109,7 @@ class Procedure:
     fee: int
     fields: tuple[FieldDef, ...]
     source: Path
+    household_questions: tuple[str, ...] = ()   # MEMBER_QUESTIONS asked of each household member
 
     def name(self, lang: str = "ja") -> str:
         return text_in(self.names, lang)
@@ -258,6 +262,12 @@ class Catalogue:
     def known_field(self, name: str) -> bool:
         return name in self.person_fields or name in self._own_fields
 
+    def member_questions(self, procedure_ids: list[str] | tuple[str, ...]) -> list[FieldDef]:
+        """The extra questions about each household member these procedures ask (同居・別居)."""
+        wanted = {q for pid in procedure_ids if pid in self.procedures
+                  for q in self.procedures[pid].household_questions}
+        return [self.person_fields[q] for q in MEMBER_QUESTIONS if q in wanted]
+
     def fields_for(self, procedure_ids: list[str] | tuple[str, ...]) -> list[FieldDef]:
         """Every field the given procedures need, person fields first, each once, in catalogue order."""
         procs = [self.get(pid) for pid in procedure_ids]
@@ -333,6 +343,10 @@ def load_catalogue(dirs: list[Path] | None = None, disabled: tuple[str, ...] = (
         bad = set(raw.get("person_fields", ())) - set(PERSON_FIELD_NAMES)
         if bad:
             raise CatalogueError(f"{path}: unknown person_fields {sorted(bad)}")
+        bad = set(raw.get("household_questions", ())) - set(MEMBER_QUESTIONS)
+        if bad:
+            raise CatalogueError(f"{path}: unknown household_questions {sorted(bad)}"
+                                 f" (known: {', '.join(MEMBER_QUESTIONS)})")
         procedures[pid] = Procedure(
             id=pid, names=raw.get("names", {}), form_title=raw.get("form_title", {}),
             description=raw.get("description", {}), section=raw.get("section", {}),
@@ -341,6 +355,7 @@ def load_catalogue(dirs: list[Path] | None = None, disabled: tuple[str, ...] = (
             needs_individual_number=bool(raw.get("needs_individual_number", False)),
             fee=int(raw.get("fee", 0)),
             fields=tuple(_field(f, str(path)) for f in raw.get("fields", [])), source=path,
+            household_questions=tuple(raw.get("household_questions", ())),
         )
     life_events = {}
     for raw in events_raw.get("events", []):

@@ -26,7 +26,7 @@ from core.japanese import fold_width, is_katakana, normalise_digits, normalise_n
 log = logging.getLogger("madoguchi.forms")
 
 DEFAULT_MAX_LENGTH = 200
-HOUSEHOLD_KEYS = ("name", "kana", "birth_date", "sex", "relationship")
+HOUSEHOLD_KEYS = ("name", "kana", "birth_date", "sex", "relationship", "lives_apart")
 MAX_HOUSEHOLD = 20
 EARLIEST_DATE = date(1868, 1, 1)
 LATEST_DATE = date(2100, 12, 31)

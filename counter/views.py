@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from core import answers, outbox
 from core import exchange_log as xlog
 from core.application import Application, Source, State
-from core.catalogue import get_catalogue, text_in
+from core.catalogue import MEMBER_QUESTIONS, get_catalogue, text_in
 from core.clock import in_japan
 from core.errors import FieldError, MadoguchiError, NotFound, TransitionError, ValidationError
 from core.forms import notices, parse_application
@@ -412,7 +412,11 @@ def correct(app_id, name):
 
 def _member_inputs(member: dict, catalogue) -> dict:
     """A stored member as the member form's inputs show it (the name and kana in parts)."""
-    return {**member, **answers.member_name_inputs(member, catalogue)}
+    out = {**member, **answers.member_name_inputs(member, catalogue)}
+    for q in MEMBER_QUESTIONS:
+        if isinstance(member.get(q), bool):
+            out[q] = "yes" if member[q] else "no"
+    return out
 
 
 @bp.route("/applications/<app_id>/household", methods=["GET", "POST"])
@@ -433,7 +437,8 @@ def household(app_id):
     context = {"app": app, "index": index, "is_new": index == len(members), "members": members,
                "relationships": catalogue.relationships, "sex_field": catalogue.field("sex"),
                "label": catalogue.field("household").label_in(g.lang),
-               "name_parts": answers.member_name_labels(catalogue, g.lang)}
+               "name_parts": answers.member_name_labels(catalogue, g.lang),
+               "member_questions": catalogue.member_questions(app.procedures)}
     if request.method == "GET":
         return render_template("counter/household.html", member=_member_inputs(member, catalogue), errors={},
                                reason="", **context)

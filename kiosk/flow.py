@@ -21,8 +21,6 @@ from core.navigator import Facts, Question, rechosen, starting_choice
 if TYPE_CHECKING:  # the card reader is loaded only where it is used (kiosk.devices)
     from hardware.cards.model import CardData
 
-# Fields a household member has, in the order the member page asks them.
-MEMBER_KEYS = ("name", "kana", "birth_date", "sex", "relationship")
 
 
 @dataclass

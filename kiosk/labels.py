@@ -92,6 +92,7 @@ def member_view(member: dict, catalogue: Catalogue) -> dict[str, str]:
         "birth_date": format_day(member.get("birth_date")),
         "sex": catalogue.field("sex").choice_label(member["sex"], lang()) if member.get("sex") else "",
         "relationship": text_in(catalogue.relationships.get(rel), lang()) if rel else "",
+        "apart": catalogue.field("lives_apart").label_in(lang()) if member.get("lives_apart") is True else "",
     }
 
 

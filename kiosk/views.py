@@ -501,6 +501,7 @@ def household_member(v, index):
             return screen(v, "member", "kiosk/member.html", form=request.form, errors=ans.errors, index=index,
                           relationships=cat.relationships, back_url=back, sexes=cat.field("sex"),
                           name_parts=answers.member_name_labels(cat, lang()),
+                          member_questions=cat.member_questions(v.procedures),
                           bad={err.field.split(".")[-1]: err for err in ans.errors})
         member = ans.value
         if index is None:
@@ -512,11 +513,14 @@ def household_member(v, index):
     form = member_form(members[index], cat) if index is not None else {}
     return screen(v, "member", "kiosk/member.html", form=form, errors=[], index=index,
                   relationships=cat.relationships, back_url=back, sexes=cat.field("sex"),
-                  name_parts=answers.member_name_labels(cat, lang()), bad={})
+                  name_parts=answers.member_name_labels(cat, lang()),
+                  member_questions=cat.member_questions(v.procedures), bad={})
 
 
 def member_form(member: dict, catalogue) -> dict:
     out = {k: member.get(k, "") for k in ("sex", "relationship")} | answers.member_name_inputs(member, catalogue)
+    if isinstance(member.get("lives_apart"), bool):
+        out["lives_apart"] = "yes" if member["lives_apart"] else "no"
     if member.get("birth_date"):
         y, m, d = member["birth_date"].split("-")
         out.update(birth_era="western", birth_year=y, birth_month=str(int(m)), birth_day=str(int(d)))

@@ -55,6 +55,8 @@ def member_line(m: dict[str, Any]) -> str:
         parts.append(cat.field("sex").choice_label(m["sex"], lang()))
     if m.get("relationship"):
         parts.append(text_in(cat.relationships.get(m["relationship"]), lang()))
+    if m.get("lives_apart") is True:
+        parts.append(cat.field("lives_apart").label_in(lang()))
     sep = "、" if lang() in ("ja", "ja-easy", "zh") else ", "
     return sep.join(p for p in parts if p)
 

@@ -16,7 +16,7 @@ from flask_babel import format_date
 from flask_babel import gettext as _
 
 from core import sealed
-from core.catalogue import NAME_PARTS, FieldDef, get_catalogue, text_in
+from core.catalogue import MEMBER_QUESTIONS, NAME_PARTS, FieldDef, get_catalogue, text_in
 from core.errors import FieldError, ValidationError
 from core.forms import MAX_HOUSEHOLD, notices
 from core.japanese import format_postal_code, lookup_postal_code
@@ -33,7 +33,6 @@ from web.messages import era_options, field_error, yes_no_options
 
 DRAFT = "prereg_draft"
 DONE = "prereg_done"
-MEMBER_KEYS = ("name", "kana", "birth_date", "sex", "relationship")
 
 
 # --- state ----------------------------------------------------------------------------
@@ -295,15 +294,19 @@ def household(flow: Flow, f: FieldDef):
                            catalogue=cat)
 
 
-def member_fields() -> list[FieldDef]:
+def member_fields(procedures: list[str]) -> list[FieldDef]:
+    """A member page's questions: the member's own, and those the chosen procedures add (同居・別居)."""
     cat = get_catalogue()
     rel = FieldDef(name="relationship", type="choice", required=True, choices=tuple(cat.relationships),
                    choice_labels=cat.relationships, label={"en": "Relationship to the head of household"})
-    return [cat.field("name"), cat.field("kana"), cat.field("birth_date"), cat.field("sex"), rel]
+    return [cat.field("name"), cat.field("kana"), cat.field("birth_date"), cat.field("sex"), rel,
+            *cat.member_questions(procedures)]
 
 
 def member_label(f: FieldDef) -> str:
-    return _("Relationship to the head of household") if f.name == "relationship" else f.label_in(lang())
+    if f.name == "relationship":
+        return _("Relationship to the head of household")
+    return f.question_in(lang()) if f.name in MEMBER_QUESTIONS else f.label_in(lang())
 
 
 @bp.route("/household/<int:index>", methods=["GET", "POST"])
@@ -314,7 +317,7 @@ def member(index):
     members = list(flow.values.get("household") or [])
     if index > len(members) or index >= MAX_HOUSEHOLD:
         return redirect(question_url("household"))
-    fields = member_fields()
+    fields = member_fields(flow.procedures)
     errors: list[tuple[str, str]] = []
     field_errors: dict[str, str] = {}
     shown: dict[str, dict[str, str]] = {}
@@ -346,10 +349,11 @@ def member(index):
     for f in fields:
         kind = widgets.widget(f, fields)
         options = ([{"value": c, "label": text_in(f.choice_labels.get(c), lang()) or c} for c in f.choices]
-                   if kind == "radios" else None)
+                   if kind == "radios" else yes_no_options() if kind == "yes_no" else None)
         widgets_ctx.append({"f": f, "kind": kind, "label": member_label(f), "shown": shown[f.name],
                             "error": field_errors.get(f.name), "options": options,
-                            "hint": text_in(f.hint, lang()) if f.name in ("name", "kana", "birth_date") else None,
+                            "hint": (text_in(f.hint, lang())
+                                     if f.name in ("name", "kana", "birth_date", *MEMBER_QUESTIONS) else None),
                             "parts": {p: f.part_label(p, lang()) for p in f.parts},
                             "attrs": {p: {"autocomplete": "off", "spellcheck": "false"} for p in f.parts},
                             "max_length": f.max_length or max_length()})

@@ -604,9 +604,10 @@ class CheckField(Field):
 
 # ------------------------------------------------------------------------------ household
 
-HOUSEHOLD_KEYS = ("name", "kana", "birth_date", "sex", "relationship")
+HOUSEHOLD_KEYS = ("name", "kana", "birth_date", "sex", "relationship", "lives_apart")
 DEFAULT_COLUMN_LABELS = {"name": "氏名", "kana": "フリガナ", "birth_date": "生年月日", "sex": "性別",
-                         "relationship": "続柄", "individual_number": "個人番号（窓口記入）"}
+                         "relationship": "続柄", "lives_apart": "同居・別居",
+                         "individual_number": "個人番号（窓口記入）"}
 # Columns left blank for the counter to write in: 個人番号 is on a form where the law asks for it,
 # but nothing reads it into the application (the clerk writes it after checking the card).
 HANDWRITTEN_COLUMNS = ("individual_number",)
@@ -742,6 +743,8 @@ class HouseholdField(Field):
                     text = format_wareki(_as_date(v, path))
                 elif c.key == "sex":
                     text = c.labels.get(v, SEX_LABELS.get(v, ""))
+                elif c.key == "lives_apart":
+                    text = "別居" if v is True else "同居"
                 elif c.key == "relationship":
                     # Always Japanese on the paper: the layout's word, ours, or the catalogue's.
                     text = (c.labels.get(v) or relationship_word(v, m.get("sex"))
