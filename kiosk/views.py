@@ -624,6 +624,9 @@ def emulator_card():
         reader.remove()
     elif persona in emulator_personas():
         reader.insert(_personas_folder() / f"{persona}.toml")
+        # To the card screen, as a real card moves this visit on: not back to `next`, which
+        # from the start screen would begin a new visit while the card's event moves the old one.
+        return redirect(url_for("kiosk.card"))
     else:
         abort(400)
     return redirect(_safe_next(request.form.get("next")))
