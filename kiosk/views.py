@@ -13,7 +13,7 @@ from urllib.parse import urlencode, urlsplit
 from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, session, url_for
 from flask_babel import refresh
 
-from core import answers
+from core import answers, help_calls
 from core.catalogue import text_in
 from core.errors import MadoguchiError, ValidationError
 from core.forms import notices
@@ -83,6 +83,7 @@ def index():
         refresh()
     v = hub().new_visit(session.get(SESSION_KEY))
     session[SESSION_KEY] = v.id
+    session.pop("kiosk_help", None)      # a new visitor has not called anyone
     notice = request.args.get("notice")
     response = current_app.make_response(
         screen(v, "start", "kiosk/start.html", notice=notice if notice in NOTICES else None,
@@ -123,6 +124,25 @@ def end():
         hub().wipe(v, notice)
     session.pop(SESSION_KEY, None)
     return redirect(url_for("kiosk.index", **({"notice": notice} if notice else {})))
+
+
+@bp.post("/help")
+def call_staff():
+    """The visitor touched "call staff": the call appears on the counter's queue at once (this
+    office's database, or the office server's when this is a kiosk PC). The visit goes on."""
+    h, v = hub(), current_visit()
+    screen = v.screen if v is not None else "start"
+    try:
+        if h.office is not None:
+            h.office.call_help(screen)
+        else:
+            help_calls.call(get_db(), get_config().kiosk.kiosk_id, screen)
+    except MadoguchiError as e:
+        log.warning("a call for staff could not be made: %s", e.code)
+        session["kiosk_help"] = "failed"
+    else:
+        session["kiosk_help"] = "called"
+    return redirect(_safe_next(request.form.get("next")))
 
 
 @bp.post("/touch")
