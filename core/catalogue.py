@@ -114,6 +114,7 @@ class Procedure:
     fields: tuple[FieldDef, ...]
     source: Path
     household_questions: tuple[str, ...] = ()   # MEMBER_QUESTIONS asked of each household member
+    card_offers: dict = field(default_factory=dict)   # own field → the card's field offered as its answer
 
     def name(self, lang: str = "ja") -> str:
         return text_in(self.names, lang)
@@ -208,6 +209,20 @@ def _past_only(value: Any, where: str, name: str) -> bool | dict:
     if isinstance(value, dict) and set(value) == {"field", "in"} and isinstance(value["in"], list):
         return {"field": value["field"], "in": list(value["in"])}
     raise CatalogueError(f"{where}: field {name}: `past_only` is true, false or {{ field = …, in = [...] }}")
+
+
+CARD_FIELDS = ("name", "kana", "address", "birth_date")
+
+
+def _card_offers(value: Any, raw: dict, path: Path) -> dict[str, str]:
+    """`card_offers = { previous_address = "address" }`: a question the ID card's value is offered
+    for (the card still shows the address before a move), to be checked by the visitor."""
+    own = {f.get("name"): f.get("type") for f in raw.get("fields", [])}
+    if not isinstance(value, dict) or any(own.get(k) not in ("text", "address", "kana", "date") or v not in CARD_FIELDS
+                                          for k, v in value.items()):
+        raise CatalogueError(f"{path}: card_offers maps the procedure's own fields to a card field"
+                             f" ({', '.join(CARD_FIELDS)})")
+    return dict(value)
 
 
 def _input(value: Any, ftype: str, where: str, name: str) -> str | None:
@@ -369,6 +384,7 @@ def load_catalogue(dirs: list[Path] | None = None, disabled: tuple[str, ...] = (
             fee=int(raw.get("fee", 0)),
             fields=tuple(_field(f, str(path)) for f in raw.get("fields", [])), source=path,
             household_questions=tuple(raw.get("household_questions", ())),
+            card_offers=_card_offers(raw.get("card_offers", {}), raw, path),
         )
     life_events = {}
     for raw in events_raw.get("events", []):

@@ -87,7 +87,7 @@ def index():
     notice = request.args.get("notice")
     response = current_app.make_response(
         screen(v, "start", "kiosk/start.html", notice=notice if notice in NOTICES else None,
-               card_on_reader=bool(hub().card_present)))
+               card_on_reader=hub().card_left_behind))
     if "lang" not in request.args:
         response.delete_cookie("lang")
     return response
@@ -122,6 +122,10 @@ def end():
     notice = reason if reason in NOTICES else None
     if v is not None:
         hub().wipe(v, notice)
+    if request.form.get("take_card") == "yes" and emulated_card_reader():
+        # The demo's emulated card goes with its visitor (after the visit ended: no "card removed").
+        hub().devices.reader().remove()
+        hub().card_left_behind = False
     session.pop(SESSION_KEY, None)
     return redirect(url_for("kiosk.index", **({"notice": notice} if notice else {})))
 
@@ -473,8 +477,8 @@ def ask(v, name):
                           back_url=_previous_url(v, name), back_to_confirm=request.args.get("back") == "confirm")
         flow.set_answer(v, f, ans.value, cat)
         return _after_answer(v)
-    prefill = None
-    if f.type == "address" and f.name not in v.values:
+    prefill = flow.card_offer(v, f, cat)
+    if prefill is None and f.type == "address" and f.name not in v.values:
         code = v.values.get("postal_code" if f.name == "address" else f.name.replace("address", "postal_code"))
         hit = lookup_postal_code(code) if code else None
         prefill = hit.text if hit else None
@@ -616,8 +620,8 @@ def emulated_card_reader() -> bool:
 @bp.context_processor
 def emulator_helpers():
     if not emulated_card_reader():
-        return {"emulator_personas": []}
-    return {"emulator_personas": emulator_personas()}
+        return {"emulator_personas": [], "emulator_pins": {}}
+    return {"emulator_personas": emulator_personas(), "emulator_pins": emulator_pins()}
 
 
 def _personas_folder():
@@ -631,6 +635,19 @@ def emulator_personas() -> list[str]:
     return sorted(p.stem for p in _personas_folder().glob("*.toml"))
 
 
+def emulator_pins() -> dict[str, str]:
+    """Each demo card's PIN, shown on the demo panel (test cards: their PINs are in the files)."""
+    from hardware.cards.emulator import persona as personas
+    out = {}
+    for name in emulator_personas():
+        try:
+            p = personas.load(_personas_folder() / f"{name}.toml")
+        except MadoguchiError:
+            continue
+        out[name] = p.pin if p.card == "mynumber" else (p.pin1 if p.pin_set else "")
+    return out
+
+
 emulator_bp = Blueprint("kiosk_emulator", __name__)
 emulator_bp.before_request(only_the_kiosks_browser)
 
@@ -642,6 +659,10 @@ def emulator_card():
     persona = request.form.get("persona", "")
     if request.form.get("action") == "remove":
         reader.remove()
+    elif request.form.get("action") == "reset":
+        # Every demo card back as its file describes it: tries counters full again, off the reader.
+        reader.slot.forget()
+        hub().on_card_event({"type": "removed", "reader": reader.slot.name})
     elif persona in emulator_personas():
         reader.insert(_personas_folder() / f"{persona}.toml")
         # To the card screen, as a real card moves this visit on: not back to `next`, which
