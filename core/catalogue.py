@@ -21,6 +21,9 @@ PERSON_FIELD_NAMES = ("name", "kana", "birth_date", "sex", "postal_code", "addre
 # A household member's answers a procedure may ask beside the name, kana, birth date, sex and
 # relationship (its `household_questions`): defined with the person fields.
 MEMBER_QUESTIONS = ("lives_apart",)
+# What a text field's answer is typed as, for the keyboards (`input` on a field): digits only
+# (a card's number), Latin capitals and digits (a 在留カード番号), or any text.
+INPUTS = ("digits", "latin", "text")
 FALLBACK_LANGUAGE = "ja"
 # Files of a catalogue folder that are not procedures.
 NON_PROCEDURE_FILES = ("person_fields", "life_events", "navigator")
@@ -59,6 +62,7 @@ class FieldDef:
                                      # when another answer is one of some values ({field, in}: 転入日)
     late_after: dict | None = None   # {days, field?, in?}: a date longer ago is accepted with a notice
                                      # (a 転入届 past its 14 days: the visitor may be asked why)
+    input: str | None = None         # text: what is typed (INPUTS): a number pad for a card's number
     parts: tuple[str, ...] = ()      # text/kana: asked as 姓 and 名 (NAME_PARTS), stored joined by a space
     part_labels: dict = field(default_factory=dict)   # each part's label, a language table per part
 
@@ -110,6 +114,7 @@ class Procedure:
     fields: tuple[FieldDef, ...]
     source: Path
     household_questions: tuple[str, ...] = ()   # MEMBER_QUESTIONS asked of each household member
+    card_offers: dict = field(default_factory=dict)   # own field → the card's field offered as its answer
 
     def name(self, lang: str = "ja") -> str:
         return text_in(self.names, lang)
@@ -150,7 +155,7 @@ def _field(raw: dict, where: str) -> FieldDef:
         when = {"field": when["field"], "in": list(when["in"])}
     known = {"name", "type", "required", "label", "question", "hint", "choices", "choice_labels",
              "min", "max", "max_length", "default", "when", "past_only", "late_after", "pattern", "example", "upper",
-             "parts", "part_labels"}
+             "parts", "part_labels", "input"}
     unknown = set(raw) - known
     if unknown:
         raise CatalogueError(f"{where}: field {name}: unknown keys {sorted(unknown)}")
@@ -163,6 +168,7 @@ def _field(raw: dict, where: str) -> FieldDef:
         late_after=_late_after(raw.get("late_after"), where, name),
         pattern=_pattern(raw.get("pattern"), where, name), example=raw.get("example"), upper=bool(raw.get("upper")),
         parts=_parts(raw, where, name), part_labels=raw.get("part_labels", {}),
+        input=_input(raw.get("input"), ftype, where, name),
     )
 
 
@@ -203,6 +209,28 @@ def _past_only(value: Any, where: str, name: str) -> bool | dict:
     if isinstance(value, dict) and set(value) == {"field", "in"} and isinstance(value["in"], list):
         return {"field": value["field"], "in": list(value["in"])}
     raise CatalogueError(f"{where}: field {name}: `past_only` is true, false or {{ field = …, in = [...] }}")
+
+
+CARD_FIELDS = ("name", "kana", "address", "birth_date")
+
+
+def _card_offers(value: Any, raw: dict, path: Path) -> dict[str, str]:
+    """`card_offers = { previous_address = "address" }`: a question the ID card's value is offered
+    for (the card still shows the address before a move), to be checked by the visitor."""
+    own = {f.get("name"): f.get("type") for f in raw.get("fields", [])}
+    if not isinstance(value, dict) or any(own.get(k) not in ("text", "address", "kana", "date") or v not in CARD_FIELDS
+                                          for k, v in value.items()):
+        raise CatalogueError(f"{path}: card_offers maps the procedure's own fields to a card field"
+                             f" ({', '.join(CARD_FIELDS)})")
+    return dict(value)
+
+
+def _input(value: Any, ftype: str, where: str, name: str) -> str | None:
+    if value is None:
+        return None
+    if ftype != "text" or value not in INPUTS:
+        raise CatalogueError(f"{where}: field {name}: `input` is for a text field: one of {', '.join(INPUTS)}")
+    return value
 
 
 def _late_after(value: Any, where: str, name: str) -> dict | None:
@@ -356,6 +384,7 @@ def load_catalogue(dirs: list[Path] | None = None, disabled: tuple[str, ...] = (
             fee=int(raw.get("fee", 0)),
             fields=tuple(_field(f, str(path)) for f in raw.get("fields", [])), source=path,
             household_questions=tuple(raw.get("household_questions", ())),
+            card_offers=_card_offers(raw.get("card_offers", {}), raw, path),
         )
     life_events = {}
     for raw in events_raw.get("events", []):

@@ -10,7 +10,7 @@ from typing import Any
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from core import answers, outbox
+from core import answers, help_calls, outbox
 from core import exchange_log as xlog
 from core.application import Application, Source, State
 from core.catalogue import MEMBER_QUESTIONS, get_catalogue, text_in
@@ -95,6 +95,22 @@ def queue_view_rows(rows: list[casework.QueueRow]) -> list[dict[str, Any]]:
     return out
 
 
+@bp.get("/help-calls")
+@requires(Role.CLERK)
+def help_calls_box():
+    """The queue's "visitors waiting for help" box alone, for the page to refresh it often."""
+    return render_template("counter/_help_calls.html", help_calls=help_calls.open_calls(get_db()))
+
+
+@bp.post("/help-calls/<int:call_id>")
+@requires(Role.CLERK)
+def answer_help_call(call_id: int):
+    """A clerk goes to the kiosk: the call leaves every clerk's queue."""
+    if help_calls.answer(get_db(), call_id, current_clerk().actor):
+        flash(_("The kiosk's call is answered."))
+    return redirect(url_for("counter.index"))
+
+
 def render_queue(status: int = 200, **kw):
     filters = _queue_filters()
     db = get_db()
@@ -106,7 +122,8 @@ def render_queue(status: int = 200, **kw):
         "counter/queue.html", rows=queue_view_rows(rows), counts=counts,
         waiting_count=sum(counts.get(str(s), 0) for s in casework.OPEN_STATES), filters=filters,
         is_today=filters["day"] == casework.today(), catalogue=get_catalogue(),
-        state_filters=list(QUEUE_STATE_FILTERS), errors=kw.pop("errors", {}), **kw), status
+        state_filters=list(QUEUE_STATE_FILTERS), errors=kw.pop("errors", {}),
+        help_calls=help_calls.open_calls(db), **kw), status
 
 
 @bp.get("/")

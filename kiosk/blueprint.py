@@ -18,7 +18,7 @@ from core.errors import ConfigError
 from core.store.db import open_from_config
 from kiosk import flow, pairing
 from kiosk.hub import Hub
-from kiosk.labels import field_message, message_for, source_label
+from kiosk.labels import field_message, format_day, message_for, source_label
 from kiosk.reception import PREFIX_RE
 from web import add_service, add_start_note, get_config, get_db
 
@@ -119,6 +119,7 @@ def kiosk_helpers():
         "message_for": message_for,
         "field_message": field_message,
         "source_label": source_label,
+        "format_day": format_day,
         "step_bar": steps_for(),
     }
 

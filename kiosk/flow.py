@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.application import Source, new_application_id
 from core.catalogue import Catalogue, FieldDef
+from core.clock import today_in_japan
 from core.forms import parse_application, prune_inapplicable
 from core.navigator import Facts, Question, rechosen, starting_choice
 
@@ -31,6 +32,12 @@ class CardRead:
     fields: dict[str, Any]            # name, kana, address, birth_date (YYYY-MM-DD), sex
     gaiji: list[dict] = field(default_factory=list)   # characters the card gave as 〓 (hardware.cards.Gaiji)
     address_at_issue: str | None = None  # licence only: the address printed at issue, when a later one exists
+    expiry: str | None = None         # licence only (the My Number card's is not on the AP read): YYYY-MM-DD
+
+    @property
+    def expired(self) -> bool:
+        """Past its last valid day (Japan's date): the visitor and the clerk are told."""
+        return bool(self.expiry) and self.expiry < today_in_japan().isoformat()
 
     @property
     def source(self) -> Source:
@@ -167,7 +174,8 @@ def card_fields(card_data: CardData) -> tuple[str, dict[str, Any], list[dict]]:
         "kana": card_data.kana,
         "address": card_data.address,
         "birth_date": card_data.birth_date.isoformat(),
-        "sex": card_data.sex,
+        # A licence has no sex field: nothing is filled in for it (the visitor is asked).
+        "sex": None if card_data.card == "licence" else card_data.sex,
     }
     fields = {k: v for k, v in fields.items() if v not in (None, "")}
     return card_data.card, fields, [g.as_dict() for g in card_data.gaiji]
@@ -180,11 +188,25 @@ def apply_card(visit: Visit, kind: str, fields: dict[str, Any], gaiji: list[dict
         visit.application_id = new_application_id()
 
 
+def card_offer(visit: Visit, f, catalogue: Catalogue) -> str | None:
+    """The card's value a question offers (a procedure's `card_offers`: the 前住所 of a 転入 from the
+    card's address), when the question has no answer yet."""
+    if visit.card is None or f.name in visit.values:
+        return None
+    for pid in visit.procedures:
+        source = catalogue.get(pid).card_offers.get(f.name) if pid in catalogue.procedures else None
+        if source and visit.card.fields.get(source):
+            return str(visit.card.fields[source])
+    return None
+
+
 def licence_addresses(card: CardRead | None) -> dict[str, Any] | None:
-    """For the clerk: a licence's current address and the one at issue (the counter shows both)."""
+    """For the clerk: a licence's current address and the one at issue (the counter shows both),
+    and its expiry (an expired licence is flagged)."""
     if card is None or card.kind != "licence":
         return None
-    return {"card": "licence", "address": card.fields.get("address"), "address_at_issue": card.address_at_issue}
+    return {"card": "licence", "address": card.fields.get("address"), "address_at_issue": card.address_at_issue,
+            "expiry": card.expiry, "expired": card.expired}
 
 
 def apply_prereg(visit: Visit, application_id: str, json_form: dict[str, Any], catalogue: Catalogue) -> None:

@@ -84,6 +84,9 @@ class Hub:
         self.visits = VisitStore(limit + SERVER_GRACE_SECONDS, on_expire=self._expired)
         self.station: str | None = None        # the visit in front of the devices
         self.card_present: bool | None = None  # as the card monitor last reported (None: unknown)
+        # A card still on the reader when a visit ended: the start screen asks for it to be handed in
+        # (not a card that was there when the kiosk started: nobody has used the kiosk yet).
+        self.card_left_behind = False
         self.camera_state: str | None = None
         self._cond = threading.Condition()
         self._events: deque[tuple[int, str | None, dict]] = deque(maxlen=EVENT_HISTORY)
@@ -125,6 +128,8 @@ class Hub:
 
     def wipe(self, visit: Visit, notice: str | None) -> None:
         """End a visit: drop everything personal and send its page back to the start."""
+        if self.card_present and visit.path == "card":
+            self.card_left_behind = True
         with visit.lock:
             self.visits.drop(visit.id)
             app = visit.application
@@ -208,11 +213,13 @@ class Hub:
         v = self.station_visit()
         if kind == "inserted":
             self.card_present = True
+            self.card_left_behind = False
             if v is not None and not v.finished and v.screen in ("start", "card_wait"):
                 v.path, v.card_inserted, v.error = "card", True, None
                 self.navigate(v, "card_pin")
         elif kind == "removed":
             self.card_present = False
+            self.card_left_behind = False
             if v is None or v.finished or v.path != "card" or not (v.card_inserted or v.card):
                 return
             with v.lock:
@@ -241,6 +248,7 @@ class Hub:
         with visit.lock:
             apply_card(visit, kind, fields, gaiji)
             visit.card.address_at_issue = data.address_at_issue
+            visit.card.expiry = data.expiry.isoformat() if data.expiry else None
             visit.tries = data.tries_left
         card = visit.card
         self._log_exchange(visit, counterparty=card.counterparty, purpose="card_read", payload=fields,

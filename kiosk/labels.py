@@ -141,6 +141,19 @@ KEYBOARDS = {"kana": "kana", "text": "text", "address": "address", "postal_code"
              "phone": "phone", "number": "digits"}
 
 
+def keyboard_for(f: FieldDef) -> str | None:
+    """The on-screen keyboard a question opens: as the field says (`input`), or as the example of
+    its pattern is written (12345678901: a number pad; AB12345678CD: Latin), else by its type."""
+    if f.input:
+        return f.input
+    if f.type == "text" and f.pattern and f.example:
+        if f.example.isdigit():
+            return "digits"
+        if f.example.isascii() and f.example.isalnum():
+            return "latin"
+    return KEYBOARDS.get(f.type)
+
+
 def field_view(f: FieldDef, visit: flow.Visit, form=None, prefill: str | None = None) -> dict[str, Any]:
     """A question page: the field, its current answer as the inputs show it, its keyboard."""
     value = visit.values.get(f.name)
@@ -166,6 +179,6 @@ def field_view(f: FieldDef, visit: flow.Visit, form=None, prefill: str | None = 
         "def": f, "name": f.name, "type": f.type, "required": f.required,
         "question": f.question_in(lang()), "label": f.label_in(lang()), "hint": text_in(f.hint, lang()),
         "choices": [(c, f.choice_label(c, lang())) for c in f.choices],
-        "current": current, "keyboard": KEYBOARDS.get(f.type), "source": visit.sources.get(f.name),
+        "current": current, "keyboard": keyboard_for(f), "source": visit.sources.get(f.name),
         "max_length": f.max_length, "parts": [(p, f.part_label(p, lang())) for p in f.parts],
     }

@@ -39,6 +39,7 @@ log = logging.getLogger("madoguchi.kiosk.office")
 migrations = Migrations("kiosk.office")
 
 API_PATH = "/kiosk/api/v1/applications"
+HELP_PATH = "/kiosk/api/v1/help"
 KIOSK_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 BACKOFF_INITIAL = 2.0
 BACKOFF_MAX = 300.0
@@ -162,6 +163,19 @@ class OfficeClient:
                 422: "office_refused", 400: "office_refused"}.get(r.status_code, "office_unreachable")
         raise OfficeUnavailable(f"the office server answered {r.status_code}", code=code)
 
+    def call_help(self, screen: str) -> None:
+        """A visitor asks for staff: told to the office at once (the counter's queue shows it)."""
+        import requests
+
+        try:
+            r = requests.post(self.config.kiosk.office_server_url.rstrip("/") + HELP_PATH, json={"screen": screen},
+                              timeout=TIMEOUT_SECONDS,
+                              headers={"Authorization": f"Bearer {kiosk_device_token(self.config)}"})
+        except requests.RequestException as e:
+            raise OfficeUnavailable(f"the office server could not be reached ({type(e).__name__})") from None
+        if r.status_code not in (200, 201):
+            raise OfficeUnavailable(f"the office server answered {r.status_code}", code="office_unreachable")
+
     def deliver_pending(self, db: sqlite_utils.Database, *, force: bool = False) -> tuple[int, int]:
         """Send every due upload; returns (delivered, still waiting)."""
         now = utcnow()
@@ -236,6 +250,23 @@ def _problem(status: int, code: str, **extra):
 # HTTP status of each refusal of core.services.uploads (ValidationError: 422; other codes: 400).
 REFUSAL_STATUS = {"wrong_kiosk": 403, "foreign_reception_number": 403, "other_kiosks_application": 403,
                   "conflict": 409}
+
+
+@api_bp.post("/help")
+@_csrf_exempt
+def receive_help_call():
+    """A kiosk PC's visitor asks for staff: the call joins the counter's queue."""
+    from core import help_calls
+    from web import get_config, get_db, json_body
+
+    auth = request.headers.get("Authorization", "")
+    owner = kiosk_of_token(kiosk_device_token(get_config()), auth[7:]) if auth.startswith("Bearer ") else None
+    if owner is None:
+        return _problem(401, "unauthorized")
+    body = json_body()
+    screen = body.get("screen", "") if isinstance(body, dict) else ""
+    call = help_calls.call(get_db(), owner[0], screen if isinstance(screen, str) else "")
+    return {"id": call["id"], "kiosk_id": call["kiosk_id"]}, 201
 
 
 @api_bp.post("/applications")

@@ -13,7 +13,7 @@ from urllib.parse import urlencode, urlsplit
 from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, session, url_for
 from flask_babel import refresh
 
-from core import answers
+from core import answers, help_calls
 from core.catalogue import text_in
 from core.errors import MadoguchiError, ValidationError
 from core.forms import notices
@@ -83,10 +83,11 @@ def index():
         refresh()
     v = hub().new_visit(session.get(SESSION_KEY))
     session[SESSION_KEY] = v.id
+    session.pop("kiosk_help", None)      # a new visitor has not called anyone
     notice = request.args.get("notice")
     response = current_app.make_response(
         screen(v, "start", "kiosk/start.html", notice=notice if notice in NOTICES else None,
-               card_on_reader=bool(hub().card_present)))
+               card_on_reader=hub().card_left_behind))
     if "lang" not in request.args:
         response.delete_cookie("lang")
     return response
@@ -121,8 +122,31 @@ def end():
     notice = reason if reason in NOTICES else None
     if v is not None:
         hub().wipe(v, notice)
+    if request.form.get("take_card") == "yes" and emulated_card_reader():
+        # The demo's emulated card goes with its visitor (after the visit ended: no "card removed").
+        hub().devices.reader().remove()
+        hub().card_left_behind = False
     session.pop(SESSION_KEY, None)
     return redirect(url_for("kiosk.index", **({"notice": notice} if notice else {})))
+
+
+@bp.post("/help")
+def call_staff():
+    """The visitor touched "call staff": the call appears on the counter's queue at once (this
+    office's database, or the office server's when this is a kiosk PC). The visit goes on."""
+    h, v = hub(), current_visit()
+    screen = v.screen if v is not None else "start"
+    try:
+        if h.office is not None:
+            h.office.call_help(screen)
+        else:
+            help_calls.call(get_db(), get_config().kiosk.kiosk_id, screen)
+    except MadoguchiError as e:
+        log.warning("a call for staff could not be made: %s", e.code)
+        session["kiosk_help"] = "failed"
+    else:
+        session["kiosk_help"] = "called"
+    return redirect(_safe_next(request.form.get("next")))
 
 
 @bp.post("/touch")
@@ -453,8 +477,8 @@ def ask(v, name):
                           back_url=_previous_url(v, name), back_to_confirm=request.args.get("back") == "confirm")
         flow.set_answer(v, f, ans.value, cat)
         return _after_answer(v)
-    prefill = None
-    if f.type == "address" and f.name not in v.values:
+    prefill = flow.card_offer(v, f, cat)
+    if prefill is None and f.type == "address" and f.name not in v.values:
         code = v.values.get("postal_code" if f.name == "address" else f.name.replace("address", "postal_code"))
         hit = lookup_postal_code(code) if code else None
         prefill = hit.text if hit else None
@@ -596,8 +620,8 @@ def emulated_card_reader() -> bool:
 @bp.context_processor
 def emulator_helpers():
     if not emulated_card_reader():
-        return {"emulator_personas": []}
-    return {"emulator_personas": emulator_personas()}
+        return {"emulator_personas": [], "emulator_pins": {}}
+    return {"emulator_personas": emulator_personas(), "emulator_pins": emulator_pins()}
 
 
 def _personas_folder():
@@ -611,6 +635,19 @@ def emulator_personas() -> list[str]:
     return sorted(p.stem for p in _personas_folder().glob("*.toml"))
 
 
+def emulator_pins() -> dict[str, str]:
+    """Each demo card's PIN, shown on the demo panel (test cards: their PINs are in the files)."""
+    from hardware.cards.emulator import persona as personas
+    out = {}
+    for name in emulator_personas():
+        try:
+            p = personas.load(_personas_folder() / f"{name}.toml")
+        except MadoguchiError:
+            continue
+        out[name] = p.pin if p.card == "mynumber" else (p.pin1 if p.pin_set else "")
+    return out
+
+
 emulator_bp = Blueprint("kiosk_emulator", __name__)
 emulator_bp.before_request(only_the_kiosks_browser)
 
@@ -622,6 +659,10 @@ def emulator_card():
     persona = request.form.get("persona", "")
     if request.form.get("action") == "remove":
         reader.remove()
+    elif request.form.get("action") == "reset":
+        # Every demo card back as its file describes it: tries counters full again, off the reader.
+        reader.slot.forget()
+        hub().on_card_event({"type": "removed", "reader": reader.slot.name})
     elif persona in emulator_personas():
         reader.insert(_personas_folder() / f"{persona}.toml")
         # To the card screen, as a real card moves this visit on: not back to `next`, which

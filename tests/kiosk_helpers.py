@@ -17,6 +17,7 @@ TYPED = {
     "postal_code": {"value": "1000013"},
     "address": {"value": "東京都千代田区霞が関２丁目１－２"},
     "phone": {"value": "090-5555-0101"},
+    "sex": {"value": "male"},              # a licence has no sex field: the visitor is asked
     "move_date": {"era": "western", "year": "2026", "month": "11", "day": "1"},
     "previous_postal_code": {"value": "0600000"},
     "previous_address": {"value": "北海道札幌市中央区北１条西２丁目"},

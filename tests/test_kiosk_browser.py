@@ -52,7 +52,20 @@ MEASURE = """() => {
     const r = el.getBoundingClientRect();
     if (r.width < 44 || r.height < 44) small.push(el.outerHTML.slice(0, 80));
   }
-  return {smallest, where, small, overflow: document.documentElement.scrollWidth > window.innerWidth + 1};
+  // The screen's main buttons (what moves the visitor on): within reach, in the lower half, when
+  // the page fits the screen (a long page scrolls them into reach).
+  let high = [];
+  const fits = document.documentElement.scrollHeight <= window.innerHeight + 1;
+  if (fits && window.innerHeight >= 1500) {
+    const main = '.k-main .k-actions .k-primary, .k-main .k-choices .k-choice, .k-main button[name=answer],'
+               + ' .k-main .k-pin-pad';
+    for (const el of document.querySelectorAll(main)) {
+      if (!visible(el)) continue;
+      const r = el.getBoundingClientRect();
+      if (r.top + r.height / 2 < window.innerHeight / 2) high.push(el.outerHTML.slice(0, 80));
+    }
+  }
+  return {smallest, where, small, high, overflow: document.documentElement.scrollWidth > window.innerWidth + 1};
 }"""
 
 
@@ -68,6 +81,7 @@ class Screens:
         assert m["smallest"] >= 20, f"{name}: text of {m['smallest']} px: {m['where']}"
         assert not m["small"], f"{name}: touch targets under 44 px: {m['small']}"
         assert not m["overflow"], f"{name}: the page is wider than the screen"
+        assert not m["high"], f"{name}: main buttons out of reach in the upper half: {m['high']}"
 
     def shot(self, name: str):
         self.n += 1

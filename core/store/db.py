@@ -25,6 +25,7 @@ CORE_MIGRATIONS = (
     "core.users",
     "core.signin_throttle",
     "core.admin_log",
+    "core.help_calls",
 )
 _registered: list[str] = []
 

@@ -102,6 +102,22 @@
     }, seconds * 1000);
   }
 
+  // --- kiosks calling for staff: the box on the queue refreshes every few seconds ------------
+  var helpBox = document.getElementById("help-calls");
+  if (helpBox && helpBox.getAttribute("data-refresh-url")) {
+    setInterval(function () {
+      if (document.hidden) { return; }
+      fetch(helpBox.getAttribute("data-refresh-url"), { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (html) {
+          if (!html) { return; }
+          var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("help-calls");
+          if (fresh) { helpBox.replaceWith(fresh); helpBox = fresh; }
+        })
+        .catch(function () { /* offline for a moment: try again next time */ });
+    }, 4000);
+  }
+
   // --- forwarding state on the detail page -------------------------------------------------
   function followForwarding() {
     var box = document.getElementById("forwarding");
