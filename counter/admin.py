@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from flask import abort, flash, g, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+from core import satisfaction
 from core import users as accounts
 from core.catalogue import get_catalogue
 from core.errors import NotFound
@@ -51,7 +52,8 @@ def figures_page():
     field_labels = {name: cat.field(name).label_in(g.lang) if cat.known_field(name) else name
                     for name, _count in result.top_fields}
     return render_template("counter/figures.html", fig=result, errors=errors, field_labels=field_labels,
-                           max_visits=max([d.visits for d in result.days] + [1])), 400 if errors else 200
+                           max_visits=max([d.visits for d in result.days] + [1]),
+                           ratings=satisfaction.summary(get_db(), start, end)), 400 if errors else 200
 
 
 @bp.get("/figures.csv")
@@ -72,6 +74,12 @@ def figures_csv():
     w.writerow(["procedure", "forms", "corrected_forms", "corrections", "corrections_per_form"])
     for p in result.procedures:
         w.writerow([p.procedure, p.forms, p.corrected_forms, p.corrections, f"{p.corrections_per_form:.2f}"])
+    ratings = satisfaction.summary(get_db(), start, end, comments=0)
+    w.writerow([])
+    w.writerow(["rating", "ratings"])
+    for score in satisfaction.SCORES:
+        w.writerow([score, ratings.counts[score]])
+    w.writerow(["satisfied_share", "" if ratings.satisfied_share is None else f"{ratings.satisfied_share:.3f}"])
     # Excel on Japanese Windows opens UTF-8 CSV correctly only with a BOM.
     response = make_response("\ufeff" + out.getvalue())
     response.headers["Content-Type"] = "text/csv; charset=utf-8"

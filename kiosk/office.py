@@ -40,6 +40,7 @@ migrations = Migrations("kiosk.office")
 
 API_PATH = "/kiosk/api/v1/applications"
 HELP_PATH = "/kiosk/api/v1/help"
+RATING_PATH = "/kiosk/api/v1/ratings"
 KIOSK_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 BACKOFF_INITIAL = 2.0
 BACKOFF_MAX = 300.0
@@ -163,18 +164,25 @@ class OfficeClient:
                 422: "office_refused", 400: "office_refused"}.get(r.status_code, "office_unreachable")
         raise OfficeUnavailable(f"the office server answered {r.status_code}", code=code)
 
-    def call_help(self, screen: str) -> None:
-        """A visitor asks for staff: told to the office at once (the counter's queue shows it)."""
+    def send_rating(self, score: str, comment: str) -> None:
+        """A visitor's five-face rating, for the office's figures (nothing ties it to the visit)."""
+        self._post(RATING_PATH, {"score": score, "comment": comment})
+
+    def _post(self, path: str, body: dict) -> None:
         import requests
 
         try:
-            r = requests.post(self.config.kiosk.office_server_url.rstrip("/") + HELP_PATH, json={"screen": screen},
+            r = requests.post(self.config.kiosk.office_server_url.rstrip("/") + path, json=body,
                               timeout=TIMEOUT_SECONDS,
                               headers={"Authorization": f"Bearer {kiosk_device_token(self.config)}"})
         except requests.RequestException as e:
             raise OfficeUnavailable(f"the office server could not be reached ({type(e).__name__})") from None
-        if r.status_code not in (200, 201):
+        if r.status_code not in (200, 201, 204):
             raise OfficeUnavailable(f"the office server answered {r.status_code}", code="office_unreachable")
+
+    def call_help(self, screen: str) -> None:
+        """A visitor asks for staff: told to the office at once (the counter's queue shows it)."""
+        self._post(HELP_PATH, {"screen": screen})
 
     def deliver_pending(self, db: sqlite_utils.Database, *, force: bool = False) -> tuple[int, int]:
         """Send every due upload; returns (delivered, still waiting)."""
@@ -267,6 +275,28 @@ def receive_help_call():
     screen = body.get("screen", "") if isinstance(body, dict) else ""
     call = help_calls.call(get_db(), owner[0], screen if isinstance(screen, str) else "")
     return {"id": call["id"], "kiosk_id": call["kiosk_id"]}, 201
+
+
+@api_bp.post("/ratings")
+@_csrf_exempt
+def receive_rating():
+    """A kiosk PC's visitor rated the visit: kept for the office's figures, apart from any visit."""
+    from core import satisfaction
+    from web import get_config, get_db, json_body
+
+    config = get_config()
+    auth = request.headers.get("Authorization", "")
+    if (kiosk_of_token(kiosk_device_token(config), auth[7:]) if auth.startswith("Bearer ") else None) is None:
+        return _problem(401, "unauthorized")
+    body = json_body()
+    if not isinstance(body, dict):
+        return _problem(400, "bad_score")
+    try:
+        satisfaction.rate(get_db(), channel="kiosk", score=body.get("score"), comment=body.get("comment", ""),
+                          office=config.kiosk.office)
+    except satisfaction.RatingRefused as e:
+        return _problem(400, e.code)
+    return "", 204
 
 
 @api_bp.post("/applications")

@@ -13,7 +13,7 @@ from urllib.parse import urlencode, urlsplit
 from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, session, url_for
 from flask_babel import refresh
 
-from core import answers, help_calls
+from core import answers, help_calls, satisfaction
 from core.catalogue import text_in
 from core.errors import MadoguchiError, ValidationError
 from core.forms import notices
@@ -608,7 +608,28 @@ def done(v):
     if not v.finished:
         return redirect(url_for("kiosk.confirm"))
     where = next_steps(v.next_steps, hub().catalogue, get_config().kiosk.office)
-    return screen(v, "done", "kiosk/done.html", where=where)
+    return screen(v, "done", "kiosk/done.html", where=where, rated=session.get("kiosk_rated") == v.id)
+
+
+@bp.post("/rate")
+@with_visit
+def rate(v):
+    """The five faces of the done screen: kept apart from the visit (core.satisfaction)."""
+    if not v.finished:
+        return redirect(url_for("kiosk.confirm"))
+    if session.get("kiosk_rated") != v.id:
+        try:
+            if hub().office is not None:
+                hub().office.send_rating(request.form.get("score", ""), request.form.get("comment", ""))
+            else:
+                satisfaction.rate(get_db(), channel="kiosk", score=request.form.get("score", ""),
+                                  comment=request.form.get("comment", ""), office=get_config().kiosk.office)
+        except satisfaction.RatingRefused:
+            return redirect(url_for("kiosk.done"))
+        except MadoguchiError as e:      # the office server is away: the visit is not troubled
+            log.warning("a rating could not be sent: %s", e.code)
+        session["kiosk_rated"] = v.id
+    return redirect(url_for("kiosk.done"))
 
 
 # --- the emulated devices of the embedded default (demos and tests) --------------------------

@@ -15,7 +15,7 @@ from flask import abort, redirect, render_template, request, session, url_for
 from flask_babel import format_date
 from flask_babel import gettext as _
 
-from core import sealed
+from core import satisfaction, sealed
 from core.catalogue import MEMBER_QUESTIONS, NAME_PARTS, FieldDef, get_catalogue, text_in
 from core.errors import FieldError, ValidationError
 from core.forms import MAX_HOUSEHOLD, notices
@@ -33,6 +33,7 @@ from web.messages import era_options, field_error, yes_no_options
 
 DRAFT = "prereg_draft"
 DONE = "prereg_done"
+RATED = "prereg_rated"   # this browser's application was rated (one rating an application)
 
 
 # --- state ----------------------------------------------------------------------------
@@ -418,6 +419,7 @@ def check():
             save_flow(flow)
         else:
             drafts.delete(get_db(), session.pop(DRAFT, None))
+            session.pop(RATED, None)          # a new application: a new rating
             session[DONE] = {"id": receipt.app_id, "token": receipt.token,
                              "expires_at": receipt.expires_at.isoformat(), "procedures": flow.procedures}
             return redirect(url_for("prereg.done"))
@@ -465,7 +467,22 @@ def done():
     ctx = done_context()
     if ctx is None:
         return redirect(url_for("prereg.index"))
-    return render_template("prereg/done.html", **ctx)
+    return render_template("prereg/done.html", rated=bool(session.get(RATED)), **ctx)
+
+
+@bp.post("/done/rate")
+def rate():
+    """The five faces on the done page (core.satisfaction: nothing ties the rating to the application)."""
+    if not session.get(DONE):
+        return redirect(url_for("prereg.index"))
+    if not session.get(RATED):
+        try:
+            satisfaction.rate(get_db(), channel="prereg", score=request.form.get("score", ""),
+                              comment=request.form.get("comment", ""))
+        except satisfaction.RatingRefused:
+            return redirect(url_for("prereg.done"))
+        session[RATED] = True
+    return redirect(url_for("prereg.done"))
 
 
 @bp.get("/done/qr.png")

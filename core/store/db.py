@@ -26,6 +26,7 @@ CORE_MIGRATIONS = (
     "core.signin_throttle",
     "core.admin_log",
     "core.help_calls",
+    "core.satisfaction",
 )
 _registered: list[str] = []
 

@@ -1,0 +1,95 @@
+"""Ratings of a visit (five faces) from the kiosk's done screen and prereg's done page, for the
+plan's "satisfied with the counter ≥ 90%". A rating is never linked to a person: it keeps the
+day (Japan's), where it was given and the score, an optional comment, and nothing else — no
+application, no visit, no time of day that could be matched with an application's."""
+from __future__ import annotations
+
+import secrets
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from core.clock import today_in_japan
+from core.errors import MadoguchiError
+from core.store.db import write
+
+migrations = Migrations("core.satisfaction")
+SCORES = (5, 4, 3, 2, 1)          # very satisfied … very dissatisfied
+SATISFIED = (5, 4)
+CHANNELS = ("kiosk", "prereg")
+MAX_COMMENT = 400
+
+
+class RatingRefused(MadoguchiError):
+    code = "rating_refused"
+
+
+@migrations()
+def m001_ratings(db: sqlite_utils.Database) -> None:
+    # A random key, so the order of the rows says nothing about the order of the visits.
+    db.table("ratings").create({"id": str, "day": str, "channel": str, "office": str, "score": int,
+                                "comment": str}, pk="id", not_null={"day", "channel", "score"})
+    db.table("ratings").create_index(["day"])
+
+
+def clean_comment(text: object) -> str:
+    """The comment as kept: NFC, no control characters, at most MAX_COMMENT characters."""
+    if not isinstance(text, str):
+        return ""
+    text = unicodedata.normalize("NFC", text)
+    text = "".join(ch for ch in text if ch in "\n" or unicodedata.category(ch)[0] != "C")
+    return text.strip()[:MAX_COMMENT]
+
+
+def rate(db: sqlite_utils.Database, *, channel: str, score: object, comment: object = "", office: str = "",
+         day: date | None = None) -> None:
+    """Keep one rating. Raises RatingRefused (code `bad_score` or `bad_channel`)."""
+    if channel not in CHANNELS:
+        raise RatingRefused("unknown channel", code="bad_channel")
+    try:
+        value = int(str(score)) if str(score).isascii() else None
+    except ValueError:
+        value = None
+    if value not in SCORES:
+        raise RatingRefused("a score is 1 to 5", code="bad_score")
+    with write(db):
+        db["ratings"].insert({"id": secrets.token_hex(12), "day": (day or today_in_japan()).isoformat(),
+                              "channel": channel, "office": str(office)[:40], "score": value,
+                              "comment": clean_comment(comment)})
+
+
+@dataclass
+class Satisfaction:
+    counts: dict[int, int]              # score → ratings
+    by_channel: dict[str, int]
+    comments: list[tuple[str, int, str]]   # (day, score, comment), newest first
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def satisfied_share(self) -> float | None:
+        """The share of ratings of 4 or 5 (the plan's target: 90% or more)."""
+        return sum(self.counts.get(s, 0) for s in SATISFIED) / self.total if self.total else None
+
+
+def summary(db: sqlite_utils.Database, start: date, end: date, *, comments: int = 20) -> Satisfaction:
+    """The ratings of the days start..end (inclusive)."""
+    counts: Counter[int] = Counter()
+    channels: Counter[str] = Counter()
+    if not db["ratings"].exists():
+        return Satisfaction({s: 0 for s in SCORES}, {}, [])
+    bounds = [start.isoformat(), end.isoformat()]
+    for row in db.query("SELECT score, channel, COUNT(*) AS n FROM ratings WHERE day BETWEEN ? AND ?"
+                        " GROUP BY score, channel", bounds):
+        counts[row["score"]] += row["n"]
+        channels[row["channel"]] += row["n"]
+    recent = [(r["day"], r["score"], r["comment"]) for r in db.query(
+        "SELECT day, score, comment FROM ratings WHERE day BETWEEN ? AND ? AND comment != ''"
+        " ORDER BY day DESC LIMIT ?", [*bounds, comments])]
+    return Satisfaction({s: counts.get(s, 0) for s in SCORES}, dict(channels), recent)
