@@ -89,9 +89,9 @@ def test_the_figures_show_the_share_and_the_csv_has_it(clerks, app, db):
 
 def test_a_kiosk_pc_sends_its_ratings_to_the_office_server(app, db):
     from tests.test_kiosk_office import bearer
-    client = app.test_client()
+    client, token = app.test_client(), bearer(app, "kiosk-7", "K")
     assert client.post("/kiosk/api/v1/ratings", json={"score": 5}).status_code == 401
-    assert client.post("/kiosk/api/v1/ratings", json={"score": 7}, headers=bearer(app, "kiosk-7", "K")).status_code == 400
-    assert client.post("/kiosk/api/v1/ratings", json=[1], headers=bearer(app, "kiosk-7", "K")).status_code == 400
-    r = client.post("/kiosk/api/v1/ratings", json={"score": 5, "comment": "ok"}, headers=bearer(app, "kiosk-7", "K"))
+    assert client.post("/kiosk/api/v1/ratings", json={"score": 7}, headers=token).status_code == 400
+    assert client.post("/kiosk/api/v1/ratings", json=[1], headers=token).status_code == 400
+    r = client.post("/kiosk/api/v1/ratings", json={"score": 5, "comment": "ok"}, headers=token)
     assert r.status_code == 204 and [(x["channel"], x["score"]) for x in rows(db)] == [("kiosk", 5)]
