@@ -57,9 +57,9 @@ def rate(db: sqlite_utils.Database, *, channel: str, score: object, comment: obj
     if value not in SCORES:
         raise RatingRefused("a score is 1 to 5", code="bad_score")
     with write(db):
-        db["ratings"].insert({"id": secrets.token_hex(12), "day": (day or today_in_japan()).isoformat(),
-                              "channel": channel, "office": str(office)[:40], "score": value,
-                              "comment": clean_comment(comment)})
+        db.execute("INSERT INTO ratings (id, day, channel, office, score, comment) VALUES (?, ?, ?, ?, ?, ?)",
+                   [secrets.token_hex(12), (day or today_in_japan()).isoformat(), channel, str(office)[:40], value,
+                    clean_comment(comment)])
 
 
 @dataclass
