@@ -121,6 +121,7 @@ class CounterConfig:
     session_minutes: int = 480
     signin_free_attempts: int = 5
     signin_longest_wait_minutes: int = 15
+    display_refresh_seconds: float = 2.0
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ from web import get_config, get_db
 
 log = logging.getLogger("madoguchi.counter")
 SESSION_KEY = "clerk_session"
-PUBLIC_ENDPOINTS = {"counter.index", "counter.sign_in", "counter.static"}
+# The waiting area's display shows reception numbers and windows only: it needs no sign-in.
+PUBLIC_ENDPOINTS = {"counter.index", "counter.sign_in", "counter.static", "counter.display", "counter.display_calls"}
 
 
 def current_clerk() -> accounts.User | None:

@@ -74,7 +74,7 @@ def not_found(e):
 
 
 # Views register themselves on `bp`.
-from counter import admin, auth, exchange, layout_editor, views  # noqa: E402,F401
+from counter import admin, auth, calling, exchange, layout_editor, views  # noqa: E402,F401
 
 
 def init_app(app):

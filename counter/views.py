@@ -30,7 +30,7 @@ from core.services.printing import (
 )
 from core.store.applications import AlreadyStored, ApplicationStore, ConcurrentUpdate
 from core.users import Role
-from counter import casework
+from counter import calling, casework
 from counter.auth import current_clerk, requires, sign_in_page
 from counter.blueprint import bp
 from counter.disclosure import log_disclosure
@@ -123,7 +123,8 @@ def render_queue(status: int = 200, **kw):
         waiting_count=sum(counts.get(str(s), 0) for s in casework.OPEN_STATES), filters=filters,
         is_today=filters["day"] == casework.today(), catalogue=get_catalogue(),
         state_filters=list(QUEUE_STATE_FILTERS), errors=kw.pop("errors", {}),
-        help_calls=help_calls.open_calls(db), **kw), status
+        help_calls=help_calls.open_calls(db), call_windows=calling.windows(), call_window=calling.current_window(),
+        **kw), status
 
 
 @bp.get("/")

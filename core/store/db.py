@@ -27,6 +27,7 @@ CORE_MIGRATIONS = (
     "core.admin_log",
     "core.help_calls",
     "core.satisfaction",
+    "core.calling",
 )
 _registered: list[str] = []
 

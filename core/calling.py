@@ -1,0 +1,67 @@
+"""The calling system (呼出): a clerk calls a reception number to a window; the waiting area's
+display shows it large and says it. A call keeps the reception number (A-001, what the kiosk
+gave the visitor), the window and the time — no name. It is also where a visit's stay is timed
+(reception → call), for the plan's "time spent at the office halved"."""
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Any
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from core.application import iso, utcnow
+from core.clock import in_japan
+from core.errors import MadoguchiError
+from core.store.db import write
+
+migrations = Migrations("core.calling")
+NUMBER_RE = re.compile(r"^[A-Z0-9](?:[A-Z0-9-]{0,10}[A-Z0-9])?$")   # A-001, K-004: as the kiosk numbers them
+MAX_WINDOW = 40
+
+
+class CallRefused(MadoguchiError):
+    code = "call_refused"
+
+
+@migrations()
+def m001_calls(db: sqlite_utils.Database) -> None:
+    db.table("calls").create({"id": int, "day": str, "reception_number": str, "window": str, "called_at": str,
+                              "called_by": str}, pk="id", not_null={"day", "reception_number", "window", "called_at"})
+    db.table("calls").create_index(["day", "id"])
+
+
+def call(db: sqlite_utils.Database, reception_number: str, window: str, actor: str) -> dict[str, Any]:
+    """Call a number to a window (again, when called before: the display says it again)."""
+    number = (reception_number or "").strip().upper()
+    if not NUMBER_RE.fullmatch(number):
+        raise CallRefused("not a reception number", code="bad_reception_number")
+    window = (window or "").strip()
+    if not window or len(window) > MAX_WINDOW:
+        raise CallRefused("no window", code="no_window")
+    now = utcnow()
+    row = {"day": in_japan(now).date().isoformat(), "reception_number": number, "window": window,
+           "called_at": iso(now), "called_by": actor}
+    with write(db):
+        cur = db.execute("INSERT INTO calls (day, reception_number, window, called_at, called_by)"
+                         " VALUES (:day, :reception_number, :window, :called_at, :called_by)", row)
+    return {"id": cur.lastrowid, **row}
+
+
+def calls_of(db: sqlite_utils.Database, day: date, *, after: int = 0, limit: int = 50) -> list[dict[str, Any]]:
+    """The day's calls, newest first (`after`: only those with a larger id, for a display catching up)."""
+    if not db["calls"].exists():
+        return []
+    return [{**r, "called_at": datetime.fromisoformat(r["called_at"])} for r in db.query(
+        "SELECT id, reception_number, window, called_at FROM calls WHERE day = ? AND id > ? ORDER BY id DESC"
+        " LIMIT ?", [day.isoformat(), after, limit])]
+
+
+def called_numbers(db: sqlite_utils.Database, day: date) -> dict[str, datetime]:
+    """Each number called that day, with its first call's time."""
+    if not db["calls"].exists():
+        return {}
+    return {r["reception_number"]: datetime.fromisoformat(r["first"]) for r in db.query(
+        "SELECT reception_number, MIN(called_at) AS first FROM calls WHERE day = ? GROUP BY reception_number",
+        [day.isoformat()])}
