@@ -203,3 +203,4 @@ def screen(v: flow.Visit, name: str, template: str, **context):
 
 
 from kiosk import views  # noqa: E402,F401  (routes register on bp)
+from kiosk import speech  # noqa: E402,F401  (the voice guidance's route and its button's settings)
