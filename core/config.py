@@ -63,7 +63,7 @@ class DevicesConfig:
     speech_dictionary: str = "/var/lib/mecab/dic/open-jtalk/naist-jdic"
     speech_voice: str = ""
     speech_cache: str = "var/speech"
-    speech_cache_mb: float = 20.0
+    speech_cache_mb: float = 200.0
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ SUFFIX = ".wav"
 
 
 class SpeechCache:
-    def __init__(self, folder: Path, max_bytes: int = 20 * 1024 * 1024):
+    def __init__(self, folder: Path, max_bytes: int = 200 * 1024 * 1024):
         self.folder = Path(folder)
         self.max_bytes = max(0, int(max_bytes))
         self._lock = threading.Lock()
