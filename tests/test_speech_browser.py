@@ -138,6 +138,17 @@ def test_other_languages_use_the_browsers_voice_or_say_there_is_none(tmp_path, s
         assert page.sent == []                              # nothing went to the server
         assert all(s["lang"] == "en-US" for s in spoken)
         assert any("card" in s["text"].lower() for s in spoken), spoken
+        # The PIN screen in English: the pad and what was typed are never said.
+        to_pin_screen(page, server)
+        for d in "1234":
+            page.click(f"[data-pin-pad] button[data-digit='{d}']")
+        page.evaluate("window.__spoken.length = 0")
+        page.click("[data-speech]")
+        page.click("[data-speech]")
+        page.wait_for_function("window.__spoken.length > 0")
+        said = [s["text"] for s in page.evaluate("window.__spoken")]
+        assert any("PIN" in t for t in said), said
+        assert not [t for t in said if re.search(r"1\D*2\D*3\D*4", t) or re.fullmatch(r"\d|Delete|OK", t)], said
         # Korean: no voice in this browser. (A new visit ends the old one, whose page would then
         # go to the start screen itself, in the middle of this navigation: leave it first.)
         page.goto("about:blank")

@@ -4,8 +4,8 @@
    buttons). What is never read: values — what the card gave, what the visitor typed, the
    confirm page's answers, the household's names — since anyone standing near a kiosk in a
    public hall would hear them; the PIN pad, its dots and its count; the on-screen keyboards.
-   On the PIN screen no digit at all is sent (numbers are spelled in kanji), so nothing said
-   there can carry the PIN.
+   On the PIN screen no digit at all is sent to the server (numbers are spelled in kanji), so
+   nothing sent from there can carry the PIN.
 
    Japanese and やさしい日本語 are made by the kiosk's server (POST /kiosk/speech → WAV, which it
    caches); other languages use the browser's speech synthesis when it has a voice for them.
@@ -51,8 +51,13 @@
         if (words && parts.indexOf(words) < 0) parts.push(words);
       });
     });
-    if (document.body.dataset.screen === "card_pin") parts = parts.map(noDigits);
-    return parts.reduce(function (all, p) { return all.concat(pieces(p)); }, []);
+    return parts.reduce(function (all, p) { return all.concat(pieces(spelled(p))); }, []);
+  }
+
+  // On the PIN screen a Japanese text carries no digit at all, so nothing sent from there can be
+  // the PIN (Open JTalk reads 四桁 as it reads 4桁). Other languages stay in this browser.
+  function spelled(text) {
+    return document.body.dataset.screen === "card_pin" && data.speechServer === "yes" ? noDigits(text) : text;
   }
 
   var KANJI = "〇一二三四五六七八九";
@@ -165,10 +170,10 @@
     return Promise.resolve();
   }
 
-  function read() {
+  function read(parts) {
     stop();
     var mine = run;
-    var parts = screenParts();
+    parts = parts || screenParts();
     if (!parts.length) return;
     var first = data.speechServer === "yes" ? readOnServer(parts, mine) : readInBrowser(parts, mine);
     first.catch(function (e) {
@@ -205,6 +210,16 @@
     show();
     if (on) read(); else stop();
   });
+  // What the page announces later (a hint from the camera, the card taken away) is read too.
+  var live = document.querySelector("[data-live]");
+  if (live && window.MutationObserver) {
+    new MutationObserver(function () {
+      var words = (live.textContent || "").replace(/\s+/g, " ").trim();
+      if (on && words && button.getAttribute("aria-disabled") !== "true") {
+        read(pieces(spelled(words)));
+      }
+    }).observe(live, { childList: true, characterData: true, subtree: true });
+  }
   window.addEventListener("pagehide", stop);
   document.addEventListener("submit", stop, true);
   document.addEventListener("click", function (e) {
