@@ -9,9 +9,11 @@ import re
 
 import pytest
 
-from tests.test_kiosk_browser import PORTRAIT, answer_guide, serve_kiosk, tap_pin, wait_url
+from tests import test_kiosk_browser
+from tests.test_kiosk_browser import answer_guide, serve_kiosk, tap_pin, wait_url
 
 pytestmark = pytest.mark.browser
+kiosk_page = test_kiosk_browser.kiosk_page      # the fixture: the kiosk's page, failing on script errors
 
 DIGITS = re.compile(r"[0-9０-９]")
 
@@ -29,18 +31,13 @@ FAKE_SYNTH = """(voices) => {
 
 
 @pytest.fixture
-def speech_page(browser):
-    context = browser.new_context(viewport=PORTRAIT, locale="ja-JP", has_touch=True)
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
+def speech_page(kiosk_page):
+    """The kiosk's page (no script errors), recording the texts it sends to POST /kiosk/speech."""
     sent = []
-    page.on("request", lambda r: sent.append(json.loads(r.post_data or "{}"))
-            if r.url.endswith("/kiosk/speech") and r.method == "POST" else None)
-    page.sent = sent
-    yield page
-    context.close()
-    assert not errors, errors
+    kiosk_page.on("request", lambda r: sent.append(json.loads(r.post_data or "{}"))
+                  if r.url.endswith("/kiosk/speech") and r.method == "POST" else None)
+    kiosk_page.sent = sent
+    return kiosk_page
 
 
 def fake_voices(page, *langs):
