@@ -25,22 +25,33 @@ from core.config import LANGUAGE_CODES
 from hardware.speech import LANGUAGES, MAX_CHARS, SpeechError, open_speaker
 from kiosk.blueprint import SESSION_KEY, bp
 from kiosk.labels import lang
-from web import get_config
+from web import add_start_note, get_config
 
 log = logging.getLogger("madoguchi.kiosk.speech")
 EXTENSION = "kiosk.speaker"
 BUSY_RETRY_SECONDS = 2
 
 
+@bp.record_once
+def _setup(state) -> None:
+    app = state.app
+    app.extensions[EXTENSION] = open_speaker(app.config["MADOGUCHI"])
+    add_start_note(app, speech_note)
+
+
+def speech_note(app, base_url: str) -> str | None:
+    """`madoguchi serve` says when the kiosk cannot speak Japanese (and why), once."""
+    spk = app.extensions.get(EXTENSION)
+    problem = spk.problem() if spk is not None else None
+    if problem:
+        return (f"the kiosk's voice guidance cannot speak Japanese: {problem};"
+                " its screens are read by the browser's voices where it has one")
+    return None
+
+
 def speaker():
-    """The kiosk's speaker (made on first use), or None when [devices].speech is "off"."""
-    ext = current_app.extensions
-    if EXTENSION not in ext:
-        ext[EXTENSION] = open_speaker(get_config())
-        problem = ext[EXTENSION].problem() if ext[EXTENSION] else None
-        if problem:
-            log.warning("the kiosk cannot speak Japanese: %s", problem)
-    return ext[EXTENSION]
+    """The kiosk's speaker, or None when [devices].speech is "off"."""
+    return current_app.extensions.get(EXTENSION)
 
 
 @bp.context_processor

@@ -246,6 +246,16 @@ def test_when_open_jtalk_cannot_run_the_page_is_told_to_use_the_browser(kiosk_ap
     k.start("ja")
     r = say(k, {"text": "こんにちは", "lang": "ja"})
     assert r.status_code == 503 and r.json["use"] == "browser" and r.json["message"]
+    # …and `madoguchi serve` said so when it started.
+    from kiosk.speech import speech_note
+    note = speech_note(k.app, "http://127.0.0.1:8000")
+    assert "cannot speak Japanese" in note and ("does not exist" in note or "not installed" in note)
+
+
+def test_serve_says_nothing_when_speech_works(kiosk_app):
+    from kiosk.speech import speech_note
+    assert speech_note(kiosk_app(devices={"speech": "simulated"}), "http://127.0.0.1:8000") is None
+    assert speech_note(kiosk_app(devices={"speech": "off"}), "http://127.0.0.1:8000") is None
 
 
 @needs_open_jtalk
