@@ -180,3 +180,36 @@ def test_values_are_not_read_on_the_confirm_screen(tmp_path, speech_page):
         assert "山田" in page.inner_text("main")                      # …but never said aloud
     finally:
         server.stop()
+
+
+def test_open_jtalk_speech_plays_in_the_kiosks_browser(tmp_path, speech_page):
+    from tests.test_speech import needs_open_jtalk
+    if needs_open_jtalk.args[0]:
+        pytest.skip(needs_open_jtalk.kwargs["reason"])
+    page = speech_page
+    # Each sound the page plays: its length once loaded, and whether play() was allowed.
+    page.add_init_script("""(() => {
+      window.__played = [];
+      const play = HTMLMediaElement.prototype.play;
+      HTMLMediaElement.prototype.play = function () {
+        const entry = { duration: 0, started: null };
+        window.__played.push(entry);
+        this.addEventListener('loadedmetadata', () => { entry.duration = this.duration; });
+        const p = play.call(this);
+        p.then(() => { entry.started = true; }, () => { entry.started = false; });
+        return p;
+      };
+    })()""")
+    server, _ = serve_kiosk(tmp_path, page.context)          # [devices].speech = "openjtalk", the default
+    try:
+        page.goto(server.url + "/kiosk/?lang=ja")
+        page.click("[data-speech]")                          # a touch: sound is allowed
+        for _ in range(150):
+            played = page.evaluate("window.__played")
+            if played and played[0]["duration"] > 0 and played[0]["started"] is not None:
+                break
+            page.wait_for_timeout(100)
+        first = played[0]
+        assert first["started"] is True and 0.3 < first["duration"] < 30, first
+    finally:
+        server.stop()
