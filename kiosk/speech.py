@@ -15,15 +15,14 @@ Like every kiosk route it answers only the paired kiosk browser (kiosk.blueprint
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 
-from flask import current_app, jsonify, make_response, request, session, url_for
+from flask import current_app, jsonify, make_response, request, url_for
 from flask_babel import gettext as _
 
 from core.config import LANGUAGE_CODES
 from hardware.speech import LANGUAGES, MAX_CHARS, SpeechError, open_speaker
-from kiosk.blueprint import SESSION_KEY, bp
+from kiosk.blueprint import bp
 from kiosk.labels import lang
 from web import add_start_note, get_config
 
@@ -59,14 +58,14 @@ def speech_helpers():
     cfg = get_config()
     if cfg.devices.speech == "off":
         return {"speech": None}
-    # A visit's choice is kept in the page's sessionStorage under a tag of the visit (a hash of
-    # its id, which itself stays in the session cookie): a new visit starts per the setting.
-    visit_id = session.get(SESSION_KEY) or ""
+    # The visitor's choice lasts for the visit in the page's sessionStorage; the start screen
+    # opened afresh (no ?lang=, as after "Start over", the idle wipe or the last screen)
+    # begins a new visit, which starts as [kiosk].speech_on_start says.
     return {"speech": {
         "url": url_for("kiosk.speak"),
         "here": lang() in LANGUAGES,
         "on_start": cfg.kiosk.speech_on_start,
-        "visit": hashlib.sha256(visit_id.encode()).hexdigest()[:16] if visit_id else "",
+        "fresh": request.endpoint == "kiosk.index" and "lang" not in request.args,
     }}
 
 
