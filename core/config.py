@@ -59,6 +59,11 @@ class DevicesConfig:
     cups_server: str = ""
     pdf_folder: str = "var/printed"
     print_timeout_seconds: float = 60.0
+    speech: Literal["openjtalk", "simulated", "off"] = "openjtalk"
+    speech_dictionary: str = "/var/lib/mecab/dic/open-jtalk/naist-jdic"
+    speech_voice: str = ""
+    speech_cache: str = "var/speech"
+    speech_cache_mb: float = 200.0
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,7 @@ class KioskConfig:
     idle_seconds: int = 60
     idle_warning_seconds: int = 15
     office: str = ""
+    speech_on_start: bool = False
 
 
 @dataclass(frozen=True)

@@ -203,4 +203,4 @@ def screen(v: flow.Visit, name: str, template: str, **context):
     return render_template(template, visit=v, screen=name, error=error, **context), status
 
 
-from kiosk import views  # noqa: E402,F401  (routes register on bp)
+from kiosk import speech, views  # noqa: E402,F401  (routes register on bp; speech: the voice guidance)
