@@ -49,6 +49,28 @@ def call(db: sqlite_utils.Database, reception_number: str, window: str, actor: s
     return {"id": cur.lastrowid, **row}
 
 
+LETTERS = dict(zip("ABCDEFGHIJKLMNOPQRSTUVWXYZ", (
+    "エー", "ビー", "シー", "ディー", "イー", "エフ", "ジー", "エイチ", "アイ", "ジェー", "ケー", "エル", "エム",
+    "エヌ", "オー", "ピー", "キュー", "アール", "エス", "ティー", "ユー", "ブイ", "ダブリュー", "エックス",
+    "ワイ", "ゼット"), strict=True))
+
+
+def announcement(reception_number: str, window: str) -> str:
+    """What the waiting area hears: 「受付番号、エーの1番の方、1階 3番窓口へお越しください。」"""
+    letters, _, digits = reception_number.partition("-")
+    if not digits:
+        letters, digits = "", letters
+    spoken = "".join(LETTERS.get(ch, ch) for ch in letters)
+    number = str(int(digits)) if digits.isdigit() else digits
+    return f"受付番号、{spoken + 'の' if spoken else ''}{number}番の方、{window}へお越しください。"
+
+
+def call_by_id(db: sqlite_utils.Database, call_id: int) -> dict[str, Any] | None:
+    if not db["calls"].exists():
+        return None
+    return next(iter(db.query("SELECT * FROM calls WHERE id = ?", [call_id])), None)
+
+
 def calls_of(db: sqlite_utils.Database, day: date, *, after: int = 0, limit: int = 50) -> list[dict[str, Any]]:
     """The day's calls, newest first (`after`: only those with a larger id, for a display catching up)."""
     if not db["calls"].exists():

@@ -21,7 +21,8 @@ from web import get_config, get_db
 log = logging.getLogger("madoguchi.counter")
 SESSION_KEY = "clerk_session"
 # The waiting area's display shows reception numbers and windows only: it needs no sign-in.
-PUBLIC_ENDPOINTS = {"counter.index", "counter.sign_in", "counter.static", "counter.display", "counter.display_calls"}
+PUBLIC_ENDPOINTS = {"counter.index", "counter.sign_in", "counter.static", "counter.display", "counter.display_calls",
+                    "counter.display_speech"}
 
 
 def current_clerk() -> accounts.User | None:

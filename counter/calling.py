@@ -4,7 +4,7 @@ sounds a chime and says the number. The display shows numbers and windows only, 
 sign-in; calling does."""
 from __future__ import annotations
 
-from flask import flash, jsonify, redirect, render_template, request, session, url_for
+from flask import current_app, flash, jsonify, make_response, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
 from core import calling as calls
@@ -87,5 +87,36 @@ def display_calls():
         after = 0
     rows = calls.calls_of(get_db(), casework.today(), after=after, limit=12)
     return jsonify([{"id": r["id"], "number": r["reception_number"], "window": r["window"],
-                     "at": r["called_at"].astimezone(casework.local_tz()).strftime("%H:%M")}
+                     "at": r["called_at"].astimezone(casework.local_tz()).strftime("%H:%M"),
+                     "words": calls.announcement(r["reception_number"], r["window"])}
                     for r in rows])
+
+
+SPEAKER = "counter.speaker"
+
+
+@bp.record_once
+def _open_speaker(state) -> None:
+    from hardware.speech import open_speaker
+    state.app.extensions[SPEAKER] = open_speaker(state.app.config["MADOGUCHI"])
+
+
+@bp.get("/display/speech/<int:call_id>")
+def display_speech(call_id: int):
+    """A call said aloud by the office's own speech (Open JTalk, as the kiosk speaks), made
+    from the call itself: the display cannot have any other text said. 404/503 → the browser's voice."""
+    from hardware.speech import SpeechError
+    call = calls.call_by_id(get_db(), call_id)
+    speaker = current_app.extensions.get(SPEAKER)
+    if call is None:
+        return "", 404
+    if speaker is None or speaker.problem():
+        return "", 503
+    try:
+        spoken = speaker.speak(calls.announcement(call["reception_number"], call["window"]), "ja")
+    except SpeechError:
+        return "", 503
+    response = make_response(spoken.wav)
+    response.headers["Content-Type"] = "audio/wav"
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response

@@ -58,3 +58,19 @@ def test_nobody_waiting_is_said_so(app, db, clerks):
     assert r.status_code == 302
     assert "Nobody is waiting" in clerk.get("/counter/?lang=en").get_data(as_text=True)
     assert calling.calls_of(db, today_in_japan()) == []
+
+
+def test_the_display_says_each_call_and_nothing_else(app, db):
+    """The words come from the call itself (the display cannot have any other text said), through
+    the office's speech with its cache; an unknown call is 404."""
+    call = calling.call(db, "A-007", "2階 8番窓口", "clerk:sato")
+    assert calling.announcement("A-007", "2階 8番窓口") == "受付番号、エーの7番の方、2階 8番窓口へお越しください。"
+    assert calling.announcement("12", "1階 3番窓口") == "受付番号、12番の方、1階 3番窓口へお越しください。"
+    client = app.test_client()
+    assert client.get("/counter/display/calls").get_json()[0]["words"].startswith("受付番号、エーの7番")
+    r = client.get(f"/counter/display/speech/{call['id']}")
+    assert r.status_code in (200, 503)           # 503 only when the machine has no Japanese voice
+    if r.status_code == 200:
+        assert r.mimetype == "audio/wav" and r.data[:4] == b"RIFF"
+    assert client.get("/counter/display/speech/999999").status_code == 404
+    assert client.get("/counter/display/speech/x").status_code == 404

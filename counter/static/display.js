@@ -23,19 +23,15 @@
     });
   }
 
-  function words(call) {
-    return call.number.replace("-", " ") + "番の方、" + call.window + "へお越しください。";
-  }
-
   function say(call) {
-    var text = words(call);
+    // The office's own voice for this call; the browser's when it has none (404/503, no sound yet).
     var url = body.dataset.speechUrl;
-    if (url) {
-      var a = new Audio(url + "?text=" + encodeURIComponent(text));
-      a.play().catch(function () { browserVoice(text); });
+    if (url && audio) {
+      var a = new Audio(url + call.id);
+      a.play().catch(function () { browserVoice(call.words); });
       return;
     }
-    browserVoice(text);
+    browserVoice(call.words);
   }
 
   function browserVoice(text) {
