@@ -71,9 +71,11 @@ def test_clerk_opens_corrects_confirms_and_sees_the_forward(office_page, live_se
     page.screenshot(path=output_dir / "counter-4-corrected.png", full_page=True)
     assert accessibility_violations(page) == [], "counter-4-corrected"
 
-    # Confirm: the box about the corrections must be ticked first.
+    # Confirm: the identity check (本人確認) and the box about the corrections come first.
     page.get_by_role("button", name="申請を確定する").click()
     expect(page.locator("#checked_corrections-error")).to_be_visible()
+    expect(page.locator("#identity-error")).to_be_visible()
+    page.select_option("#id_document_1", "driving_licence")
     page.check("#checked_corrections")
     page.get_by_role("button", name="申請を確定する").click()
     page.wait_for_selector("#forwarding")
