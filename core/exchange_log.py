@@ -145,13 +145,16 @@ def entries(db: sqlite_utils.Database, application_id: str | None = None) -> Ite
     yield from db.query(sql + " ORDER BY seq", params)
 
 
-def entries_about(db: sqlite_utils.Database, config, person: Person,
+def entries_about(db: sqlite_utils.Database, config, person: Person | Iterable[Person],
                   application_ids: Iterable[str] = ()) -> list[dict[str, Any]]:
-    """A person's entries: those naming them, and those about `application_ids` (which finds
-    entries written without a subject too), oldest first."""
-    return list(db.query("SELECT * FROM exchange_log WHERE subject_ref = ?"
+    """A person's entries: those naming them (under any of the spellings given: 高崎 and 髙﨑),
+    and those about `application_ids` (which finds entries written without a subject too),
+    oldest first."""
+    people = [person] if isinstance(person, Person) else list(person)
+    refs = [ref for ref in (subject_of(config, p) for p in people) if ref]
+    return list(db.query("SELECT * FROM exchange_log WHERE subject_ref IN (SELECT value FROM json_each(?))"
                          " OR application_id IN (SELECT value FROM json_each(?)) ORDER BY seq",
-                         [subject_of(config, person), json.dumps(list(application_ids))]))
+                         [json.dumps(refs), json.dumps(list(application_ids))]))
 
 
 def newest(db: sqlite_utils.Database, limit: int, application_id: str | None = None) -> list[dict[str, Any]]:

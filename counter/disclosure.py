@@ -25,5 +25,9 @@ def log_disclosure(db: sqlite_utils.Database, config, *, actor: str, purpose: st
 
 
 def person_log(db: sqlite_utils.Database, config, name: str, birth_date: str) -> list[dict[str, Any]]:
-    app_ids = ApplicationStore(db).ids_naming_person(name, birth_date)
-    return xlog.entries_about(db, config, xlog.Person(name, birth_date), app_ids)
+    """The person's entries, found by their name as typed (or its kana reading) and as each
+    matching application wrote it (高崎 typed, 髙﨑 stored: both names' entries)."""
+    found = ApplicationStore(db).people_named(name, birth_date)
+    names = dict.fromkeys([name, *(stored for _id, stored in found)])
+    return xlog.entries_about(db, config, [xlog.Person(n, birth_date) for n in names],
+                              dict.fromkeys(app_id for app_id, _name in found))
