@@ -177,6 +177,14 @@ def first_at(db: sqlite_utils.Database, purpose: str, application_ids: Iterable[
         [purpose, json.dumps(list(application_ids))])}
 
 
+def last_results(db: sqlite_utils.Database, purpose: str, application_ids: Iterable[str]) -> dict[str, str]:
+    """{application id: result of its newest entry with `purpose`}, for those that have one."""
+    return {r["application_id"]: r["result"] or "" for r in db.query(
+        "SELECT application_id, result, MAX(seq) FROM exchange_log WHERE purpose = ?"
+        " AND application_id IN (SELECT value FROM json_each(?)) GROUP BY application_id",
+        [purpose, json.dumps(list(application_ids))])}
+
+
 def head(db: sqlite_utils.Database) -> dict[str, Any]:
     """The chain head, to export as an anchor: {seq, entry_hash, at}."""
     row = db.execute("SELECT seq, entry_hash, at FROM exchange_log ORDER BY seq DESC LIMIT 1").fetchone()

@@ -125,10 +125,12 @@ class Timeline:
 
     @property
     def waiting_since(self) -> datetime:
-        return self.printed_at or self.created_at
+        """The visitor's arrival (the application made at the kiosk, or at the counter from a
+        pre-registration): a later print, at the counter or again, does not restart the wait."""
+        return self.created_at
 
     def waited(self, now: datetime | None = None) -> timedelta | None:
-        """From print (or creation) until a clerk first opened it; still counting when none has."""
+        """From arrival until a clerk first opened it; still counting when none has."""
         end = self.first_view_at or self.closed_at or (now or utcnow())
         return max(end - self.waiting_since, timedelta(0))
 
@@ -155,6 +157,14 @@ def timeline(events: Iterable[Event], first_view_at: datetime | None) -> Timelin
         if is_correction(ev):
             tl.corrections += 1
     return tl
+
+
+def print_failures(db: sqlite_utils.Database, application_ids: list[str]) -> dict[str, str]:
+    """{application id: error code} for those whose latest print failed at the printer (the
+    exchange log's `print` entry with result `error:<code>`)."""
+    return {app_id: result.partition(":")[2] or "print_failed"
+            for app_id, result in xlog.last_results(db, "print", application_ids).items()
+            if result.startswith("error")}
 
 
 def first_views(db: sqlite_utils.Database, application_ids: list[str]) -> dict[str, datetime]:

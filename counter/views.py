@@ -112,6 +112,8 @@ def queue_view_rows(rows: list[casework.QueueRow]) -> list[dict[str, Any]]:
     template (a busy day has hundreds of lines, refreshed every few seconds)."""
     names = {pid: p.title(g.lang) for pid, p in get_catalogue().procedures.items()}
     now = casework.utcnow()
+    unprinted = [r.app.id for r in rows if r.app.state is State.SUBMITTED]
+    failures = casework.print_failures(get_db(), unprinted) if unprinted else {}
     out = []
     for r in rows:
         waited = r.timeline.waited(now)
@@ -125,6 +127,9 @@ def queue_view_rows(rows: list[casework.QueueRow]) -> list[dict[str, Any]]:
                         else tr("waited %(t)s", t=minutes(waited))),
             "long_wait": still_waiting and waited.total_seconds() > 1800,
             "hidden_label": tr("reception no. %(n)s", n=r.app.reception_number or r.app.id),
+            "not_printed": (None if r.app.state is not State.SUBMITTED
+                            else printer_error_message(failures[r.app.id]) if r.app.id in failures
+                            else tr("No print has reached a printer yet.")),
         })
     return out
 

@@ -89,8 +89,9 @@ def test_roles(app, clerks, who, figures, accounts):
 def test_queue_shows_number_state_procedures_and_waiting_time_without_personal_data(clerk_client, db):
     waiting = kiosk_application(db, reception="7")
     done = kiosk_application(db, CERTIFICATE, reception="3")
-    db.execute("UPDATE application_events SET at = ? WHERE application_id = ? AND kind = 'state'",
-               [(utcnow() - timedelta(minutes=42)).isoformat(), waiting.id])
+    arrived = (utcnow() - timedelta(minutes=42)).isoformat()
+    db.execute("UPDATE application_events SET at = ? WHERE application_id = ?", [arrived, waiting.id])
+    db.execute("UPDATE applications SET created_at = ? WHERE id = ?", [arrived, waiting.id])
     r = clerk_client.get("/counter/?lang=en")
     page = text_of(r)
     assert "7" in page and "Printed, waiting" in page
