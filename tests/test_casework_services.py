@@ -111,7 +111,8 @@ def test_an_unknown_application_is_not_found(db, config):
 def test_confirm_closes_the_application_and_queues_its_record_in_one_go(db, config):
     app = kiosk_application(db)
     logged = xlog.count(db, application_id=app.id)
-    done = services.confirm(db, config, services.load(db, app.id), actor=CLERK, identity=LICENCE, expected_version=app.version)
+    done = services.confirm(db, config, services.load(db, app.id), actor=CLERK, identity=LICENCE,
+                     expected_version=app.version)
     assert done.state is State.CONFIRMED
     stored = ApplicationStore(db).get(app.id)
     assert stored.state is State.CONFIRMED and stored.version == app.version + 1
@@ -132,7 +133,8 @@ def test_confirm_after_corrections_needs_the_resident_to_have_checked_them(db, c
                      expected_version=None)
     before = snapshot(db, app.id)
     with pytest.raises(ValidationError) as e:
-        services.confirm(db, config, services.load(db, app.id), actor=CLERK, identity=LICENCE, expected_version=None)
+        services.confirm(db, config, services.load(db, app.id), actor=CLERK, identity=LICENCE,
+                     expected_version=None)
     assert codes(e) == {"corrections_unchecked"} and snapshot(db, app.id) == before
     services.confirm(db, config, services.load(db, app.id), actor=CLERK, identity=LICENCE,
                      expected_version=None, corrections_checked=True)
@@ -156,12 +158,14 @@ def test_confirm_refuses_what_is_not_printed_and_a_stale_version(db, config):
     submitted = kiosk_application(db, state=State.SUBMITTED)
     before = snapshot(db, submitted.id)
     with pytest.raises(TransitionError) as e:
-        services.confirm(db, config, services.load(db, submitted.id), actor=CLERK, identity=LICENCE, expected_version=None)
+        services.confirm(db, config, services.load(db, submitted.id), actor=CLERK, identity=LICENCE,
+                     expected_version=None)
     assert e.value.code == "not_printed" and snapshot(db, submitted.id) == before
     printed = kiosk_application(db)
     before = snapshot(db, printed.id)
     with pytest.raises(services.Stale):
-        services.confirm(db, config, services.load(db, printed.id), actor=CLERK, identity=LICENCE, expected_version=printed.version + 1)
+        services.confirm(db, config, services.load(db, printed.id), actor=CLERK, identity=LICENCE,
+                     expected_version=printed.version + 1)
     assert snapshot(db, printed.id) == before
 
 
@@ -187,7 +191,8 @@ def test_reject_refusals_have_codes_and_change_nothing(db, config):
         services.reject(db, config, services.load(db, app.id), actor=CLERK,
                         reason="x", expected_version=app.version + 5)
     assert snapshot(db, app.id) == before
-    services.confirm(db, config, services.load(db, app.id), actor=CLERK, identity=LICENCE, expected_version=None)
+    services.confirm(db, config, services.load(db, app.id), actor=CLERK, identity=LICENCE,
+                     expected_version=None)
     before = snapshot(db, app.id)
     with pytest.raises(TransitionError) as closed:
         services.reject(db, config, services.load(db, app.id), actor=CLERK, reason="x", expected_version=None)

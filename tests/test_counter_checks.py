@@ -126,7 +126,8 @@ def test_an_expired_document_is_flagged_to_the_clerk_and_in_the_record(clerk_cli
 
 
 def test_a_card_read_at_the_kiosk_whose_expiry_passed_is_flagged_on_the_detail_page(clerk_client, db):
-    lapsed = kiosk_application(db, CERTIFICATE, licence={"address": "東京都千代田区千代田１－１", "expiry": "2024-03-31"})
+    lapsed = kiosk_application(db, CERTIFICATE, licence={"address": "東京都千代田区千代田１－１",
+                                                         "expiry": "2024-03-31"})
     page = text_of(clerk_client.get(f"/counter/applications/{lapsed.id}?lang=en"))
     assert "The Driver's licence read at the kiosk expired on 2024-03-31." in page
     html = clerk_client.get(f"/counter/applications/{lapsed.id}").get_data(as_text=True)
