@@ -18,10 +18,12 @@ from core.store.applications import ApplicationStore
 def log_disclosure(db: sqlite_utils.Database, config, *, actor: str, purpose: str, app: Application | None,
                    payload: Any, counterparty: str = "madoguchi", result: str = "ok",
                    person: xlog.Person | None = None) -> dict[str, Any]:
-    """Log what a clerk saw, printed or handed over: about `person`, or else the application's applicant."""
+    """Log what a clerk saw, printed or handed over: about `person`, or else the application's
+    applicant; a payload of values names its fields (names only) in the entry."""
     return xlog.append(db, config, actor=actor, counterparty=counterparty, purpose=purpose,
                        application_id=app.id if app else None, payload=payload, result=result,
-                       person=person or (xlog.Person.of(app.data) if app else None))
+                       person=person or (xlog.Person.of(app.data) if app else None),
+                       fields=sorted(payload) if isinstance(payload, dict) else None)
 
 
 def person_log(db: sqlite_utils.Database, config, name: str, birth_date: str) -> list[dict[str, Any]]:

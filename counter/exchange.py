@@ -185,6 +185,7 @@ def person_log_print():
     if errors:
         return render_person(person, 400, errors)
     db, config, clerk = get_db(), get_config(), current_clerk()
+    # The paper names corrected fields; a view or print concerns the whole form (the screen lists them).
     rows = with_kinds(person_log(db, config, person["name"], person["birth_date"]))
     # The paper names the person as their application writes it (髙﨑, typed 高崎 or as kana).
     found = ApplicationStore(db).people_named(person["name"], person["birth_date"])
@@ -203,8 +204,8 @@ def person_log_print():
                      _("Result")],
             rows=[[log_pdf.japanese_datetime(r["at"]), actor_label(r["actor"], for_resident=True),
                    counterparty_label(r["counterparty"], r["purpose"]),
-                   purpose_for_resident(r["kind"]) + (f"（{field_labels(r['field_names'])}）" if r["field_names"]
-                                                      else ""),
+                   purpose_for_resident(r["kind"]) + (f"（{field_labels(r['field_names'])}）"
+                                                      if r["kind"] == "correction" else ""),
                    reception.get(r["application_id"]) or (r["application_id"] or "")[-6:],
                    result_label(r["result"])] for r in rows],
             empty_text=_("There are no records."),

@@ -219,6 +219,8 @@ def test_the_log_tells_views_corrections_reprints_and_confirms_apart_naming_fiel
                   "Confirmed by a clerk (identity checked)", "Phone number (daytime contact)"):
         assert words in page, words
     assert "5555" not in html        # names of fields, never their values
+    view = next(e for e in xlog.entries(db, application_id=app.id) if e["purpose"] == "clerk_view")
+    assert json.loads(view["fields"]) == sorted(app.data)
     today = utcnow().astimezone(__import__("core.clock", fromlist=["JAPAN"]).JAPAN).strftime("%Y-%m-%d")
     assert page.count(today) >= len(kinds)   # every entry with its date, in Japan
 
@@ -338,3 +340,15 @@ def test_the_wait_counts_from_arrival_even_when_the_counter_prints(clerk_client,
     ApplicationStore(db).save(stored)
     page = text_of(clerk_client.get("/counter/?lang=en"))
     assert "waiting 35 min" in page
+
+
+def test_the_printed_log_names_a_corrected_field_but_never_its_value(clerk_client, db):
+    app = kiosk_application(db, CERTIFICATE)
+    post(clerk_client, f"/counter/applications/{app.id}/fields/phone",
+         {"value": "090-5555-0123", "reason": "resident", "version": app.version})
+    r = post(clerk_client, "/counter/exchange-log/person/print",
+             {"name": app.data["name"], "birth_date": app.data["birth_date"]})
+    with pdfplumber.open(io.BytesIO(r.data)) as pdf:
+        text = pdf.pages[0].extract_text()
+        purposes = [(row[3] or "").replace("\n", "") for row in pdf.pages[0].extract_tables()[-1]]
+    assert xlog.PURPOSES["correction"] + "（電話番号（日中の連絡先））" in purposes and "5555" not in text
