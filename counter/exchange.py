@@ -111,11 +111,17 @@ def exchange_log():
     rows, app_id, error = None, None, None
     if query:
         kind, value = casework.read_code(query)
+        number = casework.read_reception_number(query)
+        if number is not None:   # today's reception number, as at the scan box
+            start, end = casework.local_day_bounds(casework.today())
+            found = ApplicationStore(get_db()).ids_with_reception_number(number, start, end)
+            kind, value = ("form", found[0]) if len(found) == 1 else (None, "")
         if kind == "form":
             app_id = value
             rows = with_kinds(list(xlog.entries(get_db(), application_id=app_id)))
         else:
-            error = _("Enter an application number (16 characters) or scan the form's QR code.")
+            error = _("Enter an application number (16 characters) or today's reception number, or scan the "
+                      "form's QR code.")
     return render_template("counter/exchange_log.html", rows=rows, app_id=app_id, query=query,
                            errors={"application": error} if error else {},
                            reception=_reception_numbers(rows or []), person={}), 400 if error else 200

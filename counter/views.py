@@ -103,7 +103,8 @@ def _queue_filters() -> dict[str, Any]:
     procedure = request.args.get("procedure", "")
     if procedure not in get_catalogue().procedures:
         procedure = ""
-    number = unicodedata.normalize("NFKC", request.args.get("number", "")).strip()[:20]
+    typed = request.args.get("number", "")[:40]
+    number = casework.read_reception_number(typed) or unicodedata.normalize("NFKC", typed).strip()[:20]
     return {"day": day, "state": state, "procedure": procedure, "number": number}
 
 

@@ -73,6 +73,17 @@ def test_a_reception_number_two_applications_share_lists_them(clerk_client, db):
     assert one.id in html and two.id in html
 
 
+def test_the_queue_filter_and_the_log_lookup_read_reception_numbers_too(clerk_client, db):
+    app = kiosk_application(db, reception="A-012")
+    other = kiosk_application(db, CERTIFICATE, reception="A-013")
+    html = clerk_client.get("/counter/?number=ａ-12").get_data(as_text=True)
+    assert app.id in html and other.id not in html
+    r = clerk_client.get("/counter/exchange-log?lang=en&application=A-12")
+    assert r.status_code == 200 and 'data-kind="card_read"' in r.get_data(as_text=True)
+    r = clerk_client.get("/counter/exchange-log?lang=en&application=A-99")
+    assert r.status_code == 400 and "today's reception number" in text_of(r)
+
+
 @pytest.mark.parametrize("typed", HOSTILE)
 def test_hostile_codes_never_fail_the_open_route(clerk_client, db, typed):
     kiosk_application(db, reception="A-001")
