@@ -115,6 +115,8 @@ class Procedure:
     source: Path
     household_questions: tuple[str, ...] = ()   # MEMBER_QUESTIONS asked of each household member
     card_offers: dict = field(default_factory=dict)   # own field → the card's field offered as its answer
+    id_documents: int = 1                  # 本人確認: documents the clerk checks before confirming
+    id_documents_with_photo: int = 1       # …when one of them is a photo ID (My Number card, licence…)
 
     def name(self, lang: str = "ja") -> str:
         return text_in(self.names, lang)
@@ -134,6 +136,14 @@ class LifeEvent:
 
     def name(self, lang: str = "ja") -> str:
         return text_in(self.names, lang)
+
+
+def _id_document_count(raw: dict, key: str, path, default: int) -> int:
+    """How many identity documents a procedure needs: 1 or 2."""
+    value = raw.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value not in (1, 2):
+        raise CatalogueError(f"{path}: {key} is 1 or 2")
+    return value
 
 
 def _field(raw: dict, where: str) -> FieldDef:
@@ -375,6 +385,7 @@ def load_catalogue(dirs: list[Path] | None = None, disabled: tuple[str, ...] = (
         if bad:
             raise CatalogueError(f"{path}: unknown household_questions {sorted(bad)}"
                                  f" (known: {', '.join(MEMBER_QUESTIONS)})")
+        id_documents = _id_document_count(raw, "id_documents", path, 1)
         procedures[pid] = Procedure(
             id=pid, names=raw.get("names", {}), form_title=raw.get("form_title", {}),
             description=raw.get("description", {}), section=raw.get("section", {}),
@@ -385,6 +396,8 @@ def load_catalogue(dirs: list[Path] | None = None, disabled: tuple[str, ...] = (
             fields=tuple(_field(f, str(path)) for f in raw.get("fields", [])), source=path,
             household_questions=tuple(raw.get("household_questions", ())),
             card_offers=_card_offers(raw.get("card_offers", {}), raw, path),
+            id_documents=id_documents,
+            id_documents_with_photo=_id_document_count(raw, "id_documents_with_photo", path, id_documents),
         )
     life_events = {}
     for raw in events_raw.get("events", []):

@@ -30,7 +30,11 @@ PURPOSES = {
     "card_read": "本人確認書類の読取り（申請書の作成）",
     "prereg_fetch": "事前申請の受取り",
     "print": "申請書の印刷",
-    "clerk_view": "職員による申請内容の確認",
+    "reprint": "申請書の再印刷",
+    "clerk_view": "職員による申請内容の閲覧",
+    "correction": "職員による申請内容の訂正",
+    "confirm": "職員による受付の確定（本人確認）",
+    "reject": "職員による申請の却下",
     "forward": "基幹システムへの連携",
     "log_print": "やりとり履歴の交付",
 }
@@ -47,6 +51,12 @@ def m001_exchange_log(db: sqlite_utils.Database) -> None:
     )
     db.table("exchange_log").create_index(["application_id"])
     db.table("exchange_log").create_index(["subject_ref"])
+
+
+@migrations()
+def m002_fields(db: sqlite_utils.Database) -> None:
+    """The names of the fields an entry concerns (a correction's field), as a JSON list."""
+    db.table("exchange_log").add_column("fields", str)
 
 
 def payload_digest(payload: Any) -> str:
@@ -84,14 +94,18 @@ def subject_of(config, person: Person | None) -> str | None:
 
 
 def entry_hash(entry: dict[str, Any]) -> str:
-    canonical = json.dumps([entry.get(f) for f in _FIELDS], ensure_ascii=False, separators=(",", ":"))
+    covered = [entry.get(f) for f in _FIELDS]
+    if entry.get("fields") is not None:   # entries before m002 have none and hash as they did
+        covered.append(entry["fields"])
+    canonical = json.dumps(covered, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def append(db: sqlite_utils.Database, config, *, actor: str, counterparty: str, purpose: str,
            application_id: str | None, payload: Any, result: str = "ok",
-           person: Person | None = None) -> dict[str, Any]:
-    """Append one entry about `person` (its subject_ref is computed here). Joins the caller's
+           person: Person | None = None, fields: Iterable[str] | None = None) -> dict[str, Any]:
+    """Append one entry about `person` (its subject_ref is computed here); `fields` names the
+    fields it concerns (names only, never values). Joins the caller's
     transaction if there is one (so the log entry and the change it records commit together);
     otherwise takes its own."""
     subject = subject_of(config, person)
@@ -102,6 +116,7 @@ def append(db: sqlite_utils.Database, config, *, actor: str, counterparty: str, 
             "counterparty": counterparty, "purpose": purpose, "application_id": application_id,
             "subject_ref": subject, "payload_sha256": payload_digest(payload), "result": result,
             "prev_hash": last[1] if last else GENESIS,
+            "fields": json.dumps(list(fields), ensure_ascii=False) if fields is not None else None,
         }
         entry["entry_hash"] = entry_hash(entry)
         db.execute(f"INSERT INTO exchange_log ({', '.join(entry)}) VALUES ({', '.join('?' * len(entry))})",
@@ -130,13 +145,16 @@ def entries(db: sqlite_utils.Database, application_id: str | None = None) -> Ite
     yield from db.query(sql + " ORDER BY seq", params)
 
 
-def entries_about(db: sqlite_utils.Database, config, person: Person,
+def entries_about(db: sqlite_utils.Database, config, person: Person | Iterable[Person],
                   application_ids: Iterable[str] = ()) -> list[dict[str, Any]]:
-    """A person's entries: those naming them, and those about `application_ids` (which finds
-    entries written without a subject too), oldest first."""
-    return list(db.query("SELECT * FROM exchange_log WHERE subject_ref = ?"
+    """A person's entries: those naming them (under any of the spellings given: 高崎 and 髙﨑),
+    and those about `application_ids` (which finds entries written without a subject too),
+    oldest first."""
+    people = [person] if isinstance(person, Person) else list(person)
+    refs = [ref for ref in (subject_of(config, p) for p in people) if ref]
+    return list(db.query("SELECT * FROM exchange_log WHERE subject_ref IN (SELECT value FROM json_each(?))"
                          " OR application_id IN (SELECT value FROM json_each(?)) ORDER BY seq",
-                         [subject_of(config, person), json.dumps(list(application_ids))]))
+                         [json.dumps(refs), json.dumps(list(application_ids))]))
 
 
 def newest(db: sqlite_utils.Database, limit: int, application_id: str | None = None) -> list[dict[str, Any]]:
@@ -155,6 +173,14 @@ def first_at(db: sqlite_utils.Database, purpose: str, application_ids: Iterable[
     """{application id: time of its first entry with `purpose`}, for those that have one."""
     return {r["application_id"]: r["at"] for r in db.query(
         "SELECT application_id, MIN(at) AS at FROM exchange_log WHERE purpose = ?"
+        " AND application_id IN (SELECT value FROM json_each(?)) GROUP BY application_id",
+        [purpose, json.dumps(list(application_ids))])}
+
+
+def last_results(db: sqlite_utils.Database, purpose: str, application_ids: Iterable[str]) -> dict[str, str]:
+    """{application id: result of its newest entry with `purpose`}, for those that have one."""
+    return {r["application_id"]: r["result"] or "" for r in db.query(
+        "SELECT application_id, result, MAX(seq) FROM exchange_log WHERE purpose = ?"
         " AND application_id IN (SELECT value FROM json_each(?)) GROUP BY application_id",
         [purpose, json.dumps(list(application_ids))])}
 

@@ -19,7 +19,7 @@ from core.store.applications import ApplicationStore
 from core.store.db import write
 
 migrations = Migrations("core.outbox")
-RECORD_SCHEMA = "madoguchi.record/2"   # /2 added catalogue_version and municipality_code
+RECORD_SCHEMA = "madoguchi.record/3"   # /2 added catalogue_version and municipality_code, /3 identity_check
 
 
 @migrations()
@@ -44,7 +44,7 @@ def m002_outbox_leases(db: sqlite_utils.Database) -> None:
     db.table("outbox").add_column("failed_at", str)
 
 
-def record_for(app: Application, confirmed_by: str) -> dict[str, Any]:
+def record_for(app: Application, confirmed_by: str, identity_check: dict[str, Any] | None = None) -> dict[str, Any]:
     """The record the core system receives (documented in docs/record.schema.json). It names the
     catalogue the values were asked with (`data` keys are its field names) and the municipality."""
     from core.catalogue import get_catalogue
@@ -62,11 +62,14 @@ def record_for(app: Application, confirmed_by: str) -> dict[str, Any]:
         "reception_number": app.reception_number,
         "data": app.data,
         "sources": app.sources,
+        "identity_check": identity_check,
     }
 
 
-def confirm(db: sqlite_utils.Database, app: Application, actor: str) -> dict[str, Any]:
-    """Confirm an application and put its record in the outbox, in one transaction.
+def confirm(db: sqlite_utils.Database, app: Application, actor: str,
+            identity_check: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Confirm an application and put its record in the outbox, in one transaction (the
+    clerk's 本人確認 from core.services.casework.IdentityCheck.as_record goes into the record).
 
     The idempotency key is the application id plus its record version, so a record is
     delivered once however often a worker retries or restarts.
@@ -77,7 +80,7 @@ def confirm(db: sqlite_utils.Database, app: Application, actor: str) -> dict[str
     with write(db):
         app.transition(State.CONFIRMED, actor=actor)
         ApplicationStore(db).save(app)
-        record = record_for(app, actor)
+        record = record_for(app, actor, identity_check)
         key = f"{app.id}-v{app.version}"
         db.execute(
             "INSERT INTO outbox (application_id, idempotency_key, record, state, attempts, next_attempt_at, created_at)"

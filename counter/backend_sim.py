@@ -36,8 +36,8 @@ from pathlib import Path
 import click
 
 FAILURE_KINDS = ("500", "timeout", "drop", "slow")
-RECORD_SCHEMA = "madoguchi.record/2"
-OLDER_SCHEMAS = ("madoguchi.record/1",)   # rows confirmed before the upgrade
+RECORD_SCHEMA = "madoguchi.record/3"
+OLDER_SCHEMAS = ("madoguchi.record/1", "madoguchi.record/2")   # rows confirmed before the upgrade
 MAX_BODY = 4 * 1024 * 1024
 
 

@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from core.catalogue import get_catalogue
 from counter.labels import (
     CHANNEL_LABELS,
+    ID_DOCUMENT_LABELS,
     PURPOSE_LABELS,
     ROLE_LABELS,
     STAFF_FALLBACKS,
@@ -14,6 +15,7 @@ from counter.labels import (
     WEEKDAYS,
     display_value,
     event_label,
+    full_datetime,
     label_of,
     local_datetime,
     local_time,
@@ -54,6 +56,8 @@ def counter_helpers():
         "procedure_name": lambda pid: catalogue.procedures[pid].title(lang) if pid in catalogue.procedures else pid,
         "local_time": local_time,
         "local_datetime": local_datetime,
+        "full_datetime": full_datetime,
+        "id_document_label": lambda k: label_of(ID_DOCUMENT_LABELS, k),
         "minutes": minutes,
         "display_value": lambda f, v: display_value(f, v, lang),
         "relationship_label": lambda v: relationship_label(v, lang),

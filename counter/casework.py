@@ -23,6 +23,7 @@ from core.application import values_as_printed as values_as_printed
 from core.clock import JAPAN, today_in_japan
 from core.forms import EARLIEST_DATE, LATEST_DATE
 from core.store.applications import ApplicationStore
+from kiosk.reception import PREFIX_RE, format_number
 
 
 def local_tz():
@@ -83,6 +84,33 @@ def read_code(text: str) -> tuple[str | None, str]:
     return None, ""
 
 
+_RECEPTION_RE = re.compile(r"^([A-Z]{1,3})[-‐－ー―]?([0-9]{1,4})$")
+
+
+def read_reception_number(text: str) -> str | None:
+    """A reception number as a clerk types it (A-001, a-1, Ａ－００１, A001) in the kiosk's
+    form (kiosk.reception.format_number), or None when it is not one."""
+    s = unicodedata.normalize("NFKC", (text or "")[:40]).strip().upper().replace(" ", "")
+    m = _RECEPTION_RE.match(s)
+    if not m or not PREFIX_RE.match(m.group(1)):
+        return None
+    return format_number(m.group(1), int(m.group(2)))
+
+
+def card_expiry(events: Iterable[Event], today: date) -> dict | None:
+    """The expiry of the card read at the kiosk, when the card_read event carries one
+    (new={"card", "expiry": "YYYY-MM-DD", ...}), and whether it had passed (in Japan)."""
+    for ev in reversed(list(events)):
+        if ev.kind == "card_read" and isinstance(ev.new, dict) and ev.new.get("expiry"):
+            try:
+                expires_on = date.fromisoformat(str(ev.new["expiry"]))
+            except ValueError:
+                return None
+            card = "driving_licence" if ev.new.get("card") in ("licence", "driving_licence") else "mynumber_card"
+            return {"card": card, "expires_on": expires_on, "expired": expires_on < today}
+    return None
+
+
 # --- the audit trail ---------------------------------------------------------------------
 
 @dataclass
@@ -97,10 +125,12 @@ class Timeline:
 
     @property
     def waiting_since(self) -> datetime:
-        return self.printed_at or self.created_at
+        """The visitor's arrival (the application made at the kiosk, or at the counter from a
+        pre-registration): a later print, at the counter or again, does not restart the wait."""
+        return self.created_at
 
     def waited(self, now: datetime | None = None) -> timedelta | None:
-        """From print (or creation) until a clerk first opened it; still counting when none has."""
+        """From arrival until a clerk first opened it; still counting when none has."""
         end = self.first_view_at or self.closed_at or (now or utcnow())
         return max(end - self.waiting_since, timedelta(0))
 
@@ -127,6 +157,14 @@ def timeline(events: Iterable[Event], first_view_at: datetime | None) -> Timelin
         if is_correction(ev):
             tl.corrections += 1
     return tl
+
+
+def print_failures(db: sqlite_utils.Database, application_ids: list[str]) -> dict[str, str]:
+    """{application id: error code} for those whose latest print failed at the printer (the
+    exchange log's `print` entry with result `error:<code>`)."""
+    return {app_id: result.partition(":")[2] or "print_failed"
+            for app_id, result in xlog.last_results(db, "print", application_ids).items()
+            if result.startswith("error")}
 
 
 def first_views(db: sqlite_utils.Database, application_ids: list[str]) -> dict[str, datetime]:

@@ -18,12 +18,18 @@ from core.store.applications import ApplicationStore
 def log_disclosure(db: sqlite_utils.Database, config, *, actor: str, purpose: str, app: Application | None,
                    payload: Any, counterparty: str = "madoguchi", result: str = "ok",
                    person: xlog.Person | None = None) -> dict[str, Any]:
-    """Log what a clerk saw, printed or handed over: about `person`, or else the application's applicant."""
+    """Log what a clerk saw, printed or handed over: about `person`, or else the application's
+    applicant; a payload of values names its fields (names only) in the entry."""
     return xlog.append(db, config, actor=actor, counterparty=counterparty, purpose=purpose,
                        application_id=app.id if app else None, payload=payload, result=result,
-                       person=person or (xlog.Person.of(app.data) if app else None))
+                       person=person or (xlog.Person.of(app.data) if app else None),
+                       fields=sorted(payload) if isinstance(payload, dict) else None)
 
 
 def person_log(db: sqlite_utils.Database, config, name: str, birth_date: str) -> list[dict[str, Any]]:
-    app_ids = ApplicationStore(db).ids_naming_person(name, birth_date)
-    return xlog.entries_about(db, config, xlog.Person(name, birth_date), app_ids)
+    """The person's entries, found by their name as typed (or its kana reading) and as each
+    matching application wrote it (高崎 typed, 髙﨑 stored: both names' entries)."""
+    found = ApplicationStore(db).people_named(name, birth_date)
+    names = dict.fromkeys([name, *(stored for _id, stored in found)])
+    return xlog.entries_about(db, config, [xlog.Person(n, birth_date) for n in names],
+                              dict.fromkeys(app_id for app_id, _name in found))

@@ -5,12 +5,13 @@ import logging
 import unicodedata
 from datetime import date
 
-from flask import abort, flash, make_response, redirect, render_template, request, url_for
+from flask import abort, flash, g, make_response, redirect, render_template, request, url_for
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
 from core import exchange_log as xlog
 from core.application import is_application_id, utcnow
+from core.catalogue import get_catalogue
 from core.errors import MadoguchiError
 from core.japanese import normalise_name, parse_date
 from core.store.applications import ApplicationStore
@@ -64,10 +65,38 @@ def purpose_for_resident(purpose: str) -> str:
     return xlog.PURPOSES.get(purpose, purpose)
 
 
+def with_kinds(rows: list[dict]) -> list[dict]:
+    """Each entry with its `kind` (its purpose; a print after an earlier successful print of the
+    same application is a `reprint`) and `field_names` (the fields it concerns, names only)."""
+    import json
+
+    printed: set[str] = set()
+    out = []
+    for r in rows:
+        kind = r["purpose"]
+        if kind == "print" and r["application_id"]:
+            if r["application_id"] in printed:
+                kind = "reprint"
+            elif r["result"] == "ok":
+                printed.add(r["application_id"])
+        try:
+            names = json.loads(r.get("fields") or "[]")
+        except ValueError:
+            names = []
+        out.append({**r, "kind": kind, "field_names": [n for n in names if isinstance(n, str)]})
+    return out
+
+
+def field_labels(names: list[str]) -> str:
+    catalogue = get_catalogue()
+    lang = g.get("lang", "ja")
+    return "、".join(catalogue.field(n).label_in(lang) if catalogue.known_field(n) else n for n in names)
+
+
 @bp.app_template_global("exchange_labels")
 def exchange_labels():
     return {"actor": actor_label, "counterparty": counterparty_label, "result": result_label,
-            "purpose": lambda p: label_of(PURPOSE_LABELS, p)}
+            "purpose": lambda p: label_of(PURPOSE_LABELS, p), "fields": field_labels}
 
 
 def _reception_numbers(rows) -> dict[str, str | None]:
@@ -82,11 +111,17 @@ def exchange_log():
     rows, app_id, error = None, None, None
     if query:
         kind, value = casework.read_code(query)
+        number = casework.read_reception_number(query)
+        if number is not None:   # today's reception number (A-001), as at the scan box
+            start, end = casework.local_day_bounds(casework.today())
+            found = ApplicationStore(get_db()).ids_with_reception_number(number, start, end)
+            kind, value = ("form", found[0]) if len(found) == 1 else (None, "")
         if kind == "form":
             app_id = value
-            rows = list(xlog.entries(get_db(), application_id=app_id))
+            rows = with_kinds(list(xlog.entries(get_db(), application_id=app_id)))
         else:
-            error = _("Enter an application number (16 characters) or scan the form's QR code.")
+            error = _("Enter an application number (16 characters) or today's reception number, or scan the "
+                      "form's QR code.")
     return render_template("counter/exchange_log.html", rows=rows, app_id=app_id, query=query,
                            errors={"application": error} if error else {},
                            reception=_reception_numbers(rows or []), person={}), 400 if error else 200
@@ -123,7 +158,7 @@ def _person_from_form() -> tuple[dict, dict]:
 
 
 def render_person(person: dict, status: int = 200, errors: dict | None = None, application_id: str | None = None):
-    rows = person_log(get_db(), get_config(), person["name"], person["birth_date"]) if not errors else None
+    rows = with_kinds(person_log(get_db(), get_config(), person["name"], person["birth_date"])) if not errors else None
     return render_template("counter/person_log.html", person=person, rows=rows, errors=errors or {},
                            reception=_reception_numbers(rows or []), application_id=application_id), status
 
@@ -156,7 +191,11 @@ def person_log_print():
     if errors:
         return render_person(person, 400, errors)
     db, config, clerk = get_db(), get_config(), current_clerk()
-    rows = person_log(db, config, person["name"], person["birth_date"])
+    # The paper names corrected fields; a view or print concerns the whole form (the screen lists them).
+    rows = with_kinds(person_log(db, config, person["name"], person["birth_date"]))
+    # The paper names the person as their application writes it (髙﨑, typed 高崎 or as kana).
+    found = ApplicationStore(db).people_named(person["name"], person["birth_date"])
+    person = {**person, "name": found[-1][1] if found else person["name"]}
     reception = _reception_numbers(rows)
     with force_locale("ja"):
         pdf = log_pdf.render(log_pdf.LogPage(
@@ -170,7 +209,9 @@ def person_log_print():
             headers=[_("Date and time"), _("Who used it"), _("From or to"), _("Purpose"), _("Reception no."),
                      _("Result")],
             rows=[[log_pdf.japanese_datetime(r["at"]), actor_label(r["actor"], for_resident=True),
-                   counterparty_label(r["counterparty"], r["purpose"]), purpose_for_resident(r["purpose"]),
+                   counterparty_label(r["counterparty"], r["purpose"]),
+                   purpose_for_resident(r["kind"]) + (f"（{field_labels(r['field_names'])}）"
+                                                      if r["kind"] == "correction" else ""),
                    reception.get(r["application_id"]) or (r["application_id"] or "")[-6:],
                    result_label(r["result"])] for r in rows],
             empty_text=_("There are no records."),

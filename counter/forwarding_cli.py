@@ -14,6 +14,19 @@ import click
 from core.cli import pass_state
 
 
+def _japan(stamp: str | None) -> str:
+    """A stored UTC time as Japan's clock shows it (the clerks' and the forms' time)."""
+    from datetime import datetime
+
+    from core.clock import in_japan
+    if not stamp:
+        return "-"
+    try:
+        return in_japan(datetime.fromisoformat(stamp)).strftime("%Y-%m-%d %H:%M:%S JST")
+    except ValueError:
+        return stamp
+
+
 def _echo_json(obj) -> None:
     click.echo(json.dumps(obj, ensure_ascii=False, indent=2))
 
@@ -49,10 +62,10 @@ def forward(state, once, interval, show_status, retry_failed, as_json):
         click.echo(f"mode: {config.backend.mode}")
         click.echo(f"pending: {st['pending']}  delivered: {st['delivered']}  failed: {st['failed']}")
         if st["oldest_pending_since"]:
-            click.echo(f"oldest waiting since: {st['oldest_pending_since']}")
+            click.echo(f"oldest waiting since: {_japan(st['oldest_pending_since'])}")
         for r in st["retrying"]:
             click.echo(f"  retrying {r['application_id']} ({r['idempotency_key']}): {r['attempts']} attempt(s),"
-                       f" last error {r['last_error']}, next at {r['next_attempt_at']}")
+                       f" last error {r['last_error']}, next at {_japan(r['next_attempt_at'])}")
         for r in st["failed_records"]:
             click.echo(f"  FAILED {r['application_id']} ({r['idempotency_key']}): {r['last_error']}"
                        f" after {r['attempts']} attempt(s)")
@@ -157,5 +170,5 @@ def list_entries(state, application_id, limit, as_json):
         if as_json:
             click.echo(json.dumps(r, ensure_ascii=False, sort_keys=True))
         else:
-            click.echo(f"{r['seq']:>6}  {r['at'][:19]}  {r['actor']:<18} {r['purpose']:<12} "
+            click.echo(f"{r['seq']:>6}  {_japan(r['at'])}  {r['actor']:<18} {r['purpose']:<12} "
                        f"{r['counterparty'] or '-':<28} {r['application_id'] or '-':<16}  {r['result']}")

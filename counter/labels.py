@@ -48,9 +48,21 @@ PURPOSE_LABELS = {
     "card_read": N_("Card read (to fill the form)"),
     "prereg_fetch": N_("Pre-registration received"),
     "print": N_("Form printed"),
+    "reprint": N_("Form printed again"),
     "clerk_view": N_("Viewed by a clerk"),
+    "correction": N_("Value corrected by a clerk"),
+    "confirm": N_("Confirmed by a clerk (identity checked)"),
+    "reject": N_("Rejected by a clerk"),
     "forward": N_("Sent to the core system"),
     "log_print": N_("Exchange log printed for the person"),
+}
+# 本人確認書類 (core.services.casework.ID_DOCUMENT_KINDS)
+ID_DOCUMENT_LABELS = {
+    "mynumber_card": N_("My Number card"),
+    "driving_licence": N_("Driver's licence"),
+    "residence_card": N_("Residence card (在留カード)"),
+    "passport": N_("Passport"),
+    "other": N_("Other document"),
 }
 
 
@@ -83,6 +95,13 @@ def as_local(dt: datetime | None) -> datetime | None:
 
 def local_time(dt: datetime | None) -> str:
     return as_local(dt).strftime("%H:%M") if dt else ""
+
+
+def full_datetime(dt: datetime | str | None) -> str:
+    """Date and time in Japan, always with the date (the exchange log's entries)."""
+    if isinstance(dt, str):
+        dt = datetime.fromisoformat(dt)
+    return as_local(dt).strftime("%Y-%m-%d %H:%M") if dt else ""
 
 
 def local_datetime(dt: datetime | str | None) -> str:
@@ -147,6 +166,10 @@ def event_label(ev) -> str:
         return _("Printed again") if ev.reason == "reprint" else label_of(PURPOSE_LABELS, "print")
     if ev.kind == "guide":
         return _("Procedure guide answered")
+    if ev.kind == "identity_check" and isinstance(ev.new, dict):
+        kinds = "、".join(label_of(ID_DOCUMENT_LABELS, d.get("kind")) for d in ev.new.get("documents") or []
+                         if isinstance(d, dict))
+        return _("Identity checked: %(documents)s", documents=kinds)
     if ev.kind == "card_read":
         card = (ev.new or {}).get("card") if isinstance(ev.new, dict) else None
         return _("Card read: %(card)s", card=label_of(SOURCE_LABELS, "licence" if card in ("licence", "driving_licence")

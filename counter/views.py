@@ -51,6 +51,40 @@ def printer_error_message(code: str) -> str:
     return message(code, default="print_failed")
 
 
+def identity_error_message(err: FieldError) -> str:
+    """Words for the 本人確認 form's codes (core.services.casework)."""
+    if err.code == "identity_unchecked":
+        return _("Record which identity document you checked before confirming.")
+    if err.code == "identity_documents_short":
+        return _("These procedures need %(n)d identity documents (or one photo ID). Record the second one.",
+                 n=err.params.get("needed", 2))
+    if err.code == "invalid_date":
+        return _("Enter the expiry date, e.g. 2030-04-01 or 令和12年4月1日, or leave it empty.")
+    if err.code == "description_required":
+        return _("Say which document it was (e.g. health insurance card), without its number.")
+    if err.code == "too_long":
+        return _("Keep the description to %(n)d characters.", n=services.MAX_DESCRIPTION)
+    return _("Choose one of the documents in the list.")
+
+
+def identity_context(app: Application, events) -> dict[str, Any]:
+    """What the 本人確認 part of the detail page shows: the documents to choose from, how many
+    the procedures need, what was typed (a form shown again), the check recorded at confirming,
+    and a card read at the kiosk whose expiry has passed."""
+    today = casework.today()
+    recorded = next((ev.new for ev in reversed(events) if ev.kind == "identity_check" and isinstance(ev.new, dict)),
+                    None)
+    return {
+        "kinds": services.ID_DOCUMENT_KINDS, "max": services.MAX_ID_DOCUMENTS,
+        "needed": services.documents_needed(app),
+        "needed_with_photo": services.documents_needed(app, check=services.IdentityCheck(
+            (services.IdDocument("mynumber_card"),))),
+        "typed": {k: request.form.get(k, "") for k in request.form if k.startswith("id_")}
+        if request.method == "POST" else {},
+        "recorded": recorded, "card": casework.card_expiry(events, today),
+    }
+
+
 # --- the queue -----------------------------------------------------------------------------
 
 QUEUE_STATE_FILTERS = {
@@ -69,7 +103,8 @@ def _queue_filters() -> dict[str, Any]:
     procedure = request.args.get("procedure", "")
     if procedure not in get_catalogue().procedures:
         procedure = ""
-    number = unicodedata.normalize("NFKC", request.args.get("number", "")).strip()[:20]
+    typed = request.args.get("number", "")[:40]
+    number = casework.read_reception_number(typed) or unicodedata.normalize("NFKC", typed).strip()[:20]
     return {"day": day, "state": state, "procedure": procedure, "number": number}
 
 
@@ -78,6 +113,8 @@ def queue_view_rows(rows: list[casework.QueueRow]) -> list[dict[str, Any]]:
     template (a busy day has hundreds of lines, refreshed every few seconds)."""
     names = {pid: p.title(g.lang) for pid, p in get_catalogue().procedures.items()}
     now = casework.utcnow()
+    unprinted = [r.app.id for r in rows if r.app.state is State.SUBMITTED]
+    failures = casework.print_failures(get_db(), unprinted) if unprinted else {}
     out = []
     for r in rows:
         waited = r.timeline.waited(now)
@@ -91,6 +128,9 @@ def queue_view_rows(rows: list[casework.QueueRow]) -> list[dict[str, Any]]:
                         else tr("waited %(t)s", t=minutes(waited))),
             "long_wait": still_waiting and waited.total_seconds() > 1800,
             "hidden_label": tr("reception no. %(n)s", n=r.app.reception_number or r.app.id),
+            "not_printed": (None if r.app.state is not State.SUBMITTED
+                            else printer_error_message(failures[r.app.id]) if r.app.id in failures
+                            else tr("No print has reached a printer yet.")),
         })
     return out
 
@@ -139,8 +179,13 @@ def index():
 @bp.post("/open")
 @requires(Role.CLERK)
 def open_by_code():
-    """What a USB scanner types into the focused field (code + Enter), or a clerk types."""
-    kind, value = casework.read_code(request.form.get("code", ""))
+    """What a USB scanner types into the focused field (code + Enter), or a clerk types: a form
+    code, a pre-registration code, or today's reception number (A-001, as the kiosk said it)."""
+    typed = request.form.get("code", "")
+    number = casework.read_reception_number(typed)
+    if number is not None:
+        return open_by_reception_number(number)
+    kind, value = casework.read_code(typed)
     if kind == "form":
         if ApplicationStore(get_db()).find(value) is None:
             return render_queue(404, errors={"code": _("No application has the code %(code)s. Check that the form "
@@ -150,6 +195,19 @@ def open_by_code():
         return open_prereg(value)
     return render_queue(400, errors={"code": _("This is not a form code. Scan the QR code printed on the form "
                                                "(or the resident's pre-registration QR code).")})
+
+
+def open_by_reception_number(number: str):
+    """Reception numbers count again every day: the number is today's (in Japan)."""
+    start, end = casework.local_day_bounds(casework.today())
+    found = ApplicationStore(get_db()).ids_with_reception_number(number, start, end)
+    if not found:
+        return render_queue(404, errors={"code": _("No application today has the reception number %(n)s.",
+                                                   n=number)})
+    if len(found) > 1:   # two kiosks set to one prefix: the clerk picks from the queue
+        flash(_("More than one application today has the reception number %(n)s.", n=number), "warning")
+        return redirect(url_for("counter.index", number=number, state="all"))
+    return redirect(url_for("counter.detail", app_id=found[0]))
 
 
 def open_prereg(token_text: str):
@@ -325,6 +383,7 @@ def render_detail(app: Application, status: int = 200, errors: dict | None = Non
         can_correct=app.state in casework.OPEN_STATES,
         can_print=app.state in PRINTABLE_STATES and not has_unrecorded_print(app.id),
         can_confirm=app.state is State.PRINTED, can_reject=app.can_move_to(State.REJECTED),
+        identity=identity_context(app, events),
         exchange_count=xlog.count(db, application_id=app.id)), status
 
 
@@ -548,9 +607,13 @@ def print_form(app_id):
 @requires(Role.CLERK)
 def confirm(app_id):
     app = load_app(app_id)
+    identity, identity_errors = services.read_identity_check(request.form)
+    if identity_errors:
+        return render_detail(app, 400, errors={err.field: identity_error_message(err) for err in identity_errors},
+                             log_view=False)
     try:
         services.confirm(get_db(), get_config(), app, actor=current_clerk().actor,
-                         expected_version=_seen_version(),
+                         expected_version=_seen_version(), identity=identity,
                          corrections_checked=bool(request.form.get("checked_corrections")))
     except TransitionError:
         flash(_("Only a printed application can be confirmed."), "error")
@@ -563,7 +626,8 @@ def confirm(app_id):
             "corrections_unchecked": _("Values were corrected after the form was printed. Reprint the form for "
                                        "the resident, or tick the box once they have checked the corrections."),
         }
-        return render_detail(app, 400, errors={err.field: messages[err.code] for err in e.errors}, log_view=False)
+        return render_detail(app, 400, errors={err.field: messages.get(err.code) or identity_error_message(err)
+                                               for err in e.errors}, log_view=False)
     flash(_("Confirmed. The record is queued for the core system."), "success")
     return redirect(url_for("counter.detail", app_id=app.id))
 

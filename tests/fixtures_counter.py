@@ -17,6 +17,7 @@ from tests.helpers import ROOT
 
 PASSWORD = "correct horse battery"
 CLERKS = {"sato": "clerk", "suzuki": "supervisor", "tanaka": "admin"}
+CHECKED_ID = {"id_document_1": "driving_licence"}   # the 本人確認 part of a confirm form
 
 MOVE_IN = {
     "procedures": ["juminido"], "name": "山田\u3000太郎", "kana": "ヤマダ\u3000タロウ", "birth_date": "1985-04-01",

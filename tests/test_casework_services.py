@@ -12,6 +12,7 @@ from core.store.applications import ApplicationStore
 from tests.fixtures_counter import CERTIFICATE, kiosk_application
 
 CLERK = "clerk:sato"
+LICENCE = services.IdentityCheck((services.IdDocument("driving_licence"),))
 
 
 def snapshot(db, app_id):
@@ -39,7 +40,9 @@ def test_correct_changes_the_value_with_the_reason_in_the_audit_trail(db, config
     last = ApplicationStore(db).events(app.id)[-1]
     assert (last.kind, last.field, last.actor, last.reason) == ("field", "phone", CLERK, "resident gave a new number")
     assert (last.old, last.new) == (app.data["phone"], stored.data["phone"])
-    assert xlog.count(db, application_id=app.id) == logged and db["outbox"].count == 0  # nothing left the office
+    [entry] = list(xlog.entries(db, application_id=app.id))[logged:]   # the correction, by name, no value
+    assert (entry["purpose"], json.loads(entry["fields"]), entry["actor"]) == ("correction", ["phone"], CLERK)
+    assert "9876" not in json.dumps(entry) and db["outbox"].count == 0    # nothing left the office
 
 
 def test_correct_reads_a_japanese_era_date(db, config):
@@ -108,7 +111,8 @@ def test_an_unknown_application_is_not_found(db, config):
 def test_confirm_closes_the_application_and_queues_its_record_in_one_go(db, config):
     app = kiosk_application(db)
     logged = xlog.count(db, application_id=app.id)
-    done = services.confirm(db, config, services.load(db, app.id), actor=CLERK, expected_version=app.version)
+    done = services.confirm(db, config, services.load(db, app.id), actor=CLERK, identity=LICENCE,
+                     expected_version=app.version)
     assert done.state is State.CONFIRMED
     stored = ApplicationStore(db).get(app.id)
     assert stored.state is State.CONFIRMED and stored.version == app.version + 1
@@ -118,7 +122,8 @@ def test_confirm_closes_the_application_and_queues_its_record_in_one_go(db, conf
     record = json.loads(row["record"])
     assert row["state"] == "pending" and row["idempotency_key"] == f"{app.id}-v{stored.version}"
     assert record["confirmed_by"] == CLERK and record["data"] == stored.data
-    assert xlog.count(db, application_id=app.id) == logged
+    [entry] = list(xlog.entries(db, application_id=app.id))[logged:]   # the confirm, nothing else
+    assert entry["purpose"] == "confirm" and entry["actor"] == CLERK
 
 
 def test_confirm_after_corrections_needs_the_resident_to_have_checked_them(db, config):
@@ -128,9 +133,10 @@ def test_confirm_after_corrections_needs_the_resident_to_have_checked_them(db, c
                      expected_version=None)
     before = snapshot(db, app.id)
     with pytest.raises(ValidationError) as e:
-        services.confirm(db, config, services.load(db, app.id), actor=CLERK, expected_version=None)
+        services.confirm(db, config, services.load(db, app.id), actor=CLERK, identity=LICENCE,
+                     expected_version=None)
     assert codes(e) == {"corrections_unchecked"} and snapshot(db, app.id) == before
-    services.confirm(db, config, services.load(db, app.id), actor=CLERK,
+    services.confirm(db, config, services.load(db, app.id), actor=CLERK, identity=LICENCE,
                      expected_version=None, corrections_checked=True)
     assert ApplicationStore(db).get(app.id).state is State.CONFIRMED and db["outbox"].count == 1
 
@@ -143,7 +149,7 @@ def test_confirm_refuses_an_incomplete_application(db, config):
     store.save(stored)
     before = snapshot(db, app.id)
     with pytest.raises(ValidationError) as e:
-        services.confirm(db, config, services.load(db, app.id), actor=CLERK,
+        services.confirm(db, config, services.load(db, app.id), actor=CLERK, identity=LICENCE,
                          expected_version=None, corrections_checked=True)
     assert "incomplete" in codes(e) and snapshot(db, app.id) == before
 
@@ -152,12 +158,14 @@ def test_confirm_refuses_what_is_not_printed_and_a_stale_version(db, config):
     submitted = kiosk_application(db, state=State.SUBMITTED)
     before = snapshot(db, submitted.id)
     with pytest.raises(TransitionError) as e:
-        services.confirm(db, config, services.load(db, submitted.id), actor=CLERK, expected_version=None)
+        services.confirm(db, config, services.load(db, submitted.id), actor=CLERK, identity=LICENCE,
+                     expected_version=None)
     assert e.value.code == "not_printed" and snapshot(db, submitted.id) == before
     printed = kiosk_application(db)
     before = snapshot(db, printed.id)
     with pytest.raises(services.Stale):
-        services.confirm(db, config, services.load(db, printed.id), actor=CLERK, expected_version=printed.version + 1)
+        services.confirm(db, config, services.load(db, printed.id), actor=CLERK, identity=LICENCE,
+                     expected_version=printed.version + 1)
     assert snapshot(db, printed.id) == before
 
 
@@ -183,7 +191,8 @@ def test_reject_refusals_have_codes_and_change_nothing(db, config):
         services.reject(db, config, services.load(db, app.id), actor=CLERK,
                         reason="x", expected_version=app.version + 5)
     assert snapshot(db, app.id) == before
-    services.confirm(db, config, services.load(db, app.id), actor=CLERK, expected_version=None)
+    services.confirm(db, config, services.load(db, app.id), actor=CLERK, identity=LICENCE,
+                     expected_version=None)
     before = snapshot(db, app.id)
     with pytest.raises(TransitionError) as closed:
         services.reject(db, config, services.load(db, app.id), actor=CLERK, reason="x", expected_version=None)
@@ -200,7 +209,7 @@ def test_a_change_stored_after_the_application_was_loaded_is_never_overwritten(d
     before = snapshot(db, app.id)
     do = {"correct": lambda: services.correct(db, config, loaded, actor=CLERK, field="kana",
                                               value="ヤマダ\u3000タロ", reason="typo", expected_version=None),
-          "confirm": lambda: services.confirm(db, config, loaded, actor=CLERK, expected_version=None,
+          "confirm": lambda: services.confirm(db, config, loaded, actor=CLERK, expected_version=None, identity=LICENCE,
                                               corrections_checked=True),
           "reject": lambda: services.reject(db, config, loaded, actor=CLERK, reason="x", expected_version=None)}
     with pytest.raises(services.Stale):

@@ -71,9 +71,11 @@ def test_clerk_opens_corrects_confirms_and_sees_the_forward(office_page, live_se
     page.screenshot(path=output_dir / "counter-4-corrected.png", full_page=True)
     assert accessibility_violations(page) == [], "counter-4-corrected"
 
-    # Confirm: the box about the corrections must be ticked first.
+    # Confirm: the identity check (本人確認) and the box about the corrections come first.
     page.get_by_role("button", name="申請を確定する").click()
     expect(page.locator("#checked_corrections-error")).to_be_visible()
+    expect(page.locator("#identity-error")).to_be_visible()
+    page.select_option("#id_document_1", "driving_licence")
     page.check("#checked_corrections")
     page.get_by_role("button", name="申請を確定する").click()
     page.wait_for_selector("#forwarding")
@@ -142,3 +144,23 @@ def test_supervisor_figures_and_the_printed_log_for_a_resident(office_page, live
         "name": "山田\u3000太郎", "birth_date": "1985-04-01"})
     assert response.ok and response.headers["content-type"] == "application/pdf"
     (output_dir / "counter-person-log.pdf").write_bytes(response.body())
+
+
+def test_the_ime_warning_shows_only_while_japanese_input_is_on(office_page, live_server, db, clerks):
+    page = office_page
+    kiosk_application(db, reception="A-001")
+    sign_in(page, live_server("counter").url)
+    warning = page.locator("#ime-warning")
+    expect(warning).to_be_hidden()                       # on load: no IME has been seen
+    page.keyboard.type("MDGF1", delay=5)                 # direct input
+    expect(warning).to_be_hidden()
+    cdp = page.context.new_cdp_session(page)             # what an IME does: compose, then commit
+    cdp.send("Input.imeSetComposition", {"text": "ｍ", "selectionStart": 1, "selectionEnd": 1})
+    expect(warning).to_be_visible()
+    cdp.send("Input.insertText", {"text": "ｍ"})
+    expect(warning).to_be_visible()                      # full-width text stays in the field
+    page.fill("#code", "")
+    page.keyboard.type("A-001", delay=5)                 # IME off again
+    expect(warning).to_be_hidden()
+    page.keyboard.press("Enter")                         # and the reception number opens the application
+    page.wait_for_url("**/counter/applications/*")

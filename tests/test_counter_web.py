@@ -9,7 +9,7 @@ from core import exchange_log as xlog
 from core import sealed
 from core.application import State, form_code, utcnow
 from core.store.applications import ApplicationStore
-from tests.fixtures_counter import CERTIFICATE, PASSWORD, kiosk_application, post, sign_in, text_of
+from tests.fixtures_counter import CERTIFICATE, CHECKED_ID, PASSWORD, kiosk_application, post, sign_in, text_of
 
 LICENCE = {"address": "東京都千代田区千代田１－１", "address_at_issue": "東京都港区芝公園４－２－８"}
 
@@ -89,8 +89,9 @@ def test_roles(app, clerks, who, figures, accounts):
 def test_queue_shows_number_state_procedures_and_waiting_time_without_personal_data(clerk_client, db):
     waiting = kiosk_application(db, reception="7")
     done = kiosk_application(db, CERTIFICATE, reception="3")
-    db.execute("UPDATE application_events SET at = ? WHERE application_id = ? AND kind = 'state'",
-               [(utcnow() - timedelta(minutes=42)).isoformat(), waiting.id])
+    arrived = (utcnow() - timedelta(minutes=42)).isoformat()
+    db.execute("UPDATE application_events SET at = ? WHERE application_id = ?", [arrived, waiting.id])
+    db.execute("UPDATE applications SET created_at = ? WHERE id = ?", [arrived, waiting.id])
     r = clerk_client.get("/counter/?lang=en")
     page = text_of(r)
     assert "7" in page and "Printed, waiting" in page
@@ -348,7 +349,7 @@ def test_each_clerk_action_loads_the_application_once(clerk_client, db, monkeypa
         return get(store, application_id)
     monkeypatch.setattr(ApplicationStore, "get", counted)
     r = post(clerk_client, f"/counter/applications/{app.id}/{action}",
-             {"version": app.version, "value": "03-1111-2222", "reason": "resident"})
+             {"version": app.version, "value": "03-1111-2222", "reason": "resident", **CHECKED_ID})
     assert r.status_code == 302 and "/applications/" in r.location and loads == [app.id]
     assert ApplicationStore(db).get(app.id).version == app.version + 1
 
@@ -358,10 +359,11 @@ def test_confirm_after_corrections_needs_the_resident_to_have_checked_them(clerk
     post(clerk_client, f"/counter/applications/{app.id}/fields/phone",
          {"value": "0312345679", "reason": "resident", "version": app.version})
     v = ApplicationStore(db).get(app.id).version
-    r = post(clerk_client, f"/counter/applications/{app.id}/confirm?lang=en", {"version": v})
+    r = post(clerk_client, f"/counter/applications/{app.id}/confirm?lang=en", {"version": v, **CHECKED_ID})
     assert r.status_code == 400 and "Values were corrected after the form was printed" in text_of(r)
     assert db["outbox"].count == 0
-    r = post(clerk_client, f"/counter/applications/{app.id}/confirm", {"version": v, "checked_corrections": "yes"})
+    r = post(clerk_client, f"/counter/applications/{app.id}/confirm", {"version": v, "checked_corrections": "yes",
+                                                                  **CHECKED_ID})
     assert r.status_code == 302
     assert ApplicationStore(db).get(app.id).state is State.CONFIRMED
     row = next(db["outbox"].rows)
@@ -382,7 +384,7 @@ def test_an_incomplete_application_cannot_be_confirmed(clerk_client, db):
     loaded.set_field("juminhyo_copies", None, "typed", actor="kiosk:kiosk-1")
     ApplicationStore(db).save(loaded)
     r = post(clerk_client, f"/counter/applications/{app.id}/confirm?lang=en",
-             {"version": loaded.version, "checked_corrections": "yes"})
+             {"version": loaded.version, "checked_corrections": "yes", **CHECKED_ID})
     assert r.status_code == 400 and "Correct the marked values before confirming." in text_of(r)
     assert "Select number of copies" in text_of(r) or "Enter number of copies" in text_of(r)
     assert db["outbox"].count == 0

@@ -35,7 +35,7 @@ def validator():
 
 def test_schema_is_a_valid_json_schema():
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
-    assert SCHEMA["properties"]["schema"]["const"] == "madoguchi.record/2"
+    assert SCHEMA["properties"]["schema"]["const"] == "madoguchi.record/3"
 
 
 def test_records_and_delivered_documents_follow_the_published_schema(db):
@@ -61,7 +61,7 @@ def test_records_and_delivered_documents_follow_the_published_schema(db):
 
 @pytest.mark.parametrize("break_it", [
     lambda r: r.pop("application_id"),
-    lambda r: r.update(schema="madoguchi.record/3"),
+    lambda r: r.update(schema="madoguchi.record/4"),
     lambda r: r["data"].update(birth_date="1985/04/01"),
     lambda r: r["sources"].update(name="scanner"),
     lambda r: r.update(surprise=1),

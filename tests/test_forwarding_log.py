@@ -138,3 +138,11 @@ def test_init_demo_has_a_real_log(config, config_file):
     again = madoguchi("init", config_file=config_file)  # safe to run again: no second demo
     assert again.returncode == 0 and len(list(xlog.entries(db))) == len(entries)
     db.conn.close()
+
+
+def test_list_shows_japans_time(db, config, runner):
+    confirmed_applications(db, 1)
+    forwarding.Forwarder(config, db=db).run_once()
+    db.execute("UPDATE exchange_log SET at = '2026-01-01T15:30:00+00:00'")
+    out = runner.invoke("exchange-log", "list", "--limit", "1").output
+    assert "2026-01-02 00:30:00 JST" in out and "15:30" not in out

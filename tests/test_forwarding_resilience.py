@@ -114,7 +114,7 @@ def test_serve_runs_the_worker_and_stops_it_cleanly(db, config, live_server):
 
 def test_backend_sim_answers_duplicates_and_refuses_bad_records(backend_sim):
     sim = backend_sim()
-    doc = {"schema": "madoguchi.record/2", "idempotency_key": "K-v1", "data": {}}
+    doc = {"schema": "madoguchi.record/3", "idempotency_key": "K-v1", "data": {}}
     body = json.dumps(doc)
     first = requests.post(sim.url, data=body, headers={"Idempotency-Key": "K-v1"}, timeout=5)
     again = requests.post(sim.url, data=body, headers={"Idempotency-Key": "K-v1"}, timeout=5)

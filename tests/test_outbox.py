@@ -18,7 +18,7 @@ def test_confirm_writes_state_and_outbox_record_together(db):
     assert store.get(app.id).state == "confirmed"
     rows = list(db["outbox"].rows)
     assert len(rows) == 1 and rows[0]["state"] == "pending"
-    assert json.loads(rows[0]["record"]) == record and record["schema"] == "madoguchi.record/2"
+    assert json.loads(rows[0]["record"]) == record and record["schema"] == "madoguchi.record/3"
 
 
 def test_confirming_a_draft_is_refused_and_leaves_no_record(db):

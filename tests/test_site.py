@@ -168,7 +168,7 @@ def test_the_forwarded_record_names_the_catalogue_and_the_municipality(db):
     from tests.fixtures_counter import kiosk_application
     app = kiosk_application(db)
     record = outbox.confirm(db, app, actor="clerk:sato")
-    assert record["schema"] == "madoguchi.record/2"
+    assert record["schema"] == "madoguchi.record/3"
     assert record["catalogue_version"] == get_catalogue().version and len(record["catalogue_version"]) == 16
     assert record["municipality_code"] == "990019"
     record_schema = json.loads((Path(__file__).resolve().parent.parent / "docs" / "record.schema.json").read_text())

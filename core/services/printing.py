@@ -190,6 +190,7 @@ def _log(db: sqlite_utils.Database, config, app: Application, actor: str, counte
          result: str, logged: Logged | None) -> None:
     with write(db):
         entry = xlog.append(db, config, actor=actor, counterparty=counterparty, purpose="print",
-                            application_id=app.id, payload=pdf, result=result, person=xlog.Person.of(app.data))
+                            application_id=app.id, payload=pdf, result=result, person=xlog.Person.of(app.data),
+                            fields=sorted(app.data))
         if logged is not None:
             logged(db, entry)

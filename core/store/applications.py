@@ -13,6 +13,7 @@ from sqlite_utils.migrations import Migrations
 
 from core.application import Application, Event, State, iso
 from core.errors import MadoguchiError, NotFound
+from core.name_search import is_kana_reading, name_key
 from core.store.db import write
 
 migrations = Migrations("core.store.applications")
@@ -168,6 +169,13 @@ class ApplicationStore:
             "SELECT id, reception_number FROM applications WHERE id IN (SELECT value FROM json_each(?))",
             [json.dumps(list(application_ids))])}
 
+    def ids_with_reception_number(self, number: str, start: datetime, end: datetime) -> builtins.list[str]:
+        """Ids of applications created in [start, end) with this reception number, newest first
+        (numbers count again every day)."""
+        return [r["id"] for r in self.db.query(
+            "SELECT id FROM applications WHERE reception_number = ? AND created_at >= ? AND created_at < ?"
+            " ORDER BY created_at DESC", [number, iso(start), iso(end)])]
+
     def summaries_between(self, start: datetime, end: datetime, states: Iterable[str] | None = None,
                           procedure: str | None = None,
                           reception_number: str | None = None) -> builtins.list[dict[str, Any]]:
@@ -196,28 +204,36 @@ class ApplicationStore:
             " ORDER BY e.id", [iso(start), iso(end)])]
 
     def ids_naming_person(self, name: str, birth_date: str) -> builtins.list[str]:
-        """Ids of applications naming this person (name, ignoring spaces, and birth date) as the
-        applicant or a household member, oldest first."""
-        want = _without_spaces(name)
-        ids = []
+        """Ids of applications naming this person as the applicant or a household member,
+        oldest first (`people_named`)."""
+        return list(dict.fromkeys(app_id for app_id, _name in self.people_named(name, birth_date)))
+
+    def people_named(self, name: str, birth_date: str) -> builtins.list[tuple[str, str]]:
+        """(application id, the name as stored) of every applicant or household member born on
+        `birth_date` whose name matches `name` as core.name_search compares names (variant
+        characters folded: 高崎 finds 髙﨑; spaces ignored), or whose kana reading matches when
+        `name` is kana only. Oldest application first."""
+        want = name_key(name)
+        by_reading = is_kana_reading(name)
+        found = []
         rows = self.db.query(
-            "SELECT id, json_extract(data, '$.name') AS name, json_extract(data, '$.household') AS household"
+            "SELECT id, json_extract(data, '$.name') AS name, json_extract(data, '$.kana') AS kana,"
+            " json_extract(data, '$.birth_date') AS birth_date, json_extract(data, '$.household') AS household"
             " FROM applications WHERE json_extract(data, '$.birth_date') = ? OR EXISTS ("
             "  SELECT 1 FROM json_each(applications.data, '$.household') m"
             "  WHERE json_extract(m.value, '$.birth_date') = ?) ORDER BY created_at", [birth_date, birth_date])
         for r in rows:
-            if _without_spaces(r["name"]) == want:
-                ids.append(r["id"])
-                continue
-            for member in json.loads(r["household"] or "[]"):
-                if member.get("birth_date") == birth_date and _without_spaces(member.get("name")) == want:
-                    ids.append(r["id"])
-                    break
-        return ids
-
-
-def _without_spaces(name: str | None) -> str:
-    return "".join((name or "").split())
+            people = [r] if r["birth_date"] == birth_date else []
+            people += [m for m in json.loads(r["household"] or "[]")
+                       if isinstance(m, dict) and m.get("birth_date") == birth_date]
+            for person in people:
+                stored = person.get("name") if isinstance(person.get("name"), str) else None
+                keys = {name_key(stored)} if stored else set()
+                if by_reading and isinstance(person.get("kana"), str):
+                    keys.add(name_key(person["kana"]))
+                if stored and want and want in keys:
+                    found.append((r["id"], stored))
+        return found
 
 
 _PRINT = "((e.kind = 'state' AND e.new = '\"printed\"') OR e.kind = 'printed')"

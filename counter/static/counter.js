@@ -74,9 +74,17 @@
         codeInput.form.submit();
       }
     });
-    codeInput.addEventListener("compositionstart", function () {
-      var warning = document.getElementById("ime-warning");
-      if (warning) { warning.hidden = false; }
+    // The warning shows while Japanese input is on, and only then: a composition started, or
+    // full-width text arrived (an IME's 全角 direct mode composes nothing); plain ASCII typed
+    // without composing hides it again.
+    var imeWarning = document.getElementById("ime-warning");
+    var composing = false;
+    function showIme(on) { if (imeWarning) { imeWarning.hidden = !on; } }
+    codeInput.addEventListener("compositionstart", function () { composing = true; showIme(true); });
+    codeInput.addEventListener("compositionend", function () { composing = false; });
+    codeInput.addEventListener("input", function (ev) {
+      if (composing || ev.isComposing) { showIme(true); return; }
+      showIme(/[^\x00-\x7f]/.test(codeInput.value));
     });
   }
 
