@@ -319,6 +319,7 @@
     var KANA = /[\u3041-\u3096\u30a1-\u30f6\u30fc]+$/;
     var pending = null;
     var shownFor = null;       // {input, start, run}: what the bar's candidates replace
+    var cache = {};            // "kind|kana" → candidates, for this page only
 
     function barOf(input) {
       var kb = keyboardFor(input);
@@ -344,6 +345,8 @@
       var at = composing(input);
       clear(bar);
       if (!at || at.run.length > 32) return;
+      var key = input.dataset.kanji + "|" + at.run;
+      if (cache[key]) return fill(bar, input, at, cache[key]);   // Delete, then the same kana again
       var ctrl = window.AbortController ? new AbortController() : null;
       pending = ctrl;
       var url = bar.dataset.url + "?kind=" + encodeURIComponent(input.dataset.kanji) +
@@ -353,21 +356,25 @@
         .then(function (res) {
           if (pending !== ctrl || active !== input) return;   // a later key press asked again
           pending = null;
-          shownFor = { input: input, start: at.start, run: at.run };
-          var list = $("[data-kanji-list]", bar);
-          (res.candidates || []).forEach(function (c) {
-            var b = document.createElement("button");
-            b.type = "button";
-            b.className = "k-kanji-candidate";
-            b.lang = "ja";
-            b.textContent = c.text;
-            b.dataset.covers = String(c.covers);
-            b.dataset.reading = c.reading;
-            list.appendChild(b);
-          });
-          list.scrollLeft = 0;
+          cache[key] = res.candidates || [];
+          fill(bar, input, at, cache[key]);
         })
         .catch(function () { /* aborted, or the server away: no candidates */ });
+    }
+    function fill(bar, input, at, candidates) {
+      shownFor = { input: input, start: at.start, run: at.run };
+      var list = $("[data-kanji-list]", bar);
+      candidates.forEach(function (c) {
+        var b = document.createElement("button");
+        b.type = "button";
+        b.className = "k-kanji-candidate";
+        b.lang = "ja";
+        b.textContent = c.text;
+        b.dataset.covers = String(c.covers);
+        b.dataset.reading = c.reading;
+        list.appendChild(b);
+      });
+      list.scrollLeft = 0;
     }
     function choose(button) {
       var at = shownFor;
