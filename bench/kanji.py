@@ -24,6 +24,9 @@ from urllib.parse import quote
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.kiosk_flow import _report as report  # noqa: E402  (one line per figure, as the kiosk benches print)
+from bench.kiosk_flow import p95  # noqa: E402
+
 TARGET_MS = 50.0
 # Names typed in the browser (no ゛ keys needed), one key press each kana.
 TYPED_NAMES = ["タカハシ", "ヤマサキ", "サトウ", "タナカ", "イトウ", "ナカムラ", "カトウ", "ヨシコ", "ハナコ",
@@ -46,19 +49,6 @@ KEY_TO_CANDIDATES_JS = """async (key) => {
   button.click();
   return await filled;
 }"""
-
-
-def report(name: str, value, unit: str = "", target: str | None = None, ok: bool | None = None) -> None:
-    text = f"{value:.2f}" if isinstance(value, float) else str(value)
-    line = f"{name}: {text}{' ' + unit if unit else ''}"
-    if target:
-        line += f"  (target {target}: {'ok' if ok else 'MISSED'})"
-    print(line, flush=True)
-
-
-def p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
 def summary(name: str, times: list[float]) -> None:

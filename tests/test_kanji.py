@@ -147,14 +147,19 @@ def test_only_the_kiosks_own_browser_gets_candidates(kiosk_app):
 
 # --- the reading kept as the フリガナ --------------------------------------------------------------
 
+def moving_in(kiosk):
+    """A visitor who read their card and chose the moving-in notice (which asks name, kana, household)."""
+    kiosk.start("ja")
+    kiosk.read_card()
+    kiosk.choose("moving_in", ["juminido"])
+
+
 def inputs(html: str) -> dict[str, str]:
     return {m.group(1): m.group(0) for m in re.finditer(r'<input[^>]*\bid="([^"]+)"[^>]*>', html)}
 
 
 def test_the_name_question_keeps_the_reading_for_the_kana_question(kiosk):
-    kiosk.start("ja")
-    kiosk.read_card()
-    kiosk.choose("moving_in", ["juminido"])
+    moving_in(kiosk)
     kiosk.get("/kiosk/ask/name")
     shown = inputs(kiosk.text)
     assert 'data-kanji="name"' in shown["f-name"] and 'data-reading-into="f-name-reading"' in shown["f-name"]
@@ -175,9 +180,7 @@ def test_the_name_question_keeps_the_reading_for_the_kana_question(kiosk):
 
 
 def test_a_reading_that_is_not_kana_is_not_kept(kiosk):
-    kiosk.start("ja")
-    kiosk.read_card()
-    kiosk.choose("moving_in", ["juminido"])
+    moving_in(kiosk)
     kiosk.post("/kiosk/ask/name", {"family": "髙橋", "given": "", "family__reading": "<script>"})
     assert kiosk.visit().readings == {}
     kiosk.post("/kiosk/ask/name", {"family": "髙橋", "given": "", "family__reading": "タ" * 500})
@@ -190,9 +193,7 @@ def test_a_reading_that_is_not_kana_is_not_kept(kiosk):
 
 
 def test_the_member_page_passes_the_name_readings_to_its_kana_inputs(kiosk):
-    kiosk.start("ja")
-    kiosk.read_card()
-    kiosk.choose("moving_in", ["juminido"])
+    moving_in(kiosk)
     kiosk.get("/kiosk/ask/household/member")
     shown = inputs(kiosk.text)
     assert 'data-kanji="name"' in shown["f-name"] and 'data-reading-into="f-kana"' in shown["f-name"]
