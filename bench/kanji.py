@@ -49,6 +49,12 @@ KEY_TO_CANDIDATES_JS = """async (key) => {
   button.click();
   return await filled;
 }"""
+# The same request alone from the page: what the network and server take of the figure above.
+FETCH_JS = """async (reading) => {
+  const started = performance.now();
+  await (await fetch('/kiosk/kanji?kind=name&reading=' + encodeURIComponent(reading), {cache: 'no-store'})).json();
+  return performance.now() - started;
+}"""
 
 
 def summary(name: str, times: list[float]) -> None:
@@ -137,6 +143,7 @@ def bench_browser(app, device: str, quick: bool) -> None:
     url = f"http://127.0.0.1:{server.effective_port}"
     threading.Thread(target=server.run, daemon=True).start()
     times: list[float] = []
+    fetches: list[float] = []
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, headless=True,
@@ -167,6 +174,7 @@ def bench_browser(app, device: str, quick: bool) -> None:
                 page.click("#f-name")
                 for kana in name:
                     times.append(page.evaluate(KEY_TO_CANDIDATES_JS, kana))
+                fetches.extend(page.evaluate(FETCH_JS, name[:n]) for n in range(1, len(name) + 1))
             browser.close()
     finally:
         for stop in stoppers:
@@ -174,6 +182,8 @@ def bench_browser(app, device: str, quick: bool) -> None:
         # The page's last event stream may still be closing: waitress's complaint is noise.
         logging.getLogger("waitress").setLevel(logging.CRITICAL)
         server.close()
+    report("the request alone from the page, median", statistics.median(fetches), "ms")
+    report("the request alone from the page, p95", p95(fetches), "ms")
     report("key presses in the browser", len(times))
     report("fastest", min(times), "ms")
     report("slowest five", ", ".join(f"{t:.0f}" for t in sorted(times)[-5:]), "ms")
