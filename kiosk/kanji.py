@@ -18,6 +18,7 @@ import bisect
 import logging
 import re
 import threading
+import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,12 +32,14 @@ LIMIT = 20               # candidates in the bar
 MAX_VARIANTS = 4         # 異体字 spellings after one candidate
 MAX_COMPLETIONS = 60     # readings looked at that start with what was typed
 
-# Dictionary files (under SKK_FOLDER): name → (file, the annotations a candidate must have to
-# be read, or None for every candidate). JIS3_4 is mostly rare characters read on'yomi: only
-# its surnames, given names and 人名用漢字 are names.
-SOURCES: dict[str, tuple[str, tuple[str, ...] | None]] = {
+# An annotation of a name: 姓 or 名 (alone, as in "名,姓"), or 人名 (人名, 人名用漢字); not 中国地名.
+NAME_NOTE = re.compile(r"(?:^|[,、\s])[姓名](?:$|[,、\s])|人名")
+# Dictionary files (under SKK_FOLDER): name → (file, the annotation a candidate must have to be
+# read, or None for every candidate). JIS3_4 is mostly rare characters read on'yomi: only its
+# surnames, given names and 人名用漢字 are names.
+SOURCES: dict[str, tuple[str, re.Pattern | None]] = {
     "jinmei": ("SKK-JISYO.jinmei", None),
-    "jis3_4_names": ("SKK-JISYO.JIS3_4", ("姓", "名", "人名")),
+    "jis3_4_names": ("SKK-JISYO.JIS3_4", NAME_NOTE),
     "geo": ("SKK-JISYO.geo", None),
     "L": ("SKK-JISYO.L", None),
 }
@@ -53,7 +56,7 @@ SKK_VARIANTS = ("SKK-JISYO.itaiji.JIS3_4", "人名用漢字")
 NAME_FIELDS = {"head_of_household", "hittousha", "koseki_hittosha", "tsusho", "kodomo_insured_person"}
 
 _READING_RE = re.compile(r"[\u3041-\u3096\u30fc]+")
-_HAS_ASCII_RE = re.compile(r"[\x00-\x7f]")
+_ASCII_RE = re.compile(r"[\x00-\x7f]")
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,7 @@ def as_reading(typed: str) -> str | None:
     return reading
 
 
-def parse_skk(text: str, needs: tuple[str, ...] | None = None) -> dict[str, tuple[str, ...]]:
+def parse_skk(text: str, needs: re.Pattern | None = None) -> dict[str, tuple[str, ...]]:
     """An SKK dictionary's okuri-nasi entries: reading → candidates, annotations (`;…`) cut.
     Okuri-ari entries (a reading ending in a Latin letter: 書k /書/), prefixes and suffixes
     (お>, >たち), Lisp expressions and plain-ASCII candidates are left out."""
@@ -101,9 +104,9 @@ def parse_skk(text: str, needs: tuple[str, ...] | None = None) -> dict[str, tupl
         words = []
         for item in rest.split("/"):
             word, _, note = item.partition(";")
-            if not word or word[0] == "[" or word.startswith("(") or not _HAS_ASCII_RE.sub("", word):
+            if not word or word[0] == "[" or word.startswith("(") or not _ASCII_RE.sub("", word):
                 continue
-            if needs is not None and not any(n in note for n in needs):
+            if needs is not None and not needs.search(note):
                 continue
             word = unicodedata.normalize("NFC", word)
             if word not in words:
@@ -171,7 +174,6 @@ class Dictionary:
         with self._lock:
             if self._loaded:
                 return
-            import time
             started = time.perf_counter()
             sources = {}
             for name, (filename, needs) in SOURCES.items():

@@ -76,9 +76,12 @@ def test_skk_entries_lose_annotations_okuri_ari_lisp_and_ascii():
         "きょう /(concat \"今日\")/今日/today/",
         "#かい /#1回/",
         "さき /咲;名/先/",
+        "とく /德;「徳」の旧字(人名用漢字)/𢛳/",
+        "かいほう /開封;中国地名/",
     ])
-    assert parse_skk(text) == {"たかはし": ("高橋", "高階"), "きょう": ("今日",), "さき": ("咲", "先")}
-    assert parse_skk(text, needs=("名",)) == {"たかはし": ("高橋", "高階"), "さき": ("咲",)}
+    assert parse_skk(text) == {"たかはし": ("高橋", "高階"), "きょう": ("今日",), "さき": ("咲", "先"),
+                               "とく": ("德", "𢛳"), "かいほう": ("開封",)}
+    assert parse_skk(text, needs=kanji.NAME_NOTE) == {"たかはし": ("高橋", "高階"), "さき": ("咲",), "とく": ("德",)}
     assert parse_variants("高 髙\n# a comment\n") == {"高": ["髙"], "髙": ["高"]}
     skk = "崎 /㟢;1-47-79/﨑;1-47-82/\n徳 /德;<人名用漢字>,1-84-37/𢛳;2-12-48/\n"
     assert parse_variants(skk, "人名用漢字") == {"徳": ["德"], "德": ["徳"]}
