@@ -32,7 +32,8 @@ TARGET_MS = 50.0
 TYPED_NAMES = ["タカハシ", "ヤマサキ", "サトウ", "タナカ", "イトウ", "ナカムラ", "カトウ", "ヨシコ", "ハナコ",
                "イチロウ", "ヤマモト", "ハヤシ", "キムラ", "サイトウ", "ヒロシ", "マサコ"]
 
-# A key of the visible keyboard touched → ms until the candidate list has candidates again.
+# A key of the visible keyboard touched → ms until the candidate list has candidates again, and
+# until the next frame (what the visitor sees; headless Chromium draws at 60 frames a second).
 KEY_TO_CANDIDATES_JS = """async (key) => {
   const list = document.querySelector('.k-keyboard:not([hidden]) [data-kanji-list]');
   const button = document.querySelector(
@@ -42,7 +43,8 @@ KEY_TO_CANDIDATES_JS = """async (key) => {
     const seen = new MutationObserver(() => {
       if (!list.children.length) return;
       seen.disconnect();
-      requestAnimationFrame(() => resolve(performance.now() - started));   // painted
+      const inPage = performance.now() - started;
+      requestAnimationFrame(() => resolve([inPage, performance.now() - started]));   // the next frame: painted
     });
     seen.observe(list, { childList: true });
   });
@@ -143,6 +145,7 @@ def bench_browser(app, device: str, quick: bool) -> None:
     url = f"http://127.0.0.1:{server.effective_port}"
     threading.Thread(target=server.run, daemon=True).start()
     times: list[float] = []
+    dom: list[float] = []
     fetches: list[float] = []
     try:
         with sync_playwright() as p:
@@ -173,7 +176,9 @@ def bench_browser(app, device: str, quick: bool) -> None:
                 page.goto(url + "/kiosk/ask/household/member")
                 page.click("#f-name")
                 for kana in name:
-                    times.append(page.evaluate(KEY_TO_CANDIDATES_JS, kana))
+                    in_page, painted = page.evaluate(KEY_TO_CANDIDATES_JS, kana)
+                    dom.append(in_page)
+                    times.append(painted)
                 fetches.extend(page.evaluate(FETCH_JS, name[:n]) for n in range(1, len(name) + 1))
             browser.close()
     finally:
@@ -187,7 +192,8 @@ def bench_browser(app, device: str, quick: bool) -> None:
     report("key presses in the browser", len(times))
     report("fastest", min(times), "ms")
     report("slowest five", ", ".join(f"{t:.0f}" for t in sorted(times)[-5:]), "ms")
-    summary("key touched → candidates shown", times)
+    summary("key touched → candidates in the page", dom)
+    summary("key touched → candidates painted", times)
 
 
 def main() -> None:
