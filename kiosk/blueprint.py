@@ -47,11 +47,19 @@ def init_app(app) -> None:
     app.extensions["kiosk.hub"] = hub
     # Devices start only under `madoguchi serve`, never in a test client.
     add_service(app, lambda _app: _app.extensions["kiosk.hub"].start_services())
+    add_service(app, start_kanji_dictionary)
     if config.devices.card_reader == "emulated":
         # The embedded demo: only its emulated reader gets the demo panel's routes.
         from kiosk.views import emulator_bp
         app.register_blueprint(emulator_bp, url_prefix="/kiosk/emulator")
     add_start_note(app, pairing_note)
+
+
+def start_kanji_dictionary(_app):
+    """The kanji candidates' dictionaries load in the background, before the first key press."""
+    from kiosk import kanji
+    kanji.shared().start_loading()
+    return lambda: None
 
 
 def pairing_note(app, base_url: str) -> str | None:

@@ -76,6 +76,9 @@ class Visit:
     values: dict[str, Any] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
     asked: set[str] = field(default_factory=set)
+    # Kana questions' answers as read from the kanji the visitor chose (kana → ヤマダ　タロウ),
+    # shown in the kana question until it is answered.
+    readings: dict[str, str] = field(default_factory=dict)
     error: str | None = None          # code of a problem to show on the current screen
     tries: int | None = None          # card PIN tries left, as last known
     card_kind: str | None = None      # kind of the card on the reader, before it is read
@@ -98,7 +101,7 @@ class Visit:
 
     @property
     def has_personal_data(self) -> bool:
-        return bool(self.card or self.values or self.application is not None or self.pdf)
+        return bool(self.card or self.values or self.readings or self.application is not None or self.pdf)
 
     def json_form(self) -> dict[str, Any]:
         return {"procedures": list(self.procedures), **self.values}
@@ -109,6 +112,7 @@ class Visit:
         self.card = None
         self.values = {}
         self.sources = {}
+        self.readings = {}
         self.asked = set()
         self.application = None
         self.pdf = None

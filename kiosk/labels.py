@@ -16,6 +16,7 @@ from core.clock import today_in_japan
 from core.errors import FieldError
 from core.japanese import format_postal_code, format_wareki
 from kiosk import flow
+from kiosk.kanji import kind_for_field
 from web.city import places_in_office
 from web.messages import field_error_for, message
 
@@ -159,9 +160,10 @@ def field_view(f: FieldDef, visit: flow.Visit, form=None, prefill: str | None = 
     value = visit.values.get(f.name)
     current: dict[str, str] = {}
     if form is not None:
-        current = {k: form.get(k, "") for k in ("value", "era", "year", "month", "day", *NAME_PARTS)}
-    elif f.parts:   # 姓 and 名: a card's name split at its space
-        current = shown_name_parts(f, value)
+        current = {k: form.get(k, "") for k in ("value", "era", "year", "month", "day", *NAME_PARTS,
+                                                 *(f"{k}__reading" for k in ("value", *NAME_PARTS)))}
+    elif f.parts:   # 姓 and 名: a card's name split at its space (or the reading of the kanji chosen)
+        current = shown_name_parts(f, value if value is not None else prefill)
     elif f.type == "date" and value:
         y, m, d = value.split("-")
         current = {"era": "western", "year": y, "month": str(int(m)), "day": str(int(d))}
@@ -181,4 +183,5 @@ def field_view(f: FieldDef, visit: flow.Visit, form=None, prefill: str | None = 
         "choices": [(c, f.choice_label(c, lang())) for c in f.choices],
         "current": current, "keyboard": keyboard_for(f), "source": visit.sources.get(f.name),
         "max_length": f.max_length, "parts": [(p, f.part_label(p, lang())) for p in f.parts],
+        "kanji": kind_for_field(f.name, f.type, bool(f.parts)),
     }

@@ -17,9 +17,9 @@ from core import answers, help_calls, satisfaction
 from core.catalogue import text_in
 from core.errors import MadoguchiError, ValidationError
 from core.forms import notices
-from core.japanese import lookup_postal_code, parse_typed_number
+from core.japanese import is_katakana, lookup_postal_code, parse_typed_number, to_katakana
 from core.store.applications import AlreadyStored
-from kiosk import flow, pairing
+from kiosk import flow, kanji, pairing
 from kiosk.blueprint import (
     NOTICES,
     SCREEN_URLS,
@@ -474,16 +474,63 @@ def ask(v, name):
         ans = answers.read(f, request.form, cat, max_length=get_config().prereg.max_field_length, values=v.values)
         if not ans.ok:
             return screen(v, "ask", "kiosk/ask.html", field=field_view(f, v, request.form), errors=ans.errors,
-                          back_url=_previous_url(v, name), back_to_confirm=request.args.get("back") == "confirm")
+                          back_url=_previous_url(v, name), back_to_confirm=request.args.get("back") == "confirm",
+                          reading_field=_reading_field(v, f))
         flow.set_answer(v, f, ans.value, cat)
+        _keep_reading(v, f)
         return _after_answer(v)
     prefill = flow.card_offer(v, f, cat)
     if prefill is None and f.type == "address" and f.name not in v.values:
         code = v.values.get("postal_code" if f.name == "address" else f.name.replace("address", "postal_code"))
         hit = lookup_postal_code(code) if code else None
         prefill = hit.text if hit else None
+    elif f.type == "kana" and f.name not in v.values:
+        prefill = v.readings.get(f.name)
     return screen(v, "ask", "kiosk/ask.html", field=field_view(f, v, None, prefill), errors=[],
-                  back_url=_previous_url(v, name), back_to_confirm=request.args.get("back") == "confirm")
+                  back_url=_previous_url(v, name), back_to_confirm=request.args.get("back") == "confirm",
+                  reading_field=_reading_field(v, f))
+
+
+# --- kanji: candidates for kana typed on the on-screen keyboard (kiosk.kanji) -----------------
+
+@bp.get("/kanji")
+def kanji_candidates():
+    """GET ?reading=たかはし&kind=name → {"reading", "candidates": [{text, reading, covers}]}."""
+    raw, kind = request.args.get("reading", ""), request.args.get("kind", "text")
+    if kind not in kanji.KINDS:
+        return {"error": "bad_kind", "message": f"kind must be one of {', '.join(kanji.KINDS)}"}, 400
+    reading = kanji.as_reading(raw) if len(raw) <= 2 * kanji.MAX_READING else None
+    if reading is None:
+        return {"error": "bad_reading",
+                "message": f"reading must be 1 to {kanji.MAX_READING} kana (hiragana or katakana)"}, 400
+    found = kanji.shared().candidates(reading, kind)
+    return {"reading": reading, "candidates": [c.as_json() for c in found]}
+
+
+def _reading_field(v: flow.Visit, f) -> str | None:
+    """The kana question that reads this name (`kana` for `name`, X_kana for X), when the visit asks it."""
+    if kanji.kind_for_field(f.name, f.type, bool(f.parts)) != "name":
+        return None
+    target = "kana" if f.name == "name" else f"{f.name}_kana"
+    kana = next((x for x in flow.applicable_fields(v, hub().catalogue) if x.name == target), None)
+    return target if kana is not None and kana.type == "kana" else None
+
+
+def _keep_reading(v: flow.Visit, f) -> None:
+    """The reading of the kanji the visitor chose (posted by kiosk.js as `family__reading`…),
+    kept to start their kana question with. Without JavaScript there is none: nothing is kept."""
+    target = _reading_field(v, f)
+    if target is None:
+        return
+    keys = list(f.parts) if f.parts else ["value"]
+    typed = [(request.form.get(k, "").strip(" \u3000"), to_katakana(request.form.get(f"{k}__reading", "")))
+             for k in keys]
+    reading = "\u3000".join(r for _, r in typed if r)
+    if reading and len(reading) <= 2 * kanji.MAX_READING and is_katakana(reading) \
+            and all(r for value, r in typed if value):
+        v.readings[target] = reading
+    else:
+        v.readings.pop(target, None)
 
 
 def _back_args() -> dict[str, str]:

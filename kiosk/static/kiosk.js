@@ -306,6 +306,136 @@
     focusInput(first);
   }
 
+  // ---------------------------------------------------------------- kanji candidates
+  // Kana typed into a name, an address or a text field ([data-kanji]) get kanji from the
+  // server's dictionaries (GET …/kanji) in a bar on the keyboard; a touch replaces the kana
+  // being composed (the run of kana before the caret). The readings of the kanji chosen go to
+  // the input [data-reading-into] names: the フリガナ, while the visitor has not typed one.
+  kanjiCandidates();
+
+  function kanjiCandidates() {
+    var inputs = $$("[data-kanji]");
+    if (!inputs.length || !window.fetch) return;
+    var KANA = /[\u3041-\u3096\u30a1-\u30f6\u30fc]+$/;
+    var pending = null;
+    var shownFor = null;       // {input, start, run}: what the bar's candidates replace
+    var cache = {};            // "kind|kana" → candidates, for this page only
+
+    function barOf(input) {
+      var kb = keyboardFor(input);
+      return kb && $("[data-kanji-bar]", kb);
+    }
+    function katakana(s) {
+      return s.replace(/[\u3041-\u3096]/g, function (c) { return String.fromCharCode(c.charCodeAt(0) + 0x60); });
+    }
+    function composing(input) {
+      var caret = input.selectionStart == null ? input.value.length : input.selectionStart;
+      var m = KANA.exec(input.value.slice(0, caret));
+      return m ? { start: caret - m[0].length, run: m[0] } : null;
+    }
+    function clear(bar) {
+      if (pending) { pending.abort(); pending = null; }
+      shownFor = null;
+      if (bar) $("[data-kanji-list]", bar).textContent = "";
+    }
+    function show(input) {
+      var bar = barOf(input);
+      if (!bar) return;
+      bar.hidden = false;
+      var at = composing(input);
+      clear(bar);
+      if (!at || at.run.length > 32) return;
+      var key = input.dataset.kanji + "|" + at.run;
+      if (cache[key]) return fill(bar, input, at, cache[key]);   // Delete, then the same kana again
+      var ctrl = window.AbortController ? new AbortController() : null;
+      pending = ctrl;
+      var url = bar.dataset.url + "?kind=" + encodeURIComponent(input.dataset.kanji) +
+                "&reading=" + encodeURIComponent(at.run);
+      fetch(url, { credentials: "same-origin", cache: "no-store", signal: ctrl ? ctrl.signal : undefined })
+        .then(function (r) { return r.ok ? r.json() : { candidates: [] }; })
+        .then(function (res) {
+          if (pending !== ctrl || active !== input) return;   // a later key press asked again
+          pending = null;
+          cache[key] = res.candidates || [];
+          fill(bar, input, at, cache[key]);
+        })
+        .catch(function () { /* aborted, or the server away: no candidates */ });
+    }
+    function fill(bar, input, at, candidates) {
+      shownFor = { input: input, start: at.start, run: at.run };
+      var list = $("[data-kanji-list]", bar);
+      candidates.forEach(function (c) {
+        var b = document.createElement("button");
+        b.type = "button";
+        b.className = "k-kanji-candidate";
+        b.lang = "ja";
+        b.textContent = c.text;
+        b.dataset.covers = String(c.covers);
+        b.dataset.reading = c.reading;
+        list.appendChild(b);
+      });
+      list.scrollLeft = 0;
+    }
+    function choose(button) {
+      var at = shownFor;
+      if (!at || at.input !== active) return;
+      var input = at.input, covers = parseInt(button.dataset.covers, 10) || at.run.length;
+      var text = button.textContent;
+      var v = input.value;
+      if (v.slice(at.start, at.start + at.run.length) !== at.run) return;
+      var next = v.slice(0, at.start) + text + v.slice(at.start + covers);
+      var max = parseInt(input.getAttribute("maxlength") || "0", 10);
+      if (max && next.length > max) return;
+      input.value = next;
+      var caret = at.start + text.length + (at.run.length - covers);
+      try { input.setSelectionRange(caret, caret); } catch (e) { /* not a text input */ }
+      (input._kanjiChosen = input._kanjiChosen || []).push({ text: text, reading: katakana(button.dataset.reading) });
+      input.dispatchEvent(new Event("input", { bubbles: true }));
+    }
+    // The reading of what the input holds: each kanji chosen read as chosen, kana as typed;
+    // null when it holds something else (letters, kanji typed some other way).
+    function readingOf(input) {
+      var v = input.value, out = "", chosen = input._kanjiChosen || [];
+      for (var i = 0; i < v.length;) {
+        var hit = null;
+        chosen.forEach(function (c) { if (v.substr(i, c.text.length) === c.text && (!hit || c.text.length > hit.text.length)) hit = c; });
+        if (hit) { out += hit.reading; i += hit.text.length; continue; }
+        var ch = v.charAt(i);
+        if (/[\u3041-\u3096\u30a1-\u30f6\u30fc]/.test(ch)) out += katakana(ch);
+        else if (ch === " " || ch === "\u3000") out += "\u3000";
+        else return null;
+        i += 1;
+      }
+      return out.trim();
+    }
+    function passReading(input) {
+      var target = input.dataset.readingInto && document.getElementById(input.dataset.readingInto);
+      if (!target) return;
+      var reading = readingOf(input);
+      // A reading the visitor typed themselves is theirs: only an empty or our own is replaced.
+      if (target.type !== "hidden" && target.value && target.value !== target.dataset.readingFilled) return;
+      target.value = reading || "";
+      target.dataset.readingFilled = target.value;
+    }
+
+    inputs.forEach(function (input) {
+      input.addEventListener("input", function () { passReading(input); if (active === input) show(input); });
+      input.addEventListener("focus", function () { show(input); });
+    });
+    $$("[data-keyboard-target]").forEach(function (t) {
+      if (t.hasAttribute("data-kanji")) return;
+      // Another field on the same keyboard (the セイ of a member): no candidates for it.
+      t.addEventListener("focus", function () { var bar = barOf(t); clear(bar); if (bar) bar.hidden = true; });
+    });
+    $$("[data-kanji-bar]").forEach(function (bar) {
+      bar.addEventListener("click", function (e) {
+        var b = e.target.closest(".k-kanji-candidate");
+        if (b) choose(b);
+      });
+    });
+    if (active && active.hasAttribute("data-kanji")) show(active);
+  }
+
   // ---------------------------------------------------------------- QR reader (keyboard wedge)
   var wedge = $("[data-wedge]");
   if (wedge) {
