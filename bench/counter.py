@@ -35,8 +35,8 @@ FORMS = [
     (["juminhyo"], {"juminhyo_scope": "self", "juminhyo_copies": 1, "juminhyo_purpose": "pension"}),
     (["inkan_shomei"], {"inkan_card_number": "A-102938", "inkan_shomei_copies": 1}),
     (["juminido"], {"move_type": "tennyu", "move_date": "2026-11-01", "previous_postal_code": "0600000",
-                    "previous_address": "北海道札幌市中央区北１条西２丁目", "head_of_household": "山田\u3000太郎",
-                    "relationship_to_head": "本人"}),
+                    "previous_address": "北海道札幌市中央区北１条西２丁目", "relationship_to_head": "head",
+                    "nationality_kind": "japanese", "notifier_type": "self"}),
 ]
 FAMILY = "佐藤鈴木高橋田中伊藤渡辺山本中村小林加藤"
 GIVEN = "太郎花子一郎美咲健一翔太陽菜結衣大輔"

@@ -37,6 +37,7 @@ PREREG = {"procedures": ["juminido", "juminhyo"], "name": "髙橋　𠮷子", "k
           "previous_postal_code": "1000013", "previous_address": "東京都千代田区霞が関２丁目１－２",
           "household": [{"name": "髙橋　一郎", "kana": "タカハシ　イチロウ", "birth_date": "1950-03-03", "sex": "male",
                          "relationship": "spouse"}],
+          "relationship_to_head": "head", "notifier_type": "self",
           "juminhyo_scope": "household", "juminhyo_copies": 2, "juminhyo_purpose": "pension"}
 
 

@@ -34,8 +34,8 @@ from tests.helpers import LiveServer, write_config  # noqa: E402
 FORM = {"procedures": ["juminido"], "name": "山田\u3000太郎", "kana": "ヤマダ\u3000タロウ", "birth_date": "1985-04-01",
         "sex": "male", "postal_code": "1000001", "address": "東京都千代田区千代田１－１", "phone": "03-1234-5678",
         "move_type": "tennyu", "move_date": "2026-11-01", "previous_postal_code": "0600000",
-        "previous_address": "北海道札幌市中央区北１条西２丁目", "head_of_household": "山田\u3000太郎",
-        "relationship_to_head": "本人",
+        "previous_address": "北海道札幌市中央区北１条西２丁目", "relationship_to_head": "head",
+        "nationality_kind": "japanese", "notifier_type": "self",
         "household": [{"name": "山田\u3000花子", "kana": "ヤマダ\u3000ハナコ", "birth_date": "1987-09-12",
                        "sex": "female", "relationship": "spouse"}]}
 
