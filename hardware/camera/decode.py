@@ -23,7 +23,7 @@ import numpy as np
 import zxingcpp
 
 from core.tokens import TokenError, decode_token, looks_like_token
-from hardware.camera import engines
+from hardware.camera import engines as _engines
 from hardware.camera.engines import QR_ONLY
 
 HINT_CLOSER = "closer"
@@ -213,17 +213,15 @@ VARIANTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 # (variant, engine), in the order tried: cheap zxing passes first, then the slower engines
 # on the variants that rescued most frames of the hard-light set (bench/camera_light.py).
 CASCADE: tuple[tuple[str, str], ...] = (
-    ("flatten", "zxing"), ("clahe", "zxing"), ("stretch", "zxing"), ("flatten_2x", "zxing"),
-    ("crop", "zbar"), ("flatten", "zbar"), ("crop", "opencv-aruco"), ("flatten", "opencv-aruco"),
-    ("crop_2x", "zbar"), ("clahe", "zbar"), ("crop", "opencv"), ("flatten", "opencv"), ("stretch", "opencv-aruco"),
+    ("flatten", "zxing-cpp"), ("flatten_2x", "zxing-cpp"), ("crop", "zbar"), ("flatten", "zbar"),
+    ("crop", "opencv-aruco"), ("crop", "opencv"),
 )
 
-WHOLE_FRAME = ("opencv-aruco", "zbar", "opencv")
+WHOLE_FRAME = ("opencv-aruco", "zbar")
 
 
 def _engine(name: str) -> Callable[[np.ndarray], list[str]]:
-    return {"zxing": engines.zxing, "zbar": engines.zbar, "opencv": engines.opencv,
-            "opencv-aruco": engines.opencv_aruco}[name]
+    return _engines.available()[name]
 
 
 # --- the gate: is a code in view? --------------------------------------------------------------
@@ -237,14 +235,11 @@ def finder_box(grey: np.ndarray) -> tuple[int, int, int, int] | None:
     if hierarchy is None:
         return None
     tree = hierarchy[0]
-    boxes = []
-    for i, contour in enumerate(contours):
-        child = tree[i][2]
-        if child < 0 or tree[child][2] < 0:
-            continue
-        x, y, w, h = cv2.boundingRect(contour)
-        if w >= 5 and h >= 5 and 0.5 < w / h < 2:
-            boxes.append((x, y, w, h))
+    child = tree[:, 2]
+    # An outline with a child that has a child of its own: ring, gap, centre square.
+    nested = np.flatnonzero((child >= 0) & (tree[np.maximum(child, 0), 2] >= 0))
+    boxes = [b for b in (cv2.boundingRect(contours[i]) for i in nested)
+             if b[2] >= 4 and b[3] >= 4 and 0.25 < b[2] / b[3] < 4]  # a tilted code squashes them
     if len(boxes) < 2:
         return None
     x0 = min(b[0] for b in boxes)
@@ -259,19 +254,21 @@ def finder_box(grey: np.ndarray) -> tuple[int, int, int, int] | None:
 class QrDecoder:
     """Decodes the QR codes in a frame. Keeps no state between frames; safe to share.
 
-    `hard_light=False` keeps to zxing and its cheap retries (the figures of bench/kiosk.py)."""
+    `hard_light=False` keeps to zxing and its cheap retries (the figures of bench/kiosk.py);
+    `engines` restricts the engines used (names as in engines.available()), e.g. to those of a
+    machine without zbar."""
 
-    def __init__(self, retries: bool = True, hard_light: bool = True):
+    def __init__(self, retries: bool = True, hard_light: bool = True, engines: tuple[str, ...] | None = None):
         self.retries = RETRIES if retries else ()
         self.cascade = CASCADE if hard_light else ()
-        self.available = set(engines.available()) | {"zxing"}
+        self.available = set(_engines.available()) if engines is None else set(engines) & set(_engines.available())
 
     def decode(self, image: np.ndarray) -> DecodeResult:
         grey = to_grey(image)
         found = _read(grey, return_errors=True)
         votes = _Votes()
         valid = [b for b in found if b.valid]
-        votes.add([b.text for b in valid], "zxing")
+        votes.add([b.text for b in valid], "zxing-cpp")
         # A text without a check of its own needs a second engine's word: zbar on its crop.
         for b in valid:
             crop = _crop(grey, _box(b))
@@ -331,7 +328,7 @@ class QrDecoder:
         """Try the retries, then the cascade, on one crop; the name of the step that read it."""
         known = len(votes.accepted())
         for name, retry in self.retries:
-            votes.add([b.text for b in retry(crop) if b.valid], "zxing")
+            votes.add([b.text for b in retry(crop) if b.valid], "zxing-cpp")
             if len(votes.accepted()) > known:
                 return name
         variants: dict[str, np.ndarray] = {}

@@ -219,8 +219,8 @@ class Scanner:
                 if again.texts:
                     texts = list(again.texts)
                     break
-        if texts or not result.regions:
-            self._stack.clear()
+        if not result.regions:
+            self._stack.clear()  # read at once, or no code in view any more
         # Read by one engine in this frame and the one before: two reads agree.
         texts += [t for t in dict.fromkeys(unconfirmed) if t in self._unconfirmed and t not in texts]
         self._unconfirmed = set(unconfirmed)
