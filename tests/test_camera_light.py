@@ -17,6 +17,7 @@ from hardware.camera import engines, testmedia
 from hardware.camera.decode import QrDecoder, check_of, to_grey
 from hardware.camera.frames import ImageFolder
 from hardware.camera.scanner import Scanner
+from tests.helpers import madoguchi
 from tests.test_camera import next_event
 
 OTHER_TOKEN = "MDGP1:" + "4N8Q2W7XKT1HB6ZD" + TOKEN[22:]  # same key, another id: its check no longer matches
@@ -172,3 +173,14 @@ def test_a_text_without_a_check_needs_a_second_read():
     assert scanner.read_frame(testmedia.idle_frame(1))[1] == []
     assert scanner.read_frame(frame)[1] == []  # the previous frame did not read it: start again
     assert QrDecoder().decode(frame).texts == (form,)  # zxing and zbar agree in one frame
+
+
+def test_scan_command_reads_a_video_under_moving_glare(tmp_path):
+    video = tmp_path / "glare.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, testmedia.FRAME_SIZE)
+    for frame in testmedia.moving_glare_frames(TOKEN, count=8, seed=19):
+        writer.write(frame)
+    writer.release()
+    result = madoguchi("scan", str(video), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f"{video}\t{TOKEN}"]

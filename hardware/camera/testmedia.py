@@ -311,17 +311,24 @@ DEGRADATIONS: dict[str, list[Shot]] = {
 
 def degraded_frames(text: str, seed: int = 0, placements: int = 1):
     """Yield (kind, level, shot, frame) over DEGRADATIONS, each shot at `placements` positions."""
+    return _frames_of(DEGRADATIONS, text, seed, placements, spread=((-250, 250), (-120, 100), 8), seed_step=97)
+
+
+def _frames_of(shots_by_kind, text, seed, placements, spread, seed_step):
+    """(kind, level, shot, frame) for each shot; placements after the first move the phone
+    about the frame within `spread` (x range, y range, ± roll degrees)."""
     rng = np.random.default_rng(seed)
     backgrounds = [scene(seed + i) for i in range(3)]
-    for kind, shots in DEGRADATIONS.items():
+    (x0, x1), (y0, y1), roll = spread
+    for kind, shots in shots_by_kind.items():
         for level, shot in enumerate(shots):
             for p in range(placements):
                 placed = shot
-                if p:  # move the phone about the frame a little for further placements
+                if p:
                     cx, cy = shot.center
-                    placed = replace(shot, center=(cx + rng.uniform(-250, 250), cy + rng.uniform(-120, 100)),
-                                     roll=shot.roll + rng.uniform(-8, 8))
-                frame = render(text, placed, backgrounds[(level + p) % 3].copy(), seed=seed + 97 * level + p)
+                    placed = replace(shot, center=(cx + rng.uniform(x0, x1), cy + rng.uniform(y0, y1)),
+                                     roll=shot.roll + rng.uniform(-roll, roll))
+                frame = render(text, placed, backgrounds[(level + p) % 3].copy(), seed=seed + seed_step * level + p)
                 yield kind, level, placed, frame
 
 
@@ -418,18 +425,7 @@ HARD_LIGHT: dict[str, list[Shot]] = {
 
 def hard_light_frames(text: str, seed: int = 0, placements: int = 1):
     """Yield (kind, level, shot, frame) over HARD_LIGHT, each shot at `placements` positions."""
-    rng = np.random.default_rng(seed)
-    backgrounds = [scene(seed + i) for i in range(3)]
-    for kind, shots in HARD_LIGHT.items():
-        for level, shot in enumerate(shots):
-            for p in range(placements):
-                placed = shot
-                if p:
-                    cx, cy = shot.center
-                    placed = replace(shot, center=(cx + rng.uniform(-220, 220), cy + rng.uniform(-100, 80)),
-                                     roll=shot.roll + rng.uniform(-20, 20))
-                frame = render(text, placed, backgrounds[(level + p) % 3].copy(), seed=seed + 131 * level + p)
-                yield kind, level, placed, frame
+    return _frames_of(HARD_LIGHT, text, seed, placements, spread=((-220, 220), (-100, 80), 20), seed_step=131)
 
 
 def moving_glare_frames(text: str, count: int = 8, shot: Shot | None = None, *, seed: int = 0,
