@@ -110,8 +110,12 @@ def main(argv=None) -> int:
     for kind, frame in still_corpus(args.quick):
         score([frame], TOKEN, by_kind[kind])
     videos = Tally()
+    first_reads = []
     for frames in video_corpus(args.quick):
+        start = videos.frames
         score(frames, TOKEN, videos, sequence=True)
+        read = sorted(i - start for i in videos.read["ours"] if i >= start)
+        first_reads.append(str(read[0] + 1) if read else "never")
     by_kind["video (moving glare)"] = videos
 
     print("# hard light: frames read (per frame; a video's frames in order, ours may combine them)")
@@ -138,6 +142,8 @@ def main(argv=None) -> int:
     print("wrong texts: " + ", ".join(f"{n} {totals[f'wrong {n}']}" for n in names + ["ours"])
           + f"  (target for ours 0: {'ok' if totals['wrong ours'] == 0 else 'MISSED'})")
 
+    print(f"moving glare: ours first reads the code at frame {', '.join(first_reads)} of each video "
+          f"(the others read {len(videos.union)} of its {videos.frames} frames)")
     print("# cost")
     rounds = 5 if args.quick else 20
     wall = idle_cost(rounds)

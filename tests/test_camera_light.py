@@ -104,6 +104,7 @@ def test_check_of_tells_tokens_misreads_and_unchecked_texts():
     assert check_of(TOKEN[:40]) == "invalid"
     assert check_of(form_code("M106C18SWTQR7NTY")) == "none"
     assert check_of("hello") == "none"
+    assert check_of("MDGP2:" + TOKEN[6:]) == "none"  # another version: cannot be checked here, needs two reads
 
 
 @pytest.mark.parametrize("shot", [

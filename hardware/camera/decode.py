@@ -136,13 +136,14 @@ def _crop(grey: np.ndarray, box, margin: float = 0.35) -> np.ndarray:
 
 def check_of(text: str) -> str:
     """"valid": a token whose check characters match; "invalid": token-like but they do not
-    (a misread, never handed over); "none": a text without a check of its own."""
+    (a misread, never handed over); "none": a text without a check of its own, or one we cannot
+    check (a token of another version: the kiosk tells the visitor so)."""
     if not looks_like_token(text):
         return "none"
     try:
         decode_token(text)
-    except TokenError:
-        return "invalid"
+    except TokenError as e:
+        return "none" if e.code == "bad_version" else "invalid"
     return "valid"
 
 
@@ -273,9 +274,10 @@ class QrDecoder:
         for b in valid:
             crop = _crop(grey, _box(b))
             for engine, variant in (("zbar", crop), ("zbar", 255 - crop), ("opencv-aruco", crop)):
-                if b.text not in votes.unconfirmed() or engine not in self.available:
+                if b.text not in votes.unconfirmed():
                     break
-                votes.add(_engine(engine)(variant), engine)
+                if engine in self.available:
+                    votes.add(_engine(engine)(variant), engine)
         texts = votes.accepted()
         read_boxes = [_box(b) for b in valid]
         # An unreadable report where another pass did read the code is not worth retrying.
