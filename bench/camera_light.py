@@ -31,7 +31,7 @@ from hardware.camera.scanner import Scanner
 TARGET_IDLE_MS = 6.0
 # A fixed token, so figures from different runs compare (the same as bench/kiosk.py's).
 TOKEN = encode_token("7K3M9Q2XR4TBW8HE", np.random.default_rng(2024).bytes(KEY_BYTES))
-VIDEO_SEEDS = (3, 11, 19, 27)
+VIDEOS = ((3, 0.6), (11, 3.0), (19, 0.6), (27, 3.0))  # (seed, hand tremble in pixels)
 
 
 @dataclass
@@ -82,8 +82,8 @@ def still_corpus(quick: bool):
 
 def video_corpus(quick: bool):
     """Moving-glare videos: lists of successive frames."""
-    for seed in VIDEO_SEEDS[:2] if quick else VIDEO_SEEDS:
-        yield testmedia.moving_glare_frames(TOKEN, count=8, seed=seed)
+    for seed, tremble in VIDEOS[:2] if quick else VIDEOS:
+        yield testmedia.moving_glare_frames(TOKEN, count=8, seed=seed, tremble=tremble)
 
 
 def idle_cost(rounds: int, clock=time.perf_counter, decoder: QrDecoder | None = None) -> list[float]:

@@ -60,8 +60,9 @@ def test_ours_reads_every_still_frame_the_union_reads(still_tally):
     assert still_tally.wrong["ours"] == 0
 
 
-def test_moving_glare_is_read_by_combining_frames():
-    frames = testmedia.moving_glare_frames(TOKEN, count=8, seed=3)
+@pytest.mark.parametrize("tremble", [0.6, 3.0])
+def test_moving_glare_is_read_by_combining_frames(tremble):
+    frames = testmedia.moving_glare_frames(TOKEN, count=8, seed=3, tremble=tremble)
     for frame in frames:  # no frame alone: neither any engine nor our decoder
         grey = to_grey(frame)
         assert not any(TOKEN in engine(grey) for engine in engines.available().values())

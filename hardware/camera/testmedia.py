@@ -429,10 +429,11 @@ def hard_light_frames(text: str, seed: int = 0, placements: int = 1):
 
 
 def moving_glare_frames(text: str, count: int = 8, shot: Shot | None = None, *, seed: int = 0,
-                        sweep: tuple[tuple[float, float], tuple[float, float]] = ((-0.45, -0.35), (0.45, 0.35))):
-    """Successive frames of a phone held still (trembling a little) while a hard reflection
-    sweeps across its code, as when the visitor's hand turns: each frame loses a different
-    part of the code to the glare."""
+                        sweep: tuple[tuple[float, float], tuple[float, float]] = ((-0.45, -0.35), (0.45, 0.35)),
+                        tremble: float = 0.6):
+    """Successive frames of a phone held still (trembling by `tremble` pixels) while a hard
+    reflection sweeps across its code, as when the visitor's hand turns: each frame loses a
+    different part of the code to the glare."""
     base = shot or replace(_PHONE, glare=1.5, glare_shape="spot", glare_size=1.6, tilt_x=10, roll=-5)
     background = scene(seed)
     rng = np.random.default_rng(seed)
@@ -441,7 +442,7 @@ def moving_glare_frames(text: str, count: int = 8, shot: Shot | None = None, *, 
     for i in range(count):
         t = i / max(1, count - 1)
         cx, cy = base.center
-        placed = replace(base, center=(cx + rng.normal(0, 0.6), cy + rng.normal(0, 0.6)),
+        placed = replace(base, center=(cx + rng.normal(0, tremble), cy + rng.normal(0, tremble)),
                          glare_offset=(x0 + (x1 - x0) * t, y0 + (y1 - y0) * t))
         frames.append(render(text, placed, background.copy(), seed=seed + i))
     return frames
