@@ -85,7 +85,7 @@ def bench_decode_speed(decoder: QrDecoder, quick: bool, with_opencv: bool) -> No
 def bench_degraded(decoder: QrDecoder, quick: bool, with_opencv: bool) -> None:
     print("# decode success on degraded phone-screen frames (1280x720)")
     token = TOKEN
-    first_pass = QrDecoder(retries=False)
+    first_pass = QrDecoder(retries=False, hard_light=False)
     detector = cv2.QRCodeDetector() if with_opencv else None
     counts = defaultdict(lambda: defaultdict(int))
     retry_names = defaultdict(int)

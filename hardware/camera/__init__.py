@@ -1,4 +1,5 @@
-"""Camera QR scanning: frames from OpenCV, zxing-cpp decoding (QR only), a scanner thread.
+"""Camera QR scanning: frames from OpenCV, QR decoding (zxing-cpp on every frame; zbar and
+OpenCV's detectors once a code is in view but unread), a scanner thread.
 
     from hardware.camera import open_scanner
     scanner = open_scanner(config)     # [devices].camera: index, /dev path, URL, video, folder, "none"
@@ -7,7 +8,8 @@
     scanner.inject("MDGF1:…")          # a scan without a camera (demo, tests)
     scanner.stop()
 
-`hardware.camera.testmedia` makes synthetic phone-screen frames and videos for tests.
+`hardware.camera.testmedia` makes synthetic phone-screen frames and videos for tests, the
+hard-light set (glare, tilt, low contrast) of bench/camera_light.py among them.
 """
 import importlib
 

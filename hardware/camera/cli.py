@@ -71,22 +71,24 @@ def _pdf_pages(path: Path, dpi: int = 200):
 def scan_files(paths, decoder, echo=click.echo, warn=None) -> int:
     """Print FILE<TAB>TEXT for each distinct code of each file; return how many were printed."""
     from hardware.camera.frames import CameraError
+    from hardware.camera.scanner import Scanner
 
     warn = warn or (lambda message: click.echo(message, err=True))
     printed = 0
     for path in paths:
         seen: dict[str, set[str]] = {}
         unreadable: set[str] = set()
+        reader = Scanner(None, decoder=decoder)  # one per file: a video's frames are read together
         try:
             for name, frame in _frames(Path(path)):
                 codes = seen.setdefault(name, set())
-                result = decoder.decode(frame)
-                for text in result.texts:
+                result, texts = reader.read_frame(frame)
+                for text in texts:
                     if text not in codes:
                         codes.add(text)
                         echo(f"{name}\t{_one_line(text)}")
                         printed += 1
-                if result.hint:
+                if result.hint and not texts:
                     unreadable.add(name)
         except CameraError as e:
             warn(f"Error: {e}")

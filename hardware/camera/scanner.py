@@ -9,6 +9,10 @@ Events (small dicts on `scanner.events`, a queue.Queue):
     {"type": "hint", "hint": "closer", "at": float}  a code is in view but cannot be read
     {"type": "camera", "state": "ok" | "lost" | "ended", "at": float}   on changes only
 
+A code the decoder cannot read in one frame (a glare over it) is read from the last few
+frames combined (hardware.camera.combine); a text without a check of its own that one
+engine read is handed over once it is read again in the next frame.
+
 The thread never holds the GIL for long (OpenCV and zxing-cpp release it), reconnects with
 backoff when the camera goes away, and `stop()` joins it. Code texts are secrets (a
 pre-registration token holds its decryption key): they are never logged.
@@ -21,7 +25,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from hardware.camera.decode import QrDecoder
+from hardware.camera.combine import FrameStack
+from hardware.camera.decode import DecodeResult, QrDecoder, to_grey
 from hardware.camera.frames import CameraError, FrameSource, source_from_config
 
 log = logging.getLogger("madoguchi.camera")
@@ -59,6 +64,8 @@ class Scanner:
         self.decode_seconds = 0.0
         self.reconnects = 0
         self._backoff = backoff_initial
+        self._stack = FrameStack()
+        self._unconfirmed: set[str] = set()  # read by one engine in the previous frame
 
     # --- life cycle ---------------------------------------------------------------------------
 
@@ -183,20 +190,41 @@ class Scanner:
                 self._set_camera_state("ok")
                 self._backoff = self.backoff_initial
             started = time.perf_counter()
-            result = self.decoder.decode(frame)
+            result, texts = self.read_frame(frame)
             self.decode_seconds += time.perf_counter() - started
             self.frames += 1
             now = self._clock()
-            for text in result.texts:
+            for text in texts:
                 self._last_code = now
                 self._deliver(text)
             # Hint at most every hint_interval, and not just after a code was read (a code
             # moving out of view is often unreadable for a frame or two).
-            if (result.hint and now - self._last_hint >= self.hint_interval
+            if (result.hint and not texts and now - self._last_hint >= self.hint_interval
                     and now - self._last_code >= self.hint_interval):
                 self._last_hint = now
                 self._put({"type": "hint", "hint": result.hint})
         return False
+
+    def read_frame(self, frame) -> tuple[DecodeResult, list[str]]:
+        """Decode one frame in the light of the previous ones: (this frame's result, the texts
+        to hand over)."""
+        result = self.decoder.decode(frame)
+        texts = list(result.texts)
+        unconfirmed = list(result.unconfirmed)
+        if not texts and result.regions:
+            self._stack.add(to_grey(frame), result.regions[0])
+            for combined in self._stack.combined():
+                again = self.decoder.decode_region(combined)
+                unconfirmed += again.unconfirmed
+                if again.texts:
+                    texts = list(again.texts)
+                    break
+        if not result.regions:
+            self._stack.clear()  # read at once, or no code in view any more
+        # Read by one engine in this frame and the one before: two reads agree.
+        texts += [t for t in dict.fromkeys(unconfirmed) if t in self._unconfirmed and t not in texts]
+        self._unconfirmed = set(unconfirmed)
+        return result, texts
 
 
 def open_scanner(config, *, events: queue.Queue | None = None, start: bool = True) -> Scanner:

@@ -51,6 +51,10 @@ class Shot:
     noise: float = 2.0                     # sensor noise, Gaussian sigma in grey levels
     jpeg: int | None = None                # JPEG quality the camera compressed with
     dark_mode: bool = False                # light code on a dark screen
+    glare_shape: str = "streak"            # "streak" (a tube light) or "spot" (a downlight, hard-edged)
+    glare_size: float = 1.0                # scale of the glare, 1 = as wide as about half the code
+    veil: float = 0.0                      # 0…1: the room reflected evenly over the glass (greys the screen)
+    error: str = "m"                       # the code's error correction level (a phone token is "q")
 
 
 def sample_token() -> str:
@@ -130,7 +134,7 @@ def scene(seed: int = 0, size: tuple[int, int] = FRAME_SIZE) -> np.ndarray:
 
 def _phone_canvas(text: str, module_px: int, shot: Shot):
     """The phone face at high resolution: (BGR float image, alpha mask, code rectangle)."""
-    code = qr_image(text, module_px=module_px, border=4)
+    code = qr_image(text, module_px=module_px, border=4, error=shot.error)
     n = code.shape[0]
     screen_w = int(n / 0.68)
     screen_h = int(screen_w * 2.05)
@@ -204,7 +208,7 @@ def render(text: str, shot: Shot = Shot(), background: np.ndarray | None = None,
     rng = np.random.default_rng(seed)
     frame = (scene(seed) if background is None else background).astype(np.float32)
     h, w = frame.shape[:2]
-    modules = qr_modules(text).shape[0]
+    modules = qr_modules(text, shot.error).shape[0]
     # Render the phone at about twice the frame's resolution, then let the warp sample it down.
     module_px = max(2, round(2 * shot.qr_width / modules))
     face, alpha, (qx, qy, qside) = _phone_canvas(text, module_px, shot)
@@ -227,15 +231,9 @@ def render(text: str, shot: Shot = Shot(), background: np.ndarray | None = None,
     mask = cv2.warpPerspective(alpha, matrix, (w, h), flags=cv2.INTER_LINEAR)
 
     if shot.glare > 0:
-        # A reflected light: an elongated bright streak on the phone's glass.
-        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-        gx = shot.center[0] + shot.glare_offset[0] * shot.qr_width
-        gy = shot.center[1] + shot.glare_offset[1] * shot.qr_width
-        a = math.radians(35 + shot.roll)
-        u = (xx - gx) * math.cos(a) + (yy - gy) * math.sin(a)
-        v = -(xx - gx) * math.sin(a) + (yy - gy) * math.cos(a)
-        blob = np.exp(-(u / (0.55 * shot.qr_width)) ** 2 - (v / (0.16 * shot.qr_width)) ** 2)
-        warped += (shot.glare * 300 * blob)[..., None]
+        warped += (shot.glare * 300 * _glare_blob(shot, w, h))[..., None]
+    if shot.veil > 0:
+        warped += shot.veil * (235.0 - warped)  # lifts the blacks, leaves white as it was
 
     # Focus and motion blur belong to the phone (close to the lens, moving), not the room:
     # blur the phone layer premultiplied by its mask, then lay it over the scene.
@@ -260,6 +258,23 @@ def render(text: str, shot: Shot = Shot(), background: np.ndarray | None = None,
         ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(shot.jpeg)])
         out = cv2.imdecode(buf, cv2.IMREAD_COLOR)
     return out
+
+
+def _glare_blob(shot: Shot, w: int, h: int) -> np.ndarray:
+    """Where a reflected light falls on the glass, 0…1 per frame pixel."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    gx = shot.center[0] + shot.glare_offset[0] * shot.qr_width
+    gy = shot.center[1] + shot.glare_offset[1] * shot.qr_width
+    size = shot.qr_width * shot.glare_size
+    if shot.glare_shape == "spot":
+        # A downlight: a saturated disc with a short soft edge, then a faint halo.
+        r = np.hypot(xx - gx, yy - gy) / (0.22 * size)
+        return np.clip(1.6 - 0.9 * r ** 4, 0, None) + 0.25 * np.exp(-r ** 2 / 6)
+    # A tube light: an elongated bright streak.
+    a = math.radians(35 + shot.roll)
+    u = (xx - gx) * math.cos(a) + (yy - gy) * math.sin(a)
+    v = -(xx - gx) * math.sin(a) + (yy - gy) * math.cos(a)
+    return np.exp(-(u / (0.55 * size)) ** 2 - (v / (0.16 * size)) ** 2)
 
 
 def idle_frame(seed: int = 0, noise: float = 2.0, background: np.ndarray | None = None) -> np.ndarray:
@@ -296,17 +311,24 @@ DEGRADATIONS: dict[str, list[Shot]] = {
 
 def degraded_frames(text: str, seed: int = 0, placements: int = 1):
     """Yield (kind, level, shot, frame) over DEGRADATIONS, each shot at `placements` positions."""
+    return _frames_of(DEGRADATIONS, text, seed, placements, spread=((-250, 250), (-120, 100), 8), seed_step=97)
+
+
+def _frames_of(shots_by_kind, text, seed, placements, spread, seed_step):
+    """(kind, level, shot, frame) for each shot; placements after the first move the phone
+    about the frame within `spread` (x range, y range, ± roll degrees)."""
     rng = np.random.default_rng(seed)
     backgrounds = [scene(seed + i) for i in range(3)]
-    for kind, shots in DEGRADATIONS.items():
+    (x0, x1), (y0, y1), roll = spread
+    for kind, shots in shots_by_kind.items():
         for level, shot in enumerate(shots):
             for p in range(placements):
                 placed = shot
-                if p:  # move the phone about the frame a little for further placements
+                if p:
                     cx, cy = shot.center
-                    placed = replace(shot, center=(cx + rng.uniform(-250, 250), cy + rng.uniform(-120, 100)),
-                                     roll=shot.roll + rng.uniform(-8, 8))
-                frame = render(text, placed, backgrounds[(level + p) % 3].copy(), seed=seed + 97 * level + p)
+                    placed = replace(shot, center=(cx + rng.uniform(x0, x1), cy + rng.uniform(y0, y1)),
+                                     roll=shot.roll + rng.uniform(-roll, roll))
+                frame = render(text, placed, backgrounds[(level + p) % 3].copy(), seed=seed + seed_step * level + p)
                 yield kind, level, placed, frame
 
 
@@ -368,3 +390,59 @@ def write_images(folder: str | Path, frames, prefix: str = "frame", ext: str = "
         paths.append(p)
     return paths
 
+
+
+# --- hard light: glare, tilt and low contrast on a phone screen -------------------------------
+
+# A phone token as the resident's phone shows it: error correction Q (prereg/qr.py). Each kind
+# runs from a level every decoder reads to one none does, so the set separates decoders.
+_PHONE = Shot(error="q", qr_width=170)
+HARD_LIGHT: dict[str, list[Shot]] = {
+    "streak": [replace(_PHONE, glare=g, glare_offset=o, glare_size=z) for g, o, z in (
+        (0.6, (0.1, -0.1), 1.0), (0.9, (0.0, 0.0), 1.0), (1.1, (0.2, 0.1), 0.8), (1.3, (-0.1, 0.1), 1.2),
+        (1.6, (0.0, 0.0), 1.5))],
+    "spot": [replace(_PHONE, glare=g, glare_shape="spot", glare_offset=o, glare_size=z) for g, o, z in (
+        (0.7, (0.3, 0.3), 0.8), (1.0, (0.1, -0.2), 1.0), (1.0, (0.0, 0.0), 1.3), (1.2, (-0.15, 0.1), 1.6),
+        (1.4, (0.0, 0.05), 2.0))],
+    "veil": [replace(_PHONE, veil=v, contrast=c, noise=n) for v, c, n in (
+        (0.5, 0.8, 3.0), (0.65, 0.7, 4.0), (0.75, 0.6, 5.0), (0.82, 0.6, 6.0), (0.88, 0.5, 6.0))],
+    "glare_tilt": [replace(_PHONE, glare=g, tilt_x=tx, tilt_y=ty, glare_offset=o) for g, tx, ty, o in (
+        (0.6, 30, -15, (0.1, 0.0)), (0.9, 40, 20, (0.0, -0.1)), (1.1, 50, -30, (-0.1, 0.1)),
+        (1.3, 55, 35, (0.0, 0.0)), (1.2, 65, 0, (0.1, 0.1)))],
+    "glare_low_contrast": [replace(_PHONE, glare=g, contrast=c, brightness=b, glare_shape=gs) for g, c, b, gs in (
+        (0.5, 0.5, 0.8, "streak"), (0.7, 0.35, 0.7, "spot"), (0.9, 0.3, 0.7, "streak"),
+        (1.0, 0.22, 0.6, "spot"), (1.2, 0.18, 0.6, "streak"))],
+    "glare_blur": [replace(_PHONE, glare=g, blur=bl, motion=m, motion_angle=30) for g, bl, m in (
+        (0.6, 1.5, 0), (0.8, 2.2, 0), (1.0, 1.0, 9), (1.1, 2.6, 0), (1.3, 1.8, 12))],
+    "glare_moire": [replace(_PHONE, glare=g, moire=mo, tilt_y=t) for g, mo, t in (
+        (0.6, 0.5, 0), (0.8, 0.7, 15), (1.0, 0.8, 25), (1.2, 0.9, 10))],
+    "tilt_low_contrast": [replace(_PHONE, tilt_x=tx, tilt_y=ty, contrast=c, veil=v, noise=4.0) for tx, ty, c, v in (
+        (35, 20, 0.45, 0.2), (50, -25, 0.35, 0.3), (60, 30, 0.3, 0.35), (68, 0, 0.25, 0.4))],
+    "small_glare": [replace(_PHONE, qr_width=wd, glare=g, blur=0.7, jpeg=75) for wd, g in (
+        (110, 0.6), (95, 0.8), (80, 0.9), (68, 1.0))],
+}
+
+
+def hard_light_frames(text: str, seed: int = 0, placements: int = 1):
+    """Yield (kind, level, shot, frame) over HARD_LIGHT, each shot at `placements` positions."""
+    return _frames_of(HARD_LIGHT, text, seed, placements, spread=((-220, 220), (-100, 80), 20), seed_step=131)
+
+
+def moving_glare_frames(text: str, count: int = 8, shot: Shot | None = None, *, seed: int = 0,
+                        sweep: tuple[tuple[float, float], tuple[float, float]] = ((-0.45, -0.35), (0.45, 0.35)),
+                        tremble: float = 0.6):
+    """Successive frames of a phone held still (trembling by `tremble` pixels) while a hard
+    reflection sweeps across its code, as when the visitor's hand turns: each frame loses a
+    different part of the code to the glare."""
+    base = shot or replace(_PHONE, glare=1.5, glare_shape="spot", glare_size=1.6, tilt_x=10, roll=-5)
+    background = scene(seed)
+    rng = np.random.default_rng(seed)
+    (x0, y0), (x1, y1) = sweep
+    frames = []
+    for i in range(count):
+        t = i / max(1, count - 1)
+        cx, cy = base.center
+        placed = replace(base, center=(cx + rng.normal(0, tremble), cy + rng.normal(0, tremble)),
+                         glare_offset=(x0 + (x1 - x0) * t, y0 + (y1 - y0) * t))
+        frames.append(render(text, placed, background.copy(), seed=seed + i))
+    return frames
