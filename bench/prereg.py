@@ -91,7 +91,7 @@ def main() -> int:
         tmp = Path(tmp)
         config = write_config(tmp / "config.toml", {
             "storage": {"path": str(tmp / "madoguchi.db")}, "keys": {"dir": str(tmp / "keys")},
-            "prereg": {"submissions_per_minute": 0}})
+            "prereg": {"submissions_per_minute": 0}, "site": {"folder": str(ROOT / "sites" / "demo")}})
         server = LiveServer(config, "prereg")
         try:
             url = server.url + "/prereg/api/v1/applications"
