@@ -178,7 +178,8 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        values = {"storage": {"path": str(tmp / "madoguchi.db")}, "keys": {"dir": str(tmp / "keys")}}
+        values = {"storage": {"path": str(tmp / "madoguchi.db")}, "keys": {"dir": str(tmp / "keys")},
+                  "site": {"folder": str(ROOT / "sites" / "demo")}}
         config_file = write_config(tmp / "config.toml", values)
         config = load_config(config_file, base_dir=tmp)
         db = open_from_config(config)
