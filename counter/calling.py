@@ -101,7 +101,7 @@ def _open_speaker(state) -> None:
     state.app.extensions[SPEAKER] = open_speaker(state.app.config["MADOGUCHI"])
 
 
-@bp.get("/display/speech/<int:call_id>")
+@bp.get("/display/speech/<int(max=9223372036854775807):call_id>")   # SQLite's largest key
 def display_speech(call_id: int):
     """A call said aloud by the office's own speech (Open JTalk, as the kiosk speaks), made
     from the call itself: the display cannot have any other text said. 404/503 → the browser's voice."""

@@ -142,7 +142,7 @@ def help_calls_box():
     return render_template("counter/_help_calls.html", help_calls=help_calls.open_calls(get_db()))
 
 
-@bp.post("/help-calls/<int:call_id>")
+@bp.post("/help-calls/<int(max=9223372036854775807):call_id>")   # SQLite's largest key
 @requires(Role.CLERK)
 def answer_help_call(call_id: int):
     """A clerk goes to the kiosk: the call leaves every clerk's queue."""

@@ -74,3 +74,4 @@ def test_the_display_says_each_call_and_nothing_else(app, db):
         assert r.mimetype == "audio/wav" and r.data[:4] == b"RIFF"
     assert client.get("/counter/display/speech/999999").status_code == 404
     assert client.get("/counter/display/speech/x").status_code == 404
+    assert client.get("/counter/display/speech/99999999999999999999").status_code == 404   # past SQLite's keys

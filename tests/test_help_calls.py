@@ -38,6 +38,7 @@ def test_every_kiosk_screen_has_the_button_and_a_call_reaches_the_queue(kiosk_ap
     assert r.status_code == 302
     assert "needs help" not in clerk.get("/counter/help-calls?lang=en").get_data(as_text=True)
     assert clerk.post(f"/counter/help-calls/{calls[0]['id']}", data={"csrf_token": token}).status_code == 302
+    assert clerk.post("/counter/help-calls/99999999999999999999", data={"csrf_token": token}).status_code == 404
     # a new visitor at that kiosk starts without the notice
     kiosk.get("/kiosk/?lang=en")
     assert "Staff are coming" not in kiosk.text
