@@ -11,9 +11,9 @@ from tests.test_kiosk_browser import (  # noqa: F401  (kiosk_page is a fixture)
     Screens,
     answer_guide,
     kiosk_page,
+    read_demo_card,
     serve_kiosk,
     tap_keys,
-    tap_pin,
     wait_url,
 )
 
@@ -31,11 +31,7 @@ def test_a_member_name_typed_in_kana_becomes_the_kanji_touched(tmp_path, kiosk_p
         page.goto(server.url + "/kiosk/?lang=ja")
         page.click("a.k-choice-card")
         wait_url(page, r"/kiosk/card$")
-        page.click("details.k-demo summary")
-        page.click("button[value=mynumber_yamada]")
-        wait_url(page, r"/kiosk/card/pin$")
-        tap_pin(page, "1234")
-        wait_url(page, r"/kiosk/purpose$")
+        read_demo_card(page)
         page.click("button[value=moving_in]")
         answer_guide(page)
         page.goto(server.url + "/kiosk/ask/household/member")

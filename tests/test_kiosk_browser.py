@@ -118,6 +118,16 @@ def kiosk_page(browser):
     assert not [e for e in errors if "Content Security Policy" in e or "Uncaught" in e], errors
 
 
+def read_demo_card(page):
+    """From a card screen: put the demo's My Number card on the emulated reader, type its PIN,
+    and arrive at the purpose screen."""
+    page.click("details.k-demo summary")
+    page.click("button[value=mynumber_yamada]")
+    wait_url(page, r"/kiosk/card/pin$")
+    tap_pin(page, "1234")
+    wait_url(page, r"/kiosk/purpose$")
+
+
 def tap_pin(page, digits: str):
     for d in digits:
         page.click(f"[data-pin-pad] button[data-digit='{d}']")
@@ -403,11 +413,7 @@ def test_idle_prompt_then_the_page_is_wiped(tmp_path, kiosk_page):
         page, screens = kiosk_page, Screens(kiosk_page, "idle")
         page.goto(server.url + "/kiosk/?lang=en")
         page.click("a.k-choice-card")
-        page.click("details.k-demo summary")
-        page.click("button[value=mynumber_yamada]")
-        wait_url(page, r"/kiosk/card/pin$")
-        tap_pin(page, "1234")
-        wait_url(page, r"/kiosk/purpose$")
+        read_demo_card(page)
         page.wait_for_selector("#k-idle[open]", timeout=6000)
         assert "Are you still there?" in page.inner_text("#k-idle")
         screens.shot("prompt")

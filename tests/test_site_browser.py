@@ -95,18 +95,14 @@ def test_a_light_site_colour_passes_axe_on_every_surface(browser, light_server):
 
 
 def test_a_light_site_colour_passes_axe_on_the_kiosks_confirm_and_done_pages(browser, light_server):
-    from tests.test_kiosk_browser import PORTRAIT, answer_guide, answer_questions, tap_pin, wait_url
+    from tests.test_kiosk_browser import PORTRAIT, answer_guide, answer_questions, read_demo_card, wait_url
     server, config = light_server
     context = browser.new_context(viewport=PORTRAIT, locale="ja-JP", has_touch=True, bypass_csp=True)
     pair_context(context, server.url, config)
     page = context.new_page()
     try:
         page.goto(server.url + "/kiosk/card")
-        page.click("details.k-demo summary")
-        page.click("button[value=mynumber_yamada]")
-        wait_url(page, r"/kiosk/card/pin$")
-        tap_pin(page, "1234")
-        wait_url(page, r"/kiosk/purpose$")
+        read_demo_card(page)
         page.click("button[value=moving_in]")
         wait_url(page, r"/kiosk/guide$")
         assert_accessible(page)
