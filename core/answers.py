@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from core.catalogue import NAME_PARTS, Catalogue, FieldDef
+from core.catalogue import MEMBER_QUESTIONS, NAME_PARTS, Catalogue, FieldDef
 from core.errors import FieldError
 from core.forms import DEFAULT_MAX_LENGTH, HOUSEHOLD_KEYS, normalise_value, relationship
 from core.japanese import (
@@ -236,7 +236,8 @@ def read_member(typed: Mapping[str, str], catalogue: Catalogue, *, prefix: str =
 
 def member_name_inputs(member: Mapping[str, Any], catalogue: Catalogue) -> dict[str, str]:
     """A stored member's name and kana as a member form's inputs show them again (the keys
-    read_member reads: `name__family`, `name__given`, `kana__family`, `kana__given`)."""
+    read_member reads: `name__family`, `name__given`, `kana__family`, `kana__given`), and its
+    answers to the procedures' member questions (`lives_apart`: yes or no)."""
     out: dict[str, str] = {}
     for key in ("name", "kana"):
         f = catalogue.field(key)
@@ -244,6 +245,10 @@ def member_name_inputs(member: Mapping[str, Any], catalogue: Catalogue) -> dict[
             out.update({f"{key}__{p}": text for p, text in shown_name_parts(f, member.get(key)).items()})
         else:
             out[key] = member.get(key) or ""
+    # The yes/no questions a procedure asks about each member (同居・別居): as read_member reads them.
+    for q in MEMBER_QUESTIONS:
+        if isinstance(member.get(q), bool):
+            out[q] = "yes" if member[q] else "no"
     return out
 
 

@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from core import answers, help_calls, outbox
 from core import exchange_log as xlog
 from core.application import Application, Source, State
-from core.catalogue import MEMBER_QUESTIONS, get_catalogue, text_in
+from core.catalogue import get_catalogue, text_in
 from core.clock import in_japan
 from core.errors import FieldError, MadoguchiError, NotFound, TransitionError, ValidationError
 from core.forms import notices, parse_application
@@ -489,11 +489,7 @@ def correct(app_id, name):
 
 def _member_inputs(member: dict, catalogue) -> dict:
     """A stored member as the member form's inputs show it (the name and kana in parts)."""
-    out = {**member, **answers.member_name_inputs(member, catalogue)}
-    for q in MEMBER_QUESTIONS:
-        if isinstance(member.get(q), bool):
-            out[q] = "yes" if member[q] else "no"
-    return out
+    return {**member, **answers.member_name_inputs(member, catalogue)}
 
 
 @bp.route("/applications/<app_id>/household", methods=["GET", "POST"])

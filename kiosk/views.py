@@ -590,8 +590,6 @@ def household_member(v, index):
 
 def member_form(member: dict, catalogue) -> dict:
     out = {k: member.get(k, "") for k in ("sex", "relationship")} | answers.member_name_inputs(member, catalogue)
-    if isinstance(member.get("lives_apart"), bool):
-        out["lives_apart"] = "yes" if member["lives_apart"] else "no"
     if member.get("birth_date"):
         y, m, d = member["birth_date"].split("-")
         out.update(birth_era="western", birth_year=y, birth_month=str(int(m)), birth_day=str(int(d)))
