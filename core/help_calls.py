@@ -27,14 +27,15 @@ def m001_help_calls(db: sqlite_utils.Database) -> None:
 def call(db: sqlite_utils.Database, kiosk_id: str, screen: str = "") -> dict[str, Any]:
     """A kiosk asks for staff; one open call a kiosk (touching the button again changes nothing)."""
     screen = "".join(ch for ch in str(screen) if ch.isascii() and (ch.isalnum() or ch in "_-"))[:MAX_SCREEN]
+    called_at = iso(utcnow())
     with write(db):
         open_one = next(iter(db.query("SELECT * FROM help_calls WHERE kiosk_id = ? AND answered_at IS NULL",
                                       [kiosk_id])), None)
         if open_one is not None:
             return open_one
         cur = db.execute("INSERT INTO help_calls (kiosk_id, screen, called_at) VALUES (?, ?, ?)",
-                         [kiosk_id, screen, iso(utcnow())])
-        return {"id": cur.lastrowid, "kiosk_id": kiosk_id, "screen": screen, "called_at": iso(utcnow()),
+                         [kiosk_id, screen, called_at])
+        return {"id": cur.lastrowid, "kiosk_id": kiosk_id, "screen": screen, "called_at": called_at,
                 "answered_at": None, "answered_by": None}
 
 
@@ -45,9 +46,6 @@ def open_calls(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     return [{**row, "called_at": datetime.fromisoformat(row["called_at"])}
             for row in db.query("SELECT * FROM help_calls WHERE answered_at IS NULL ORDER BY id")]
 
-
-def is_open(db: sqlite_utils.Database, kiosk_id: str) -> bool:
-    return any(c["kiosk_id"] == kiosk_id for c in open_calls(db))
 
 
 
