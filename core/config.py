@@ -11,6 +11,7 @@ tests/test_config.py checks that the two agree.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import logging
 import os
 import tomllib
@@ -131,6 +132,14 @@ class CounterConfig:
 
 
 @dataclass(frozen=True)
+class MonitoringConfig:
+    log_format: Literal["text", "json"] = "text"
+    access_log: bool = True
+    metrics_allowed_from: list[str] = field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+    outbox_max_age_minutes: int = 15
+
+
+@dataclass(frozen=True)
 class SiteConfig:
     folder: str = "sites/demo"
 
@@ -149,6 +158,7 @@ class Config:
     kiosk: KioskConfig = field(default_factory=KioskConfig)
     counter: CounterConfig = field(default_factory=CounterConfig)
     site: SiteConfig = field(default_factory=SiteConfig)
+    monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
     source: str = ""
     base_dir: Path = field(default_factory=Path.cwd)
 
@@ -286,6 +296,12 @@ def _build(values: dict[str, dict[str, Any]], source: str, base_dir: Path) -> Co
                               key="languages.available")
     if values["languages"]["default"] not in values["languages"]["available"]:
         raise ConfigError(f"{source}: languages.default must be one of languages.available", key="languages.default")
+    for network in values["monitoring"]["metrics_allowed_from"]:
+        try:
+            ipaddress.ip_network(str(network), strict=False)
+        except ValueError:
+            raise ConfigError(f"{source}: monitoring.metrics_allowed_from must list networks such as "
+                              "\"10.0.0.0/8\"", key="monitoring.metrics_allowed_from") from None
     sections = {name: cls(**values[name]) for name, cls in SECTIONS.items()}
     return Config(**sections, source=source, base_dir=base_dir)
 

@@ -25,7 +25,7 @@ from counter.labels import (
     staff_languages,
     tr,
 )
-from web import add_service
+from web import add_health_check, add_metrics_hook, add_service, get_db
 from web.errors import error_response
 
 bp = Blueprint("counter", __name__, template_folder="templates", static_folder="static")
@@ -88,3 +88,6 @@ def init_app(app):
 
     app.register_blueprint(pull_api.bp, url_prefix="/counter/api/v1")
     add_service(app, forwarding.start_service)
+    config = app.config["MADOGUCHI"]
+    add_health_check(app, "outbox", lambda: forwarding.health(get_db(), config))
+    add_metrics_hook(app, lambda: forwarding.set_metrics(get_db()))

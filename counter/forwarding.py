@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 import sqlite_utils
 
 from core import exchange_log as xlog
-from core import outbox
+from core import metrics, outbox
 from core.application import State, utcnow
 from core.errors import ConfigError
 from core.private_files import create_private, private_folder
@@ -545,6 +545,30 @@ def status(db: sqlite_utils.Database) -> dict[str, Any]:
         "failed": counts.get("failed", 0), "oldest_pending_since": outbox.oldest_pending_since(db),
         "failed_records": outbox.failed(db), "retrying": outbox.retrying(db),
     }
+
+
+def oldest_pending_age_seconds(db: sqlite_utils.Database) -> float | None:
+    since = outbox.oldest_pending_since(db)
+    return None if since is None else max(0.0, (utcnow() - datetime.fromisoformat(since)).total_seconds())
+
+
+def health(db: sqlite_utils.Database, config) -> dict[str, Any]:
+    """/healthz's outbox check: not ok when a record waits longer than the monitoring allows,
+    or one was given up on (a clerk must look at it)."""
+    counts = outbox.counts_by_state(db)
+    age = oldest_pending_age_seconds(db)
+    too_old = age is not None and age > config.monitoring.outbox_max_age_minutes * 60
+    return {"ok": not too_old and not counts.get("failed"), "pending": counts.get("pending", 0),
+            "failed": counts.get("failed", 0),
+            "oldest_pending_age_seconds": None if age is None else round(age)}
+
+
+def set_metrics(db: sqlite_utils.Database) -> None:
+    """The outbox's gauges for /metrics, read at scrape time."""
+    counts = outbox.counts_by_state(db)
+    for state in ("pending", "delivered", "failed"):
+        metrics.OUTBOX_DEPTH.labels(state=state).set(counts.get(state, 0))
+    metrics.OUTBOX_OLDEST_AGE.set(oldest_pending_age_seconds(db) or 0)
 
 
 # ---------------------------------------------------------------- the service in `madoguchi serve`

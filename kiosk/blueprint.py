@@ -20,7 +20,7 @@ from kiosk import flow, pairing
 from kiosk.hub import Hub
 from kiosk.labels import field_message, format_day, message_for, source_label
 from kiosk.reception import PREFIX_RE
-from web import add_service, add_start_note, get_config, get_db
+from web import add_health_check, add_service, add_start_note, get_config, get_db
 
 bp = Blueprint("kiosk", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static")
@@ -53,6 +53,12 @@ def init_app(app) -> None:
         from kiosk.views import emulator_bp
         app.register_blueprint(emulator_bp, url_prefix="/kiosk/emulator")
     add_start_note(app, pairing_note)
+    add_health_check(app, "reader", lambda: reader_health(hub))
+
+
+def reader_health(hub: Hub) -> dict:
+    state = hub.devices.reader_status()
+    return {"ok": state == "ready", "state": state}
 
 
 def start_kanji_dictionary(_app):

@@ -19,6 +19,11 @@ class Devices:
         from hardware.cards import open_reader
         return open_reader(self.config)
 
+    def reader_status(self) -> str:
+        """"ready", "no_reader" or "no_service" (hardware.cards.reader_status): uses no try."""
+        from hardware.cards import reader_status
+        return reader_status(self.config)
+
     def card_monitor(self):
         """`.events` queue of {"type": "inserted"|"removed"}; `.stop()`."""
         from hardware.cards import CardMonitor

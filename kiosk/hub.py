@@ -18,6 +18,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from core import exchange_log as xlog
+from core import metrics
 from core.application import Application, Source, State, parse_form_code
 from core.catalogue import get_catalogue
 from core.errors import MadoguchiError
@@ -242,8 +243,12 @@ class Hub:
         reader = self.devices.reader()
         try:
             data: CardData = reader.read(pin, allow_last_try=False)
+        except MadoguchiError as e:   # the reader's CardError
+            metrics.count_card_read(visit.card_kind, e.code)
+            raise
         finally:
             pin = None  # noqa: F841 — no reference to the PIN outlives the call
+        metrics.count_card_read(data.card, "ok")
         kind, fields, gaiji = card_fields(data)
         with visit.lock:
             apply_card(visit, kind, fields, gaiji)

@@ -13,7 +13,8 @@ from core.json_input import BadJSON, loads
 from core.keys import session_secret
 from core.site import SCHEMA_DIR, activate, site_for
 from core.store.db import can_write, is_unwritable, open_from_config
-from web import city, errors, i18n, security
+from web import city, errors, i18n, monitoring, security
+from web.monitoring import add_health_check, add_metrics_hook
 
 SURFACES = ("prereg", "kiosk", "counter")
 HERE = Path(__file__).resolve().parent
@@ -60,6 +61,7 @@ def create_app(config: Config | None = None, surfaces: str | list[str] | None = 
     security.init_app(app)
     errors.init_app(app)
     city.init_app(app)
+    monitoring.init_app(app)
 
     app.extensions["madoguchi.db_per_thread"] = threading.local()
     app.extensions["madoguchi.stream_slots"] = StreamSlots(config.server.stream_threads)
@@ -85,6 +87,9 @@ def create_app(config: Config | None = None, surfaces: str | list[str] | None = 
         if hasattr(module, "init_app"):
             module.init_app(app)
 
+    if {"kiosk", "counter"} & set(app.extensions["madoguchi.surfaces"]):
+        add_health_check(app, "printer", lambda: printer_health(config))
+
     if "counter" in app.extensions["madoguchi.surfaces"]:
         # The office server takes applications from kiosk PCs (kiosk/office.py).
         from kiosk.office import api_bp as kiosk_office_api
@@ -105,19 +110,32 @@ def create_app(config: Config | None = None, surfaces: str | list[str] | None = 
 
     @app.get("/healthz")
     def healthz():
+        """Whether this server can work (503 only when its database cannot be written, without
+        which nothing works) and the state of what it relies on: the outbox, the printer, the
+        reader. A failing part makes it "degraded", for the monitoring to alert on."""
         try:
             writable = can_write(get_db())
         except Exception as e:
             if not is_unwritable(e):
                 raise
             writable = False
-        body = {"ok": writable, "surfaces": app.extensions["madoguchi.surfaces"],
-                "database": "writable" if writable else "not writable"}
+        checks = {"database": {"ok": writable, "state": "writable" if writable else "not writable"}}
+        checks.update(monitoring.health_checks(app))
+        healthy = all(check["ok"] for check in checks.values())
+        body = {"ok": healthy, "status": "ok" if healthy else ("degraded" if writable else "down"),
+                "surfaces": app.extensions["madoguchi.surfaces"],
+                "database": checks["database"]["state"], "checks": checks}
         if writable:
             return body
         return body, 503, {"Retry-After": str(errors.RETRY_AFTER_SECONDS)}
 
     return app
+
+
+def printer_health(config: Config) -> dict:
+    from hardware.printer import open_printer
+    state = open_printer(config).status()
+    return {"ok": state in ("ready", "idle"), "state": state, "queue": config.devices.printer}
 
 
 def get_db():
@@ -195,4 +213,5 @@ def add_start_note(app: Flask, note) -> None:
     app.extensions["madoguchi.start_notes"].append(note)
 
 
-__all__ = ["create_app", "get_db", "get_config", "add_service", "add_start_note", "stream_slot", "LANGUAGES", "request"]
+__all__ = ["create_app", "get_db", "get_config", "add_service", "add_start_note", "add_health_check",
+           "add_metrics_hook", "stream_slot", "LANGUAGES", "request"]

@@ -42,7 +42,7 @@ def surface_of_request() -> str | None:
     return first if first in current_app.extensions.get("madoguchi.surfaces", ()) else None
 
 
-def _route() -> str:
+def route_rule() -> str:
     return str(request.url_rule) if request.url_rule is not None else "(no route)"
 
 
@@ -62,7 +62,7 @@ def error_response(status: int, code: str, english: str, *, retry_after: int | N
             page = render_template(template, status=status, csrf=csrf, retry_after=retry_after,
                                    title=title, message=message, surface=surface)
         except Exception as e:  # the page itself failed (it may need the database): plain words
-            log.error("error page failed in %s %s: %s", request.method, _route(), redacted_traceback(e))
+            log.error("error page failed in %s %s: %s", request.method, route_rule(), redacted_traceback(e))
             page = english
         resp = make_response(page, status)
     if retry_after:
@@ -73,7 +73,7 @@ def error_response(status: int, code: str, english: str, *, retry_after: int | N
 def on_http_error(exc: HTTPException):
     status = exc.code or 500
     if status >= 500:
-        log.error("HTTP %d in %s %s", status, request.method, _route())
+        log.error("HTTP %d in %s %s", status, request.method, route_rule())
     retry_after = None
     if status in (429, 503):
         sent = exc.response.headers.get("Retry-After") if exc.response is not None else None
@@ -86,10 +86,10 @@ def on_exception(exc: Exception):
     if isinstance(exc, HTTPException):
         return on_http_error(exc)
     if is_unwritable(exc):
-        log.warning("database not writable (%s) in %s %s", type(exc).__name__, request.method, _route())
+        log.warning("database not writable (%s) in %s %s", type(exc).__name__, request.method, route_rule())
         return error_response(503, "database_unavailable", "the database cannot be written now; try again later",
                               retry_after=RETRY_AFTER_SECONDS)
-    log.error("unhandled error in %s %s: %s", request.method, _route(), redacted_traceback(exc))
+    log.error("unhandled error in %s %s: %s", request.method, route_rule(), redacted_traceback(exc))
     return error_response(500, "internal", "internal error")
 
 

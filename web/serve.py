@@ -8,6 +8,7 @@ import threading
 
 from core.config import Config
 from web import create_app
+from web.monitoring import configure_logging
 
 log = logging.getLogger("madoguchi.serve")
 
@@ -20,7 +21,7 @@ def port_for(config: Config, surface: str) -> int:
 def serve(config: Config, surface: str | None = None, port: int | None = None, host: str | None = None) -> None:
     from waitress import create_server
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(config.monitoring.log_format)
     surface = surface or config.server.surfaces
     app = create_app(config, surface)
     host = host or config.server.host

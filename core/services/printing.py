@@ -28,6 +28,7 @@ from typing import Any, Protocol
 import sqlite_utils
 
 from core import exchange_log as xlog
+from core import metrics
 from core.application import Application, State
 from core.errors import MadoguchiError, TransitionError
 from core.store.applications import ApplicationStore, ConcurrentUpdate
@@ -121,10 +122,12 @@ def print_application(db: sqlite_utils.Database, config, app: Application, *, ac
     try:
         result = printer.print_pdf(pdf, job_title(app))
     except MadoguchiError as e:
+        metrics.count_print(e.code)
         if reached_print_service(e):
             _log(db, config, app, actor, f"printer:{e.details.get('queue') or printer.name}", pdf,
                  f"error:{e.code}", logged)
         raise
+    metrics.count_print("ok")
     _record(db, config, app, _UnrecordedPrint(result, actor, pdf), printer.name, save=save, logged=logged)
     return result
 

@@ -3,6 +3,7 @@
     reader = open_reader(config)        # [devices].card_reader: "pcsc" | "emulated"
     reader.tries_left()                 # TriesLeft(card, tries): uses no try
     reader.read(pin)                    # CardData; CardError subclasses with .code
+    reader_status(config)               # "ready" | "no_reader" | "no_service" (for /healthz)
     monitor = CardMonitor(config)       # monitor.events: {"type": "inserted"|"removed", "reader"}
     monitor.stop()
 
@@ -23,4 +24,4 @@ from hardware.cards.errors import (  # noqa: F401
 from hardware.cards.jisx0208 import Gaiji  # noqa: F401
 from hardware.cards.model import CardData, TriesLeft  # noqa: F401
 from hardware.cards.monitor import CardMonitor  # noqa: F401
-from hardware.cards.reader import CardReader, EmulatedReader, open_reader  # noqa: F401
+from hardware.cards.reader import CardReader, EmulatedReader, open_reader, reader_status  # noqa: F401

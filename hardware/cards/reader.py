@@ -135,3 +135,19 @@ def open_reader(config) -> CardReader:
         return EmulatedReader(direct.slot(direct.DEFAULT_SLOT, persona))
     from hardware.cards.transport import PcscTransport
     return CardReader(PcscTransport(devices.card_reader_name))
+
+
+def reader_status(config) -> str:
+    """"ready" when the configured reader is there (a card on it or not), else why not:
+    "no_reader" (pcscd runs but has no matching reader) or "no_service" (pcscd is down).
+    Uses no PIN try and does not touch the card."""
+    if config.devices.card_reader == "emulated":
+        return "ready"
+    from hardware.cards.errors import NoReader
+    from hardware.cards.transport import list_readers, matching
+    try:
+        readers = list_readers()
+    except NoReader:
+        return "no_service"
+    return "ready" if matching(readers, config.devices.card_reader_name) else "no_reader"
+
