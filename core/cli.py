@@ -26,6 +26,8 @@ LAZY_COMMANDS = {
     "backend-sim": "counter.backend_sim:backend_sim",
     "kiosk": "kiosk.cli:kiosk",
     "site": "core.site_cli:site",
+    "doctor": "web.doctor:doctor",
+    "deploy": "web.deploy:deploy",
 }
 
 

@@ -90,6 +90,7 @@ class BackendConfig:
     max_attempts: int = 0
     backoff_initial_seconds: float = 1.0
     backoff_max_seconds: float = 300.0
+    forward_in_server: bool = True
 
 
 @dataclass(frozen=True)

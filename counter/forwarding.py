@@ -576,8 +576,8 @@ def set_metrics(db: sqlite_utils.Database) -> None:
 def start_service(app) -> Callable[[], None] | None:
     """`web.add_service` hook: a thread delivering records while the server runs."""
     config = app.config["MADOGUCHI"]
-    if config.backend.mode == "pull":
-        return None
+    if config.backend.mode == "pull" or not config.backend.forward_in_server:
+        return None     # pull: the core system fetches; or madoguchi-forwarder.service delivers
     stop = threading.Event()
     forwarder = Forwarder(config)
 

@@ -2,6 +2,9 @@
 PC's upload queue."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import click
 
 
@@ -14,8 +17,11 @@ def kiosk():
 @click.argument("kiosk_id", required=False)
 @click.option("--url", "base_url", default=None,
               help="Address the kiosk's browser reaches this server at (default: from [server]).")
+@click.option("--screen-env", type=click.Path(dir_okay=False), default=None,
+              help="Also write KIOSK_URL=<the URL> into this file, the kiosk screen unit's EnvironmentFile "
+                   "(e.g. /var/lib/madoguchi/kiosk-screen.env); then restart madoguchi-kiosk-screen.")
 @click.pass_obj
-def pair(state, kiosk_id, base_url):
+def pair(state, kiosk_id, base_url, screen_env):
     """Print a one-time URL that makes the browser opening it this kiosk's own (run on the machine
     that serves the kiosk; KIOSK_ID defaults to [kiosk].kiosk_id, and must be it)."""
     from kiosk import pairing
@@ -31,7 +37,19 @@ def pair(state, kiosk_id, base_url):
             surface = "kiosk"
         base_url = f"http://{config.server.host}:{port_for(config, surface)}"
     code = pairing.new_code(state.db(), own)
-    click.echo(pairing.pairing_url(base_url, code))
+    url = pairing.pairing_url(base_url, code)
+    click.echo(url)
+    if screen_env:
+        # The screen starts on this URL from now on: once paired, the pairing page sends a paired
+        # browser straight to the kiosk. Root reads the file for the unit; nobody else needs to.
+        from core.private_files import create_private
+        path = Path(screen_env)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.unlink(missing_ok=True)
+        with os.fdopen(create_private(tmp), "w") as f:
+            f.write(f"KIOSK_URL={url}\n")
+        os.replace(tmp, path)
+        click.echo(f"wrote {path}: restart the screen (systemctl restart madoguchi-kiosk-screen)", err=True)
     click.echo(f"Open it in kiosk {own}'s browser within {pairing.CODE_MINUTES} minutes (it works once);"
                " the browser paired before stops being the kiosk.", err=True)
 

@@ -27,6 +27,7 @@ from kiosk.blueprint import (
     bp,
     current_visit,
     hub,
+    kiosk_browser,
     only_the_kiosks_browser,
     screen,
     with_visit,
@@ -51,6 +52,10 @@ def pair():
     """The page a pairing URL (`madoguchi kiosk pair`) opens: one touch makes this browser the kiosk."""
     code = request.args.get("code", "")
     valid = pairing.code_is_valid(get_db(), get_config().kiosk.kiosk_id, code)
+    if not valid and kiosk_browser():
+        # The kiosk screen's unit may start on its pairing URL at every boot: once paired, it
+        # goes straight to the kiosk; a browser no longer paired sees the error below.
+        return redirect(url_for("kiosk.index"))
     return _pair_page(code if valid else None), 200 if valid else 400
 
 

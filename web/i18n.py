@@ -1,6 +1,7 @@
 """Languages: ?lang= on any page switches and is remembered in a cookie."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 from flask import Flask, g, request
@@ -28,6 +29,11 @@ def current_language(app: Flask) -> str:
     return best or cfg.default
 
 
+# .mo files compiled in memory, by path, where the package's folder is not ours to write (an
+# installed package run by the service's own user): the catalogues still load, only slower.
+IN_MEMORY: dict[Path, bytes] = {}
+
+
 def compile_catalogues() -> None:
     """Compile each .po to .mo when the .mo is missing or older, so no build step is needed.
 
@@ -46,9 +52,16 @@ def compile_catalogues() -> None:
                 continue
             with open(po, "rb") as f:
                 catalog = read_po(f)
-            fd, tmp = tempfile.mkstemp(dir=po.parent, suffix=".mo.tmp")
+            try:
+                fd, tmp = tempfile.mkstemp(dir=po.parent, suffix=".mo.tmp")
+            except OSError:
+                buffer = io.BytesIO()
+                write_mo(buffer, catalog)
+                IN_MEMORY[mo] = buffer.getvalue()
+                continue
             with os.fdopen(fd, "wb") as f:
                 write_mo(f, catalog)
+            os.chmod(tmp, 0o644)   # mkstemp's 0600 would hide it from another user of the package
             os.replace(tmp, mo)
 
 
@@ -71,8 +84,8 @@ class ExactDomain(Domain):
         translations = support.Translations()
         for d in self.directories:
             mo = d / locale / "LC_MESSAGES" / "messages.mo"
-            if mo.exists():
-                with open(mo, "rb") as f:
+            if mo in IN_MEMORY or mo.exists():
+                with (io.BytesIO(IN_MEMORY[mo]) if mo in IN_MEMORY else open(mo, "rb")) as f:
                     catalog = support.Translations(f, domain="messages")
                 translations.merge(catalog)
                 translations.plural = catalog.plural

@@ -1,0 +1,111 @@
+"""`madoguchi deploy`: the systemd units and the TLS proxy's configuration, written for this machine.
+
+The templates live beside this module (web/deploy/): the units share one block of hardening
+(hardening.conf), and every path in them comes from here, so the units name the madoguchi
+this command belongs to.
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+import click
+
+from core.cli import pass_state
+
+TEMPLATES = Path(__file__).resolve().parent / "deploy"
+PLACEHOLDER = re.compile(r"@([A-Z_]+)@")
+UNITS = ("madoguchi-office", "madoguchi-prereg", "madoguchi-forwarder", "madoguchi-kiosk", "madoguchi-kiosk-screen")
+
+
+def render(template: str, values: dict[str, str]) -> str:
+    text = (TEMPLATES / template).read_text(encoding="utf-8")
+    values = {"HARDENING": hardening(), **values}
+    for name, value in values.items():
+        text = text.replace(f"@{name}@", value)
+    left = sorted(set(PLACEHOLDER.findall(text)))
+    if left:
+        raise click.ClickException(f"{template}: no value for {', '.join(left)}")
+    return text
+
+
+def hardening() -> str:
+    return (TEMPLATES / "hardening.conf").read_text(encoding="utf-8").rstrip("\n")
+
+
+def unit_values(*, user: str, config: Path, state_dir: Path, screen_user: str, kiosk_url: str,
+                health_url: str, screen_env: Path) -> dict[str, str]:
+    exe = Path(sys.executable)
+    return {"USER": user, "CONFIG": str(config), "STATE_DIR": str(state_dir), "STATE_NAME": state_dir.name,
+            "MADOGUCHI": str(exe.parent / "madoguchi"), "PYTHON": str(exe), "SCREEN_USER": screen_user,
+            "SCREEN_STATE_NAME": f"{state_dir.name}-screen", "KIOSK_URL": kiosk_url, "HEALTH_URL": health_url,
+            "SCREEN_ENV": str(screen_env)}
+
+
+def write_units(out: Path, values: dict[str, str], units=UNITS) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in units:
+        path = out / f"{name}.service"
+        path.write_text(render(f"{name}.service.in", values), encoding="utf-8")
+        os.chmod(path, 0o644)
+        written.append(path)
+    return written
+
+
+def write_nginx(out: Path, *, server_name: str, cert: Path, key: Path, port: int, https_port: int = 443,
+                http_port: int = 80) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    proxy = out / "madoguchi-proxy.conf"
+    proxy.write_text((TEMPLATES / "madoguchi-proxy.conf").read_text(encoding="utf-8"), encoding="utf-8")
+    site = out / f"madoguchi-{server_name}.conf"
+    site.write_text(render("nginx-madoguchi.conf.in", {
+        "SERVER_NAME": server_name, "CERT": str(cert), "KEY": str(key), "PORT": str(port),
+        "HTTPS_PORT": str(https_port), "HTTP_PORT": str(http_port), "INCLUDE_DIR": str(out)}), encoding="utf-8")
+    return [proxy, site]
+
+
+@click.group()
+def deploy():
+    """Write this machine's systemd units, or the TLS proxy's configuration (docs/deploy.md)."""
+
+
+@deploy.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("/etc/systemd/system"),
+              show_default=True)
+@click.option("--user", default="madoguchi", show_default=True, help="The services' own user (never root).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("/etc/madoguchi/config.toml"), show_default=True)
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("/var/lib/madoguchi"),
+              show_default=True, help="systemd's StateDirectory: the database, keys and printed PDFs.")
+@click.option("--screen-user", default="kiosk", show_default=True, help="The kiosk screen's login user.")
+@click.option("--screen-env", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("/var/lib/madoguchi/kiosk-screen.env"), show_default=True)
+@click.option("--only", multiple=True, type=click.Choice(UNITS), help="Write only these units.")
+@pass_state
+def units(state, out, user, config_path, state_dir, screen_user, screen_env, only):
+    """The systemd units: office server, prereg server, forwarder, kiosk server and kiosk screen."""
+    if user == "root":
+        raise click.ClickException("the services must not run as root: give them a user of their own")
+    kiosk_port = state.config.server.kiosk_port
+    values = unit_values(user=user, config=config_path, state_dir=state_dir, screen_user=screen_user,
+                         kiosk_url=f"http://127.0.0.1:{kiosk_port}/kiosk/",
+                         health_url=f"http://127.0.0.1:{kiosk_port}/healthz", screen_env=screen_env)
+    for path in write_units(out, values, only or UNITS):
+        click.echo(path)
+
+
+@deploy.command()
+@click.option("--server-name", required=True, help="The name the certificate is for, e.g. madoguchi.city.example.jp.")
+@click.option("--cert", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--key", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--port", type=int, default=None, help="madoguchi's port on 127.0.0.1 (default: [server].port).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("/etc/nginx/conf.d"),
+              show_default=True)
+@pass_state
+def nginx(state, server_name, cert, key, port, out):
+    """nginx in front: TLS, HTTP→HTTPS, and the headers madoguchi's [server].behind_tls trusts."""
+    for path in write_nginx(out, server_name=server_name, cert=cert, key=key, port=port or state.config.server.port):
+        click.echo(path)
