@@ -289,6 +289,8 @@ def make_backup(config, *, folder: Path | None = None, now: datetime | None = No
         try:
             snapshot(db_path, copy)
         except sqlite3.Error as e:
+            if "full" in str(e).lower():    # the copy is made beside the database, on its disk
+                raise _unwritable(db_path.parent, OSError(errno.ENOSPC, str(e))) from None
             raise BackupError(f"cannot read the database: {e}", code="database_unreadable") from None
         except OSError as e:
             raise _unwritable(db_path.parent, e) from None
