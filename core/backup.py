@@ -38,6 +38,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+import sqlite_utils
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -74,7 +75,8 @@ class BackupError(MadoguchiError):
 
 
 class RestoreError(MadoguchiError):
-    """codes: target_not_empty | not_a_backup | wrong_key | tampered | no_backup_key | bad_backup_key"""
+    """codes: target_not_empty | target_unwritable | disk_full | not_a_backup | wrong_key | tampered | no_backup_key
+    | bad_backup_key"""
 
     code = "restore_failed"
 
@@ -228,7 +230,8 @@ def _sha256(path: Path) -> str:
 
 def describe(db_file: Path, made_at: datetime, key_names: Iterable[str]) -> dict[str, Any]:
     """The manifest of a database copy: nothing in it is personal."""
-    db = connect(db_file)
+    # Read only: the copy stays byte for byte as made (core.store.db.connect would make it WAL).
+    db = sqlite_utils.Database(sqlite3.connect(f"file:{db_file}?mode=ro", uri=True))
     try:
         head = exchange_log.head(db)
         migrations = applied_migrations(db)
@@ -432,8 +435,11 @@ def restore_backup(backup: Path, into: Path, key: bytes, *, replace: bool = Fals
                            code="target_not_empty")
     if into.exists() and not into.is_dir():
         raise RestoreError(f"{into} is not a folder", code="target_not_empty")
-    private_folder(into.parent)
-    staging = Path(tempfile.mkdtemp(prefix=f".{into.name}.restoring-", dir=into.parent))
+    try:
+        private_folder(into.parent)
+        staging = Path(tempfile.mkdtemp(prefix=f".{into.name}.restoring-", dir=into.parent))
+    except OSError as e:
+        raise RestoreError(f"cannot write to {into.parent}: {e.strerror or e}", code="target_unwritable") from None
     try:
         plain = staging / "plain.tar"
         with os.fdopen(create_private(plain), "wb") as out:
@@ -457,6 +463,10 @@ def restore_backup(backup: Path, into: Path, key: bytes, *, replace: bool = Fals
         finally:
             db.conn.close()
         _place(unpacked, into)
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise RestoreError(f"the disk of {into.parent} is full: nothing was restored", code="disk_full") from None
+        raise RestoreError(f"cannot write to {into}: {e.strerror or e}", code="target_unwritable") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return RestoreResult(into, manifest, verification, applied)

@@ -31,10 +31,22 @@ def restored_config(tmp_path, folder):
     return load_config(ROOT / "config.toml", overrides=overrides, base_dir=tmp_path)
 
 
-def test_restore_drill(config, db, live_office, runner, tmp_path):
+def test_restore_drill(config, db, live_office, runner, tmp_path, monkeypatch):
     """Back up while the kiosk writes, restore into a new folder, run the counter on it: the
     data is there, the log verifies, and a changed backup is refused."""
     stop, written, errors = threading.Event(), [], []
+    during = []
+    real_describe = bk.describe
+
+    def describe_after_more_writes(*args):
+        """The database is copied; the backup goes on while the kiosk writes two more."""
+        at = len(written)
+        deadline = time.monotonic() + 30
+        while len(written) < at + 2 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        during.extend(app_id for _, app_id in written[at:])
+        return real_describe(*args)
+    monkeypatch.setattr(bk, "describe", describe_after_more_writes)
 
     def kiosk_writing():
         writer_db = open_database(config.path(config.storage.path))
@@ -61,7 +73,7 @@ def test_restore_drill(config, db, live_office, runner, tmp_path):
         thread.join()
     assert not errors
     assert result.exit_code == 0, result.output
-    assert written[0][0] < started      # the kiosk wrote before, and went on during and after the backup
+    assert written[0][0] < started and len(during) >= 2     # the kiosk wrote before, during and after the backup
     [backup_file] = list(config.path(config.backup.folder).glob("*.mdgbak"))
     assert str(backup_file) in result.output
 
@@ -78,6 +90,7 @@ def test_restore_drill(config, db, live_office, runner, tmp_path):
     ours = [app_id for _, app_id in written]
     in_copy = [app_id in ids for app_id in ours]
     assert in_copy[0] and not in_copy[-1] and in_copy == sorted(in_copy, reverse=True)
+    assert not set(during) & ids
     assert xlog.head(restored) == manifest["exchange_log_head"]
     assert xlog.verify(restored).ok
     restored.conn.close()
@@ -197,6 +210,15 @@ def test_restore_refuses_a_folder_in_use_unless_told(config, db, live_office, tm
     empty = tmp_path / "empty"
     empty.mkdir()
     assert bk.restore_backup(path, empty, bk.backup_key(config)).verification.ok
+
+
+def test_restore_into_a_folder_it_cannot_make_says_so(config, db, live_office, runner, tmp_path):
+    path = bk.make_backup(config).path
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = runner.invoke("restore", str(path), "--into", str(blocker / "restored"))
+    assert result.exit_code == 1
+    assert "cannot write to" in result.output and "Traceback" not in result.output
 
 
 def test_restore_says_when_the_log_does_not_verify(config, db, live_office, runner, tmp_path):
