@@ -69,7 +69,7 @@ _PARTIAL_MAX_AGE_SECONDS = 3600
 
 
 class BackupError(MadoguchiError):
-    """codes: backup_folder_unwritable | disk_full | database_unreadable | no_backup_key | bad_backup_key"""
+    """codes: backup_folder_unwritable | disk_full | database_unreadable | no_backup_key"""
 
     code = "backup_failed"
 
@@ -278,13 +278,20 @@ def make_backup(config, *, folder: Path | None = None, now: datetime | None = No
     if not db_path.exists():
         raise BackupError(f"no database at {db_path}", code="database_unreadable")
     made_at = now or now_in_japan()
-    key = backup_key(config)
+    try:
+        key = backup_key(config)
+    except OSError as e:
+        raise BackupError(f"cannot make the backup key in {config.path(config.keys.dir)}: {e.strerror or e}",
+                          code="no_backup_key") from None
     try:
         private_folder(folder)
     except OSError as e:
         raise _unwritable(folder, e) from None
     keys = {name: path for name, path in key_files(config).items() if name != BACKUP_KEY}
-    staging = Path(tempfile.mkdtemp(prefix=".backup-", dir=db_path.parent))   # 0700, beside the data it copies
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=".backup-", dir=db_path.parent))   # 0700, beside the data it copies
+    except OSError as e:
+        raise _unwritable(db_path.parent, e) from None
     final = _free_name(folder, made_at)
     partial = folder / f".{final.name}.partial"
     try:
