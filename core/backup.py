@@ -49,7 +49,7 @@ from core.clock import JAPAN, in_japan, now_in_japan
 from core.errors import MadoguchiError
 from core.keys import BACKUP_KEY, key_files, read_existing, read_or_create
 from core.private_files import create_private, private_folder
-from core.store.db import applied_migrations, connect, open_database
+from core.store.db import applied_migrations, connect, known_migrations, open_database
 
 MAGIC = b"MDGBAK1\n"
 SALT_BYTES = 32
@@ -388,6 +388,8 @@ class RestoreResult:
     manifest: dict[str, Any]
     verification: exchange_log.Verification
     migrations_applied: list[str]
+    # Made by a newer version: migrations this one does not have (its code may not read all it holds).
+    migrations_unknown: list[str] = field(default_factory=list)
 
     @property
     def database(self) -> Path:
@@ -465,6 +467,7 @@ def restore_backup(backup: Path, into: Path, key: bytes, *, replace: bool = Fals
         try:
             before = set(manifest.get("migrations", []))
             applied = [m for m in applied_migrations(db) if m not in before]
+            unknown = sorted(before - known_migrations())
             head = manifest.get("exchange_log_head") or {"seq": 0}
             verification = exchange_log.verify(db, anchors=[head, *(anchors or [])])
         finally:
@@ -476,7 +479,7 @@ def restore_backup(backup: Path, into: Path, key: bytes, *, replace: bool = Fals
         raise RestoreError(f"cannot write to {into}: {e.strerror or e}", code="target_unwritable") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return RestoreResult(into, manifest, verification, applied)
+    return RestoreResult(into, manifest, verification, applied, unknown)
 
 
 def _place(unpacked: Path, into: Path) -> None:

@@ -83,6 +83,9 @@ def restore(state, backup_file, folder, key_file, replace, anchors_file):
     click.echo(f"restored the backup made {result.manifest['made_at']} into {result.folder}")
     if result.migrations_applied:
         click.echo(f"migrations applied: {', '.join(result.migrations_applied)}")
+    if result.migrations_unknown:
+        click.echo(f"warning: made by a newer version of madoguchi (migrations unknown here: "
+                   f"{', '.join(result.migrations_unknown)}); run that version on it", err=True)
     if not result.verification.ok:
         click.echo(str(result.verification), err=True)
         sys.exit(1)

@@ -221,6 +221,17 @@ def test_restore_into_a_folder_it_cannot_make_says_so(config, db, live_office, r
     assert "cannot write to" in result.output and "Traceback" not in result.output
 
 
+def test_restore_warns_of_a_backup_from_a_newer_version(config, db, live_office, runner, tmp_path):
+    with write(db):     # as a newer version would have recorded its migration
+        db.execute("INSERT INTO _sqlite_migrations (migration_set, name, applied_at)"
+                   " VALUES ('core.sealed', 'm999_from_the_future', '2027-04-01 00:00:00+00:00')")
+    bk.make_backup(config)
+    [path] = list(config.path(config.backup.folder).iterdir())
+    result = runner.invoke("restore", str(path), "--into", str(tmp_path / "r"))
+    assert result.exit_code == 0
+    assert "made by a newer version" in result.output and "core.sealed:m999_from_the_future" in result.output
+
+
 def test_restore_says_when_the_log_does_not_verify(config, db, live_office, runner, tmp_path):
     with write(db):
         db.execute("UPDATE exchange_log SET counterparty = 'someone' WHERE seq = 2")
