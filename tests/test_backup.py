@@ -20,7 +20,7 @@ from core.store.applications import ApplicationStore
 from core.store.db import open_database, write
 from tests.conftest import test_overrides as overrides_in
 from tests.fixtures_counter import CERTIFICATE, MOVE_IN, PASSWORD, kiosk_application, sign_in, text_of
-from tests.helpers import ROOT
+from tests.helpers import ROOT, madoguchi
 
 
 def restored_config(tmp_path, folder):
@@ -308,3 +308,14 @@ def test_the_settings_rotate_after_each_backup(config, db, live_office, tmp_path
     same_second = bk.make_backup(config.replace({"backup": {"keep_daily": 0}}),
                                  now=datetime(2026, 12, 2, 9, 0, tzinfo=JAPAN))
     assert same_second.path.name == "madoguchi-20261202-090000-2.mdgbak" and second.path.exists()
+
+
+def test_the_installed_command_backs_up_and_restores(config, db, live_office, config_file, tmp_path):
+    made = madoguchi("backup", config_file=config_file)
+    assert made.returncode == 0, made.stderr
+    [path] = list(config.path(config.backup.folder).iterdir())
+    restored = madoguchi("restore", str(path), "--into", str(tmp_path / "r"), config_file=config_file)
+    assert restored.returncode == 0, restored.stderr
+    assert "exchange log intact" in restored.stdout
+    for output in (made.stdout + made.stderr, restored.stdout + restored.stderr):
+        assert "山田" not in output and "髙橋" not in output     # paths and counts only
