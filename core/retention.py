@@ -5,7 +5,9 @@ loses its values (core.store.applications.ApplicationStore.purge_personal) and i
 record's values (core.outbox.purge_personal), in one transaction. What the law and the plan
 need stays: the exchange log (its entries hold hashes, never values, and still verify), and
 each application's state, times, procedures and channel, which the figures count.
-Expired pre-registrations and drafts are `madoguchi purge`'s (core.sealed, prereg.drafts).
+`madoguchi serve` runs it every [retention].purge_interval_minutes on the office server (the
+counter surface) once the days are set. Expired pre-registrations and drafts are `madoguchi
+purge`'s (core.sealed, prereg.drafts).
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from core import outbox
 from core.application import utcnow
 from core.errors import MadoguchiError
 from core.store.applications import ApplicationStore
-from core.store.db import write
+from core.store.db import open_from_config, write
 
 ACTOR = "system:retention"
 
@@ -53,3 +55,23 @@ def purge_personal(db: sqlite_utils.Database, config, *, days: int | None = None
         records = outbox.purge_personal(db, ids)
         applications = store.purge_personal(ids, now, ACTOR)
     return PurgeReport(cutoff, applications, records, False)
+
+
+def purge_interval_seconds(config) -> float:
+    """How often `madoguchi serve` purges: [retention].purge_interval_minutes, at least a minute."""
+    return max(60.0, config.retention.purge_interval_minutes * 60.0)
+
+
+def purge_on_schedule(config) -> str | None:
+    """The office server's timer (counter.blueprint): purge once [retention].personal_data_days
+    is set, else nothing. Returns a line for the log (counts only), or None."""
+    if config.retention.personal_data_days <= 0:
+        return None
+    db = open_from_config(config)
+    try:
+        report = purge_personal(db, config)
+    finally:
+        db.conn.close()
+    if report.applications:
+        return f"purged the personal data of {report.applications} finished applications"
+    return None

@@ -1,10 +1,13 @@
 """URL map of the counter surface: the clerks' screens (sign-in, queue, detail, exchange log,
 figures, accounts, form layouts). The handlers are in counter/auth.py, views.py, exchange.py, admin.py
 and layout_editor.py; what the screens show for codes and values is in counter/labels.py."""
+import logging
+
 from flask import Blueprint, g
 from flask_babel import gettext as _
 
 from core.catalogue import get_catalogue
+from core.retention import purge_interval_seconds, purge_on_schedule
 from counter.labels import (
     CHANNEL_LABELS,
     ID_DOCUMENT_LABELS,
@@ -25,7 +28,7 @@ from counter.labels import (
     staff_languages,
     tr,
 )
-from web import add_service
+from web import add_service, periodic_service
 from web.errors import error_response
 
 bp = Blueprint("counter", __name__, template_folder="templates", static_folder="static")
@@ -82,9 +85,15 @@ from counter import admin, auth, calling, exchange, layout_editor, views  # noqa
 
 
 def init_app(app):
-    """The core system's PULL API beside the clerk screens, and the forwarding worker
-    (a service: it runs under `madoguchi serve`)."""
+    """The core system's PULL API beside the clerk screens, the forwarding worker and the
+    purge of finished applications' personal data (services: they run under `madoguchi serve`)."""
     from counter import forwarding, pull_api
 
     app.register_blueprint(pull_api.bp, url_prefix="/counter/api/v1")
     add_service(app, forwarding.start_service)
+    add_service(app, start_retention_timer)
+
+
+# [retention].personal_data_days, applied every [retention].purge_interval_minutes (core.retention).
+start_retention_timer = periodic_service("retention-purge", purge_interval_seconds, purge_on_schedule,
+                                         logging.getLogger("madoguchi.retention"))

@@ -3,15 +3,17 @@ after [retention].personal_data_days; the exchange log and the figures stay."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 
 from core import exchange_log as xlog
 from core import outbox
-from core.application import State, utcnow
+from core.application import State, iso, utcnow
 from core.catalogue import get_catalogue
 from core.clock import today_in_japan
 from core.retention import RetentionNotSet, purge_personal
 from core.store.applications import ApplicationStore
+from core.store.db import write
 from counter import figures
 from tests.fixtures_counter import MOVE_IN, kiosk_application, sign_in, text_of
 
@@ -99,3 +101,28 @@ def test_the_command_and_the_clerks_view_of_a_purged_application(config, db, liv
     assert page.status_code == 200
     assert "個人情報を削除しました" in text_of(page) and "髙橋" not in text_of(page)
     assert client.get("/counter/figures").status_code == 200
+
+
+def test_serve_purges_on_a_timer_once_the_days_are_set(config, db, live_office):
+    """The office server's service purges at once, then every interval; without the setting it
+    touches nothing."""
+    from core.retention import purge_on_schedule
+    from counter.blueprint import start_retention_timer
+    from web import create_app
+
+    rejected = live_office["rejected"]
+    assert purge_on_schedule(config) is None and stored(db, rejected).data["name"]
+    with write(db):     # it finished a year ago
+        db.execute("UPDATE applications SET updated_at = ? WHERE id = ?",
+                   [iso(utcnow() - timedelta(days=365)), rejected])
+    app = create_app(config.replace({"retention": {"personal_data_days": 30}}), "counter")
+    assert start_retention_timer in app.extensions["madoguchi.services"]
+    stop = start_retention_timer(app)
+    try:
+        deadline = time.monotonic() + 5
+        while stored(db, rejected).data and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert stored(db, rejected).data == {}
+    finally:
+        stop()
+    assert stored(db, live_office["confirmed"]).data
