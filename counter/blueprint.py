@@ -28,8 +28,9 @@ from counter.labels import (
     staff_languages,
     tr,
 )
-from web import add_service, periodic_service
+from web import add_service
 from web.errors import error_response
+from web.periodic import periodic_service
 
 bp = Blueprint("counter", __name__, template_folder="templates", static_folder="static")
 
@@ -80,6 +81,10 @@ def not_found(e):
                           message=_("There is no such page or application."))
 
 
+# [retention].personal_data_days, applied every [retention].purge_interval_minutes (core.retention).
+start_retention_timer = periodic_service("retention-purge", purge_interval_seconds, purge_on_schedule,
+                                         logging.getLogger("madoguchi.retention"))
+
 # Views register themselves on `bp`.
 from counter import admin, auth, calling, exchange, layout_editor, views  # noqa: E402,F401
 
@@ -90,10 +95,5 @@ def init_app(app):
     from counter import forwarding, pull_api
 
     app.register_blueprint(pull_api.bp, url_prefix="/counter/api/v1")
-    add_service(app, forwarding.start_service)
     add_service(app, start_retention_timer)
-
-
-# [retention].personal_data_days, applied every [retention].purge_interval_minutes (core.retention).
-start_retention_timer = periodic_service("retention-purge", purge_interval_seconds, purge_on_schedule,
-                                         logging.getLogger("madoguchi.retention"))
+    add_service(app, forwarding.start_service)

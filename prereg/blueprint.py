@@ -6,7 +6,7 @@ import logging
 from flask import Blueprint, Flask
 
 from core.retention import purge_interval_seconds
-from web import periodic_service
+from web.periodic import periodic_service
 
 bp = Blueprint("prereg", __name__, template_folder="templates", static_folder="static")
 log = logging.getLogger("madoguchi.prereg")

@@ -190,41 +190,9 @@ def add_service(app: Flask, start) -> None:
     app.extensions["madoguchi.services"].append(start)
 
 
-def periodic_service(name: str, interval_seconds, job, log):
-    """A service for `add_service` that runs `job(config)` at once and then every
-    `interval_seconds(config)` seconds in a thread of its own; a line `job` returns is logged at
-    info, a failure (where, never its message: it may hold personal data) at error, and tried
-    again next time. `start(app)` returns the stop callable."""
-    def start(app: Flask):
-        config = app.config["MADOGUCHI"]
-        interval = interval_seconds(config)
-        stop = threading.Event()
-
-        def run():
-            while True:
-                try:
-                    line = job(config)
-                    if line:
-                        log.info("%s", line)
-                except Exception as e:  # keep serving; try again next time
-                    log.error("%s failed: %s", name, errors.redacted_traceback(e))
-                if stop.wait(interval):
-                    return
-
-        thread = threading.Thread(target=run, name=name, daemon=True)
-        thread.start()
-
-        def stop_service():
-            stop.set()
-            thread.join(5)
-        return stop_service
-    return start
-
-
 def add_start_note(app: Flask, note) -> None:
     """Something `madoguchi serve` prints once it listens: `note(app, base_url)` returns a line or None."""
     app.extensions["madoguchi.start_notes"].append(note)
 
 
-__all__ = ["create_app", "get_db", "get_config", "add_service", "periodic_service", "add_start_note",
-           "stream_slot", "LANGUAGES", "request"]
+__all__ = ["create_app", "get_db", "get_config", "add_service", "add_start_note", "stream_slot", "LANGUAGES", "request"]
