@@ -28,6 +28,9 @@ LAZY_COMMANDS = {
     "site": "core.site_cli:site",
     "doctor": "web.doctor:doctor",
     "deploy": "web.deploy:deploy",
+    "backup": "core.operations_cli:backup",
+    "restore": "core.operations_cli:restore",
+    "purge-personal": "core.operations_cli:purge_personal",
 }
 
 
@@ -51,6 +54,13 @@ class MadoguchiGroup(click.Group):
             return super().invoke(ctx)
         except MadoguchiError as e:
             raise click.ClickException(str(e)) from None
+
+
+def register_every_surface() -> None:
+    """Import every surface, so each registers its tables: a whole database is migrated."""
+    from web import SURFACES
+    for surface in SURFACES:
+        importlib.import_module(surface)
 
 
 class State:
@@ -110,10 +120,8 @@ def init(state, demo):
     """Create the database, keys and demo data (safe to run again)."""
     from core import demo as demo_data
     from core.keys import ensure_keys
-    from web import SURFACES
 
-    for surface in SURFACES:  # each surface registers its tables on import
-        importlib.import_module(surface)
+    register_every_surface()
     from counter.demo import add_demo_data as counter_demo
 
     config = state.config

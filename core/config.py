@@ -97,6 +97,14 @@ class BackendConfig:
 class RetentionConfig:
     prereg_days: int = 30
     purge_interval_minutes: int = 60
+    personal_data_days: int = 0
+
+
+@dataclass(frozen=True)
+class BackupConfig:
+    folder: str = "var/backups"
+    keep_daily: int = 7
+    keep_weekly: int = 8
 
 
 @dataclass(frozen=True)
@@ -154,6 +162,7 @@ class Config:
     keys: KeysConfig = field(default_factory=KeysConfig)
     backend: BackendConfig = field(default_factory=BackendConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
+    backup: BackupConfig = field(default_factory=BackupConfig)
     languages: LanguagesConfig = field(default_factory=LanguagesConfig)
     prereg: PreregConfig = field(default_factory=PreregConfig)
     kiosk: KioskConfig = field(default_factory=KioskConfig)

@@ -12,12 +12,14 @@ import hmac
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from core.application import iso, utcnow
+from core.errors import MadoguchiError
 from core.keys import subject_key
 from core.store.db import write
 
@@ -191,6 +193,25 @@ def head(db: sqlite_utils.Database) -> dict[str, Any]:
     if row is None:
         return {"seq": 0, "entry_hash": GENESIS, "at": None}
     return {"seq": row[0], "entry_hash": row[1], "at": row[2]}
+
+
+class BadAnchors(MadoguchiError):
+    code = "bad_anchors"
+
+
+def read_anchors(path: Path) -> list[dict[str, Any]]:
+    """The anchors of a JSON Lines file of exported heads (`madoguchi exchange-log head --append-to`)."""
+    anchors = []
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            anchor = json.loads(line)
+            int(anchor["seq"]), str(anchor["entry_hash"])
+        except (ValueError, KeyError, TypeError):
+            raise BadAnchors(f"{path}:{n}: not an anchor line (JSON with seq and entry_hash)") from None
+        anchors.append(anchor)
+    return anchors
 
 
 def verify(db: sqlite_utils.Database, anchors: list[dict[str, Any]] | None = None) -> Verification:

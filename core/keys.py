@@ -37,6 +37,20 @@ def _read(path: Path) -> str | None:
     return value
 
 
+def read_existing(config, name: str) -> str | None:
+    """The secret in file `name`, or None when there is none (never made here)."""
+    return _read(_key_file(config, name))
+
+
+def key_files(config) -> dict[str, Path]:
+    """Every key file of the keys folder, by name (not the ones another process is still writing)."""
+    folder = config.path(config.keys.dir)
+    if not folder.is_dir():
+        return {}
+    return {p.name: p for p in sorted(folder.iterdir())
+            if p.is_file() and not p.name.startswith(".") and p.stat().st_size > 0}
+
+
 def read_or_create(config, name: str, nbytes: int = 32) -> str:
     """Return the secret in file `name`, creating it (mode 0600) on first use."""
     path = _key_file(config, name)
@@ -77,6 +91,11 @@ def subject_key(config) -> str:
 def signin_throttle_key(config) -> str:
     """Key of the sign-in throttle's hashes of typed names and addresses (`core.signin_throttle`)."""
     return read_or_create(config, "signin_throttle.key")
+
+
+# The key backups are encrypted under (core.backup). Never inside a backup: the city keeps an
+# exported copy off the machine (`madoguchi backup key export`).
+BACKUP_KEY = "backup.key"
 
 
 def ensure_keys(config) -> None:

@@ -191,6 +191,18 @@ def by_idempotency_key(db: sqlite_utils.Database, key: str) -> dict[str, Any] | 
     return rows[0] if rows else None
 
 
+def purge_personal(db: sqlite_utils.Database, application_ids: Iterable[str]) -> int:
+    """Remove the values (data, sources, identity_check) from the delivered records of these
+    applications (core.retention); the rest of each record and its delivery stay. Returns how many."""
+    with write(db):
+        return db.execute(
+            "UPDATE outbox SET record = json_remove(record, '$.data', '$.sources', '$.identity_check')"
+            " WHERE state = 'delivered' AND application_id IN (SELECT value FROM json_each(?))"
+            " AND (json_type(record, '$.data') IS NOT NULL OR json_type(record, '$.sources') IS NOT NULL"
+            " OR json_type(record, '$.identity_check') IS NOT NULL)",
+            [json.dumps(list(application_ids))]).rowcount
+
+
 # ---------------------------------------------------------------- status for clerks and operators
 
 def counts_by_state(db: sqlite_utils.Database) -> dict[str, int]:

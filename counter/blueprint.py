@@ -1,10 +1,13 @@
 """URL map of the counter surface: the clerks' screens (sign-in, queue, detail, exchange log,
 figures, accounts, form layouts). The handlers are in counter/auth.py, views.py, exchange.py, admin.py
 and layout_editor.py; what the screens show for codes and values is in counter/labels.py."""
+import logging
+
 from flask import Blueprint, g
 from flask_babel import gettext as _
 
 from core.catalogue import get_catalogue
+from core.retention import purge_interval_seconds, purge_on_schedule
 from counter.labels import (
     CHANNEL_LABELS,
     ID_DOCUMENT_LABELS,
@@ -27,6 +30,7 @@ from counter.labels import (
 )
 from web import add_health_check, add_metrics_hook, add_service, get_db
 from web.errors import error_response
+from web.periodic import periodic_service
 
 bp = Blueprint("counter", __name__, template_folder="templates", static_folder="static")
 
@@ -77,16 +81,21 @@ def not_found(e):
                           message=_("There is no such page or application."))
 
 
+# [retention].personal_data_days, applied every [retention].purge_interval_minutes (core.retention).
+start_retention_timer = periodic_service("retention-purge", purge_interval_seconds, purge_on_schedule,
+                                         logging.getLogger("madoguchi.retention"))
+
 # Views register themselves on `bp`.
 from counter import admin, auth, calling, exchange, layout_editor, views  # noqa: E402,F401
 
 
 def init_app(app):
-    """The core system's PULL API beside the clerk screens, and the forwarding worker
-    (a service: it runs under `madoguchi serve`)."""
+    """The core system's PULL API beside the clerk screens, the forwarding worker and the
+    purge of finished applications' personal data (services: they run under `madoguchi serve`)."""
     from counter import forwarding, pull_api
 
     app.register_blueprint(pull_api.bp, url_prefix="/counter/api/v1")
+    add_service(app, start_retention_timer)
     add_service(app, forwarding.start_service)
     config = app.config["MADOGUCHI"]
     add_health_check(app, "outbox", lambda: forwarding.health(get_db(), config))

@@ -106,20 +106,6 @@ def exchange_log():
     """The exchange log (やりとり履歴): every disclosure or transfer of personal data."""
 
 
-def _read_anchors(path: Path) -> list[dict]:
-    anchors = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            anchor = json.loads(line)
-            int(anchor["seq"]), str(anchor["entry_hash"])
-        except (ValueError, KeyError, TypeError):
-            raise click.ClickException(f"{path}:{n}: not an anchor line (JSON with seq and entry_hash)") from None
-        anchors.append(anchor)
-    return anchors
-
-
 @exchange_log.command("verify")
 @click.option("--anchors", "anchors_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="JSON Lines of exported heads (`exchange-log head --append-to`): also detects a cut tail.")
@@ -128,7 +114,7 @@ def verify(state, anchors_file):
     """Check the hash chain. Exit 0 when intact; 1 naming the first bad entry."""
     from core import exchange_log as xlog
 
-    anchors = _read_anchors(anchors_file) if anchors_file else None
+    anchors = xlog.read_anchors(anchors_file) if anchors_file else None
     result = xlog.verify(state.db(), anchors=anchors)
     if result.ok:
         suffix = f", {len(anchors)} anchor(s) match" if anchors else ""

@@ -166,6 +166,8 @@ def event_label(ev) -> str:
         return _("Printed again") if ev.reason == "reprint" else label_of(PURPOSE_LABELS, "print")
     if ev.kind == "guide":
         return _("Procedure guide answered")
+    if ev.kind == "purged":
+        return _("Personal data deleted: the retention period ended")
     if ev.kind == "identity_check" and isinstance(ev.new, dict):
         kinds = "、".join(label_of(ID_DOCUMENT_LABELS, d.get("kind")) for d in ev.new.get("documents") or []
                          if isinstance(d, dict))

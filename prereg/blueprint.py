@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import logging
-import threading
 
 from flask import Blueprint, Flask
 
-from web.errors import redacted_traceback
+from core.retention import purge_interval_seconds
+from web.periodic import periodic_service
 
 bp = Blueprint("prereg", __name__, template_folder="templates", static_folder="static")
 log = logging.getLogger("madoguchi.prereg")
@@ -18,32 +18,16 @@ def init_app(app: Flask) -> None:
     add_service(app, start_purge_timer)
 
 
-def start_purge_timer(app: Flask):
-    """Purge expired pre-registrations and stale drafts every [retention].purge_interval_minutes."""
+def _purge(config) -> str | None:
     from prereg.cli import purge_all
+    sealed_n, drafts_n = purge_all(config)
+    if sealed_n or drafts_n:
+        return f"purged {sealed_n} expired pre-registrations and {drafts_n} stale drafts"
+    return None
 
-    config = app.config["MADOGUCHI"]
-    interval = max(60.0, config.retention.purge_interval_minutes * 60.0)
-    stop = threading.Event()
 
-    def run():
-        while True:
-            try:
-                sealed_n, drafts_n = purge_all(config)
-                if sealed_n or drafts_n:
-                    log.info("purged %d expired pre-registrations and %d stale drafts", sealed_n, drafts_n)
-            except Exception as e:  # keep serving; try again next time
-                log.error("purge failed: %s", redacted_traceback(e))
-            if stop.wait(interval):
-                return
-
-    thread = threading.Thread(target=run, name="prereg-purge", daemon=True)
-    thread.start()
-
-    def stop_timer():
-        stop.set()
-        thread.join(5)
-    return stop_timer
+# Purge expired pre-registrations and stale drafts every [retention].purge_interval_minutes.
+start_purge_timer = periodic_service("prereg-purge", purge_interval_seconds, _purge, log)
 
 
 from prereg import api, views  # noqa: E402,F401  (routes register on bp)

@@ -28,6 +28,7 @@ def test_overrides(tmp_path) -> dict[str, dict]:
         "devices": {"pdf_folder": str(tmp_path / "var" / "printed"),
                     "emulator_persona": str(ROOT / "hardware/cards/personas/mynumber_yamada.toml")},
         "backend": {"folder": str(tmp_path / "var" / "outbox")},
+        "backup": {"folder": str(tmp_path / "var" / "backups")},
         "site": {"folder": str(DEMO_SITE)},
     }
 

@@ -10,9 +10,12 @@ from core import exchange_log as xlog
 from core import users
 from core.application import Application, Source, State
 from core.catalogue import get_catalogue
+from core.demo import add_demo_data
 from core.forms import parse_application
+from core.services import casework
 from core.store.applications import ApplicationStore
 from core.store.db import write
+from counter.demo import add_demo_data as counter_demo
 from tests.helpers import ROOT
 
 PASSWORD = "correct horse battery"
@@ -74,6 +77,25 @@ def fast_password_hashing(monkeypatch):
 def clerks(db, fast_password_hashing):
     return {name: users.add_user(db, name, PASSWORD, role, display_name=name.title())
             for name, role in CLERKS.items()}
+
+
+CHECKED_LICENCE = casework.IdentityCheck((casework.IdDocument("driving_licence"),))
+
+
+@pytest.fixture
+def live_office(config, db, clerks):
+    """An office in use: the demo data, a clerk's accounts, applications printed at the kiosk,
+    one corrected and confirmed, one rejected, each with its exchange-log entries."""
+    add_demo_data(config, db, surface_demos=[counter_demo])
+    confirmed = kiosk_application(db, MOVE_IN)
+    casework.correct(db, config, casework.load(db, confirmed.id), actor="clerk:sato", field="phone",
+                     value="03-9999-0000", reason="typo", expected_version=None)
+    casework.confirm(db, config, casework.load(db, confirmed.id), actor="clerk:sato", identity=CHECKED_LICENCE,
+                     corrections_checked=True, expected_version=None)
+    rejected = kiosk_application(db, CERTIFICATE, reception="13")
+    casework.reject(db, config, casework.load(db, rejected.id), actor="clerk:sato", reason="wrong office",
+                    expected_version=None)
+    return {"confirmed": confirmed.id, "rejected": rejected.id}
 
 
 def csrf_token(client) -> str:

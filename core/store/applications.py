@@ -42,6 +42,18 @@ def m001_applications(db: sqlite_utils.Database) -> None:
     db.table("application_events").create_index(["application_id"])
 
 
+@migrations()
+def m002_purged_at(db: sqlite_utils.Database) -> None:
+    """When `purge_personal` deleted the application's personal data (NULL: never)."""
+    db.table("applications").add_column("purged_at", str)
+
+
+# Audit events whose values stay after a purge: a state's name and a print's queue and job
+# (the figures count them); every other kind's values and every reason (typed by a clerk) go.
+_EVENT_KINDS_WITHOUT_PERSONAL_VALUES = ("state", "printed")
+_FINISHED_STATES = (str(State.FORWARDED), str(State.REJECTED), str(State.CANCELLED))
+
+
 class ConcurrentUpdate(MadoguchiError):
     code = "concurrent_update"
 
@@ -202,6 +214,37 @@ class ApplicationStore:
             "SELECT e.application_id, e.field FROM application_events e JOIN applications a ON a.id = e.application_id"
             " WHERE a.created_at >= ? AND a.created_at < ? AND e.kind = 'field' AND e.actor LIKE 'clerk:%'"
             " ORDER BY e.id", [iso(start), iso(end)])]
+
+    def finished_before(self, cutoff: datetime) -> builtins.list[str]:
+        """Ids of applications forwarded, rejected or cancelled before `cutoff` (their last
+        change) whose personal data is still kept, oldest first."""
+        return [r["id"] for r in self.db.query(
+            "SELECT id FROM applications WHERE purged_at IS NULL AND updated_at < ?"
+            " AND state IN (SELECT value FROM json_each(?)) ORDER BY updated_at",
+            [iso(cutoff), json.dumps(_FINISHED_STATES)])]
+
+    def purge_personal(self, application_ids: Iterable[str], at: datetime, actor: str) -> int:
+        """Delete the personal data of these applications: their values (`data`, `sources`), the
+        values and reasons of their audit events (but a state's name, a print's job and "reprint"); kept are the state,
+        times, procedures, channel, reception number, the events' kinds, times, actors and field
+        names (what the figures count), and an event `purged`. Returns how many."""
+        ids = json.dumps(list(application_ids))
+        with write(self.db):
+            n = self.db.execute(
+                "UPDATE applications SET data = '{}', sources = '{}', purged_at = ?"
+                " WHERE purged_at IS NULL AND id IN (SELECT value FROM json_each(?))", [iso(at), ids]).rowcount
+            self.db.execute(
+                "UPDATE application_events"
+                " SET reason = CASE WHEN kind = 'printed' AND reason = 'reprint' THEN reason END,"
+                " old = CASE WHEN kind IN (SELECT value FROM json_each(:keep)) THEN old END,"
+                " new = CASE WHEN kind IN (SELECT value FROM json_each(:keep)) THEN new END"
+                " WHERE application_id IN (SELECT value FROM json_each(:ids))",
+                {"keep": json.dumps(_EVENT_KINDS_WITHOUT_PERSONAL_VALUES), "ids": ids})
+            self.db.execute(
+                "INSERT INTO application_events (application_id, at, actor, kind) SELECT id, ?, ?, 'purged'"
+                " FROM applications WHERE purged_at = ? AND id IN (SELECT value FROM json_each(?))",
+                [iso(at), actor, iso(at), ids])
+        return n
 
     def ids_naming_person(self, name: str, birth_date: str) -> builtins.list[str]:
         """Ids of applications naming this person as the applicant or a household member,

@@ -101,6 +101,20 @@ def migrate(db: sqlite_utils.Database, modules: list[str] | None = None) -> None
         importlib.import_module(name).migrations.apply(db)
 
 
+def applied_migrations(db: sqlite_utils.Database) -> list[str]:
+    """The migrations a database has had, as "module:name" in the order applied: its schema version."""
+    if not db["_sqlite_migrations"].exists():
+        return []
+    return [f"{r['migration_set']}:{r['name']}" for r in db.query(
+        "SELECT migration_set, name FROM _sqlite_migrations ORDER BY id")]
+
+
+def known_migrations() -> set[str]:
+    """Every migration this version has, as "module:name" (sqlite-utils keeps them in `_migrations`)."""
+    return {f"{name}:{m.name}" for name in migration_modules()
+            for m in importlib.import_module(name).migrations._migrations}
+
+
 def open_database(path: str | Path, busy_timeout_ms: int = 10000) -> sqlite_utils.Database:
     """Connect, and apply pending migrations once per file per process (again when a surface
     registered more since)."""

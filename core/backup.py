@@ -1,0 +1,499 @@
+"""Backups: an online copy of the database and the keys a restore needs, encrypted under the
+site's backup key, rotated; and the restore that opens one into a new folder and verifies it.
+
+What a backup holds (a tar stream, encrypted):
+  manifest.json   format, made_at (Japan's time), the migrations applied, the database copy's
+                  sha256 and size, the exchange log's head; no personal data
+  madoguchi.db    SQLite's online backup of the database (safe while the server writes: WAL)
+  keys/NAME       every key of [keys].dir but the backup key: the subject key finds a person's
+                  exchange-log entries, the kiosk device secret keeps the kiosks' tokens valid,
+                  the API keys keep the prereg server and the core system talking to the office
+The backup key is never inside a backup: without the key (`madoguchi backup key export`) a
+backup cannot be restored.
+
+File format (".mdgbak"): MAGIC, a random 32-byte salt and a 16-byte key check, then records of
+a 4-byte big-endian length and one AES-256-GCM chunk. Each file has its own key, HKDF-SHA256 of
+the backup key and the salt; chunk i's nonce is i and a last-chunk flag (the STREAM
+construction), and the header is every chunk's associated data, so a chunk changed, swapped,
+dropped or added, or a file cut short, fails to decrypt.
+"""
+from __future__ import annotations
+
+import base64
+import errno
+import hashlib
+import hmac
+import io
+import json
+import os
+import re
+import shutil
+import sqlite3
+import struct
+import tarfile
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+import sqlite_utils
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from core import exchange_log
+from core.clock import JAPAN, in_japan, now_in_japan
+from core.errors import MadoguchiError
+from core.keys import BACKUP_KEY, key_files, read_existing, read_or_create
+from core.private_files import create_private, private_folder
+from core.store.db import applied_migrations, connect, known_migrations, open_database
+
+MAGIC = b"MDGBAK1\n"
+SALT_BYTES = 32
+CHECK_BYTES = 16
+HEADER_BYTES = len(MAGIC) + SALT_BYTES + CHECK_BYTES
+CHUNK_BYTES = 1024 * 1024
+TAG_BYTES = 16
+FORMAT = 1
+SUFFIX = ".mdgbak"
+DB_NAME = "madoguchi.db"
+MANIFEST_NAME = "manifest.json"
+KEYS_FOLDER = "keys"
+# madoguchi-20261202-135959.mdgbak: the time it was made, in Japan.
+_NAME = re.compile(r"^madoguchi-(\d{8}-\d{6})(?:-(\d+))?" + re.escape(SUFFIX) + "$")
+_STAMP = "%Y%m%d-%H%M%S"
+_PARTIAL_MAX_AGE_SECONDS = 3600
+
+
+class BackupError(MadoguchiError):
+    """codes: backup_folder_unwritable | disk_full | database_unreadable | no_backup_key"""
+
+    code = "backup_failed"
+
+
+class RestoreError(MadoguchiError):
+    """codes: target_not_empty | target_unwritable | disk_full | not_a_backup | wrong_key | tampered | no_backup_key
+    | bad_backup_key"""
+
+    code = "restore_failed"
+
+
+def backup_key(config) -> bytes:
+    """The site's backup key (32 bytes), made on first use beside the other keys."""
+    return decode_key(read_or_create(config, BACKUP_KEY))
+
+
+def existing_backup_key(config) -> bytes:
+    """The backup key of the keys folder, never made anew (a fresh key opens no backup)."""
+    text = read_existing(config, BACKUP_KEY)
+    if text is None:
+        raise RestoreError(f"no backup key in {config.path(config.keys.dir)}: give the exported key with --key-file",
+                           code="no_backup_key")
+    return decode_key(text)
+
+
+def decode_key(text: str) -> bytes:
+    """A backup key as kept in the keys folder and exported: 32 bytes in URL-safe base64."""
+    try:
+        key = base64.urlsafe_b64decode(text.strip() + "=" * (-len(text.strip()) % 4))
+    except (ValueError, TypeError):
+        key = b""
+    if len(key) != 32:
+        raise RestoreError("not a backup key (32 bytes in URL-safe base64 expected)", code="bad_backup_key")
+    return key
+
+
+# ---- the encrypted envelope ------------------------------------------------------------
+
+def _file_key(key: bytes, salt: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=b"madoguchi backup v1").derive(key)
+
+
+def _key_check(file_key: bytes) -> bytes:
+    return hmac.new(file_key, b"madoguchi backup key check", hashlib.sha256).digest()[:CHECK_BYTES]
+
+
+def _nonce(index: int, last: bool) -> bytes:
+    return struct.pack(">QxxxB", index, 1 if last else 0)
+
+
+class _EncryptingWriter(io.RawIOBase):
+    """A write-only stream that encrypts what is written to `out` chunk by chunk. The last chunk
+    is held back until `finish`, which marks it last."""
+
+    def __init__(self, out: IO[bytes], key: bytes):
+        super().__init__()
+        salt = os.urandom(SALT_BYTES)
+        file_key = _file_key(key, salt)
+        self._header = MAGIC + salt + _key_check(file_key)
+        self._aead = AESGCM(file_key)
+        self._out = out
+        self._buffer = bytearray()
+        self._index = 0
+        out.write(self._header)
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self._buffer += data
+        while len(self._buffer) > CHUNK_BYTES:
+            self._emit(bytes(self._buffer[:CHUNK_BYTES]), last=False)
+            del self._buffer[:CHUNK_BYTES]
+        return len(data)
+
+    def finish(self) -> None:
+        self._emit(bytes(self._buffer), last=True)
+        self._buffer.clear()
+
+    def _emit(self, chunk: bytes, *, last: bool) -> None:
+        sealed = self._aead.encrypt(_nonce(self._index, last), chunk, self._header)
+        self._out.write(struct.pack(">I", len(sealed)) + sealed)
+        self._index += 1
+
+
+def decrypt_file(path: Path, key: bytes, out: IO[bytes]) -> None:
+    """Decrypt backup `path` into `out`. RestoreError `not_a_backup`, `wrong_key` or `tampered`;
+    `out` then holds part of the plaintext, so the caller writes it nowhere it stays."""
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        raise RestoreError(f"cannot read {path}: {e.strerror}", code="not_a_backup") from None
+    with f:
+        header = f.read(HEADER_BYTES)
+        if len(header) != HEADER_BYTES or not header.startswith(MAGIC):
+            raise RestoreError(f"{path} is not a madoguchi backup", code="not_a_backup")
+        file_key = _file_key(key, header[len(MAGIC):len(MAGIC) + SALT_BYTES])
+        if not hmac.compare_digest(_key_check(file_key), header[-CHECK_BYTES:]):
+            raise RestoreError(f"{path} was made with another backup key (or its header was changed)",
+                               code="wrong_key")
+        aead, index = AESGCM(file_key), 0
+        length = f.read(4)
+        while True:
+            if len(length) != 4:
+                raise RestoreError(f"{path} is damaged or was changed (cut short)", code="tampered")
+            (size,) = struct.unpack(">I", length)
+            if not TAG_BYTES <= size <= CHUNK_BYTES + TAG_BYTES:
+                raise RestoreError(f"{path} is damaged or was changed", code="tampered")
+            sealed = f.read(size)
+            length = f.read(4)
+            last = not length
+            try:
+                out.write(aead.decrypt(_nonce(index, last), sealed, header))
+            except InvalidTag:
+                raise RestoreError(f"{path} is damaged or was changed", code="tampered") from None
+            if last:
+                return
+            index += 1
+
+
+# ---- making a backup -------------------------------------------------------------------
+
+@dataclass
+class BackupResult:
+    path: Path
+    manifest: dict[str, Any]
+    removed: list[Path] = field(default_factory=list)
+
+
+def backup_name(at: datetime) -> str:
+    return f"madoguchi-{in_japan(at).strftime(_STAMP)}{SUFFIX}"
+
+
+def snapshot(db_path: Path, into: Path) -> None:
+    """SQLite's online backup of `db_path` into the new file `into` (0600), one self-contained
+    file (journal mode DELETE). A reader under WAL: the server's writers go on meanwhile."""
+    os.close(create_private(into))
+    source = connect(db_path)
+    target = sqlite3.connect(str(into))
+    try:
+        source.conn.backup(target)
+        target.execute("PRAGMA journal_mode = DELETE")
+        check = target.execute("PRAGMA quick_check").fetchone()[0]
+    finally:
+        target.close()
+        source.conn.close()
+    if check != "ok":
+        raise BackupError(f"the database copy failed SQLite's check: {check}", code="database_unreadable")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(CHUNK_BYTES), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def describe(db_file: Path, made_at: datetime, key_names: Iterable[str]) -> dict[str, Any]:
+    """The manifest of a database copy: nothing in it is personal."""
+    # Read only: the copy stays byte for byte as made (core.store.db.connect would make it WAL).
+    db = sqlite_utils.Database(sqlite3.connect(f"file:{db_file}?mode=ro", uri=True))
+    try:
+        head = exchange_log.head(db)
+        migrations = applied_migrations(db)
+    finally:
+        db.conn.close()
+    return {"format": FORMAT, "made_at": in_japan(made_at).isoformat(timespec="seconds"),
+            "migrations": migrations, "database": {"sha256": _sha256(db_file), "size": db_file.stat().st_size},
+            "exchange_log_head": head, "keys": sorted(key_names)}
+
+
+def _tar_add(tar: tarfile.TarFile, name: str, data: bytes | None = None, path: Path | None = None) -> None:
+    info = tarfile.TarInfo(name)
+    info.mode = 0o600
+    if path is not None:
+        info.size = path.stat().st_size
+        with open(path, "rb") as f:
+            tar.addfile(info, f)
+    else:
+        assert data is not None
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+
+
+def _free_name(folder: Path, at: datetime) -> Path:
+    path = folder / backup_name(at)
+    n = 2
+    while path.exists():    # two backups in one second
+        path = folder / backup_name(at).replace(SUFFIX, f"-{n}{SUFFIX}")
+        n += 1
+    return path
+
+
+def _unwritable(folder: Path, e: OSError) -> BackupError:
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return BackupError(f"the disk of {folder} is full: no backup was made", code="disk_full")
+    return BackupError(f"cannot write the backup to {folder}: {e.strerror or e}", code="backup_folder_unwritable")
+
+
+def make_backup(config, *, folder: Path | None = None, now: datetime | None = None) -> BackupResult:
+    """Back the database and keys up into `folder` (default [backup].folder), then rotate it.
+    A failure leaves no file that looks like a backup (a `.partial` is removed)."""
+    folder = Path(folder) if folder is not None else config.path(config.backup.folder)
+    db_path = config.path(config.storage.path)
+    if not db_path.exists():
+        raise BackupError(f"no database at {db_path}", code="database_unreadable")
+    made_at = now or now_in_japan()
+    try:
+        key = backup_key(config)
+    except OSError as e:
+        raise BackupError(f"cannot make the backup key in {config.path(config.keys.dir)}: {e.strerror or e}",
+                          code="no_backup_key") from None
+    try:
+        private_folder(folder)
+    except OSError as e:
+        raise _unwritable(folder, e) from None
+    keys = {name: path for name, path in key_files(config).items() if name != BACKUP_KEY}
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=".backup-", dir=db_path.parent))   # 0700, beside the data it copies
+    except OSError as e:
+        raise _unwritable(db_path.parent, e) from None
+    final = _free_name(folder, made_at)
+    partial = folder / f".{final.name}.partial"
+    try:
+        copy = staging / DB_NAME
+        try:
+            snapshot(db_path, copy)
+        except sqlite3.Error as e:
+            if "full" in str(e).lower():    # the copy is made beside the database, on its disk
+                raise _unwritable(db_path.parent, OSError(errno.ENOSPC, str(e))) from None
+            raise BackupError(f"cannot read the database: {e}", code="database_unreadable") from None
+        except OSError as e:
+            raise _unwritable(db_path.parent, e) from None
+        manifest = describe(copy, made_at, keys)
+        try:
+            fd = create_private(partial)
+            with os.fdopen(fd, "wb") as out:
+                writer = _EncryptingWriter(out, key)
+                with tarfile.open(fileobj=writer, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+                    _tar_add(tar, MANIFEST_NAME, json.dumps(manifest, ensure_ascii=False, indent=1).encode())
+                    _tar_add(tar, DB_NAME, path=copy)
+                    for name, path in sorted(keys.items()):
+                        _tar_add(tar, f"{KEYS_FOLDER}/{name}", path=path)
+                writer.finish()
+                out.flush()
+                os.fsync(out.fileno())
+            os.rename(partial, final)
+            _fsync_folder(folder)
+        except OSError as e:
+            partial.unlink(missing_ok=True)
+            raise _unwritable(folder, e) from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    removed = rotate(folder, keep_daily=config.backup.keep_daily, keep_weekly=config.backup.keep_weekly,
+                     keep=final)
+    return BackupResult(final, manifest, removed)
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def backups_in(folder: Path) -> list[tuple[datetime, Path]]:
+    """The backups in `folder` by the time in their names, newest first."""
+    found = []
+    for path in Path(folder).iterdir() if Path(folder).is_dir() else []:
+        m = _NAME.match(path.name)
+        if m and path.is_file():
+            at = datetime.strptime(m.group(1), _STAMP).replace(tzinfo=JAPAN)
+            found.append((at, int(m.group(2) or 1), path))
+    return [(at, path) for at, _, path in sorted(found, reverse=True)]
+
+
+def rotate(folder: Path, *, keep_daily: int, keep_weekly: int, keep: Path | None = None) -> list[Path]:
+    """Keep the newest backup of each of the newest `keep_daily` days and of each of the newest
+    `keep_weekly` weeks (Japan's calendar, ISO weeks) that have one, and `keep`; delete the rest,
+    and `.partial` files older than an hour (left by a crash). Both 0: keep every backup."""
+    removed: list[Path] = []
+    now = datetime.now().timestamp()
+    for path in Path(folder).glob(f".*{SUFFIX}.partial"):
+        try:
+            if now - path.stat().st_mtime > _PARTIAL_MAX_AGE_SECONDS:
+                path.unlink()
+                removed.append(path)
+        except FileNotFoundError:
+            pass
+    if keep_daily <= 0 and keep_weekly <= 0:
+        return removed
+    days: set[Any] = set()
+    weeks: set[Any] = set()
+    for at, path in backups_in(folder):
+        day, week = at.date(), at.isocalendar()[:2]
+        kept = path == keep
+        if day not in days and len(days) < keep_daily:
+            days.add(day)
+            kept = True
+        if week not in weeks and len(weeks) < keep_weekly:
+            weeks.add(week)
+            kept = True
+        if not kept:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+# ---- restoring -------------------------------------------------------------------------
+
+@dataclass
+class RestoreResult:
+    folder: Path
+    manifest: dict[str, Any]
+    verification: exchange_log.Verification
+    migrations_applied: list[str]
+    # Made by a newer version: migrations this one does not have (its code may not read all it holds).
+    migrations_unknown: list[str] = field(default_factory=list)
+
+    @property
+    def database(self) -> Path:
+        return self.folder / DB_NAME
+
+    @property
+    def keys_folder(self) -> Path:
+        return self.folder / KEYS_FOLDER
+
+
+def _extract(plain: Path, into: Path) -> dict[str, Any]:
+    """Unpack the decrypted tar into `into` (files 0600, folders 0700); only the names a backup
+    has are taken. Returns the manifest."""
+    manifest = None
+    private_folder(into / KEYS_FOLDER)
+    with tarfile.open(plain, mode="r:") as tar:
+        for member in tar:
+            name = member.name
+            if name == MANIFEST_NAME:
+                target = into / MANIFEST_NAME
+            elif name == DB_NAME:
+                target = into / DB_NAME
+            elif re.fullmatch(KEYS_FOLDER + r"/[A-Za-z0-9_][A-Za-z0-9_.-]*", name):
+                target = into / name
+            else:
+                raise RestoreError(f"unexpected file in the backup: {name!r}", code="not_a_backup")
+            source = tar.extractfile(member)
+            if source is None:
+                raise RestoreError(f"unexpected entry in the backup: {name!r}", code="not_a_backup")
+            with os.fdopen(create_private(target), "wb") as out:
+                shutil.copyfileobj(source, out)
+            if name == MANIFEST_NAME:
+                manifest = json.loads(target.read_text(encoding="utf-8"))
+    if manifest is None or not (into / DB_NAME).exists():
+        raise RestoreError("the backup has no manifest or no database", code="not_a_backup")
+    return manifest
+
+
+def _is_empty_folder(path: Path) -> bool:
+    return path.is_dir() and not any(path.iterdir())
+
+
+def restore_backup(backup: Path, into: Path, key: bytes, *, replace: bool = False,
+                   anchors: list[dict[str, Any]] | None = None) -> RestoreResult:
+    """Decrypt `backup` into the new folder `into` (an empty one is fine; `replace` lets the
+    database, keys and manifest of a non-empty one be replaced), apply the migrations and
+    verify the exchange log against the backup's head (and `anchors`). A wrong key or a changed
+    file writes nothing. The caller registers every surface's tables first."""
+    backup, into = Path(backup), Path(into)
+    if into.exists() and not _is_empty_folder(into) and not replace:
+        raise RestoreError(f"{into} exists and is not empty: restore into a new folder (or pass --replace)",
+                           code="target_not_empty")
+    if into.exists() and not into.is_dir():
+        raise RestoreError(f"{into} is not a folder", code="target_not_empty")
+    try:
+        private_folder(into.parent)
+        staging = Path(tempfile.mkdtemp(prefix=f".{into.name}.restoring-", dir=into.parent))
+    except OSError as e:
+        raise RestoreError(f"cannot write to {into.parent}: {e.strerror or e}", code="target_unwritable") from None
+    try:
+        plain = staging / "plain.tar"
+        with os.fdopen(create_private(plain), "wb") as out:
+            decrypt_file(backup, key, out)
+        unpacked = private_folder(staging / "unpacked")
+        manifest = _extract(plain, unpacked)
+        if manifest.get("format") != FORMAT:
+            raise RestoreError(f"backup format {manifest.get('format')!r} is not known to this version",
+                               code="not_a_backup")
+        plain.unlink()
+        db_file = unpacked / DB_NAME
+        expected = manifest.get("database", {})
+        if _sha256(db_file) != expected.get("sha256") or db_file.stat().st_size != expected.get("size"):
+            raise RestoreError("the database in the backup does not match its manifest", code="tampered")
+        db = open_database(db_file)
+        try:
+            before = set(manifest.get("migrations", []))
+            applied = [m for m in applied_migrations(db) if m not in before]
+            unknown = sorted(before - known_migrations())
+            head = manifest.get("exchange_log_head") or {"seq": 0}
+            verification = exchange_log.verify(db, anchors=[head, *(anchors or [])])
+        finally:
+            db.conn.close()
+        _place(unpacked, into)
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise RestoreError(f"the disk of {into.parent} is full: nothing was restored", code="disk_full") from None
+        raise RestoreError(f"cannot write to {into}: {e.strerror or e}", code="target_unwritable") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return RestoreResult(into, manifest, verification, applied, unknown)
+
+
+def _place(unpacked: Path, into: Path) -> None:
+    """Move the restored files to `into`: the whole folder when `into` is new, else item by item
+    (the database's old -wal and -shm go first: they belong to the database replaced)."""
+    if not into.exists():
+        os.rename(unpacked, into)
+        return
+    for stale in (f"{DB_NAME}-wal", f"{DB_NAME}-shm"):
+        (into / stale).unlink(missing_ok=True)
+    for item in unpacked.iterdir():
+        target = into / item.name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+        os.rename(item, target)
