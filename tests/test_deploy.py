@@ -40,17 +40,20 @@ def unit_settings(path: Path) -> dict[str, list[str]]:
 
 def test_the_units_pass_systemds_own_check(units):
     assert sorted(p.stem for p in units.glob("*.service")) == sorted(UNITS)
+    assert [p.name for p in units.glob("*.timer")] == ["madoguchi-backup.timer"]
     if not shutil.which("systemd-analyze"):
         pytest.skip("systemd-analyze is not installed")
-    checked = subprocess.run(["systemd-analyze", "verify", *map(str, sorted(units.glob("*.service")))],
+    checked = subprocess.run(["systemd-analyze", "verify", *map(str, sorted(units.glob("*.service"))),
+                              str(units / "madoguchi-backup.timer")],
                              capture_output=True, text=True)
     assert checked.returncode == 0, checked.stderr
 
 
 def test_the_servers_run_as_their_own_user_restart_on_failure_and_are_hardened(units):
-    for name in ("madoguchi-office", "madoguchi-prereg", "madoguchi-forwarder", "madoguchi-kiosk"):
+    for name in ("madoguchi-office", "madoguchi-prereg", "madoguchi-forwarder", "madoguchi-kiosk", "madoguchi-backup"):
         s = unit_settings(units / f"{name}.service")
-        assert s["User"] == ["madoguchi"] and s["Restart"] == ["on-failure"], name
+        assert s["User"] == ["madoguchi"], name
+        assert s.get("Restart") == (None if name == "madoguchi-backup" else ["on-failure"]), name
         assert s["ExecStart"][0].startswith(str(Path(os.sys.executable).parent / "madoguchi")), name
         assert s["Environment"] == ["MADOGUCHI_CONFIG=/etc/madoguchi/config.toml"]
         for key in ("NoNewPrivileges", "ProtectSystem", "ProtectHome", "PrivateTmp", "CapabilityBoundingSet",
@@ -72,7 +75,7 @@ def test_systemd_rates_the_servers_exposure_low(units):
         scores[path.stem] = float(re.search(r"Overall exposure level for \S+: ([\d.]+)", out).group(1))
     print("systemd-analyze security:", scores)
     assert all(scores[n] <= 2.0 for n in ("madoguchi-office", "madoguchi-prereg", "madoguchi-forwarder",
-                                          "madoguchi-kiosk")), scores
+                                          "madoguchi-kiosk", "madoguchi-backup")), scores
     assert scores["madoguchi-kiosk-screen"] <= 5.0, scores      # Chromium's sandbox needs namespaces
 
 

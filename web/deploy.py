@@ -17,7 +17,8 @@ from core.cli import pass_state
 
 TEMPLATES = Path(__file__).resolve().parent / "deploy"
 PLACEHOLDER = re.compile(r"@([A-Z_]+)@")
-UNITS = ("madoguchi-office", "madoguchi-prereg", "madoguchi-forwarder", "madoguchi-kiosk", "madoguchi-kiosk-screen")
+UNITS = ("madoguchi-office", "madoguchi-prereg", "madoguchi-forwarder", "madoguchi-kiosk", "madoguchi-kiosk-screen",
+         "madoguchi-backup")
 
 
 def render(template: str, values: dict[str, str]) -> str:
@@ -48,10 +49,13 @@ def write_units(out: Path, values: dict[str, str], units=UNITS) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name in units:
-        path = out / f"{name}.service"
-        path.write_text(render(f"{name}.service.in", values), encoding="utf-8")
-        os.chmod(path, 0o644)
-        written.append(path)
+        for kind in ("service", "timer"):    # a unit run by a timer has both
+            if kind == "timer" and not (TEMPLATES / f"{name}.timer.in").exists():
+                continue
+            path = out / f"{name}.{kind}"
+            path.write_text(render(f"{name}.{kind}.in", values), encoding="utf-8")
+            os.chmod(path, 0o644)
+            written.append(path)
     return written
 
 
@@ -86,7 +90,8 @@ def deploy():
 @click.option("--only", multiple=True, type=click.Choice(UNITS), help="Write only these units.")
 @pass_state
 def units(state, out, user, config_path, state_dir, screen_user, screen_env, only):
-    """The systemd units: office server, prereg server, forwarder, kiosk server and kiosk screen."""
+    """The systemd units: office server, prereg server, forwarder, kiosk server, kiosk screen, and
+    the nightly backup (a service and its timer)."""
     if user == "root":
         raise click.ClickException("the services must not run as root: give them a user of their own")
     kiosk_port = state.config.server.kiosk_port
