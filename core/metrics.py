@@ -24,6 +24,8 @@ OUTBOX_DEPTH = Gauge("madoguchi_outbox_records", "Records in the outbox to the c
 OUTBOX_OLDEST_AGE = Gauge("madoguchi_outbox_oldest_pending_age_seconds",
                           "Age of the oldest record still waiting for the core system (0 when none waits).",
                           registry=REGISTRY)
+KIOSK_UPLOADS_WAITING = Gauge("madoguchi_kiosk_uploads_waiting",
+                              "Applications a kiosk PC keeps until the office server has them.", registry=REGISTRY)
 
 
 def status_class(status: int) -> str:

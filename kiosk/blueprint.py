@@ -20,7 +20,7 @@ from kiosk import flow, pairing
 from kiosk.hub import Hub
 from kiosk.labels import field_message, format_day, message_for, source_label
 from kiosk.reception import PREFIX_RE
-from web import add_health_check, add_service, add_start_note, get_config, get_db
+from web import add_health_check, add_metrics_hook, add_service, add_start_note, get_config, get_db
 
 bp = Blueprint("kiosk", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static")
@@ -54,6 +54,9 @@ def init_app(app) -> None:
         app.register_blueprint(emulator_bp, url_prefix="/kiosk/emulator")
     add_start_note(app, pairing_note)
     add_health_check(app, "reader", lambda: reader_health(hub))
+    if hub.office is not None:     # a kiosk PC: what waits for the office server
+        add_health_check(app, "office_uploads", lambda: hub.office.health(get_db()))
+        add_metrics_hook(app, lambda: hub.office.health(get_db()))   # it sets the gauge too
 
 
 def reader_health(hub: Hub) -> dict:

@@ -28,6 +28,7 @@ import sqlite_utils
 from flask import Blueprint, request
 from sqlite_utils.migrations import Migrations
 
+from core import metrics
 from core.application import Application, iso, utcnow
 from core.errors import ConfigError, MadoguchiError, ValidationError
 from core.keys import kiosk_device_token
@@ -144,6 +145,15 @@ class OfficeClient:
                 " VALUES (?, ?, 0, ?, NULL, ?) ON CONFLICT (application_id) DO UPDATE SET body = excluded.body,"
                 " next_attempt_at = excluded.next_attempt_at",
                 [app.id, body, iso(utcnow()), iso(utcnow())])
+
+    def health(self, db: sqlite_utils.Database) -> dict:
+        """/healthz's check on a kiosk PC: not ok when an application has waited for the office
+        longer than [monitoring].outbox_max_age_minutes (the office is down, or refuses it)."""
+        count, oldest = db.execute("SELECT count(*), MIN(created_at) FROM kiosk_uploads").fetchone()
+        age = None if oldest is None else max(0.0, (utcnow() - datetime.fromisoformat(oldest)).total_seconds())
+        metrics.KIOSK_UPLOADS_WAITING.set(count)
+        too_old = age is not None and age > self.config.monitoring.outbox_max_age_minutes * 60
+        return {"ok": not too_old, "waiting": count, "oldest_waiting_age_seconds": None if age is None else round(age)}
 
     def pending(self, db: sqlite_utils.Database) -> list[dict]:
         return [{k: r[k] for k in ("application_id", "attempts", "next_attempt_at", "last_error", "created_at")}

@@ -319,6 +319,8 @@ def test_kiosk_pc_keeps_applications_while_the_office_is_down(tmp_path, config_f
             time.sleep(0.2)
         assert row["attempts"] >= 1 and row["last_error"] == "office_unreachable"
         assert ApplicationStore(pc_db).count() == 0  # the kiosk PC keeps only the queue
+        waiting = requests.get(pc.url + "/healthz", timeout=10).json()["checks"]["office_uploads"]
+        assert waiting["waiting"] == 1 and waiting["ok"] is True     # not yet waiting too long
         # The office comes back: the kiosk PC delivers on its own.
         monkeypatch.setattr("tests.helpers.free_port", lambda: office_port)
         office = LiveServer(config_file, "counter")
@@ -335,6 +337,8 @@ def test_kiosk_pc_keeps_applications_while_the_office_is_down(tmp_path, config_f
         while OfficeClient(pc_config).pending(pc_db) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert OfficeClient(pc_config).pending(pc_db) == []     # delivered: nothing personal left
+        assert requests.get(pc.url + "/healthz", timeout=10).json()["checks"]["office_uploads"] == {
+            "ok": True, "waiting": 0, "oldest_waiting_age_seconds": None}
         # The next visit goes straight through.
         assert HttpKiosk(pc.url, pc_config).visit_to_print() == "K-002"
         deadline = time.monotonic() + 10
@@ -347,3 +351,21 @@ def test_kiosk_pc_keeps_applications_while_the_office_is_down(tmp_path, config_f
         if office:
             office.stop()
         pc.stop()
+
+
+def test_a_kiosk_pc_whose_uploads_wait_too_long_is_degraded(tmp_path):
+    from datetime import timedelta
+
+    from core.application import iso, utcnow
+    from web import create_app
+    _pc_file, pc_config = kiosk_pc(tmp_path, "http://127.0.0.1:9", device_token("secret", "kiosk-7", "K"))
+    app = create_app(pc_config, "kiosk")
+    db = open_from_config(pc_config)
+    old = iso(utcnow() - timedelta(minutes=pc_config.monitoring.outbox_max_age_minutes + 1))
+    with db.conn:
+        db.execute("INSERT INTO kiosk_uploads (application_id, body, attempts, next_attempt_at, created_at)"
+                   " VALUES ('0123456789ABCDEF', '{}', 3, ?, ?)", [old, old])
+    assert "madoguchi_kiosk_uploads_waiting 1.0" in app.test_client().get("/metrics").get_data(as_text=True)
+    body = app.test_client().get("/healthz").get_json()
+    assert body["status"] == "degraded" and body["checks"]["office_uploads"]["ok"] is False
+    assert body["checks"]["office_uploads"]["waiting"] == 1
