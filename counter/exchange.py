@@ -19,7 +19,7 @@ from core.users import Role
 from counter import casework, log_pdf
 from counter.auth import current_clerk, requires
 from counter.blueprint import bp
-from counter.disclosure import log_disclosure, person_log
+from core.services.disclosure import log_disclosure, person_log
 from counter.labels import PURPOSE_LABELS, label_of
 from web import get_config, get_db
 

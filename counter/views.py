@@ -33,7 +33,7 @@ from core.users import Role
 from counter import calling, casework
 from counter.auth import current_clerk, requires, sign_in_page
 from counter.blueprint import bp
-from counter.disclosure import log_disclosure
+from core.services.disclosure import log_disclosure
 from counter.labels import CHANNEL_LABELS, STATE_LABELS, label_of, local_time, minutes, tr
 from web import get_config, get_db
 from web.messages import field_error_for, message

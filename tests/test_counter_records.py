@@ -12,7 +12,7 @@ from core.application import State, form_code
 from core.keys import subject_key
 from core.store.applications import ApplicationStore
 from counter import casework, figures
-from counter.disclosure import person_log
+from core.services.disclosure import person_log
 from tests.fixtures_counter import CERTIFICATE, MOVE_IN, PASSWORD, kiosk_application, post, sign_in, text_of
 
 # --- exchange log ---------------------------------------------------------------------------

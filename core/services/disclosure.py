@@ -1,4 +1,4 @@
-"""Exchange-log entries for what clerks see and print, and a person's log (no Flask here).
+"""Exchange-log entries for what a clerk or a kiosk shows, prints or hands over, and a person's log.
 
 A person is named in the log by `subject_ref` (a keyed hash of name and birth date). Their
 log is every entry with that ref plus every entry about an application in which they appear
