@@ -14,13 +14,14 @@ from core.application import is_application_id, utcnow
 from core.catalogue import get_catalogue
 from core.errors import MadoguchiError
 from core.japanese import normalise_name, parse_date
+from core.services.disclosure import log_disclosure, person_log
 from core.store.applications import ApplicationStore
 from core.users import Role
-from counter import casework, log_pdf
+from counter import casework
 from counter.auth import current_clerk, requires
 from counter.blueprint import bp
-from core.services.disclosure import log_disclosure, person_log
 from counter.labels import PURPOSE_LABELS, label_of
+from printing import log_pdf
 from web import get_config, get_db
 
 log = logging.getLogger("madoguchi.counter")
@@ -220,6 +221,7 @@ def person_log_print():
                           "check value %(hash)s.", n=len(rows), seq=xlog.head(db)["seq"],
                           hash=xlog.head(db)["entry_hash"][:16]),
             page_label=lambda n: _("Page %(n)d", n=n),
+            widths=[30, 26, 34, 50, 18, 16],
         ))
     log_disclosure(db, config, actor=clerk.actor, purpose="log_print", counterparty="resident", app=None,
                    payload=pdf, person=xlog.Person(person["name"], person["birth_date"]))

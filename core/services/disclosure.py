@@ -12,7 +12,9 @@ import sqlite_utils
 
 from core import exchange_log as xlog
 from core.application import Application
+from core.exchange_view import detail
 from core.store.applications import ApplicationStore
+from core.store.db import write
 
 
 def log_disclosure(db: sqlite_utils.Database, config, *, actor: str, purpose: str, app: Application | None,
@@ -33,3 +35,21 @@ def person_log(db: sqlite_utils.Database, config, name: str, birth_date: str) ->
     names = dict.fromkeys([name, *(stored for _id, stored in found)])
     return xlog.entries_about(db, config, [xlog.Person(n, birth_date) for n in names],
                               dict.fromkeys(app_id for app_id, _name in found))
+
+
+def with_procedures(db: sqlite_utils.Database, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each entry with `procedures`: its application's procedure ids (core.exchange_view's 事務手続)."""
+    found = ApplicationStore(db).procedures_of({e["application_id"] for e in entries if e.get("application_id")})
+    return [{**e, "procedures": found.get(e.get("application_id") or "", [])} for e in entries]
+
+
+def disclose_own_log(db: sqlite_utils.Database, config, *, actor: str, name: str,
+                     birth_date: str) -> list[dict[str, Any]]:
+    """A person's own log, asked for by them (their card was just read at a kiosk): their entries as
+    `core.exchange_view.detail` dicts, oldest first, the last one this disclosure itself (purpose
+    `disclosure`, counterparty `actor`: the screen it is shown on), written in the same transaction."""
+    with write(db):
+        shown = [detail(e) for e in with_procedures(db, person_log(db, config, name, birth_date))]
+        entry = xlog.append(db, config, actor=actor, counterparty=actor, purpose="disclosure", application_id=None,
+                            payload=shown, person=xlog.Person(name, birth_date))
+    return [*shown, detail(entry)]
