@@ -30,6 +30,7 @@ from sqlite_utils.migrations import Migrations
 
 from core.application import Application, iso, utcnow
 from core.errors import ConfigError, MadoguchiError, ValidationError
+from core.exchange_view import detail
 from core.keys import kiosk_device_token
 from core.services.uploads import UploadRefused, receive_kiosk_upload, reported_exchanges
 from core.store.db import open_from_config, write
@@ -41,6 +42,10 @@ migrations = Migrations("kiosk.office")
 API_PATH = "/kiosk/api/v1/applications"
 HELP_PATH = "/kiosk/api/v1/help"
 RATING_PATH = "/kiosk/api/v1/ratings"
+OWN_LOG_PATH = "/kiosk/api/v1/exchange-log"
+# A person's log is asked for after a card read: a few a minute per kiosk is plenty; more is a
+# kiosk PC (or its stolen token) trying names.
+OWN_LOG_PER_MINUTE = 6
 KIOSK_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 BACKOFF_INITIAL = 2.0
 BACKOFF_MAX = 300.0
@@ -180,6 +185,28 @@ class OfficeClient:
         if r.status_code not in (200, 201, 204):
             raise OfficeUnavailable(f"the office server answered {r.status_code}", code="office_unreachable")
 
+    def own_log(self, name: str, birth_date: str) -> list[dict]:
+        """The exchange log of the person whose card the kiosk just read, from the office (which
+        logs showing it): `core.exchange_view.detail` dicts, oldest first. Name and birth date go
+        in the body, never in the URL. Raises OfficeUnavailable."""
+        import requests
+
+        try:
+            r = requests.post(self.config.kiosk.office_server_url.rstrip("/") + OWN_LOG_PATH, timeout=TIMEOUT_SECONDS,
+                              json={"kiosk_id": self.config.kiosk.kiosk_id, "name": name, "birth_date": birth_date},
+                              headers={"Authorization": f"Bearer {kiosk_device_token(self.config)}"})
+        except requests.RequestException as e:
+            raise OfficeUnavailable(f"the office server could not be reached ({type(e).__name__})") from None
+        if r.status_code != 200:
+            raise OfficeUnavailable(f"the office server answered {r.status_code}", code="office_unreachable")
+        try:
+            entries = r.json().get("entries")
+        except ValueError:
+            entries = None
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise OfficeUnavailable("the office server's answer was not a log", code="office_unreachable")
+        return [detail(e) for e in entries]
+
     def call_help(self, screen: str) -> None:
         """A visitor asks for staff: told to the office at once (the counter's queue shows it)."""
         self._post(HELP_PATH, {"screen": screen})
@@ -297,6 +324,50 @@ def receive_rating():
     except satisfaction.RatingRefused as e:
         return _problem(400, e.code)
     return "", 204
+
+
+def own_log_limiter():
+    from flask import current_app
+
+    from prereg.ratelimit import TokenBucket  # the one token bucket (prereg's submissions use it too)
+    return current_app.extensions.setdefault("kiosk.own_log_limiter", TokenBucket(OWN_LOG_PER_MINUTE))
+
+
+@api_bp.post("/exchange-log")
+@_csrf_exempt
+def answer_own_log():
+    """The exchange log of the person whose card a kiosk PC just read: their entries as
+    core.exchange_view.detail dicts, and showing them logged (purpose `disclosure`). The name and
+    birth date come in the body (never the URL); a few a minute per kiosk."""
+    from datetime import date
+
+    from core.japanese import normalise_name
+    from core.services.disclosure import disclose_own_log
+    from web import get_config, get_db, json_body
+
+    config = get_config()
+    auth = request.headers.get("Authorization", "")
+    owner = kiosk_of_token(kiosk_device_token(config), auth[7:]) if auth.startswith("Bearer ") else None
+    if owner is None:
+        return _problem(401, "unauthorized")
+    kiosk_id = owner[0]
+    body = json_body()
+    if not isinstance(body, dict):
+        return _problem(400, "bad_request")
+    if body.get("kiosk_id") != kiosk_id:
+        return _problem(403, "wrong_kiosk")
+    wait = own_log_limiter().take(kiosk_id)
+    if wait:
+        return {"error": "rate_limited"}, 429, {"Retry-After": str(int(wait) + 1)}
+    name, birth = body.get("name"), body.get("birth_date")
+    name = normalise_name(name)[:60] if isinstance(name, str) else ""
+    try:
+        birth = date.fromisoformat(birth).isoformat() if isinstance(birth, str) and len(birth) == 10 else None
+    except ValueError:
+        birth = None
+    if not name or birth is None:
+        return _problem(400, "bad_person")
+    return {"entries": disclose_own_log(get_db(), config, actor=f"kiosk:{kiosk_id}", name=name, birth_date=birth)}
 
 
 @api_bp.post("/applications")

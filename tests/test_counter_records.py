@@ -10,9 +10,9 @@ import pytest
 from core import exchange_log as xlog
 from core.application import State, form_code
 from core.keys import subject_key
+from core.services.disclosure import person_log
 from core.store.applications import ApplicationStore
 from counter import casework, figures
-from core.services.disclosure import person_log
 from tests.fixtures_counter import CERTIFICATE, MOVE_IN, PASSWORD, kiosk_application, post, sign_in, text_of
 
 # --- exchange log ---------------------------------------------------------------------------
