@@ -15,19 +15,19 @@ from core.exchange_view import Row
 # マイナポータル's detail fields, in its order, then what was done and why.
 HEADERS = (
     ("number", N_("Management number")),
-    ("status", N_("Status")),
+    ("status", N_("Exchange status")),
     ("at", N_("Date and time")),
     ("agency", N_("Organisation")),
     ("affair", N_("Affair")),
-    ("procedures", N_("Procedure")),
+    ("procedures", N_("Procedure concerned")),
     ("information", N_("Information exchanged")),
-    ("kind", N_("What was done")),
+    ("kind", N_("Kind of exchange")),
     ("why", N_("Why")),
 )
 STATUS = {"done": N_("Provided"), "failed": N_("Error"), "refused": N_("Refused")}
 KINDS = {
     "card_read": N_("Card read"), "receive": N_("Received"), "print": N_("Printed"), "view": N_("Viewed"),
-    "correct": N_("Corrected"), "confirm": N_("Checked"), "reject": N_("Turned down"), "send": N_("Sent"),
+    "correct": N_("Correction"), "confirm": N_("Checked"), "reject": N_("Turned down"), "send": N_("Sent"),
     "hand_over": N_("Handed over"), "show": N_("Shown to you"), "other": N_("Other"),
 }
 WHY = {
