@@ -70,12 +70,12 @@ def render(page: LogPage) -> bytes:
               Paragraph(esc(page.intro), body), Spacer(1, 4 * mm)]
     shares = page.widths or [1.0] * len(page.headers)
     widths = [doc.width * share / sum(shares) for share in shares]
-    data = [[Paragraph(esc(h), head) for h in page.headers]]
+    data: list[list[Any]] = [[Paragraph(esc(h), head) for h in page.headers]]
     data += [[Paragraph(esc(c), cell) for c in row] for row in page.rows]
     if not page.rows:
         data.append([Paragraph(esc(page.empty_text), cell)] + [""] * (len(page.headers) - 1))
     table = Table(data, colWidths=widths, repeatRows=1)
-    style = [
+    style: list[Any] = [
         ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#00118f")),
         ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#767676")),
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
