@@ -3,36 +3,35 @@ from __future__ import annotations
 
 import logging
 import unicodedata
-from datetime import date
 
 from flask import abort, flash, g, make_response, redirect, render_template, request, url_for
-from flask_babel import force_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 
 from core import exchange_log as xlog
-from core.application import is_application_id, utcnow
+from core.application import is_application_id
 from core.catalogue import get_catalogue
 from core.errors import MadoguchiError
 from core.japanese import normalise_name, parse_date
-from core.services.disclosure import log_disclosure, person_log
+from core.services.disclosure import log_disclosure, person_log, with_procedures
 from core.store.applications import ApplicationStore
 from core.users import Role
 from counter import casework
 from counter.auth import current_clerk, requires
 from counter.blueprint import bp
 from counter.labels import PURPOSE_LABELS, label_of
-from printing import log_pdf
 from web import get_config, get_db
+from web.exchange_words import printed_log
 
 log = logging.getLogger("madoguchi.counter")
 
 
-def actor_label(actor: str | None, for_resident: bool = False) -> str:
+def actor_label(actor: str | None) -> str:
     kind, _sep, ident = (actor or "").partition(":")
     if kind == "kiosk":
-        return _("Counter kiosk") if for_resident else _("Counter kiosk (%(id)s)", id=ident)
+        return _("Counter kiosk (%(id)s)", id=ident)
     if kind == "clerk":
-        return _("City office clerk") if for_resident else _("Clerk (%(id)s)", id=ident)
+        return _("Clerk (%(id)s)", id=ident)
     if kind == "system":
         return _("Madoguchi system")
     return actor or ""
@@ -59,11 +58,6 @@ def result_label(result: str | None) -> str:
     if (result or "").startswith(("error", "fail", "rejected")):
         return _("Failed")
     return result or ""
-
-
-def purpose_for_resident(purpose: str) -> str:
-    """The purpose in plain Japanese (core.exchange_log.PURPOSES), for the printed log."""
-    return xlog.PURPOSES.get(purpose, purpose)
 
 
 def with_kinds(rows: list[dict]) -> list[dict]:
@@ -192,37 +186,12 @@ def person_log_print():
     if errors:
         return render_person(person, 400, errors)
     db, config, clerk = get_db(), get_config(), current_clerk()
-    # The paper names corrected fields; a view or print concerns the whole form (the screen lists them).
-    rows = with_kinds(person_log(db, config, person["name"], person["birth_date"]))
     # The paper names the person as their application writes it (髙﨑, typed 高崎 or as kana).
     found = ApplicationStore(db).people_named(person["name"], person["birth_date"])
+    entries = with_procedures(db, person_log(db, config, person["name"], person["birth_date"]))
     person = {**person, "name": found[-1][1] if found else person["name"]}
-    reception = _reception_numbers(rows)
-    with force_locale("ja"):
-        pdf = log_pdf.render(log_pdf.LogPage(
-            title=_("Record of the use of your personal information (exchange log)"),
-            person_lines=[(_("Name"), _("%(name)s (honorific)", name=person["name"])),
-                          (_("Date of birth"), log_pdf.japanese_date(date.fromisoformat(person["birth_date"])))],
-            issued_line=_("Issued on %(date)s at the counter.", date=log_pdf.japanese_datetime(utcnow())),
-            intro=_("This is every time your personal information was read, received, printed, viewed or sent "
-                    "by this office's no-writing counter system. If anything here surprises you, please ask at "
-                    "the counter."),
-            headers=[_("Date and time"), _("Who used it"), _("From or to"), _("Purpose"), _("Reception no."),
-                     _("Result")],
-            rows=[[log_pdf.japanese_datetime(r["at"]), actor_label(r["actor"], for_resident=True),
-                   counterparty_label(r["counterparty"], r["purpose"]),
-                   purpose_for_resident(r["kind"]) + (f"（{field_labels(r['field_names'])}）"
-                                                      if r["kind"] == "correction" else ""),
-                   reception.get(r["application_id"]) or (r["application_id"] or "")[-6:],
-                   result_label(r["result"])] for r in rows],
-            empty_text=_("There are no records."),
-            footer_note=_("The log is kept so that any change to it can be detected (each entry carries a hash of "
-                          "the one before it). Entries shown: %(n)d. Latest entry of the whole log: no. %(seq)s, "
-                          "check value %(hash)s.", n=len(rows), seq=xlog.head(db)["seq"],
-                          hash=xlog.head(db)["entry_hash"][:16]),
-            page_label=lambda n: _("Page %(n)d", n=n),
-            widths=[30, 26, 34, 50, 18, 16],
-        ))
+    pdf = printed_log(entries, name=person["name"], birth_date=person["birth_date"],
+                      where=lazy_gettext("the counter"), head=xlog.head(db))
     log_disclosure(db, config, actor=clerk.actor, purpose="log_print", counterparty="resident", app=None,
                    payload=pdf, person=xlog.Person(person["name"], person["birth_date"]))
     if request.form.get("to") == "printer":

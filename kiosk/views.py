@@ -11,7 +11,7 @@ import unicodedata
 from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, session, url_for
-from flask_babel import gettext, refresh
+from flask_babel import refresh
 
 from core import answers, help_calls, satisfaction
 from core.catalogue import text_in
@@ -393,29 +393,16 @@ def own_log(v):
 @with_visit
 def own_log_print(v):
     """The visitor's own log on the kiosk's printer, in Japanese (the office's paper)."""
-    from flask_babel import force_locale
+    from flask_babel import lazy_gettext
 
     from core import exchange_log as xlog
-    from core.application import utcnow
-    from core.exchange_view import rows
-    from core.site import current_site
-    from printing import log_pdf
-    from web.exchange_words import log_page
+    from web.exchange_words import printed_log
 
     found, refused = _own_log_rows(v)
     if found is None:
         return _own_log_page(v)
-    name, birth_date = v.card.fields["name"], v.card.fields["birth_date"]
-    head = xlog.head(get_db())
-    with force_locale("ja"):
-        g.lang, previous = "ja", g.get("lang")
-        try:
-            pdf = log_pdf.render(log_page(rows(hub().own_log(v), hub().catalogue, "ja", current_site()),
-                                          name=name, birth_date=birth_date, issued_at=utcnow(),
-                                          where=gettext("the counter kiosk"), head_seq=head["seq"],
-                                          head_hash=head["entry_hash"]))
-        finally:
-            g.lang = previous
+    pdf = printed_log(hub().own_log(v), name=v.card.fields["name"], birth_date=v.card.fields["birth_date"],
+                      where=lazy_gettext("the counter kiosk"), head=xlog.head(get_db()))
     try:
         hub().print_own_log(v, pdf)
     except MadoguchiError as e:

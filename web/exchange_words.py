@@ -92,9 +92,33 @@ def texts(row: Row) -> dict[str, str]:
     }
 
 
+def printed_log(entries: list[dict], *, name: str, birth_date: str, where, head: dict) -> bytes:
+    """A person's log on paper (printing.log_pdf), in Japanese whatever the screen's language: the
+    office's document, the same at the counter and at the kiosk. `entries` oldest first, as
+    core.services.disclosure gives them; `where` (lazy words) is where it was issued; `head` is
+    core.exchange_log.head."""
+    from flask_babel import force_locale
+
+    from core.application import utcnow
+    from core.catalogue import get_catalogue
+    from core.exchange_view import rows
+    from core.site import current_site
+    from printing import log_pdf
+
+    previous = g.get("lang")
+    with force_locale("ja"):
+        g.lang = "ja"
+        try:
+            return log_pdf.render(log_page(rows(entries, get_catalogue(), "ja", current_site()), name=name,
+                                           birth_date=birth_date, issued_at=utcnow(), where=str(where),
+                                           head_seq=head["seq"], head_hash=head["entry_hash"]))
+        finally:
+            g.lang = previous
+
+
 def log_page(rows: list[Row], *, name: str, birth_date: str, issued_at: datetime, where: str, head_seq: int,
              head_hash: str):
-    """The printed log (printing.log_pdf) of a person's rows; call it under force_locale("ja")."""
+    """The page (printing.log_pdf.LogPage) of a person's rows, in the current language."""
     from printing import log_pdf
 
     return log_pdf.LogPage(
