@@ -346,7 +346,7 @@ def card_clerk(v):
 
 # --- the visitor's own exchange log ("who used my information") --------------------------------
 
-OWN_LOG_PAGE_SIZE = 3      # entries a screen: large type, turned by touch, never a small scroll
+OWN_LOG_PAGE_SIZE = 2      # entries a screen: large type, turned by touch, never a small scroll
 
 
 def _own_log_rows(v: flow.Visit):

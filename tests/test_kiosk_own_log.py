@@ -56,19 +56,20 @@ def test_after_a_card_read_the_person_sees_their_entries_newest_first(kiosk):
     assert r.status_code == 200
     text = entries_shown(kiosk)
     numbers = re.findall(r'data-own-log-entry="(\d+)"', kiosk.text)
-    assert numbers == sorted(numbers, reverse=True) and len(numbers) == 3      # newest first, a screen's worth
-    # The showing itself is first (the resident seeing their own log is an exchange too), then the print.
-    assert text.index("本人への表示") < text.index("印刷") and "ご本人がこの記録の表示を求めたため" in text
-    assert "住民票の写し" in text and "住民基本台帳に関する事務" in text and "申請書を印刷するため" in text
-    assert "提供完了" in text and "架空市" in text
-    assert "1980" not in text and "霞が関" not in text and "1234" not in text    # names of data, never values
+    assert numbers == sorted(numbers, reverse=True) and len(numbers) == 2      # newest first, a screen's worth
+    # The showing itself is first (the resident seeing their own log is an exchange too), then this card read.
+    assert text.index("本人への表示") < text.index("カード読取") and "ご本人がこの記録の表示を求めたため" in text
+    assert "氏名" in text and "提供完了" in text and "架空市" in text
     db = db_of(kiosk)
     [shown] = disclosures(db)
     assert (shown["actor"], shown["counterparty"], shown["application_id"]) == ("kiosk:kiosk-1", "kiosk:kiosk-1", None)
     assert shown["subject_ref"] == xlog.subject_of(kiosk.config, YAMADA)
-    # Older entries on the next screen: the card read of the first visit, with the fields it read.
+    # Older entries on the next screen: the first visit's print and card read, with its procedure.
     kiosk.get("/kiosk/my-log?page=2")
-    assert "カード読取" in entries_shown(kiosk) and "氏名" in entries_shown(kiosk)
+    text = entries_shown(kiosk)
+    assert "住民票の写し" in text and "住民基本台帳に関する事務" in text and "申請書を印刷するため" in text
+    assert "カード読取" in text and "必要な通数" in text
+    assert "1980" not in text and "霞が関" not in text and "1234" not in text    # names of data, never values
     assert re.findall(r'data-own-log-entry="(\d+)"', kiosk.text)[0] < numbers[-1]
     assert app_id in {e["application_id"] for e in xlog.entries(db) if e["purpose"] == "card_read"}
     # Turning pages shows the same list: it is logged once a visit.
@@ -76,7 +77,7 @@ def test_after_a_card_read_the_person_sees_their_entries_newest_first(kiosk):
     assert len(disclosures(db)) == 1
 
 
-@pytest.mark.parametrize("page, shown", [("abc", "1"), ("0", "1"), ("999", "2"), ("２", "2"), ("-1", "1")])
+@pytest.mark.parametrize("page, shown", [("abc", "1"), ("0", "1"), ("999", "3"), ("２", "2"), ("-1", "1")])
 def test_a_page_number_out_of_range_or_not_a_number_shows_a_real_page(kiosk, page, shown):
     db = db_of(kiosk)
     with write(db):
@@ -87,7 +88,7 @@ def test_a_page_number_out_of_range_or_not_a_number_shows_a_real_page(kiosk, pag
     kiosk.read_card()
     r = kiosk.get(f"/kiosk/my-log?page={page}")
     assert r.status_code == 200 and f'data-own-log-page="{shown}"' in kiosk.text
-    assert f"Page {shown} of 2" in words(kiosk)
+    assert f"Page {shown} of 3" in words(kiosk)      # 4 clerk views, the card read, this showing
 
 
 def test_nobody_else_sees_a_log(kiosk_app, kiosk):
@@ -297,7 +298,10 @@ def test_a_kiosk_pc_shows_what_the_office_answers(kiosk_pc, office, monkeypatch)
     kiosk_pc.read_card()
     r = kiosk_pc.get("/kiosk/my-log")
     assert r.status_code == 200, words(kiosk_pc)
-    assert "住民票の写し" in entries_shown(kiosk_pc) and "本人への表示" in entries_shown(kiosk_pc)
+    text = entries_shown(kiosk_pc)
+    kiosk_pc.get("/kiosk/my-log?page=2")
+    text += entries_shown(kiosk_pc)
+    assert "住民票の写し" in text and "本人への表示" in text
     [(url, body)] = sent
     assert url == "http://127.0.0.1:9/kiosk/api/v1/exchange-log" and "山田" not in url
     assert body == own_log_body()
