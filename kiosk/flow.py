@@ -93,6 +93,7 @@ class Visit:
     card_removed: bool = False        # taken off the reader while the forms were printing
     # The card-read person's own exchange log (core.exchange_view.detail dicts), fetched once a visit.
     own_log: list[dict] | None = None
+    own_log_head: dict | None = None  # the chain head (seq, entry_hash) of the log it came from
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     def touch(self) -> None:
@@ -120,6 +121,7 @@ class Visit:
         self.pdf = None
         self.exchanges = []
         self.own_log = None
+        self.own_log_head = None
         self.finished = True
         self.screen = "done"
 

@@ -330,27 +330,39 @@ class Hub:
         with visit.lock:
             if visit.own_log is None:
                 if self.office is not None:
-                    shown = self.office.own_log(*person)
+                    visit.own_log, visit.own_log_head = self.office.own_log(*person)
                 else:
                     db = self._db()
                     try:
-                        shown = disclose_own_log(db, self.config, actor=self.actor, name=person[0],
-                                                 birth_date=person[1])
+                        visit.own_log = disclose_own_log(db, self.config, actor=self.actor, name=person[0],
+                                                         birth_date=person[1])
+                        visit.own_log_head = xlog.head(db)
                     finally:
                         db.conn.close()
-                visit.own_log = shown
             return visit.own_log
 
     def print_own_log(self, visit: Visit, pdf: bytes) -> None:
         """Print the visitor's own log on the kiosk's printer; handing it over is logged (log_print).
-        Raises the printer's coded error (core.services.printing.print_log)."""
+        Raises the printer's coded error (core.services.printing.print_log). A kiosk PC tells the
+        office (its log is the one the person sees), and keeps its own entry if the office is down."""
         name, birth_date = self._card_person(visit)
+        written: list[dict[str, Any]] = []
         db = self._db()
         try:
             print_log(db, self.config, actor=self.actor, printer=self.devices.printer(), pdf=pdf,
-                      person=xlog.Person(name, birth_date))
+                      person=xlog.Person(name, birth_date), logged=written.append)
         finally:
             db.conn.close()
+            if self.office is not None and written:
+                self._tell_office_log_print(name, birth_date, written[0])
+
+    def _tell_office_log_print(self, name: str, birth_date: str, entry: dict[str, Any]) -> None:
+        """A kiosk PC's printed log goes into the office's log too (where the person looks next time)."""
+        from kiosk.office import OfficeUnavailable
+        try:
+            self.office.report_log_print(name, birth_date, entry)
+        except OfficeUnavailable as e:   # the kiosk PC's own log keeps it
+            log.warning("the office was not told of a printed log: %s", e.code)
 
     @staticmethod
     def _card_person(visit: Visit) -> tuple[str, str]:

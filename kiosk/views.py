@@ -395,14 +395,13 @@ def own_log_print(v):
     """The visitor's own log on the kiosk's printer, in Japanese (the office's paper)."""
     from flask_babel import lazy_gettext
 
-    from core import exchange_log as xlog
     from web.exchange_words import printed_log
 
     found, refused = _own_log_rows(v)
     if found is None:
         return _own_log_page(v)
     pdf = printed_log(hub().own_log(v), name=v.card.fields["name"], birth_date=v.card.fields["birth_date"],
-                      where=lazy_gettext("the counter kiosk"), head=xlog.head(get_db()))
+                      where=lazy_gettext("the counter kiosk"), head=v.own_log_head)
     try:
         hub().print_own_log(v, pdf)
     except MadoguchiError as e:

@@ -227,6 +227,30 @@ def test_the_office_answers_a_kiosks_request_with_the_persons_entries_and_logs_i
     assert "山田" not in r.get_data(as_text=True)
     [shown] = disclosures(db)
     assert shown["actor"] == "kiosk:kiosk-7" and shown["seq"] == entries[-1]["seq"]
+    assert r.get_json()["head"] == {"seq": shown["seq"], "entry_hash": shown["entry_hash"]}   # for the paper
+
+
+def test_the_office_logs_a_log_a_kiosk_pc_printed(office):
+    client, auth, db = office
+    url = "/kiosk/api/v1/exchange-log/printed"
+    printed = {"counterparty": "printer:front", "at": "2026-11-02T01:03:00+00:00", "payload_sha256": "ab" * 32,
+               "result": "ok"}
+    assert client.post(url, json=own_log_body(exchange=printed)).status_code == 401
+    for bad in ({**printed, "counterparty": "resident"}, {**printed, "payload_sha256": "x"},
+                {**printed, "result": "done; DROP TABLE"}, {**printed, "at": 5}, "printed", None):
+        r = client.post(url, json=own_log_body(exchange=bad), headers=auth)
+        assert r.status_code == 400 and r.get_json()["error"] == "bad_exchange", bad
+    assert client.post(url, json=own_log_body(kiosk_id="kiosk-8", exchange=printed), headers=auth).status_code == 403
+    client.application.extensions.pop("kiosk.own_log_limiter")     # those used the minute's allowance
+    assert client.post(url, json=own_log_body(exchange=printed), headers=auth).status_code == 204
+    last = list(xlog.entries(db))[-1]
+    assert (last["purpose"], last["actor"], last["counterparty"], last["result"]) == (
+        "log_print", "kiosk:kiosk-7", "printer:front", "ok")
+    assert last["subject_ref"] == xlog.subject_of(app_config(client), YAMADA) and last["application_id"] is None
+
+
+def app_config(client):
+    return client.application.config["MADOGUCHI"]
 
 
 def test_the_office_refuses_what_it_should(office, app):
@@ -291,7 +315,7 @@ def test_a_kiosk_pc_shows_what_the_office_answers(kiosk_pc, office, monkeypatch)
 
     def post(url, json=None, headers=None, timeout=None):
         sent.append((url, json))
-        return Answer(client.post("/kiosk/api/v1/exchange-log", json=json, headers=headers))
+        return Answer(client.post(url.removeprefix("http://127.0.0.1:9"), json=json, headers=headers))
     monkeypatch.setattr("requests.post", post)
     # The office's keys are this test's config; the kiosk PC's token is made from them.
     kiosk_pc.start("ja")
@@ -307,3 +331,9 @@ def test_a_kiosk_pc_shows_what_the_office_answers(kiosk_pc, office, monkeypatch)
     assert body == own_log_body()
     [shown] = disclosures(db)
     assert shown["actor"] == "kiosk:kiosk-7"
+    # Printed on the kiosk PC's printer: the office's log, where the person looks next, has it too.
+    assert kiosk_pc.post("/kiosk/my-log/print").status_code == 200
+    url, body = sent[-1]
+    assert url == "http://127.0.0.1:9/kiosk/api/v1/exchange-log/printed" and body["exchange"]["result"] == "ok"
+    told = [e for e in xlog.entries(db) if e["purpose"] == "log_print" and e["actor"] == "kiosk:kiosk-7"]
+    assert told and told[-1]["counterparty"] == "printer:pdf-folder"

@@ -53,3 +53,12 @@ def disclose_own_log(db: sqlite_utils.Database, config, *, actor: str, name: str
         entry = xlog.append(db, config, actor=actor, counterparty=actor, purpose="disclosure", application_id=None,
                             payload=shown, person=xlog.Person(name, birth_date))
     return [*shown, detail(entry)]
+
+
+def log_reported_log_print(db: sqlite_utils.Database, config, *, kiosk_id: str, name: str, birth_date: str,
+                           counterparty: str, at: str, payload_sha256: str, result: str) -> dict[str, Any]:
+    """A kiosk PC printed a person's own log: the office's chain gets its `log_print` entry (the
+    kiosk's own entry, re-told as an upload's exchanges are: its time and the PDF's digest as payload)."""
+    return xlog.append(db, config, actor=f"kiosk:{kiosk_id}", counterparty=counterparty, purpose="log_print",
+                       application_id=None, result=result, person=xlog.Person(name, birth_date),
+                       payload={"reported_by": kiosk_id, "at": at, "payload_sha256": payload_sha256})
