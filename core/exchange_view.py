@@ -81,6 +81,22 @@ def field_names(value: Any) -> list[str]:
     return [n for n in value if isinstance(n, str)] if isinstance(value, list) else []
 
 
+def purposes(entries: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Each entry's purpose (oldest first), a print after a successful print of the same
+    application being a `reprint`."""
+    printed: set[str] = set()
+    out = []
+    for e in entries:
+        purpose, app_id = str(e.get("purpose") or ""), e.get("application_id")
+        if purpose == "print" and app_id:
+            if app_id in printed:
+                purpose = "reprint"
+            elif e.get("result") == "ok":
+                printed.add(app_id)
+        out.append(purpose)
+    return out
+
+
 def detail(entry: Mapping[str, Any]) -> dict[str, Any]:
     """An entry as one server hands it to another (JSON): what `rows` reads, no hashes, no subject."""
     out = {k: entry.get(k) for k in DETAIL_KEYS}
@@ -94,15 +110,10 @@ def rows(entries: Iterable[Mapping[str, Any]], catalogue: Catalogue, lang: str =
     """The rows of `entries` (oldest first, as the log gives them), newest first by default.
     Each entry may carry `procedures` (its application's procedure ids) for 事務 and 事務手続."""
     city = text_in(site.name, lang) or ""
-    printed: set[str] = set()
+    entries = list(entries)
     out = []
-    for e in entries:
-        purpose, app_id = str(e.get("purpose") or ""), e.get("application_id") or None
-        if purpose == "print" and app_id:   # a print after a successful one is a reprint
-            if app_id in printed:
-                purpose = "reprint"
-            elif e.get("result") == "ok":
-                printed.add(app_id)
+    for e, purpose in zip(entries, purposes(entries), strict=True):
+        app_id = e.get("application_id") or None
         procs = [catalogue.get(p) for p in e.get("procedures") or [] if p in catalogue.procedures]
         out.append(Row(
             number=f"{int(e.get('seq') or 0):010d}",

@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 
 from core import exchange_log as xlog
+from core import exchange_view
 from core.application import is_application_id
 from core.catalogue import get_catalogue
 from core.errors import MadoguchiError
@@ -63,23 +64,8 @@ def result_label(result: str | None) -> str:
 def with_kinds(rows: list[dict]) -> list[dict]:
     """Each entry with its `kind` (its purpose; a print after an earlier successful print of the
     same application is a `reprint`) and `field_names` (the fields it concerns, names only)."""
-    import json
-
-    printed: set[str] = set()
-    out = []
-    for r in rows:
-        kind = r["purpose"]
-        if kind == "print" and r["application_id"]:
-            if r["application_id"] in printed:
-                kind = "reprint"
-            elif r["result"] == "ok":
-                printed.add(r["application_id"])
-        try:
-            names = json.loads(r.get("fields") or "[]")
-        except ValueError:
-            names = []
-        out.append({**r, "kind": kind, "field_names": [n for n in names if isinstance(n, str)]})
-    return out
+    return [{**r, "kind": kind, "field_names": exchange_view.field_names(r.get("fields"))}
+            for r, kind in zip(rows, exchange_view.purposes(rows), strict=True)]
 
 
 def field_labels(names: list[str]) -> str:
