@@ -117,6 +117,7 @@ class Procedure:
     card_offers: dict = field(default_factory=dict)   # own field → the card's field offered as its answer
     id_documents: int = 1                  # 本人確認: documents the clerk checks before confirming
     id_documents_with_photo: int = 1       # …when one of them is a photo ID (My Number card, licence…)
+    affair: dict = field(default_factory=dict)   # 事務: the affair its data is used under (the exchange log's 事務)
 
     def name(self, lang: str = "ja") -> str:
         return text_in(self.names, lang)
@@ -378,6 +379,8 @@ def load_catalogue(dirs: list[Path] | None = None, disabled: tuple[str, ...] = (
             continue
         for key in ("names", "form_title", "description", "section"):
             _check_languages(raw.get(key), f"{path}: {key}")
+        if "affair" in raw:
+            _check_languages(raw["affair"], f"{path}: affair")
         bad = set(raw.get("person_fields", ())) - set(PERSON_FIELD_NAMES)
         if bad:
             raise CatalogueError(f"{path}: unknown person_fields {sorted(bad)}")
@@ -398,6 +401,7 @@ def load_catalogue(dirs: list[Path] | None = None, disabled: tuple[str, ...] = (
             card_offers=_card_offers(raw.get("card_offers", {}), raw, path),
             id_documents=id_documents,
             id_documents_with_photo=_id_document_count(raw, "id_documents_with_photo", path, id_documents),
+            affair=raw.get("affair", {}),
         )
     life_events = {}
     for raw in events_raw.get("events", []):

@@ -39,6 +39,7 @@ PURPOSES = {
     "reject": "職員による申請の却下",
     "forward": "基幹システムへの連携",
     "log_print": "やりとり履歴の交付",
+    "disclosure": "やりとり履歴の表示（本人の求め）",
 }
 _FIELDS = ("seq", "at", "actor", "counterparty", "purpose", "application_id", "subject_ref",
            "payload_sha256", "result", "prev_hash")

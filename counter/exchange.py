@@ -3,35 +3,36 @@ from __future__ import annotations
 
 import logging
 import unicodedata
-from datetime import date
 
 from flask import abort, flash, g, make_response, redirect, render_template, request, url_for
-from flask_babel import force_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 
 from core import exchange_log as xlog
-from core.application import is_application_id, utcnow
+from core import exchange_view
+from core.application import is_application_id
 from core.catalogue import get_catalogue
 from core.errors import MadoguchiError
 from core.japanese import normalise_name, parse_date
+from core.services.disclosure import log_disclosure, person_log, with_procedures
 from core.store.applications import ApplicationStore
 from core.users import Role
-from counter import casework, log_pdf
+from counter import casework
 from counter.auth import current_clerk, requires
 from counter.blueprint import bp
-from counter.disclosure import log_disclosure, person_log
 from counter.labels import PURPOSE_LABELS, label_of
 from web import get_config, get_db
+from web.exchange_words import printed_log
 
 log = logging.getLogger("madoguchi.counter")
 
 
-def actor_label(actor: str | None, for_resident: bool = False) -> str:
+def actor_label(actor: str | None) -> str:
     kind, _sep, ident = (actor or "").partition(":")
     if kind == "kiosk":
-        return _("Counter kiosk") if for_resident else _("Counter kiosk (%(id)s)", id=ident)
+        return _("Counter kiosk (%(id)s)", id=ident)
     if kind == "clerk":
-        return _("City office clerk") if for_resident else _("Clerk (%(id)s)", id=ident)
+        return _("Clerk (%(id)s)", id=ident)
     if kind == "system":
         return _("Madoguchi system")
     return actor or ""
@@ -60,31 +61,11 @@ def result_label(result: str | None) -> str:
     return result or ""
 
 
-def purpose_for_resident(purpose: str) -> str:
-    """The purpose in plain Japanese (core.exchange_log.PURPOSES), for the printed log."""
-    return xlog.PURPOSES.get(purpose, purpose)
-
-
 def with_kinds(rows: list[dict]) -> list[dict]:
     """Each entry with its `kind` (its purpose; a print after an earlier successful print of the
     same application is a `reprint`) and `field_names` (the fields it concerns, names only)."""
-    import json
-
-    printed: set[str] = set()
-    out = []
-    for r in rows:
-        kind = r["purpose"]
-        if kind == "print" and r["application_id"]:
-            if r["application_id"] in printed:
-                kind = "reprint"
-            elif r["result"] == "ok":
-                printed.add(r["application_id"])
-        try:
-            names = json.loads(r.get("fields") or "[]")
-        except ValueError:
-            names = []
-        out.append({**r, "kind": kind, "field_names": [n for n in names if isinstance(n, str)]})
-    return out
+    return [{**r, "kind": kind, "field_names": exchange_view.field_names(r.get("fields"))}
+            for r, kind in zip(rows, exchange_view.purposes(rows), strict=True)]
 
 
 def field_labels(names: list[str]) -> str:
@@ -191,36 +172,12 @@ def person_log_print():
     if errors:
         return render_person(person, 400, errors)
     db, config, clerk = get_db(), get_config(), current_clerk()
-    # The paper names corrected fields; a view or print concerns the whole form (the screen lists them).
-    rows = with_kinds(person_log(db, config, person["name"], person["birth_date"]))
     # The paper names the person as their application writes it (髙﨑, typed 高崎 or as kana).
     found = ApplicationStore(db).people_named(person["name"], person["birth_date"])
+    entries = with_procedures(db, person_log(db, config, person["name"], person["birth_date"]))
     person = {**person, "name": found[-1][1] if found else person["name"]}
-    reception = _reception_numbers(rows)
-    with force_locale("ja"):
-        pdf = log_pdf.render(log_pdf.LogPage(
-            title=_("Record of the use of your personal information (exchange log)"),
-            person_lines=[(_("Name"), _("%(name)s (honorific)", name=person["name"])),
-                          (_("Date of birth"), log_pdf.japanese_date(date.fromisoformat(person["birth_date"])))],
-            issued_line=_("Issued on %(date)s at the counter.", date=log_pdf.japanese_datetime(utcnow())),
-            intro=_("This is every time your personal information was read, received, printed, viewed or sent "
-                    "by this office's no-writing counter system. If anything here surprises you, please ask at "
-                    "the counter."),
-            headers=[_("Date and time"), _("Who used it"), _("From or to"), _("Purpose"), _("Reception no."),
-                     _("Result")],
-            rows=[[log_pdf.japanese_datetime(r["at"]), actor_label(r["actor"], for_resident=True),
-                   counterparty_label(r["counterparty"], r["purpose"]),
-                   purpose_for_resident(r["kind"]) + (f"（{field_labels(r['field_names'])}）"
-                                                      if r["kind"] == "correction" else ""),
-                   reception.get(r["application_id"]) or (r["application_id"] or "")[-6:],
-                   result_label(r["result"])] for r in rows],
-            empty_text=_("There are no records."),
-            footer_note=_("The log is kept so that any change to it can be detected (each entry carries a hash of "
-                          "the one before it). Entries shown: %(n)d. Latest entry of the whole log: no. %(seq)s, "
-                          "check value %(hash)s.", n=len(rows), seq=xlog.head(db)["seq"],
-                          hash=xlog.head(db)["entry_hash"][:16]),
-            page_label=lambda n: _("Page %(n)d", n=n),
-        ))
+    pdf = printed_log(entries, name=person["name"], birth_date=person["birth_date"],
+                      where=lazy_gettext("the counter"), head=xlog.head(db))
     log_disclosure(db, config, actor=clerk.actor, purpose="log_print", counterparty="resident", app=None,
                    payload=pdf, person=xlog.Person(person["name"], person["birth_date"]))
     if request.form.get("to") == "printer":

@@ -20,6 +20,7 @@ from core.forms import notices, parse_application
 from core.japanese import parse_typed_number
 from core.navigator import explain, recorded_guide
 from core.services import casework as services
+from core.services.disclosure import log_disclosure
 from core.services.prereg import PreregInUse, open_preregistration
 from core.services.printing import (
     PRINTABLE_STATES,
@@ -33,7 +34,6 @@ from core.users import Role
 from counter import calling, casework
 from counter.auth import current_clerk, requires, sign_in_page
 from counter.blueprint import bp
-from counter.disclosure import log_disclosure
 from counter.labels import CHANNEL_LABELS, STATE_LABELS, label_of, local_time, minutes, tr
 from web import get_config, get_db
 from web.messages import field_error_for, message

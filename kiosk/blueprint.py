@@ -154,7 +154,8 @@ def steps_for():
     else:
         names = [_("Card"), _("Procedures"), _("Details"), _("Check"), _("Print")]
         at = {"kiosk.card": 0, "kiosk.card_pin": 0, "kiosk.card_pin_post": 0, "kiosk.card_clerk": 0,
-              "kiosk.purpose": 1, "kiosk.guide": 1, "kiosk.procedures": 1, "kiosk.confirm": 3, "kiosk.printing": 4,
+              "kiosk.purpose": 1, "kiosk.own_log": 1, "kiosk.own_log_print": 1, "kiosk.guide": 1, "kiosk.procedures": 1,
+              "kiosk.confirm": 3, "kiosk.printing": 4,
               "kiosk.done": 4}.get(endpoint, 2)
     done = endpoint == "kiosk.done"
     return [(n, "done" if (i < at or done) else ("current" if i == at else "todo")) for i, n in enumerate(names)]

@@ -91,6 +91,9 @@ class Visit:
     next_steps: list[str] = field(default_factory=list)   # procedure ids, for "where to go next"
     processing: bool = False          # a scanned code is being opened
     card_removed: bool = False        # taken off the reader while the forms were printing
+    # The card-read person's own exchange log (core.exchange_view.detail dicts), fetched once a visit.
+    own_log: list[dict] | None = None
+    own_log_head: dict | None = None  # the chain head (seq, entry_hash) of the log it came from
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     def touch(self) -> None:
@@ -117,6 +120,8 @@ class Visit:
         self.application = None
         self.pdf = None
         self.exchanges = []
+        self.own_log = None
+        self.own_log_head = None
         self.finished = True
         self.screen = "done"
 

@@ -23,8 +23,9 @@ from core.application import Application, Source, State, parse_form_code
 from core.catalogue import get_catalogue
 from core.errors import MadoguchiError
 from core.navigator import guide_record, recorded_guide
+from core.services.disclosure import disclose_own_log
 from core.services.prereg import open_preregistration
-from core.services.printing import print_application
+from core.services.printing import print_application, print_log
 from core.store.applications import ApplicationStore
 from core.store.db import open_from_config, write
 from kiosk import reception
@@ -257,7 +258,7 @@ class Hub:
             visit.tries = data.tries_left
         card = visit.card
         self._log_exchange(visit, counterparty=card.counterparty, purpose="card_read", payload=fields,
-                           name=fields.get("name"), birth_date=fields.get("birth_date"))
+                           name=fields.get("name"), birth_date=fields.get("birth_date"), fields=sorted(fields))
 
     # --- the QR path ----------------------------------------------------------------------
     def open_code(self, visit: Visit, text: str, db=None) -> str:
@@ -324,16 +325,68 @@ class Hub:
             v.processing = False
             self._code_lock.release()
 
+    # --- the visitor's own exchange log ("who used my information") -------------------------
+    def own_log(self, visit: Visit) -> list[dict[str, Any]]:
+        """The exchange log of the person whose card this visit read (never anyone typed or
+        named in a URL), oldest first; fetched and its showing logged once a visit. Raises
+        MadoguchiError `own_log_needs_card` without a card read, and the office client's
+        OfficeUnavailable on a kiosk PC whose office cannot be reached."""
+        person = self._card_person(visit)
+        with visit.lock:
+            if visit.own_log is None:
+                if self.office is not None:
+                    visit.own_log, visit.own_log_head = self.office.own_log(*person)
+                else:
+                    db = self._db()
+                    try:
+                        visit.own_log = disclose_own_log(db, self.config, actor=self.actor, name=person[0],
+                                                         birth_date=person[1])
+                        visit.own_log_head = xlog.head(db)
+                    finally:
+                        db.conn.close()
+            return visit.own_log
+
+    def print_own_log(self, visit: Visit, pdf: bytes) -> None:
+        """Print the visitor's own log on the kiosk's printer; handing it over is logged (log_print).
+        Raises the printer's coded error (core.services.printing.print_log). A kiosk PC tells the
+        office (its log is the one the person sees), and keeps its own entry if the office is down."""
+        name, birth_date = self._card_person(visit)
+        written: list[dict[str, Any]] = []
+        db = self._db()
+        try:
+            print_log(db, self.config, actor=self.actor, printer=self.devices.printer(), pdf=pdf,
+                      person=xlog.Person(name, birth_date), logged=written.append)
+        finally:
+            db.conn.close()
+            if self.office is not None and written:
+                self._tell_office_log_print(name, birth_date, written[0])
+
+    def _tell_office_log_print(self, name: str, birth_date: str, entry: dict[str, Any]) -> None:
+        """A kiosk PC's printed log goes into the office's log too (where the person looks next time)."""
+        from kiosk.office import OfficeUnavailable
+        try:
+            self.office.report_log_print(name, birth_date, entry)
+        except OfficeUnavailable as e:   # the kiosk PC's own log keeps it
+            log.warning("the office was not told of a printed log: %s", e.code)
+
+    @staticmethod
+    def _card_person(visit: Visit) -> tuple[str, str]:
+        card = visit.card
+        name, birth_date = (card.fields.get("name"), card.fields.get("birth_date")) if card else (None, None)
+        if not name or not birth_date:
+            raise MadoguchiError("no card was read in this visit", code="own_log_needs_card")
+        return name, str(birth_date)
+
     # --- exchange log ---------------------------------------------------------------------
     def _log_exchange(self, visit: Visit, *, counterparty: str, purpose: str, payload: Any,
                       name: str | None = None, birth_date: str | None = None, db=None,
-                      result: str = "ok") -> None:
+                      result: str = "ok", fields: list[str] | None = None) -> None:
         own = db is None
         db = db or self._db()
         try:
             entry = xlog.append(db, self.config, actor=self.actor, counterparty=counterparty, purpose=purpose,
                                 application_id=visit.application_id, payload=payload, result=result,
-                                person=xlog.Person(name, birth_date))
+                                person=xlog.Person(name, birth_date), fields=fields)
         finally:
             if own:
                 db.conn.close()

@@ -31,6 +31,7 @@ from sqlite_utils.migrations import Migrations
 from core import metrics
 from core.application import Application, iso, utcnow
 from core.errors import ConfigError, MadoguchiError, ValidationError
+from core.exchange_view import detail
 from core.keys import kiosk_device_token
 from core.services.uploads import UploadRefused, receive_kiosk_upload, reported_exchanges
 from core.store.db import open_from_config, write
@@ -42,6 +43,10 @@ migrations = Migrations("kiosk.office")
 API_PATH = "/kiosk/api/v1/applications"
 HELP_PATH = "/kiosk/api/v1/help"
 RATING_PATH = "/kiosk/api/v1/ratings"
+OWN_LOG_PATH = "/kiosk/api/v1/exchange-log"
+# A person's log is asked for after a card read: a few a minute per kiosk is plenty; more is a
+# kiosk PC (or its stolen token) trying names.
+OWN_LOG_PER_MINUTE = 6
 KIOSK_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 BACKOFF_INITIAL = 2.0
 BACKOFF_MAX = 300.0
@@ -190,6 +195,45 @@ class OfficeClient:
         if r.status_code not in (200, 201, 204):
             raise OfficeUnavailable(f"the office server answered {r.status_code}", code="office_unreachable")
 
+    def own_log(self, name: str, birth_date: str) -> tuple[list[dict], dict]:
+        """The exchange log of the person whose card the kiosk just read, from the office (which
+        logs showing it): `core.exchange_view.detail` dicts, oldest first, and the office's chain
+        head. Name and birth date go in the body, never in the URL. Raises OfficeUnavailable."""
+        answer = self._post_json(OWN_LOG_PATH, {"name": name, "birth_date": birth_date})
+        entries, head = answer.get("entries"), answer.get("head")
+        if not (isinstance(entries, list) and all(isinstance(e, dict) for e in entries) and isinstance(head, dict)
+                and isinstance(head.get("seq"), int) and isinstance(head.get("entry_hash"), str)):
+            raise OfficeUnavailable("the office server's answer was not a log", code="office_unreachable")
+        return [detail(e) for e in entries], {"seq": head["seq"], "entry_hash": head["entry_hash"]}
+
+    def report_log_print(self, name: str, birth_date: str, entry: dict) -> None:
+        """Tell the office that this kiosk printed a person's own log (its `log_print` entry).
+        Raises OfficeUnavailable."""
+        self._post_json(OWN_LOG_PATH + "/printed", {"name": name, "birth_date": birth_date, "exchange": {
+            k: entry[k] for k in ("counterparty", "at", "payload_sha256", "result")}})
+
+    def _post_json(self, path: str, body: dict) -> dict:
+        """A call about a person (the body carries the kiosk's id); the office's JSON answer, if any."""
+        import requests
+
+        try:
+            r = requests.post(self.config.kiosk.office_server_url.rstrip("/") + path, timeout=TIMEOUT_SECONDS,
+                              json={"kiosk_id": self.config.kiosk.kiosk_id, **body},
+                              headers={"Authorization": f"Bearer {kiosk_device_token(self.config)}"})
+        except requests.RequestException as e:
+            raise OfficeUnavailable(f"the office server could not be reached ({type(e).__name__})") from None
+        if r.status_code not in (200, 204):
+            raise OfficeUnavailable(f"the office server answered {r.status_code}", code="office_unreachable")
+        if r.status_code == 204:
+            return {}
+        try:
+            answer = r.json()
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise OfficeUnavailable("the office server's answer was not JSON", code="office_unreachable")
+        return answer
+
     def call_help(self, screen: str) -> None:
         """A visitor asks for staff: told to the office at once (the counter's queue shows it)."""
         self._post(HELP_PATH, {"screen": screen})
@@ -306,6 +350,89 @@ def receive_rating():
                           office=config.kiosk.office)
     except satisfaction.RatingRefused as e:
         return _problem(400, e.code)
+    return "", 204
+
+
+def own_log_limiter():
+    from flask import current_app
+
+    from prereg.ratelimit import TokenBucket  # the one token bucket (prereg's submissions use it too)
+    return current_app.extensions.setdefault("kiosk.own_log_limiter", TokenBucket(OWN_LOG_PER_MINUTE))
+
+
+def _person_request():
+    """The checks of both exchange-log routes: the device token, the body's kiosk (the token's own),
+    the kiosk's allowance, and a name and birth date. (kiosk id, body, name, birth date) or an answer."""
+    from datetime import date
+
+    from core.japanese import normalise_name
+    from web import get_config, json_body
+
+    auth = request.headers.get("Authorization", "")
+    owner = kiosk_of_token(kiosk_device_token(get_config()), auth[7:]) if auth.startswith("Bearer ") else None
+    if owner is None:
+        return _problem(401, "unauthorized")
+    kiosk_id = owner[0]
+    body = json_body()
+    if not isinstance(body, dict):
+        return _problem(400, "bad_request")
+    if body.get("kiosk_id") != kiosk_id:
+        return _problem(403, "wrong_kiosk")
+    wait = own_log_limiter().take(kiosk_id)
+    if wait:
+        return {"error": "rate_limited"}, 429, {"Retry-After": str(int(wait) + 1)}
+    name, birth = body.get("name"), body.get("birth_date")
+    name = normalise_name(name)[:60] if isinstance(name, str) else ""
+    try:
+        birth = date.fromisoformat(birth).isoformat() if isinstance(birth, str) and len(birth) == 10 else None
+    except ValueError:
+        birth = None
+    if not name or birth is None:
+        return _problem(400, "bad_person")
+    return kiosk_id, body, name, birth
+
+
+@api_bp.post("/exchange-log")
+@_csrf_exempt
+def answer_own_log():
+    """The exchange log of the person whose card a kiosk PC just read: their entries as
+    core.exchange_view.detail dicts, and showing them logged (purpose `disclosure`); `head` is the
+    office's chain head for the printed page. The name and birth date come in the body (never the
+    URL); a few a minute per kiosk."""
+    from core import exchange_log as xlog
+    from core.services.disclosure import disclose_own_log
+    from web import get_config, get_db
+
+    asked = _person_request()
+    if not isinstance(asked[0], str):
+        return asked
+    kiosk_id, _body, name, birth = asked
+    db = get_db()
+    entries = disclose_own_log(db, get_config(), actor=f"kiosk:{kiosk_id}", name=name, birth_date=birth)
+    head = xlog.head(db)
+    return {"entries": entries, "head": {"seq": head["seq"], "entry_hash": head["entry_hash"]}}
+
+
+@api_bp.post("/exchange-log/printed")
+@_csrf_exempt
+def receive_log_print():
+    """A kiosk PC printed a person's own log for them: the office's log gets the `log_print` entry.
+    Body: kiosk_id, name, birth_date, and `exchange` {counterparty "printer:<queue>", at, payload_sha256, result}."""
+    from core.services.disclosure import log_reported_log_print
+    from web import get_config, get_db
+
+    asked = _person_request()
+    if not isinstance(asked[0], str):
+        return asked
+    kiosk_id, body, name, birth = asked
+    e = body.get("exchange")
+    texts = {k: e.get(k) for k in ("counterparty", "at", "payload_sha256", "result")} if isinstance(e, dict) else {}
+    if not (all(isinstance(v, str) for v in texts.values()) and len(texts) == 4
+            and str(texts["counterparty"]).startswith("printer:") and len(str(texts["counterparty"])) <= 40
+            and re.fullmatch(r"[0-9a-f]{64}", str(texts["payload_sha256"]))
+            and re.fullmatch(r"ok|error:[a-z_]{1,30}", str(texts["result"])) and len(str(texts["at"])) <= 40):
+        return _problem(400, "bad_exchange")
+    log_reported_log_print(get_db(), get_config(), kiosk_id=kiosk_id, name=name, birth_date=birth, **texts)
     return "", 204
 
 

@@ -349,6 +349,72 @@ def card_clerk(v):
     return render_template("kiosk/clerk.html", visit=v, screen="card_clerk", reason=reason, error=None)
 
 
+# --- the visitor's own exchange log ("who used my information") --------------------------------
+
+OWN_LOG_PAGE_SIZE = 2      # entries a screen: large type, turned by touch, never a small scroll
+
+
+def _own_log_rows(v: flow.Visit):
+    """The rows of the visit's card-read person, newest first; (None, code) when refused."""
+    from core.exchange_view import rows
+    from core.site import current_site
+    from kiosk.office import OfficeUnavailable
+
+    try:
+        shown = hub().own_log(v)
+    except OfficeUnavailable as e:
+        log.warning("the office could not give a person's log: %s", e.code)
+        return None, "own_log_unreachable"
+    except MadoguchiError as e:
+        return None, e.code
+    return rows(shown, hub().catalogue, lang(), current_site()), None
+
+
+def _own_log_page(v: flow.Visit, *, printed: bool = False, print_error: str | None = None):
+    from web.exchange_words import HEADERS, texts
+
+    found, refused = _own_log_rows(v)
+    if found is None:
+        v.screen = "own_log"
+        status = 403 if refused == "own_log_needs_card" else 503
+        return render_template("kiosk/own_log.html", visit=v, screen="own_log", error=refused, entries=None,
+                               page=1, pages=1), status
+    pages = max(1, math.ceil(len(found) / OWN_LOG_PAGE_SIZE))
+    page = min(max(parse_typed_number(request.args.get("page", ""), max_digits=4) or 1, 1), pages)
+    shown = found[(page - 1) * OWN_LOG_PAGE_SIZE:page * OWN_LOG_PAGE_SIZE]
+    body, status = screen(v, "own_log", "kiosk/own_log.html", entries=[texts(r) for r in shown], headers=HEADERS,
+                          page=page, pages=pages, total=len(found), printed=printed, print_error=print_error)
+    return body, 503 if print_error else status
+
+
+@bp.get("/my-log")
+@with_visit
+def own_log(v):
+    """The log of the person whose card this visit read: only them, never a name typed or sent."""
+    return _own_log_page(v)
+
+
+@bp.post("/my-log/print")
+@with_visit
+def own_log_print(v):
+    """The visitor's own log on the kiosk's printer, in Japanese (the office's paper)."""
+    from flask_babel import lazy_gettext
+
+    from web.exchange_words import printed_log
+
+    found, refused = _own_log_rows(v)
+    if found is None:
+        return _own_log_page(v)
+    pdf = printed_log(hub().own_log(v), name=v.card.fields["name"], birth_date=v.card.fields["birth_date"],
+                      where=lazy_gettext("the counter kiosk"), head=v.own_log_head)
+    try:
+        hub().print_own_log(v, pdf)
+    except MadoguchiError as e:
+        log.warning("the person's log could not be printed: %s", e.code)
+        return _own_log_page(v, print_error=e.code)
+    return _own_log_page(v, printed=True)
+
+
 # --- procedures ------------------------------------------------------------------------------
 
 @bp.route("/purpose", methods=["GET", "POST"])

@@ -282,7 +282,8 @@ def test_the_printed_log_of_a_variant_name_lists_the_entries(clerk_client, db, c
     assert r.headers["Content-Type"] == "application/pdf"
     with pdfplumber.open(io.BytesIO(r.data)) as pdf:
         text = pdf.pages[0].extract_text()
-    assert "記録はありません" not in text and xlog.PURPOSES["clerk_view"] in text
+        kinds = [(row[-1] or "").replace("\n", "") for row in pdf.pages[0].extract_tables()[-1]]
+    assert "記録はありません" not in text and "閲覧（職員が申請内容を確認しました）" in kinds
     assert "髙﨑" in text          # named as the application writes it
     last = list(xlog.entries(db))[-1]
     assert last["purpose"] == "log_print"
@@ -322,7 +323,7 @@ def test_every_log_shows_japans_time(clerk_client, db, config):
     r = post(clerk_client, "/counter/exchange-log/person/print", {"name": "山田 太郎", "birth_date": "1985-04-01"})
     with pdfplumber.open(io.BytesIO(r.data)) as pdf:
         table = [[(cell or "").replace("\n", "") for cell in row] for row in pdf.pages[0].extract_tables()[-1]]
-    assert [row[0] for row in table[1:3]] == ["2026年01月02日00:30"] * 2
+    assert [row[2] for row in table[-2:]] == ["2026-01-0200:30"] * 2        # pdfplumber drops the space
 
 
 # --- the queue ------------------------------------------------------------------------------------
@@ -361,5 +362,6 @@ def test_the_printed_log_names_a_corrected_field_but_never_its_value(clerk_clien
              {"name": app.data["name"], "birth_date": app.data["birth_date"]})
     with pdfplumber.open(io.BytesIO(r.data)) as pdf:
         text = pdf.pages[0].extract_text()
-        purposes = [(row[3] or "").replace("\n", "") for row in pdf.pages[0].extract_tables()[-1]]
-    assert xlog.PURPOSES["correction"] + "（電話番号（日中の連絡先））" in purposes and "5555" not in text
+        rows = [[(c or "").replace("\n", "") for c in row] for row in pdf.pages[0].extract_tables()[-1]]
+    assert ["電話番号（日中の連絡先）", "訂正（職員が申請内容を訂正しました）"] in [row[6:] for row in rows]
+    assert "5555" not in text

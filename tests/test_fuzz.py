@@ -338,6 +338,8 @@ def other_json_apis(env) -> list[tuple[str, str, dict, dict]]:
         "sources": {"name": "card"}, "reception_number": "K-004"},
         "exchanges": [{"purpose": "print", "counterparty": "printer", "at": "2026-11-02T01:03:00+00:00"}]}
     return [("POST", "/kiosk/api/v1/applications", kiosk_auth, upload),
+            ("POST", "/kiosk/api/v1/exchange-log", kiosk_auth,
+             {"kiosk_id": "kiosk-7", "name": "山田　太郎", "birth_date": "1980-05-17"}),
             ("POST", "/counter/api/v1/records/ack", {"Authorization": f"Bearer {PULL_KEY}"},
              {"idempotency_keys": ["x"]})]
 

@@ -68,6 +68,11 @@ MESSAGES: dict[str, Any] = {
     "printed_not_recorded": lazy_gettext("The form was printed, but the print could not be recorded."
                                          " Do not print it again: please ask a member of staff."),
     "print_failed": lazy_gettext("The form could not be printed."),
+    # the person's own exchange log (the kiosk's "who used my information")
+    "own_log_needs_card": lazy_gettext("Your records can be shown only after your own card has been read at"
+                                       " this kiosk. Put your card on the reader and start again."),
+    "own_log_unreachable": lazy_gettext("The city office's system cannot be reached just now, so your records"
+                                        " cannot be shown. Please ask at the counter."),
     # anything else
     "error": lazy_gettext("Something went wrong. Please ask a member of staff."),
 }

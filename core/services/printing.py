@@ -132,6 +132,32 @@ def print_application(db: sqlite_utils.Database, config, app: Application, *, ac
     return result
 
 
+LOG_JOB_TITLE = "madoguchi exchange log"
+
+
+def print_log(db: sqlite_utils.Database, config, *, actor: str, printer: Printer, pdf: bytes,
+              person: xlog.Person, logged: Callable[[dict[str, Any]], None] | None = None) -> PrintedJob:
+    """Print a person's own exchange log for them (`pdf`: printing.log_pdf) and log handing it over
+    (purpose `log_print`, counterparty `printer:<queue>`, about `person`). A failed job is logged
+    `error:<code>` when it may have reached the print service, as a form's is, and re-raised.
+    `logged(entry)` hears the entry written (a kiosk PC re-tells it to the office)."""
+    try:
+        result = printer.print_pdf(pdf, LOG_JOB_TITLE)
+    except MadoguchiError as e:
+        if reached_print_service(e):
+            queue = e.details.get("queue") or printer.name
+            entry = xlog.append(db, config, actor=actor, counterparty=f"printer:{queue}", purpose="log_print",
+                                application_id=None, payload=pdf, result=f"error:{e.code}", person=person)
+            if logged is not None:
+                logged(entry)
+        raise
+    entry = xlog.append(db, config, actor=actor, counterparty=f"printer:{result.queue or printer.name}",
+                        purpose="log_print", application_id=None, payload=pdf, person=person)
+    if logged is not None:
+        logged(entry)
+    return result
+
+
 def record_unrecorded_print(db: sqlite_utils.Database, config, app: Application, *, save: bool = True,
                             logged: Logged | None = None) -> PrintedJob | None:
     """Record a print of `app` that came out earlier without its record (None if there is none).

@@ -181,6 +181,12 @@ class ApplicationStore:
             "SELECT id, reception_number FROM applications WHERE id IN (SELECT value FROM json_each(?))",
             [json.dumps(list(application_ids))])}
 
+    def procedures_of(self, application_ids: Iterable[str]) -> dict[str, builtins.list[str]]:
+        """{application id: its procedure ids} for those of `application_ids` that exist."""
+        return {r["id"]: json.loads(r["procedures"] or "[]") for r in self.db.query(
+            "SELECT id, procedures FROM applications WHERE id IN (SELECT value FROM json_each(?))",
+            [json.dumps(list(application_ids))])}
+
     def ids_with_reception_number(self, number: str, start: datetime, end: datetime) -> builtins.list[str]:
         """Ids of applications created in [start, end) with this reception number, newest first
         (numbers count again every day)."""
