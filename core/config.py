@@ -95,6 +95,7 @@ class BackendConfig:
 class RetentionConfig:
     prereg_days: int = 30
     purge_interval_minutes: int = 60
+    progress_days: int = 30
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ class LanguagesConfig:
 @dataclass(frozen=True)
 class PreregConfig:
     server_url: str = ""
+    public_url: str = ""
     submissions_per_minute: int = 20
     max_field_length: int = 200
 

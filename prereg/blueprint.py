@@ -9,12 +9,15 @@ from flask import Blueprint, Flask
 from web.errors import redacted_traceback
 
 bp = Blueprint("prereg", __name__, template_folder="templates", static_folder="static")
+# The status page's short URL at the server's root (core.progress.STATUS_PATH): the QR's URL stays small.
+short = Blueprint("prereg_short", __name__)
 log = logging.getLogger("madoguchi.prereg")
 
 
 def init_app(app: Flask) -> None:
     """Called by the app factory: the purge timer runs while `madoguchi serve` serves."""
     from web import add_service
+    app.register_blueprint(short)
     add_service(app, start_purge_timer)
 
 
@@ -29,9 +32,10 @@ def start_purge_timer(app: Flask):
     def run():
         while True:
             try:
-                sealed_n, drafts_n = purge_all(config)
-                if sealed_n or drafts_n:
-                    log.info("purged %d expired pre-registrations and %d stale drafts", sealed_n, drafts_n)
+                sealed_n, drafts_n, progress_n = purge_all(config)
+                if sealed_n or drafts_n or progress_n:
+                    log.info("purged %d expired pre-registrations, %d stale drafts and %d progress steps",
+                             sealed_n, drafts_n, progress_n)
             except Exception as e:  # keep serving; try again next time
                 log.error("purge failed: %s", redacted_traceback(e))
             if stop.wait(interval):
