@@ -82,9 +82,11 @@ from counter import admin, auth, calling, exchange, layout_editor, views  # noqa
 
 
 def init_app(app):
-    """The core system's PULL API beside the clerk screens, and the forwarding worker
-    (a service: it runs under `madoguchi serve`)."""
+    """The core system's PULL API beside the clerk screens, the forwarding worker and the
+    worker pushing progress to the resident's status page (services: they run under `madoguchi serve`)."""
+    from core import progress
     from counter import forwarding, pull_api
 
     app.register_blueprint(pull_api.bp, url_prefix="/counter/api/v1")
     add_service(app, forwarding.start_service)
+    add_service(app, progress.start_service)
