@@ -252,7 +252,7 @@ def accept(db: sqlite_utils.Database, body: Any) -> bool:
     if not isinstance(body, dict):
         raise PushRefused("a push is a JSON object", field="body")
     app_id, seq, step, at, sealed = (body.get(k) for k in ("application_id", "seq", "step", "at", "sealed"))
-    if not is_application_id(app_id):
+    if not isinstance(app_id, str) or not is_application_id(app_id):
         raise PushRefused("not an application id", field="application_id")
     if not isinstance(seq, int) or isinstance(seq, bool) or not 0 < seq < 1_000_000:
         raise PushRefused("seq must be a positive integer", field="seq")

@@ -17,9 +17,16 @@ from core.application import Application, Source, State, new_application_id, utc
 from core.keys import office_api_key
 from core.services import casework
 from core.services.prereg import open_preregistration
-from core.store.applications import ApplicationStore
-from core.tokens import (TokenError, decode_status_token, decode_token, encode_status_token, encode_token,
-                         looks_like_token, token_in)
+from core.store.applications import ApplicationStore, ConcurrentUpdate
+from core.tokens import (
+    TokenError,
+    decode_status_token,
+    decode_token,
+    encode_status_token,
+    encode_token,
+    looks_like_token,
+    token_in,
+)
 from tests.test_sealed import FORM
 
 DATA = {k: v for k, v in FORM.items() if k != "procedures"}
@@ -94,10 +101,11 @@ def test_each_state_change_records_a_push_in_its_transaction_and_the_kiosk_app_g
     rows = list(db.query("SELECT seq, step FROM progress_queue WHERE application_id = ? ORDER BY seq", [app.id]))
     assert [(r["seq"], r["step"]) for r in rows] == [(1, "received"), (2, "printed")]
     # a save that fails (someone else changed it) records no push either
-    stale = ApplicationStore(db).get(app.id)
-    stale.version -= 1
+    stale, fresh = ApplicationStore(db).get(app.id), ApplicationStore(db).get(app.id)
+    fresh.note("clerk:sato", "printed", reason="reprint")
+    ApplicationStore(db).save(fresh)
     stale.transition(State.REJECTED, "clerk:sato")
-    with pytest.raises(Exception):
+    with pytest.raises(ConcurrentUpdate):
         ApplicationStore(db).save(stale)
     assert progress.queued(db) == 2
     assert progress.deliver_pending(db, config) == 2 and progress.queued(db) == 0
@@ -178,7 +186,8 @@ def test_a_rejection_tells_what_to_bring_and_the_note_and_refuses_unknown_codes(
     progress.deliver_pending(db, config)
     found = progress.progress_of(db, app.id, progress.key_for(db, app.id))
     assert found.current == "rejected"
-    assert found.detail["bring"] == ["moving_out_certificate", "seal"] and found.detail["note"] == "平日に お越しください"
+    assert found.detail["bring"] == ["moving_out_certificate", "seal"]
+    assert found.detail["note"] == "平日に お越しください"
     assert [e["purpose"] for e in found.detail["entries"]] == ["reject"]
 
 
@@ -255,3 +264,16 @@ def test_the_push_api_needs_the_office_key_and_keeps_each_seq_once(client, db, c
     assert client.post("/prereg/api/v1/progress", data="[", headers=auth,
                        content_type="application/json").status_code == 400
     assert steps_of(db, app.id) == ["received"]
+
+
+def test_the_done_page_links_to_the_status_page_of_its_token(walker, db):
+    from tests.test_prereg_flow import CERT_ANSWERS, answer_all, start
+    start(walker)
+    answer_all(walker, CERT_ANSWERS)
+    walker.post({})
+    assert walker.at() == "/prereg/done"
+    [link] = re.findall(r'class="status-link" href="(/prereg/s/[^"]+)"', walker.page)
+    app_id = next(db.query("SELECT id FROM sealed_applications"))["id"]
+    assert decode_token(token_in(link))[0] == app_id
+    page = walker.client.get(link)
+    assert page.status_code == 200 and "申請は送信されましたが" in page.get_data(as_text=True)
