@@ -409,12 +409,12 @@ class Hub:
         """The 受付票's values: the reception number, the procedures, the time, and the QR of the
         status page. The QR holds a status token (MDGS1) for a pre-registration too: under the key
         derived from the resident's, it opens the same page, but never the answers. A kiosk PC
-        prints no QR: the office makes the application's key (core.progress)."""
+        makes the key in its own database and uploads it with the application (kiosk.office)."""
         from core import progress
         from printing.render import reception_slip
         status_url = None
         base = self.config.prereg.public_url or visit.status_base
-        if not self.office_mode and base:
+        if base:
             db = self._db()
             try:
                 status_url = progress.status_url(base, progress.status_token(db, app.id))
