@@ -21,7 +21,7 @@ kept here (table `progress_keys`, office side), and printed on the kiosk's slip 
 
 Delivery: with `[prereg].server_url` empty the prereg side is this database and a push is moved
 from the queue (`progress_queue`, office side) into `progress_steps` directly; otherwise the
-worker (`start_service`, under `madoguchi serve`) posts each to `POST /prereg/api/v1/progress`
+worker (`run`, a service of the counter under `madoguchi serve`) posts each to `POST /prereg/api/v1/progress`
 with the office API key, retrying with backoff, so a prereg server that is down loses nothing.
 `accept` (the prereg side) keeps every seq once: a replay or an older push never replaces the
 state of a newer one (the status page shows the highest seq).
@@ -35,7 +35,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import random
 import secrets
 import threading
 from collections.abc import Callable, Iterable
@@ -333,9 +332,9 @@ def deliver_pending(db: sqlite_utils.Database, config, *, send: Send | None = No
         try:
             send(push_body(db, row))
         except Exception as e:   # the type only: nothing of the application goes to the log
-            wait = min(float(config.backend.backoff_max_seconds),
-                       float(config.backend.backoff_initial_seconds) * 2 ** min(row["attempts"], 20))
-            wait *= random.uniform(0.8, 1.2)
+            from core.outbox import backoff_seconds
+            wait = backoff_seconds(row["attempts"] + 1, float(config.backend.backoff_initial_seconds),
+                                   float(config.backend.backoff_max_seconds))
             with write(db):
                 db.execute("UPDATE progress_queue SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?"
                            " WHERE id = ?", [iso(now + timedelta(seconds=wait)), type(e).__name__, row["id"]])
@@ -369,29 +368,17 @@ def post_push(config, body: dict[str, Any], *, timeout: float = 10.0) -> None:
         raise PushFailed(f"the prereg server answered {r.status_code}")
 
 
-def start_service(app) -> Callable[[], None]:
-    """`web.add_service` hook (office side): a thread delivering pushes while the server runs."""
+def run(config, stop: threading.Event, *, every: float = 1.0) -> None:
+    """The office's delivery loop (counter.blueprint runs it as a service under `madoguchi serve`)."""
     from core.store.db import open_from_config
 
-    config = app.config["MADOGUCHI"]
-    stop = threading.Event()
-
-    def run():
-        db = open_from_config(config)
-        try:
-            while not stop.is_set():
-                try:
-                    deliver_pending(db, config)
-                except Exception as e:   # keep serving; try again on the next round
-                    log.error("progress delivery failed: %s", type(e).__name__)
-                stop.wait(1.0)
-        finally:
-            db.conn.close()
-
-    thread = threading.Thread(target=run, name="madoguchi-progress", daemon=True)
-    thread.start()
-
-    def stop_service():
-        stop.set()
-        thread.join(15)
-    return stop_service
+    db = open_from_config(config)
+    try:
+        while not stop.is_set():
+            try:
+                deliver_pending(db, config)
+            except Exception as e:   # keep serving; try again on the next round
+                log.error("progress delivery failed: %s", type(e).__name__)
+            stop.wait(every)
+    finally:
+        db.conn.close()

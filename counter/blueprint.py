@@ -25,7 +25,7 @@ from counter.labels import (
     staff_languages,
     tr,
 )
-from web import add_service
+from web import add_service, background_service
 from web.errors import error_response
 
 bp = Blueprint("counter", __name__, template_folder="templates", static_folder="static")
@@ -84,9 +84,16 @@ from counter import admin, auth, calling, exchange, layout_editor, views  # noqa
 def init_app(app):
     """The core system's PULL API beside the clerk screens, the forwarding worker and the
     worker pushing progress to the resident's status page (services: they run under `madoguchi serve`)."""
-    from core import progress
     from counter import forwarding, pull_api
 
     app.register_blueprint(pull_api.bp, url_prefix="/counter/api/v1")
     add_service(app, forwarding.start_service)
-    add_service(app, progress.start_service)
+    add_service(app, start_progress_service)
+
+
+def start_progress_service(app):
+    """`web.add_service` hook: push each state change to the resident's status page (core.progress)."""
+    from core import progress
+
+    config = app.config["MADOGUCHI"]
+    return background_service("madoguchi-progress", lambda stop: progress.run(config, stop), join_seconds=15.0)

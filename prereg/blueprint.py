@@ -22,14 +22,14 @@ def init_app(app: Flask) -> None:
 
 
 def start_purge_timer(app: Flask):
-    """Purge expired pre-registrations and stale drafts every [retention].purge_interval_minutes."""
+    """Purge expired pre-registrations, stale drafts and old progress every [retention].purge_interval_minutes."""
     from prereg.cli import purge_all
+    from web import background_service
 
     config = app.config["MADOGUCHI"]
     interval = max(60.0, config.retention.purge_interval_minutes * 60.0)
-    stop = threading.Event()
 
-    def run():
+    def run(stop: threading.Event):
         while True:
             try:
                 sealed_n, drafts_n, progress_n = purge_all(config)
@@ -41,13 +41,7 @@ def start_purge_timer(app: Flask):
             if stop.wait(interval):
                 return
 
-    thread = threading.Thread(target=run, name="prereg-purge", daemon=True)
-    thread.start()
-
-    def stop_timer():
-        stop.set()
-        thread.join(5)
-    return stop_timer
+    return background_service("prereg-purge", run)
 
 
 from prereg import api, views  # noqa: E402,F401  (routes register on bp)
