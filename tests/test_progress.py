@@ -277,3 +277,13 @@ def test_the_done_page_links_to_the_status_page_of_its_token(walker, db):
     assert decode_token(token_in(link))[0] == app_id
     page = walker.client.get(link)
     assert page.status_code == 200 and "申請は送信されましたが" in page.get_data(as_text=True)
+
+
+def test_the_kiosk_camera_reads_the_status_url_off_a_phone_as_a_checked_token():
+    from hardware.camera.decode import check_of, decode_frame
+    from hardware.camera.testmedia import Shot, render
+    token = encode_token(new_application_id(), bytes(range(16)))
+    url = progress.status_url("https://madoguchi-shinsei.kakuu-shi.example.jp", token)
+    assert check_of(url) == "valid" and check_of(url[:-1] + ("0" if url[-1] != "0" else "1")) == "invalid"
+    frame = render(url, Shot(qr_width=190.0, roll=8.0, tilt_x=10.0))
+    assert url in decode_frame(frame).texts
