@@ -181,11 +181,14 @@ def _received(db: sqlite_utils.Database, app_id: str) -> bool:
                       [app_id]).fetchone() is not None
 
 
-def prereg_received(db: sqlite_utils.Database, app_id: str, prereg_key: bytes, at: datetime | None = None) -> None:
-    """The office opened a pre-registration: remember its status key and push 受付済 (once)."""
+def prereg_received(db: sqlite_utils.Database, app_id: str, prereg_key: bytes, at: datetime | None = None, *,
+                    push: bool = True) -> None:
+    """The office opened a pre-registration: remember its status key and push 受付済 (once).
+
+    `push=False` on a kiosk PC: it keeps the key for the slip and uploads it; the office pushes."""
     with write(db):
         remember_key(db, app_id, prereg_status_key(prereg_key, app_id))
-        if not _received(db, app_id):
+        if push and not _received(db, app_id):
             record(db, app_id, "received", at or utcnow())
 
 

@@ -129,6 +129,25 @@ def test_opening_a_pre_registration_is_received_once_under_the_derived_key(db, c
     assert [s.step for s in found.steps] == ["received", "printed"] and found.current == "printed"
 
 
+def test_confirmed_and_forwarded_are_pushed_as_the_outbox_moves_the_state(db, config):
+    from core import outbox
+    app = kiosk_application(db, State.PRINTED)
+    outbox.confirm(db, ApplicationStore(db).get(app.id), "clerk:sato")
+    app = ApplicationStore(db).get(app.id)
+    app.transition(State.FORWARDED, "forwarder")
+    ApplicationStore(db).save(app)
+    progress.deliver_pending(db, config)
+    assert steps_of(db, app.id) == ["received", "printed", "confirmed", "forwarded"]
+
+
+def test_a_kiosk_pc_keeps_the_derived_key_but_leaves_the_push_to_the_office(db, config):
+    receipt = sealed.submit(config, db, FORM)
+    pc = config.replace({"kiosk": {"office_server_url": "http://127.0.0.1:9"}})
+    open_preregistration(db, pc, receipt.token, actor="kiosk:kiosk-7")
+    app_id, key = decode_token(receipt.token)
+    assert progress.key_for(db, app_id) == progress.prereg_status_key(key, app_id) and progress.queued(db) == 0
+
+
 def test_a_replay_or_an_older_push_never_overwrites_a_newer_state(db, config):
     app = kiosk_application(db, State.PRINTED)
     rows = list(db.query("SELECT * FROM progress_queue ORDER BY seq"))

@@ -64,5 +64,6 @@ def open_preregistration(db: sqlite_utils.Database, config: Config, token_text: 
     with write(db):
         entry = xlog.append(db, config, actor=actor, counterparty="prereg", purpose="prereg_fetch",
                             application_id=app_id, payload=envelope.form, person=xlog.Person.of(envelope.form))
-        progress.prereg_received(db, app_id, key)   # 受付済 on the resident's status page
+        # 受付済 on the resident's status page (a kiosk PC's office pushes it when the upload arrives)
+        progress.prereg_received(db, app_id, key, push=not config.kiosk.office_server_url)
     return OpenedPrereg(app_id, envelope.form, envelope.lang, logged=entry, guide=envelope.guide)
