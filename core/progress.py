@@ -53,7 +53,7 @@ from sqlite_utils.migrations import Migrations
 from core.application import Application, Event, State, is_application_id, iso, utcnow
 from core.errors import MadoguchiError
 from core.store.db import write
-from core.tokens import KEY_BYTES, STATUS_PREFIX, TokenError
+from core.tokens import KEY_BYTES, STATUS_PREFIX, TokenError, encode_status_token
 
 migrations = Migrations("core.progress")
 log = logging.getLogger("madoguchi.progress")
@@ -193,8 +193,7 @@ def prereg_received(db: sqlite_utils.Database, app_id: str, prereg_key: bytes, a
 
 
 def status_token(db: sqlite_utils.Database, app_id: str) -> str:
-    """The slip's status token (MDGS1) of an application that has a status key."""
-    from core.tokens import encode_status_token
+    """The slip's status token (MDGS1) of an application, under its status key (made now if none)."""
     return encode_status_token(app_id, ensure_key(db, app_id))
 
 
