@@ -26,7 +26,7 @@ MEMBER_QUESTIONS = ("lives_apart",)
 INPUTS = ("digits", "latin", "text")
 FALLBACK_LANGUAGE = "ja"
 # Files of a catalogue folder that are not procedures.
-NON_PROCEDURE_FILES = ("person_fields", "life_events", "navigator")
+NON_PROCEDURE_FILES = ("person_fields", "life_events", "navigator", "things_to_bring")
 
 
 class CatalogueError(MadoguchiError):
@@ -269,6 +269,9 @@ class Catalogue:
         self.relationships = relationships
         self.version = ""   # set by load_catalogue: a hash of the files it was made from
         self.navigator = Navigator({}, {})   # 手続きナビ's rules (core.navigator), set by load_catalogue
+        # What a clerk may ask a resident to bring after a rejection: code → words per language
+        # (things_to_bring.toml; a site's file adds codes or rewords them).
+        self.things_to_bring: dict[str, dict[str, str]] = {}
         self._own_fields: dict[str, FieldDef] = {}
         for proc in procedures.values():
             for f in proc.fields:
@@ -337,6 +340,7 @@ def load_catalogue(dirs: list[Path] | None = None, disabled: tuple[str, ...] = (
     raws: dict[str, tuple[dict, Path]] = {}
     person_path = events_path = None
     navigator_files: list[Path] = []
+    things_to_bring: dict[str, dict[str, str]] = {}
     for d in [BUILTIN_DIR, *(dirs or [])]:
         for path in sorted(Path(d).glob("*.toml")):
             data = path.read_bytes()
@@ -349,6 +353,9 @@ def load_catalogue(dirs: list[Path] | None = None, disabled: tuple[str, ...] = (
                 continue
             if path.name == "navigator.toml":
                 navigator_files.append(path)
+                continue
+            if path.name == "things_to_bring.toml":
+                things_to_bring.update(_things_to_bring(path))
                 continue
             try:
                 raw = tomllib.loads(data.decode("utf-8"))
@@ -418,11 +425,27 @@ def load_catalogue(dirs: list[Path] | None = None, disabled: tuple[str, ...] = (
             life_events[ev.id] = ev
     catalogue = Catalogue(procedures, life_events, person_fields, person.get("relationships", {}))
     catalogue.version = digest.hexdigest()[:16]
+    catalogue.things_to_bring = things_to_bring
     try:
         catalogue.navigator = load_navigator(navigator_files, set(procedures), set(life_events), set(disabled))
     except NavigatorError as e:
         raise CatalogueError(str(e)) from None
     return catalogue
+
+
+def _things_to_bring(path: Path) -> dict[str, dict[str, str]]:
+    try:
+        raw = tomllib.loads(path.read_text("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise CatalogueError(f"{path}: not valid TOML: {e}") from None
+    out = {}
+    for item in raw.get("items", []):
+        code = item.get("code")
+        if not isinstance(code, str) or not code.isidentifier() or len(code) > 40:
+            raise CatalogueError(f"{path}: each item needs a code (letters, digits, _)")
+        _check_languages(item.get("names"), f"{path}: {code}")
+        out[code] = dict(item.get("names") or {})
+    return out
 
 
 @lru_cache(maxsize=8)

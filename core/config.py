@@ -98,6 +98,7 @@ class RetentionConfig:
     prereg_days: int = 30
     purge_interval_minutes: int = 60
     personal_data_days: int = 0
+    progress_days: int = 30
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ class LanguagesConfig:
 @dataclass(frozen=True)
 class PreregConfig:
     server_url: str = ""
+    public_url: str = ""
     submissions_per_minute: int = 20
     max_field_length: int = 200
 

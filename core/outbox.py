@@ -6,6 +6,7 @@ The record format is versioned (`schema`); bump the version when its shape chang
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -137,6 +138,13 @@ def mark_failed(db: sqlite_utils.Database, row_id: int, *, attempts: int, error:
             "UPDATE outbox SET state = 'failed', attempts = ?, last_error = ?, last_attempt_at = ?,"
             " failed_at = ?, leased_until = NULL, lease_owner = NULL WHERE id = ? AND state = 'pending'",
             [attempts, error, iso(at), iso(at), row_id]).rowcount == 1
+
+
+def backoff_seconds(attempts: int, initial: float, maximum: float, rng: random.Random | None = None) -> float:
+    """Exponential backoff with jitter: the n-th retry waits between half and all of
+    initial × 2^(n-1), capped at maximum, so many waiting records do not retry in step."""
+    base = min(maximum, initial * (2.0 ** min(max(0, attempts - 1), 60)))
+    return rng.uniform(base / 2, base) if rng else random.uniform(base / 2, base)
 
 
 def reschedule(db: sqlite_utils.Database, row_id: int, *, attempts: int, error: str, at: datetime,

@@ -18,6 +18,16 @@ QR version 4 with error correction Q, or version 5 with H, and scans from a phon
   characters. QR codes correct their own errors; the check catches a token that was
   typed or copied by hand wrongly, before any request is made.
 
+The status token (``MDGS1:``, same layout and checks) is printed on the kiosk's slip
+(受付票): the application id and the random key of its progress page (core.progress), for an
+application that did not come from a pre-registration.
+
+A QR code may carry either token as the last path segment of a URL (the status page's,
+``https://CITY.EXAMPLE/S/MDGP1:…``), so a phone camera opens the page; `token_in` takes the
+token out of such a text, and every decoder here calls it, so the kiosk and the camera accept
+the URL as they accept the bare token. The host does not matter: the token's own check
+characters decide, and the id and key are then checked as for a bare token.
+
 Why Crockford base32 rather than base45: base45 uses the space character, which
 keyboard-wedge scanners and ``str.strip`` lose at either end, and ``% + /`` that break
 in URLs and shells. Crockford base32 uses digits and capital letters only, reads aloud
@@ -36,6 +46,8 @@ from core.errors import MadoguchiError
 KIND = "MDGP"
 VERSION = 1
 PREFIX = f"{KIND}{VERSION}:"
+STATUS_KIND = "MDGS"     # the slip's status token: an application id and its progress key
+STATUS_PREFIX = f"{STATUS_KIND}{VERSION}:"
 KEY_BYTES = 16
 KEY_CHARS = 26           # ceil(128 / 5)
 CHECK_CHARS = 6          # 30 bits
@@ -45,7 +57,7 @@ MAX_TOKEN_LENGTH = 64    # the promise to the QR code: alphanumeric, version ≤
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _VALUE = {c: i for i, c in enumerate(ALPHABET)}
 _VALUE.update({"I": 1, "L": 1, "O": 0})
-_PREFIX_RE = re.compile(rf"^{KIND}(\d+):")
+_PREFIX_RE = {kind: re.compile(rf"^{kind}(\d+):") for kind in (KIND, STATUS_KIND)}
 # Separators a person may type; never part of a token.
 _IGNORED = re.compile(r"[\s\-]")
 
@@ -72,37 +84,72 @@ def _b32decode(text: str, nbytes: int) -> bytes:
     return (n >> spare).to_bytes(nbytes, "big")
 
 
-def _check(app_id: str, key_text: str) -> str:
-    digest = hashlib.sha256(f"{PREFIX}{app_id}{key_text}".encode("ascii")).digest()
+def _check(prefix: str, app_id: str, key_text: str) -> str:
+    digest = hashlib.sha256(f"{prefix}{app_id}{key_text}".encode("ascii")).digest()
     return _b32encode(digest[:4], 7)[:CHECK_CHARS]
 
 
-def encode_token(app_id: str, key: bytes) -> str:
-    """The token for an application id and its 128-bit key."""
+def _encode(prefix: str, app_id: str, key: bytes) -> str:
     if len(app_id) != ID_LENGTH or any(c not in ALPHABET for c in app_id):
         raise ValueError("not an application id")
     if len(key) != KEY_BYTES:
         raise ValueError(f"the key must be {KEY_BYTES} bytes")
     key_text = _b32encode(key, KEY_CHARS)
-    token = f"{PREFIX}{app_id}{key_text}{_check(app_id, key_text)}"
+    token = f"{prefix}{app_id}{key_text}{_check(prefix, app_id, key_text)}"
     assert len(token) == TOKEN_LENGTH <= MAX_TOKEN_LENGTH
     return token
 
 
+def encode_token(app_id: str, key: bytes) -> str:
+    """The pre-registration token for an application id and its 128-bit key."""
+    return _encode(PREFIX, app_id, key)
+
+
+def encode_status_token(app_id: str, key: bytes) -> str:
+    """The slip's status token for an application id and its 128-bit progress key."""
+    return _encode(STATUS_PREFIX, app_id, key)
+
+
+def token_in(text: str) -> str:
+    """The token in scanned or typed text: the text itself, or the last path segment of a URL
+    (query and fragment dropped). Any host is accepted; the token's own check decides."""
+    if not isinstance(text, str):
+        return text
+    text = text.strip()
+    if "/" in text:
+        text = text.split("#", 1)[0].split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    return text
+
+
 def looks_like_token(text: str) -> bool:
-    """Whether scanned text is meant to be a pre-registration token (of any version)."""
-    return isinstance(text, str) and _IGNORED.sub("", text).upper().startswith(KIND)
+    """Whether scanned text (or a URL holding it) is meant to be a pre-registration token (of any version)."""
+    return isinstance(text, str) and _IGNORED.sub("", token_in(text)).upper().startswith(KIND)
+
+
+def looks_like_status_token(text: str) -> bool:
+    """Whether scanned text (or a URL holding it) is meant to be a slip's status token."""
+    return isinstance(text, str) and _IGNORED.sub("", token_in(text)).upper().startswith(STATUS_KIND)
 
 
 def decode_token(text: str) -> tuple[str, bytes]:
-    """(application id, key) from a token; raises TokenError (malformed, bad_version, bad_checksum).
+    """(application id, key) from a pre-registration token or a URL ending in one; raises
+    TokenError (malformed, bad_version, bad_checksum).
 
     The error messages never repeat the token: it is the key to a person's application.
     """
+    return _decode(KIND, text)
+
+
+def decode_status_token(text: str) -> tuple[str, bytes]:
+    """(application id, progress key) from a status token (or a URL ending in one), as decode_token."""
+    return _decode(STATUS_KIND, text)
+
+
+def _decode(kind: str, text: str) -> tuple[str, bytes]:
     if not isinstance(text, str) or len(text) > 4 * MAX_TOKEN_LENGTH:
         raise TokenError("not a pre-registration token", code="malformed")
-    s = _IGNORED.sub("", text).upper()
-    m = _PREFIX_RE.match(s)
+    s = _IGNORED.sub("", token_in(text)).upper()
+    m = _PREFIX_RE[kind].match(s)
     if not m:
         raise TokenError("not a pre-registration token", code="malformed")
     if int(m.group(1)) != VERSION:
@@ -112,6 +159,6 @@ def decode_token(text: str) -> tuple[str, bytes]:
         raise TokenError("the token has the wrong length or characters", code="malformed")
     body = "".join(ALPHABET[_VALUE[c]] for c in body)  # I, L → 1; O → 0
     app_id, key_text = body[:ID_LENGTH], body[ID_LENGTH:ID_LENGTH + KEY_CHARS]
-    if body[ID_LENGTH + KEY_CHARS:] != _check(app_id, key_text):
+    if body[ID_LENGTH + KEY_CHARS:] != _check(f"{kind}{VERSION}:", app_id, key_text):
         raise TokenError("the token's check characters do not match", code="bad_checksum")
     return app_id, _b32decode(key_text, KEY_BYTES)

@@ -28,7 +28,7 @@ from counter.labels import (
     staff_languages,
     tr,
 )
-from web import add_health_check, add_metrics_hook, add_service, get_db
+from web import add_health_check, add_metrics_hook, add_service, background_service, get_db
 from web.errors import error_response
 from web.periodic import periodic_service
 
@@ -91,7 +91,8 @@ from counter import admin, auth, calling, exchange, layout_editor, views  # noqa
 
 def init_app(app):
     """The core system's PULL API beside the clerk screens, the forwarding worker and the
-    purge of finished applications' personal data (services: they run under `madoguchi serve`)."""
+    purge of finished applications' personal data, and the worker pushing progress to the resident's status page
+    (services: they run under `madoguchi serve`)."""
     from counter import forwarding, pull_api
 
     app.register_blueprint(pull_api.bp, url_prefix="/counter/api/v1")
@@ -100,3 +101,12 @@ def init_app(app):
     config = app.config["MADOGUCHI"]
     add_health_check(app, "outbox", lambda: forwarding.health(get_db(), config))
     add_metrics_hook(app, lambda: forwarding.set_metrics(get_db()))
+    add_service(app, start_progress_service)
+
+
+def start_progress_service(app):
+    """`web.add_service` hook: push each state change to the resident's status page (core.progress)."""
+    from core import progress
+
+    config = app.config["MADOGUCHI"]
+    return background_service("madoguchi-progress", lambda stop: progress.run(config, stop), join_seconds=15.0)

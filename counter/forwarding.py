@@ -45,6 +45,7 @@ from core import exchange_log as xlog
 from core import metrics, outbox
 from core.application import State, utcnow
 from core.errors import ConfigError
+from core.outbox import backoff_seconds
 from core.private_files import create_private, private_folder
 from core.store.applications import ApplicationStore
 from core.store.db import open_from_config, write
@@ -315,13 +316,6 @@ def make_transport(config):
 
 
 # ---------------------------------------------------------------- the worker
-
-def backoff_seconds(attempts: int, initial: float, maximum: float, rng: random.Random = random) -> float:
-    """Exponential backoff with jitter: the n-th retry waits between half and all of
-    initial × 2^(n-1), capped at maximum, so many waiting records do not retry in step."""
-    base = min(maximum, initial * (2.0 ** min(max(0, attempts - 1), 60)))
-    return rng.uniform(base / 2, base)
-
 
 def owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"

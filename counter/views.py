@@ -634,18 +634,27 @@ def reject(app_id):
     app = load_app(app_id)
     if not app.can_move_to(State.REJECTED):
         return _not_rejectable(app.id)
+    things = [{"value": code, "label": text_in(names, g.lang)}
+              for code, names in get_catalogue().things_to_bring.items()]
     if request.method == "GET":
-        return render_template("counter/reject.html", app=app, errors={}, reason="")
+        return render_template("counter/reject.html", app=app, errors={}, reason="", things=things, bring=[],
+                               note="")
+    bring, note = request.form.getlist("bring"), request.form.get("note", "")
     try:
         services.reject(get_db(), get_config(), app, actor=current_clerk().actor,
-                        reason=request.form.get("reason", ""), expected_version=_seen_version())
+                        reason=request.form.get("reason", ""), expected_version=_seen_version(),
+                        bring=bring, note=note)
     except ValidationError as e:
-        reason_error = e.errors[0]
+        errors = {}
+        for err in e.errors:
+            errors.setdefault(err.field, _("Give the reason for rejecting the application.")
+                              if err.code == "reason_required" else
+                              _("Choose only from the list.") if err.code == "unknown_thing_to_bring"
+                              else field_error_message(err))
         reason, _problem = services.checked_reason(request.form.get("reason", ""))
-        return render_template("counter/reject.html", app=app, reason=reason,
-                               errors={"reason": _("Give the reason for rejecting the application.")
-                                       if reason_error.code == "reason_required"
-                                       else field_error_message(reason_error)}), 400
+        return render_template("counter/reject.html", app=app, reason=reason, things=things, note=note[:500],
+                               bring=[b for b in bring if b in get_catalogue().things_to_bring],
+                               errors=errors), 400
     except ConcurrentUpdate:
         return _stale(app.id)
     except TransitionError:

@@ -37,9 +37,10 @@ class Devices:
         return open_scanner(self.config)
 
     # --- printing (printing, hardware.printer) ---
-    def render(self, json_form: dict[str, Any], application_id: str) -> bytes:
+    def render(self, json_form: dict[str, Any], application_id: str, slip: dict[str, str] | None = None) -> bytes:
+        """Every form of the visit, then the slip (受付票) when its values are given."""
         from printing import render_application
-        return render_application(json_form, application_id)
+        return render_application(json_form, application_id, slip=slip)
 
     def printer(self):
         from hardware.printer import open_printer

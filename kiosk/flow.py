@@ -87,6 +87,7 @@ class Visit:
     pdf: bytes | None = None          # the rendered forms, kept for a retry after printer trouble
     print: PrintStatus = field(default_factory=PrintStatus)
     reception_number: str | None = None
+    status_base: str | None = None    # the server as the kiosk reached it (the slip QR without a public_url)
     finished: bool = False            # printed: personal data dropped, only the number stays
     next_steps: list[str] = field(default_factory=list)   # procedure ids, for "where to go next"
     processing: bool = False          # a scanned code is being opened

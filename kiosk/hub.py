@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from core import exchange_log as xlog
 from core import metrics
-from core.application import Application, Source, State, parse_form_code
+from core.application import Application, Source, State, parse_form_code, utcnow
 from core.catalogue import get_catalogue
 from core.errors import MadoguchiError
 from core.navigator import guide_record, recorded_guide
@@ -432,7 +432,7 @@ class Hub:
         app = visit.application
         try:
             if visit.pdf is None:
-                visit.pdf = self.devices.render(app.to_json_form(), app.id)
+                visit.pdf = self.devices.render(app.to_json_form(), app.id, slip=self.slip(visit, app))
             visit.print.state = "printing"
             self.publish(visit.id, {"type": "print", "state": "printing"})
             db = self._db()
@@ -462,6 +462,25 @@ class Hub:
             visit.finish()
         self.publish(visit.id, {"type": "print", "state": "done"})
         self.navigate(visit, "done")
+
+    def slip(self, visit: Visit, app: Application) -> dict[str, str]:
+        """The 受付票's values: the reception number, the procedures, the time, and the QR of the
+        status page. The QR holds a status token (MDGS1) for a pre-registration too: under the key
+        derived from the resident's, it opens the same page, but never the answers. A kiosk PC
+        makes the key in its own database and uploads it with the application (kiosk.office)."""
+        from core import progress
+        from printing.render import reception_slip
+        status_url = None
+        base = self.config.prereg.public_url or visit.status_base
+        if base:
+            db = self._db()
+            try:
+                status_url = progress.status_url(base, progress.status_token(db, app.id))
+            finally:
+                db.conn.close()
+        names = [self.catalogue.get(p).name("ja") for p in app.procedures if p in self.catalogue.procedures]
+        return reception_slip(reception_number=app.reception_number, procedure_names=names,
+                              printed_at=utcnow(), status_url=status_url)
 
     def _print_logged(self, visit: Visit, db, entry: dict[str, Any]) -> None:
         """The print's exchange-log entry (or its error's), in its transaction: a kiosk PC queues

@@ -28,7 +28,7 @@ import sqlite_utils
 from flask import Blueprint, request
 from sqlite_utils.migrations import Migrations
 
-from core import metrics
+from core import metrics, progress
 from core.application import Application, iso, utcnow
 from core.errors import ConfigError, MadoguchiError, ValidationError
 from core.exchange_view import detail
@@ -144,7 +144,11 @@ class OfficeClient:
             waiting = db.execute("SELECT body FROM kiosk_uploads WHERE application_id = ?", [app.id]).fetchone()
             if waiting is not None:
                 exchanges = [*json.loads(waiting[0]).get("exchanges", []), *exchanges]
-            body = json.dumps(upload_body(self.config, app, exchanges), ensure_ascii=False)
+            body_json = upload_body(self.config, app, exchanges)
+            key = progress.key_for(db, app.id)
+            if key is not None:   # the slip's QR was printed with it: the office keeps the same
+                body_json["status_key"] = base64.b64encode(key).decode("ascii")
+            body = json.dumps(body_json, ensure_ascii=False)
             db.execute(
                 "INSERT INTO kiosk_uploads (application_id, body, attempts, next_attempt_at, last_error, created_at)"
                 " VALUES (?, ?, 0, ?, NULL, ?) ON CONFLICT (application_id) DO UPDATE SET body = excluded.body,"

@@ -704,6 +704,7 @@ def print_forms(v):
         return redirect(url_for("kiosk.confirm"))
     if v.print.state == "failed" and not v.print.retryable:
         return redirect(url_for("kiosk.printing"))
+    v.status_base = v.status_base or request.host_url
     h.start_print(v)
     return redirect(url_for("kiosk.printing"))
 

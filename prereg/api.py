@@ -4,6 +4,7 @@
 - GET    /applications/<id>/qr.png  the QR code, for the holder of the token (Authorization: Bearer <token>)
 - DELETE /applications/<id>         withdraw, for the holder of the token
 - GET    /sealed/<id>               the office side's PULL API: the ciphertext (Authorization: Bearer <office API key>)
+- POST   /progress                  the office pushes a state change (core.progress; the office API key)
 - POST   /postal-code               postal code → prefecture, city, town (the wizard's JavaScript uses it)
 
 Tokens and personal data travel only in headers and bodies, never in URLs, so no access
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 
-from core import sealed
+from core import progress, sealed
 from core.catalogue import get_catalogue
 from core.errors import ValidationError
 from core.forms import parse_application
@@ -131,8 +132,15 @@ def qr_png(app_id):
     return png_response(token, download=request.args.get("download") == "1")
 
 
+def public_base() -> str:
+    """The prereg server as phones reach it: [prereg].public_url, else this request's host."""
+    return get_config().prereg.public_url or request.host_url
+
+
 def png_response(token: str, *, download: bool = False, scale: int = 10) -> Response:
-    resp = Response(qr.png(token, scale=scale), mimetype="image/png")
+    """The QR of a token, as the URL of its status page (a phone camera opens it; the kiosk
+    takes the token out of it)."""
+    resp = Response(qr.png(progress.status_url(public_base(), token), scale=scale), mimetype="image/png")
     resp.headers["Cache-Control"] = "no-store"
     if download:
         resp.headers["Content-Disposition"] = 'attachment; filename="madoguchi-qr.png"'
@@ -150,21 +158,43 @@ def withdraw_application(app_id):
     return "", 204
 
 
-@api.get("/sealed/<app_id>")
-def pull_sealed(app_id):
-    """The office side fetches a ciphertext by id; it decrypts with the key from the QR."""
+def office_key_refused():
+    """The 401 answer unless the request carries the office API key (as `Authorization: Bearer`)."""
     auth = request.headers.get("Authorization", "")
     expected = office_api_key(get_config())
     sent = auth[len("Bearer "):].strip() if auth.startswith("Bearer ") else ""
-    if not sent or not hmac.compare_digest(sent.encode(), expected.encode()):
-        resp = jsonify({"error": "unauthorized", "message": "an office API key is required"})
-        resp.headers["WWW-Authenticate"] = 'Bearer realm="madoguchi-office"'
-        return resp, 401
+    if sent and hmac.compare_digest(sent.encode(), expected.encode()):
+        return None
+    resp = jsonify({"error": "unauthorized", "message": "an office API key is required"})
+    resp.headers["WWW-Authenticate"] = 'Bearer realm="madoguchi-office"'
+    return resp, 401
+
+
+@api.get("/sealed/<app_id>")
+def pull_sealed(app_id):
+    """The office side fetches a ciphertext by id; it decrypts with the key from the QR."""
+    refused = office_key_refused()
+    if refused:
+        return refused
     try:
         record = sealed.fetch(get_db(), app_id)
     except TokenError as e:
         return jsonify({"error": e.code, "message": str(e)}), TOKEN_STATUS.get(e.code, 404)
     return jsonify(sealed.record_to_json(record))
+
+
+@api.post("/progress")
+@csrf_exempt
+def push_progress():
+    """The office pushes a state change (core.progress): 201 kept, 200 kept already, 422 refused."""
+    refused = office_key_refused()
+    if refused:
+        return refused
+    try:
+        kept = progress.accept(get_db(), json_body())
+    except progress.PushRefused as e:
+        return jsonify({"error": e.code, "field": e.details.get("field"), "message": str(e)}), 422
+    return jsonify({"kept": kept}), 201 if kept else 200
 
 
 @api.post("/postal-code")

@@ -64,3 +64,17 @@ def member_line(m: dict[str, Any]) -> str:
 def procedure_names(procs: list[str]) -> list[str]:
     cat = get_catalogue()
     return [cat.get(p).name(lang()) for p in procs if p in cat.procedures]
+
+
+def step_label(step: str) -> str:
+    """The words for a step of an application's progress (core.progress)."""
+    return {"received": _("Received"), "printed": _("Forms printed"), "confirmed": _("Checked by the clerk"),
+            "forwarded": _("Sent to the city's records system"), "rejected": _("Sent back"),
+            "cancelled": _("Cancelled")}.get(step, step)
+
+
+def japan_time(dt) -> str:
+    """A date and time in Japan's time (whatever the server's zone), the date in the page's language."""
+    from core.clock import in_japan
+    local = in_japan(dt)
+    return f"{format_date(local.date(), 'long')} {local:%H:%M}"

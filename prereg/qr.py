@@ -1,4 +1,4 @@
-"""The QR code image of a token."""
+"""The QR code image of a token (or of the status URL holding it)."""
 from __future__ import annotations
 
 import io
@@ -6,10 +6,10 @@ import io
 import segno
 
 
-def png(token: str, *, scale: int = 10, border: int = 4) -> bytes:
-    """PNG of the token's QR code: alphanumeric mode, error correction Q (a phone screen may
+def png(text: str, *, scale: int = 10, border: int = 4) -> bytes:
+    """PNG of the QR code of a token or its upper-case URL: alphanumeric mode, error correction Q (a phone screen may
     be scratched or glaring), 4 modules of quiet zone as the standard asks."""
-    qr = segno.make(token, error="q", micro=False, boost_error=False)
+    qr = segno.make(text, error="q", micro=False, boost_error=False)
     out = io.BytesIO()
     qr.save(out, kind="png", scale=scale, border=border)
     return out.getvalue()

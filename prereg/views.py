@@ -15,18 +15,18 @@ from flask import abort, redirect, render_template, request, session, url_for
 from flask_babel import format_date
 from flask_babel import gettext as _
 
-from core import satisfaction, sealed
+from core import progress, satisfaction, sealed
 from core.catalogue import MEMBER_QUESTIONS, NAME_PARTS, FieldDef, get_catalogue, text_in
 from core.errors import FieldError, ValidationError
 from core.forms import MAX_HOUSEHOLD, notices
 from core.japanese import format_postal_code, lookup_postal_code
 from core.navigator import guide_record
-from core.tokens import TokenError
+from core.tokens import TokenError, decode_status_token, decode_token, looks_like_status_token
 from prereg import drafts, widgets
 from prereg.api import png_response, retry_after, submit_form
-from prereg.blueprint import bp
+from prereg.blueprint import bp, short
 from prereg.flow import OTHER_EVENT, Flow
-from prereg.labels import display, lang, member_line, procedure_names
+from prereg.labels import display, japan_time, lang, member_line, procedure_names, step_label
 from web import get_config, get_db
 from web.city import places_in_every_office
 from web.messages import era_options, field_error, yes_no_options
@@ -456,7 +456,8 @@ def done_context() -> dict[str, Any] | None:
                 bring.append(item)
     offices, elsewhere = places_in_every_office([p.id for p in procs], cat)
     expires = datetime.fromisoformat(done["expires_at"])
-    return {"app_id": done["id"], "procedures": [p.name(lang()) for p in procs], "bring": bring,
+    return {"app_id": done["id"], "status_url": url_for("prereg.status", token=done["token"]),
+            "procedures": [p.name(lang()) for p in procs], "bring": bring,
             "offices": offices, "elsewhere": elsewhere, "expires": format_date(expires.date(), "long"),
             "days": get_config().retention.prereg_days,
             "fee": sum(p.fee for p in procs) > 0}
@@ -516,6 +517,69 @@ def withdraw():
     if not done:
         return redirect(url_for("prereg.index"))
     return render_template("prereg/withdraw.html", back=url_for("prereg.done"))
+
+
+# --- the status page (進捗) ---------------------------------------------------------------
+
+@bp.get("/s/<token>")
+def status(token):
+    return status_page(token)
+
+
+@short.get("/S/<token>")
+@short.get("/s/<token>")
+def short_status(token):
+    return status_page(token)
+
+
+def status_page(token: str):
+    """An application's progress, opened with the prereg token (MDGP1) or the slip's (MDGS1).
+
+    The URL holds the key, so the page is never cached nor sent on as a referrer; an unknown
+    id, a wrong key or a bad token is the same 404, in the page's language."""
+    config, db = get_config(), get_db()
+    try:
+        if looks_like_status_token(token):
+            app_id, key = decode_status_token(token)
+            prereg_key = None
+        else:
+            app_id, prereg_key = decode_token(token)
+            key = progress.prereg_status_key(prereg_key, app_id)
+        if not config.prereg.server_url:   # the office shares this database: take what it queued
+            progress.deliver_pending(db, config)
+        found = progress.progress_of(db, app_id, key)
+        if found is None:
+            if prereg_key is None:
+                raise TokenError("nothing pushed yet", code="unknown_id")
+            sealed.verify_token(db, token)   # sent, not yet at the office: only its holder sees that
+    except TokenError:
+        return _no_store(render_template("prereg/status.html", unknown=True, page_title=_("Page not found")), 404)
+    return _no_store(render_template("prereg/status.html", unknown=False, **status_context(found)))
+
+
+def status_context(found: progress.Progress | None) -> dict[str, Any]:
+    reached = {s.step: s for s in found.steps} if found else {}
+    current = found.current if found else None
+    ended = current in progress.ENDS
+    rows = []
+    for step in progress.STEPS + ((current,) if ended else ()):
+        if step in reached:
+            mark = "current" if step == current else "done"
+        elif ended:
+            continue   # a step an application sent back or cancelled will not reach
+        else:
+            mark = "pending"
+        rows.append({"step": step, "label": step_label(step), "mark": mark,
+                     "at": japan_time(reached[step].at) if step in reached else None})
+    things = get_catalogue().things_to_bring
+    detail = found.detail if found else {}
+    bring = [text_in(things[c], lang()) if c in things else c for c in detail.get("bring", [])]
+    return {"rows": rows, "sent_only": found is None, "current": current, "bring": bring,
+            "note": detail.get("note"), "page_title": _("Your application's progress")}
+
+
+def _no_store(page, status: int = 200):
+    return page, status, {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 
 @bp.post("/restart")

@@ -24,7 +24,10 @@ from printing.pen import PT, Box, Pen
 # Sources that are not the application's: the day, its id, and the municipality the form goes
 # to (the active site's name and addressee in Japanese; empty, so nothing prints, without a site).
 SPECIAL_SOURCES = {"@today": "date", "@application_id": "text", "@municipality": "text", "@addressee": "text",
-                   "@head_of_household": "text", "@relationship_to_head": "text"}
+                   "@head_of_household": "text", "@relationship_to_head": "text",
+                   # the kiosk's slip (受付票, printing/reception_slip.toml): Ctx.slip's values
+                   "@reception_number": "text", "@procedure_names": "text", "@printed_at": "text"}
+SLIP_SOURCES = ("@reception_number", "@procedure_names", "@printed_at")
 LABEL_STYLE = "gothic"
 
 
@@ -39,6 +42,9 @@ class Ctx:
     today: date
     style: str = "mincho"
     site: Site = field(default_factory=current_site)
+    # The slip's own values (printing.render.reception_slip): reception_number, procedure_names,
+    # printed_at, status_url. Empty on a form.
+    slip: dict[str, str] = field(default_factory=dict)
 
     def field_def(self, name: str) -> FieldDef | None:
         return None if name.startswith("@") else self.catalogue.field(name)
@@ -175,6 +181,8 @@ class Field:
         if self.source == "@relationship_to_head":
             rel = ctx.values.get("relationship_to_head")
             return relationship_word(rel, ctx.values.get("sex")) if rel else None
+        if self.source in SLIP_SOURCES:
+            return ctx.slip.get(self.source[1:])
         return ctx.values.get(self.source)
 
     def draw(self, pen: Pen, ctx: Ctx) -> None:
@@ -784,16 +792,18 @@ CAPTION_H = 4.0          # mm: the caption above a QR code
 
 class QrField(Field):
     """The form's code (MDGF1:<id>) so a clerk opens the record by scanning the paper; the id
-    is printed beneath it for typing. Without an application id: a box marked 見本 (sample)."""
+    is printed beneath it for typing. Without an application id: a box marked 見本 (sample).
+    `content = "status_url"` (the slip): the resident's status page instead, nothing beneath."""
 
     type = "qr"
-    keys = {"caption"}
+    keys = {"caption", "content"}
 
     def parse(self, spec, procedure, catalogue):
         if self.w <= 0:
             raise LayoutError(f"{self.where}: `w` (the code's size) is required")
         self.h = self.h or self.w + 4.0
         self.caption = spec.str("caption", "受付番号")
+        self.content = spec.str("content", "form_code", choices=("form_code", "status_url"))
 
     def extent(self) -> list[Box]:
         return [Box(self.x, self.y - CAPTION_H, self.w, self.h + CAPTION_H)] if self.caption else [self.box]
@@ -808,6 +818,13 @@ class QrField(Field):
                      size=9, align="center", field="qr")
             return
         import segno
+        if self.content == "status_url":
+            url = ctx.slip.get("status_url")
+            if url:   # level Q and a full quiet zone: a phone camera reads it off crumpled paper
+                qr = segno.make(url, error="q", micro=False, boost_error=False, mask=0)
+                module = code_box.w / (len(qr.matrix) + 8)
+                pen.modules(qr.matrix, code_box.x + 4 * module, code_box.y + 4 * module, module)
+            return
         # a fixed mask: choosing the "best" one triples the time, and any mask scans
         qr = segno.make(form_code(ctx.application_id), error="m", micro=False, mask=0)
         n = len(qr.matrix)

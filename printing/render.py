@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import io
 import threading
-from datetime import date
+from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 from reportlab.pdfgen.canvas import Canvas
 
 from core.catalogue import Catalogue, FieldDef, Procedure, get_catalogue
-from core.clock import today_in_japan
+from core.clock import in_japan, today_in_japan
 from core.errors import FieldError
 from core.forms import MAX_HOUSEHOLD, normalise_value
 from printing.errors import LayoutError, MalformedValue, MissingGlyph
 from printing.fields import HOUSEHOLD_KEYS, Ctx, HouseholdField, QrField
 from printing.fonts import initial_font
-from printing.layout import Layout, background_pdf, load_layout
+from printing.layout import Layout, background_pdf, load_layout, parse_layout
 from printing.pdfimport import ImportedPage
 from printing.pen import MM, Box, Pen
 
@@ -45,15 +46,44 @@ def render_form(procedure_id: str, data: dict, application_id: str | None = None
 
 
 def render_application(json_form: dict, application_id: str | None = None, *,
-                       catalogue: Catalogue | None = None, on: date | None = None) -> bytes:
-    """Every form of the visit in one PDF, in the order of `json_form["procedures"]`."""
+                       catalogue: Catalogue | None = None, on: date | None = None,
+                       slip: dict[str, str] | None = None) -> bytes:
+    """Every form of the visit in one PDF, in the order of `json_form["procedures"]`; with
+    `slip` (`reception_slip`'s values), the kiosk's 受付票 as the last page."""
     catalogue = catalogue or get_catalogue()
     if not isinstance(json_form, dict):
         raise MalformedValue("", "not_object", "an application must be a JSON object")
     procs = json_form.get("procedures")
     if not isinstance(procs, list) or not procs or not all(isinstance(p, str) for p in procs):
         raise MalformedValue("procedures", "required", "procedures must list at least one procedure id")
-    return _render(list(dict.fromkeys(procs)), json_form, application_id, catalogue, on or today())
+    return _render(list(dict.fromkeys(procs)), json_form, application_id, catalogue, on or today(), slip)
+
+
+SLIP_LAYOUT = Path(__file__).resolve().parent / "reception_slip.toml"
+
+
+def reception_slip(*, reception_number: str | None, procedure_names: list[str], printed_at: datetime,
+                   status_url: str | None) -> dict[str, str]:
+    """The slip's values: no name, no address (a slip can be lost); the time in Japan."""
+    local = in_japan(printed_at)
+    return {"reception_number": reception_number or "", "procedure_names": "、".join(procedure_names),
+            "printed_at": f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}",
+            "status_url": status_url or ""}
+
+
+def slip_layout(catalogue: Catalogue) -> Layout:
+    """The slip's layout: data, as the forms' are, though no procedure owns it."""
+    key = ("slip", id(catalogue), SLIP_LAYOUT.stat().st_mtime_ns)
+    hit = _slip_cache.get(key)
+    if hit is None:
+        proc = Procedure(id="reception_slip", names={"ja": "受付票"}, form_title={}, description={}, section={},
+                         what_to_bring={}, life_events=(), person_fields=(), card_fills=(),
+                         needs_individual_number=False, fee=0, fields=(), source=SLIP_LAYOUT)
+        hit = _slip_cache[key] = parse_layout(SLIP_LAYOUT, proc, catalogue)
+    return hit
+
+
+_slip_cache: dict[tuple, Layout] = {}
 
 
 def render_layout(layout: Layout, data: dict, application_id: str | None = None, *,
@@ -125,16 +155,18 @@ def _household(value: Any, path: str, catalogue: Catalogue) -> list[dict]:
 # ------------------------------------------------------------------------------ pages
 
 def _render(procedure_ids: list[str], data: dict, application_id: str | None, catalogue: Catalogue,
-            on: date) -> bytes:
+            on: date, slip: dict[str, str] | None = None) -> bytes:
     forms = []
     for pid in procedure_ids:
         layout = load_layout(pid, catalogue)
         forms.append((layout, prepare_values(layout.procedure, data, catalogue)))
-    return _render_forms(forms, application_id, catalogue, on)
+    if slip is not None:
+        forms.append((slip_layout(catalogue), {}))
+    return _render_forms(forms, application_id, catalogue, on, slip)
 
 
 def _render_forms(forms: list[tuple[Layout, dict[str, Any]]], application_id: str | None, catalogue: Catalogue,
-                  on: date) -> bytes:
+                  on: date, slip: dict[str, str] | None = None) -> bytes:
     with _render_lock:
         buf = io.BytesIO()
         first = forms[0][0]
@@ -145,7 +177,7 @@ def _render_forms(forms: list[tuple[Layout, dict[str, Any]]], application_id: st
         c.setCreator("madoguchi")
         names: dict[int, str] = {}
         for layout, values in forms:
-            ctx = Ctx(catalogue, layout.procedure, values, application_id, on, layout.style)
+            ctx = Ctx(catalogue, layout.procedure, values, application_id, on, layout.style, slip=slip or {})
             c.setPageSize((layout.page_w * MM, layout.page_h * MM))
             bg = background_page(layout, catalogue)
             name = names.setdefault(id(bg), f"mdgBackground{len(names)}")

@@ -164,3 +164,19 @@ def test_the_ime_warning_shows_only_while_japanese_input_is_on(office_page, live
     expect(warning).to_be_hidden()
     page.keyboard.press("Enter")                         # and the reception number opens the application
     page.wait_for_url("**/counter/applications/*")
+
+
+def test_the_reject_form_asks_what_to_bring_and_a_note(office_page, live_server, db, clerks, output_dir):
+    page = office_page
+    app = kiosk_application(db, reception="21")
+    server = live_server("counter")
+    sign_in(page, server.url)
+    page.goto(f"{server.url}/counter/applications/{app.id}/reject")
+    page.fill("#reason", "転出証明書をお持ちでない")
+    page.check("#bring-moving_out_certificate")
+    page.fill("#note", "平日の9時から17時にお越しください")
+    page.screenshot(path=output_dir / "counter-reject.png", full_page=True)
+    assert accessibility_violations(page) == [], "counter-reject"
+    page.get_by_role("button", name="申請を却下する").click()
+    page.wait_for_url(f"**/counter/applications/{app.id}")
+    assert ApplicationStore(db).get(app.id).state is State.REJECTED

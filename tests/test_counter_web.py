@@ -439,6 +439,26 @@ def test_reject_needs_a_reason_and_records_it(clerk_client, db):
     assert db["outbox"].count == 0
 
 
+def test_reject_offers_things_to_bring_and_a_note_for_the_resident_s_status_page(clerk_client, db, config):
+    from core import progress
+    app = kiosk_application(db)
+    url = f"/counter/applications/{app.id}/reject?lang=ja"
+    page = text_of(clerk_client.get(url))
+    assert "住民に持ってきてもらうもの" in page and "転出証明書" in page and "在留カード" in page
+    r = post(clerk_client, url, {"reason": "転出証明書がない", "bring": ["moving_out_certificate", "unicorn"],
+                                 "note": "平日にお越しください", "version": app.version})
+    assert r.status_code == 400 and "一覧から選んでください" in text_of(r)
+    assert 'value="moving_out_certificate" checked' in r.get_data(as_text=True) and "平日にお越しください" in text_of(r)
+    assert ApplicationStore(db).get(app.id).state is not State.REJECTED
+    r = post(clerk_client, url, {"reason": "転出証明書がない", "bring": ["moving_out_certificate", "seal"],
+                                 "note": "平日にお越しください", "version": app.version})
+    assert r.status_code == 302 and ApplicationStore(db).get(app.id).state is State.REJECTED
+    progress.deliver_pending(db, config)
+    found = progress.progress_of(db, app.id, progress.key_for(db, app.id))
+    assert found.current == "rejected" and found.detail["bring"] == ["moving_out_certificate", "seal"]
+    assert found.detail["note"] == "平日にお越しください"
+
+
 def test_every_page_is_translated_into_japanese(clerk_client, db):
     app = kiosk_application(db, licence=LICENCE)
     page = text_of(clerk_client.get(f"/counter/applications/{app.id}?lang=ja"))

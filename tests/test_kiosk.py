@@ -480,6 +480,22 @@ def test_qr_from_a_handheld_reader_opens_the_pre_registration(kiosk, prereg_toke
     assert "already been printed" in kiosk.text
 
 
+def test_the_status_url_in_the_qr_opens_the_pre_registration_and_its_page_follows_the_print(kiosk, prereg_token):
+    """The prereg QR holds its status page's URL (any host: the token's check decides)."""
+    from core import progress
+    from core.tokens import decode_token
+    kiosk.start("en")
+    kiosk.get("/kiosk/qr")
+    r = kiosk.post("/kiosk/qr", {"code": f"HTTPS://CITY.EXAMPLE/S/{prereg_token.token}"})
+    assert r.location == "/kiosk/confirm"
+    kiosk.print_and_wait()
+    db = db_of(kiosk)
+    progress.deliver_pending(db, kiosk.config)
+    app_id, key = decode_token(prereg_token.token)
+    found = progress.progress_of(db, app_id, progress.prereg_status_key(key, app_id))
+    assert [s.step for s in found.steps] == ["received", "printed"]
+
+
 @pytest.mark.parametrize("code, words", [
     ("MDGP1:NOT-A-TOKEN", "is not a pre-registration"),
     ("MDGF1:0123456789ABCDEF", "QR code of a printed form"),

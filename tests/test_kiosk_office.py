@@ -125,6 +125,22 @@ def test_office_stores_a_kiosk_application_as_printed(office, db, config):
     assert len(list(xlog.entries(db, application_id=app.id))) == 2
 
 
+def test_the_office_keeps_the_status_key_the_kiosk_pc_printed_on_the_slip(office, db):
+    import base64
+
+    from core import progress
+    client, auth = office
+    key = bytes(range(16))
+    body = {**upload(), "status_key": base64.b64encode(key).decode()}
+    assert client.post("/kiosk/api/v1/applications", json=body, headers=auth).status_code == 201
+    assert progress.key_for(db, "0123456789ABCDEF") == key
+    for app_id, bad in (("0123456789ABCDEG", "not base64!"), ("0123456789ABCDEH", base64.b64encode(b"short").decode()),
+                        ("0123456789ABCDEJ", 7)):
+        other = {**upload(app_id=app_id, reception_number="K-005"), "status_key": bad}
+        assert client.post("/kiosk/api/v1/applications", json=other, headers=auth).status_code == 201
+        assert progress.key_for(db, app_id) not in (None, key)   # refused: a random one of its own
+
+
 def test_office_refuses_what_it_should(office, db):
     client, auth = office
     url = "/kiosk/api/v1/applications"
@@ -339,6 +355,9 @@ def test_kiosk_pc_keeps_applications_while_the_office_is_down(tmp_path, config_f
         assert OfficeClient(pc_config).pending(pc_db) == []     # delivered: nothing personal left
         assert requests.get(pc.url + "/healthz", timeout=10).json()["checks"]["office_uploads"] == {
             "ok": True, "waiting": 0, "oldest_waiting_age_seconds": None}
+        from core import progress  # the slip's QR (the kiosk PC's key) opens the office's status page
+        assert progress.key_for(pc_db, app.id) is not None
+        assert progress.key_for(office_db, app.id) == progress.key_for(pc_db, app.id)
         # The next visit goes straight through.
         assert HttpKiosk(pc.url, pc_config).visit_to_print() == "K-002"
         deadline = time.monotonic() + 10

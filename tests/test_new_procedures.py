@@ -376,7 +376,7 @@ def test_a_kiosk_visit_asks_the_new_forms_questions_and_prints_them(kiosk, tmp_p
     [pdf] = list((tmp_path / "var" / "printed").glob("*.pdf"))
     with pdfplumber.open(pdf) as doc:
         titles = [squash(p.extract_text()) for p in doc.pages]
-    assert len(titles) == 3
+    assert len(titles) == 4 and "Receptionslip" in titles[3]      # the forms, then the kiosk's slip
     assert "国民健康保険資格取得届" in titles[1] and "マイナンバーカード継続利用" in titles[2]
 
 

@@ -12,7 +12,7 @@ from core import sealed
 from core.application import new_application_id
 from core.keys import office_api_key
 from core.services.prereg import open_preregistration
-from core.tokens import TOKEN_LENGTH, decode_token, encode_token
+from core.tokens import TOKEN_LENGTH, decode_token, encode_token, token_in
 from tests.helpers import MOVE_IN_EXTRAS
 
 FORM = {"procedures": ["juminhyo"], "name": "API\u3000試験子", "kana": "エーピーアイ\u3000シケンコ",
@@ -46,7 +46,9 @@ def test_the_qr_png_needs_the_token_and_decodes_to_it(client):
     assert r.status_code == 200 and r.mimetype == "image/png" and r.headers["Cache-Control"] == "no-store"
     image = cv2.imdecode(np.frombuffer(r.data, np.uint8), cv2.IMREAD_GRAYSCALE)
     found = zxingcpp.read_barcodes(image)
-    assert [b.text for b in found] == [body["token"]]
+    # the QR holds the status page's URL; the kiosk takes the token out of it
+    assert [b.text for b in found] == [f"HTTP://LOCALHOST/S/{body['token']}"]
+    assert token_in(found[0].text) == body["token"]
 
 
 def test_validation_errors_are_422_per_field_in_the_asked_language(client):

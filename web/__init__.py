@@ -208,10 +208,23 @@ def add_service(app: Flask, start) -> None:
     app.extensions["madoguchi.services"].append(start)
 
 
+def background_service(name: str, loop, join_seconds: float = 5.0):
+    """Start `loop(stop)` on a daemon thread named `name`; returns the stop callable a service's
+    start hook returns (sets `stop`, then waits up to `join_seconds` for the loop to end)."""
+    stop = threading.Event()
+    thread = threading.Thread(target=loop, args=(stop,), name=name, daemon=True)
+    thread.start()
+
+    def stop_service():
+        stop.set()
+        thread.join(join_seconds)
+    return stop_service
+
+
 def add_start_note(app: Flask, note) -> None:
     """Something `madoguchi serve` prints once it listens: `note(app, base_url)` returns a line or None."""
     app.extensions["madoguchi.start_notes"].append(note)
 
 
-__all__ = ["create_app", "get_db", "get_config", "add_service", "add_start_note", "add_health_check",
-           "add_metrics_hook", "stream_slot", "LANGUAGES", "request"]
+__all__ = ["create_app", "get_db", "get_config", "add_service", "background_service", "add_start_note",
+           "add_health_check", "add_metrics_hook", "stream_slot", "LANGUAGES", "request"]

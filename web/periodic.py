@@ -5,7 +5,7 @@ import threading
 
 from flask import Flask
 
-from web import errors
+from web import background_service, errors
 
 
 def periodic_service(name: str, interval_seconds, job, log):
@@ -16,9 +16,8 @@ def periodic_service(name: str, interval_seconds, job, log):
     def start(app: Flask):
         config = app.config["MADOGUCHI"]
         interval = interval_seconds(config)
-        stop = threading.Event()
 
-        def run():
+        def run(stop: threading.Event):
             while True:
                 try:
                     line = job(config)
@@ -28,12 +27,5 @@ def periodic_service(name: str, interval_seconds, job, log):
                     log.error("%s failed: %s", name, errors.redacted_traceback(e))
                 if stop.wait(interval):
                     return
-
-        thread = threading.Thread(target=run, name=name, daemon=True)
-        thread.start()
-
-        def stop_service():
-            stop.set()
-            thread.join(5)
-        return stop_service
+        return background_service(name, run)
     return start

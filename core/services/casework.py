@@ -32,7 +32,7 @@ from typing import Any
 
 import sqlite_utils
 
-from core import answers, outbox
+from core import answers, outbox, progress
 from core import exchange_log as xlog
 from core.application import OPEN_STATES, Application, Source, State, changed_since_print, is_application_id
 from core.catalogue import Catalogue, FieldDef, get_catalogue
@@ -212,16 +212,30 @@ def confirm(db: sqlite_utils.Database, config: Config, app: Application, *, acto
 
 
 def reject(db: sqlite_utils.Database, config: Config, app: Application, *, actor: str, reason: str,
-           expected_version: int | None) -> Application:
-    """Reject an application, with a reason."""
+           expected_version: int | None, bring: list[str] | tuple[str, ...] = (),
+           note: str | None = None) -> Application:
+    """Reject an application, with a reason; `bring` (codes of the catalogue's things_to_bring)
+    and `note` (the clerk's words for the resident, optional) go to the resident's status page.
+    Refusals: `unknown_thing_to_bring` (field `bring`, params `thing`), `too_long` (field
+    `note`), besides the reason's."""
     if not app.can_move_to(State.REJECTED):
         raise TransitionError(f"application cannot go from {app.state} to rejected",
                               code=f"illegal_transition_{app.state}_to_rejected")
     reason, reason_error = checked_reason(reason)
-    if reason_error:
-        raise ValidationError([reason_error])
+    errors = [reason_error] if reason_error else []
+    known = get_catalogue().things_to_bring
+    codes = list(dict.fromkeys(c for c in bring if isinstance(c, str)))
+    errors += [FieldError("bring", "unknown_thing_to_bring", "not a thing to bring", thing=c[:40])
+               for c in codes if c not in known]
+    note = " ".join((note or "").split()) or None
+    if note and len(note) > MAX_REASON:
+        errors.append(FieldError("note", "too_long", "note too long", max_length=MAX_REASON))
+    if errors:
+        raise ValidationError(errors)
     _check_version(app, expected_version)
     app.transition(State.REJECTED, actor=actor, reason=reason)
+    if codes or note:
+        app.note(actor, progress.RESIDENT_NOTE, new={"bring": codes, "note": note})
     return _save(db, config, app, actor=actor, purpose="reject", fields=[], payload={"reason": reason})
 
 

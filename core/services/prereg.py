@@ -13,7 +13,8 @@ the form names). A pre-registration is made into one application only, under its
   counter gets it too if a kiosk made the application while it was being fetched.)
 Other refusals are core.tokens' `TokenError` (malformed, bad_version, bad_checksum,
 unknown_id, wrong_key, expired) and core.sealed's `PreregUnavailable` (prereg_unreachable,
-prereg_unauthorized, prereg_bad_answer). Nothing is logged on a refusal.
+prereg_unauthorized, prereg_bad_answer). Nothing is logged on a refusal. With the fetch, the
+resident's status page is told 受付済 (core.progress, under the key derived from the token's).
 """
 from __future__ import annotations
 
@@ -23,11 +24,12 @@ from typing import Any
 import sqlite_utils
 
 from core import exchange_log as xlog
-from core import sealed
+from core import progress, sealed
 from core.application import Application, is_application_id
 from core.config import Config
 from core.errors import MadoguchiError
 from core.store.applications import ApplicationStore
+from core.store.db import write
 from core.tokens import decode_token
 
 
@@ -50,7 +52,7 @@ class OpenedPrereg:
 def open_preregistration(db: sqlite_utils.Database, config: Config, token_text: str, *, actor: str,
                          open_existing: bool = False) -> OpenedPrereg:
     """Open the pre-registration a scanned token names, as `actor` (e.g. "kiosk:kiosk-1")."""
-    app_id, _key = decode_token(token_text)
+    app_id, key = decode_token(token_text)
     store = ApplicationStore(db)
     if open_existing and is_application_id(app_id):
         existing = store.find(app_id)
@@ -59,6 +61,9 @@ def open_preregistration(db: sqlite_utils.Database, config: Config, token_text: 
     app_id, envelope = sealed.open_prereg_envelope(config, token_text, db)
     if store.find(app_id) is not None:
         raise PreregInUse("this pre-registration has been used", app_id=app_id)
-    entry = xlog.append(db, config, actor=actor, counterparty="prereg", purpose="prereg_fetch",
-                        application_id=app_id, payload=envelope.form, person=xlog.Person.of(envelope.form))
+    with write(db):
+        entry = xlog.append(db, config, actor=actor, counterparty="prereg", purpose="prereg_fetch",
+                            application_id=app_id, payload=envelope.form, person=xlog.Person.of(envelope.form))
+        # 受付済 on the resident's status page (a kiosk PC's office pushes it when the upload arrives)
+        progress.prereg_received(db, app_id, key, push=not config.kiosk.office_server_url)
     return OpenedPrereg(app_id, envelope.form, envelope.lang, logged=entry, guide=envelope.guide)

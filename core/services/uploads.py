@@ -15,9 +15,12 @@ already logged is not logged twice). Refusals are coded errors, and nothing is w
   prefix; details `prefix`), `conflict` (an application with that id that is not this upload),
   `other_kiosks_application`;
 - `ValidationError` (code `invalid`): the values, as core.forms checks them.
+An upload's `status_key` (base64 of 16 bytes; optional) is the key of the status page the kiosk PC
+printed on the slip's QR: a new application keeps it (core.progress), so the slip opens its page.
 """
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +29,7 @@ from typing import Any
 import sqlite_utils
 
 from core import exchange_log as xlog
+from core import progress
 from core.application import Application, Source, State, is_application_id
 from core.catalogue import get_catalogue
 from core.config import Config
@@ -34,6 +38,7 @@ from core.forms import parse_application
 from core.navigator import recorded_guide
 from core.store.applications import ApplicationStore
 from core.store.db import write
+from core.tokens import KEY_BYTES
 
 RECEPTION_RE = re.compile(r"^[A-Z]{1,3}-\d{3,6}$")
 # The exchanges a kiosk PC reports with its upload (it logged them in its own chain).
@@ -67,6 +72,9 @@ def receive_kiosk_upload(db: sqlite_utils.Database, config: Config, *, kiosk_id:
     with write(db):
         existing = store.find(app.id)
         if existing is None:
+            key = _status_key(body.get("status_key"))
+            if key is not None:   # the key the kiosk PC printed on the slip opens the status page
+                progress.remember_key(db, app.id, key)
             store.save(app)
             _log_reported(db, config, app, kiosk_id, body.get("exchanges"))
             return Received(app, created=True)
@@ -82,6 +90,17 @@ def receive_kiosk_upload(db: sqlite_utils.Database, config: Config, *, kiosk_id:
             store.save(existing)
         _log_reported(db, config, existing, kiosk_id, body.get("exchanges"))
         return Received(existing, created=False)
+
+
+def _status_key(text: Any) -> bytes | None:
+    """The status key of an upload (base64 of 16 bytes), or None."""
+    if not isinstance(text, str) or len(text) > 64:
+        return None
+    try:
+        key = base64.b64decode(text, validate=True)
+    except ValueError:
+        return None
+    return key if len(key) == KEY_BYTES else None
 
 
 def _made_by(store: ApplicationStore, app: Application) -> str | None:

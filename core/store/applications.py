@@ -11,6 +11,7 @@ from typing import Any
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from core import progress
 from core.application import Application, Event, State, iso
 from core.errors import MadoguchiError, NotFound
 from core.name_search import is_kana_reading, name_key
@@ -122,6 +123,8 @@ class ApplicationStore:
                      ev.reason],
                 )
                 ev.id = cur.lastrowid
+            # The resident's status page learns each state change in this same transaction.
+            progress.record_changes(self.db, app, app.pending_events)
         app.version += 1
         app.pending_events.clear()
         return app

@@ -28,6 +28,7 @@ CORE_MIGRATIONS = (
     "core.help_calls",
     "core.satisfaction",
     "core.calling",
+    "core.progress",
 )
 _registered: list[str] = []
 
