@@ -226,13 +226,21 @@ def open_detail(key: bytes, app_id: str, seq: int, step: str, at: str, sealed: b
 
 
 def resident_entries(db: sqlite_utils.Database, app_id: str) -> list[dict[str, Any]]:
-    """The application's exchange-log entries as the resident may see them: no payload, no subject."""
+    """The application's exchange-log entries as the resident may see them (core.exchange_view's
+    detail): no payload, no subject, and of the actor only its kind (a clerk's section is shown,
+    never the clerk's account)."""
     from core import exchange_log as xlog
+    from core import exchange_view
+    from core.errors import NotFound
+    from core.store.applications import ApplicationStore
+    try:
+        procedures = ApplicationStore(db).get(app_id).procedures
+    except NotFound:
+        procedures = []
     out = []
     for e in xlog.entries(db, app_id):
-        fields = json.loads(e["fields"]) if e.get("fields") else []
-        out.append({"id": e["seq"], "at": e["at"], "purpose": e["purpose"], "counterparty": e["counterparty"],
-                    "result": e["result"], "fields": fields})
+        actor_kind = str(e.get("actor") or "").partition(":")[0]
+        out.append(exchange_view.detail({**e, "actor": actor_kind, "procedures": procedures}))
     return out
 
 

@@ -29,6 +29,7 @@ from prereg.flow import OTHER_EVENT, Flow
 from prereg.labels import display, japan_time, lang, member_line, procedure_names, step_label
 from web import get_config, get_db
 from web.city import places_in_every_office
+from web.exchange_words import HEADERS, texts
 from web.messages import era_options, field_error, yes_no_options
 
 DRAFT = "prereg_draft"
@@ -575,7 +576,17 @@ def status_context(found: progress.Progress | None) -> dict[str, Any]:
     detail = found.detail if found else {}
     bring = [text_in(things[c], lang()) if c in things else c for c in detail.get("bring", [])]
     return {"rows": rows, "sent_only": found is None, "current": current, "bring": bring,
-            "note": detail.get("note"), "page_title": _("Your application's progress")}
+            "note": detail.get("note"), "page_title": _("Your application's progress"),
+            "entries": exchange_entries(detail.get("entries") or []), "entry_headers": HEADERS}
+
+
+def exchange_entries(entries: list) -> list[dict[str, str]]:
+    """The application's exchange-log entries the office sealed in the push, in the page's words
+    (core.exchange_view, the kiosk's presenter): newest first; anything malformed is left out."""
+    from core.exchange_view import rows as exchange_rows
+    from core.site import current_site
+    usable = [e for e in entries if isinstance(e, dict)]
+    return [texts(row) for row in exchange_rows(usable, get_catalogue(), lang(), current_site())]
 
 
 def _no_store(page, status: int = 200):

@@ -12,7 +12,7 @@ import pytest
 import segno
 import zxingcpp
 
-from core import progress, sealed
+from core import exchange_view, progress, sealed
 from core.application import Application, Source, State, new_application_id, utcnow
 from core.keys import office_api_key
 from core.services import casework
@@ -182,8 +182,9 @@ def test_the_sealed_detail_carries_the_entries_without_payloads_and_binds_its_st
     detail = progress.open_detail(progress.prereg_status_key(key, app_id), app_id, body["seq"], body["step"],
                                   body["at"], raw)
     [entry] = detail["entries"]
-    assert set(entry) == {"id", "at", "purpose", "counterparty", "result", "fields"}
+    assert set(entry) == set(exchange_view.DETAIL_KEYS)
     assert (entry["purpose"], entry["counterparty"], entry["result"]) == ("prereg_fetch", "prereg", "ok")
+    assert entry["actor"] == "kiosk"      # the kind of actor only: never which kiosk or which clerk
     assert detail["bring"] == [] and detail["note"] is None
     with pytest.raises(TokenError):   # the same ciphertext under another step does not open
         progress.open_detail(progress.prereg_status_key(key, app_id), app_id, body["seq"], "forwarded",
@@ -247,6 +248,23 @@ def test_the_status_page_follows_a_pre_registration_from_sent_to_forwarded(clien
     text = short.get_data(as_text=True)
     assert short.status_code == 200 and "印刷済" in text
     assert re.search(r"\d{4}年\d{1,2}月\d{1,2}日 \d\d:\d\d", text)
+
+
+def test_the_status_page_shows_the_application_s_exchanges_as_the_kiosk_does_without_the_clerk(client, db, config):
+    app = kiosk_application(db, State.PRINTED)
+    casework.reject(db, config, casework.load(db, app.id), actor="clerk:sato", reason="転出証明書がない",
+                    expected_version=None, bring=["moving_out_certificate"])
+    token = progress.status_token(db, app.id)
+    html = client.get(status_path(token), query_string={"lang": "en"}).get_data(as_text=True)
+    assert "Who used your information for this application" in html
+    fields = dict(re.findall(r'data-exchange-field="(\w+)"><dt class="summary-key">[^<]*</dt>'
+                             r'<dd class="summary-value">([^<]*)</dd>', html))
+    assert fields["kind"] == "Turned down" and fields["status"] == "Provided"
+    assert re.fullmatch(r"\d{10}", fields["number"])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", fields["at"])
+    assert fields["procedures"] == "Get a copy of my residence record (juminhyo)"
+    assert fields["agency"].endswith("Citizens Division") and fields["affair"] == "Basic resident register affairs"
+    assert "sato" not in html and "転出証明書がない" not in html     # no clerk account, no reason's words
 
 
 def test_unknown_wrong_or_bad_tokens_are_a_404_page_in_the_user_s_language(client, db, config):
