@@ -40,6 +40,7 @@ def test_a_fresh_demo_machine_passes(runner, ready):
     for check in ("permissions", "disk", "database", "reader", "camera", "printer", "core system", "tls"):
         assert found[check]["status"] == OK, found[check]
     assert found["clock"]["status"] in (OK, WARN)   # a container may have no timedatectl
+    assert found["status page"]["status"] == WARN     # the demo has no public prereg address
 
 
 def test_no_database_says_to_run_init(config):
@@ -148,3 +149,11 @@ def test_an_untrusted_certificate_and_one_about_to_expire_are_found(ready, tls_s
 def test_a_plain_http_public_address_is_a_problem(ready):
     tls = findings(ready, public_url="http://madoguchi.example.jp/")["tls"]
     assert any(f.status == FAIL and "not https" in f.detail for f in tls)
+
+
+def test_the_slips_qr_needs_the_prereg_servers_public_https_address(ready):
+    assert findings(ready, "kiosk")["status page"][0].status == WARN
+    plain = findings(ready.replace({"prereg": {"public_url": "http://madoguchi.example.jp"}}), "kiosk")
+    assert plain["status page"][0].status == WARN and "https" in plain["status page"][0].fix
+    good = findings(ready.replace({"prereg": {"public_url": "https://madoguchi.example.jp"}}), "kiosk")
+    assert good["status page"][0].status == OK

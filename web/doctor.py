@@ -70,7 +70,7 @@ def run_checks(config: Config, surface: str | None = None, public_url: str | Non
         lambda: check_clock(config, serves), lambda: check_tls(config, public_url),
     ]
     if "kiosk" in serves:
-        checks += [lambda: check_reader(config), lambda: check_camera(config)]
+        checks += [lambda: check_reader(config), lambda: check_camera(config), lambda: check_status_url(config)]
         if config.kiosk.office_server_url:
             checks.append(lambda: check_reachable("office server", config.kiosk.office_server_url + "/healthz"))
     if serves & {"kiosk", "counter"}:
@@ -305,6 +305,20 @@ def check_printer(config: Config) -> Iterator[Finding]:
     else:
         yield Finding("printer", FAIL, f"print queue {queue}: {state.replace('_', ' ')}",
                       PRINTER_FIXES.get(state, "See `lpstat -t`.").format(queue=queue))
+
+
+def check_status_url(config: Config) -> Iterator[Finding]:
+    """The slip's QR opens the status page on a phone: it must name the prereg server's public address."""
+    url = config.prereg.public_url
+    if not url:
+        yield Finding("status page", WARN, "[prereg].public_url is not set: the slip's QR names this machine's "
+                      "own address, which a phone cannot open", "Set [prereg].public_url to the prereg server's "
+                      "https address, e.g. https://madoguchi.city.example.jp.")
+    elif urlsplit(url).scheme != "https":
+        yield Finding("status page", WARN, f"[prereg].public_url ({url}) is not https",
+                      "Use the prereg server's https address: the QR's URL holds the status page's key.")
+    else:
+        yield Finding("status page", OK, f"the slip's QR opens {urlsplit(url).netloc}")
 
 
 # ---------------------------------------------------------------- other machines
