@@ -20,6 +20,7 @@ from core.forms import notices, parse_application
 from core.japanese import parse_typed_number
 from core.navigator import explain, recorded_guide
 from core.services import casework as services
+from core.site import current_site
 from core.services.prereg import PreregInUse, open_preregistration
 from core.services.printing import (
     PRINTABLE_STATES,
@@ -233,7 +234,8 @@ def open_prereg(token_text: str):
     app.data = values
     app.sources = {k: str(Source.QR) for k in values}
     app.note(clerk.actor, "created", new={"procedures": procedures, "channel": "counter", "from": "prereg",
-                                          "prereg_id": opened.app_id, "dropped_fields": dropped})
+                                          "prereg_id": opened.app_id, "dropped_fields": dropped,
+                                          "office": current_site().office_id(config.kiosk.office)})
     guide = recorded_guide(opened.guide, get_catalogue())
     if guide:
         app.note(clerk.actor, "guide", new=guide)

@@ -22,6 +22,7 @@ from core.application import Application, Source, State, parse_form_code
 from core.catalogue import get_catalogue
 from core.errors import MadoguchiError
 from core.navigator import guide_record, recorded_guide
+from core.site import current_site
 from core.services.prereg import open_preregistration
 from core.services.printing import print_application
 from core.store.applications import ApplicationStore
@@ -343,7 +344,8 @@ class Hub:
             procs, values = validated_form(visit, self.catalogue)
             sources = {k: visit.sources.get(k, str(Source.TYPED)) for k in values}
             app = Application.create(procs, values, Source.TYPED, actor=self.actor, channel="kiosk",
-                                     sources=sources, application_id=visit.application_id)
+                                     sources=sources, application_id=visit.application_id,
+                                     office=current_site().office_id(self.config.kiosk.office))
             licence = licence_addresses(visit.card)
             if licence:
                 app.note(self.actor, "card_read", new=licence)
