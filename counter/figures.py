@@ -1,80 +1,69 @@
-"""The figures a city reports about its counter, from the applications and their audit trail.
+"""The figures a city reports about its counter (the plan's measures), from the system's own
+records: the applications and their audit trail, the calling system's calls, the exchange log.
 
-Definitions (also shown on the page):
-- a visit is an application created that day (drafts abandoned at the kiosk are not counted);
-- a form is one procedure of a visit that was not cancelled;
-- scan to confirmation runs from the first time a clerk opened the application (the first
-  `clerk_view` in the exchange log, normally the scan of the printed form) to its confirmation;
-- a correction is a value changed by a clerk (an audit event of kind `field` by `clerk:…`).
+Definitions (also shown on the page, and in docs/counter.md):
+- an application counts on the day (Japan's) it was made; drafts abandoned at the kiosk do not;
+- a visit is the applications of a day that share a reception number (the kiosk gives one per
+  visit); an application without one (made at the counter) is a visit of its own;
+- a form is one procedure of an application that was not cancelled;
+- a visit's stay runs from its reception (its first application made) to its first call
+  (core.calling) and on to done: its last confirmation or rejection, once none of its
+  applications is still open. Without a call that day, only reception → done is known;
+- scan to confirmation runs from the first `clerk_view` in the exchange log to the confirmation;
+- a correction is a value changed by a clerk (an audit event of kind `field` by `clerk:…`);
+- a return is a form sent back: its application was rejected (差戻し), or it was printed again
+  after a clerk corrected one of its items. A form counts once;
+- a form's channel: pre-registered (a value came from a resident's QR), kiosk, or clerk.
+
+Speed: a year (365,000 visits) must answer within 300 ms. Each day that has ended is summarized
+once into table `figure_days`, with its durations as counts per whole minute, which add up: a
+period's median and 90th percentile come from its days' merged counts, exact to the minute.
+A day is summarized again when anything about it changes (an audit event of one of its
+applications, a call, a clerk's first view: watermarks in `figure_marks`), or when the
+catalogue does. Today is always computed from the records.
 """
 from __future__ import annotations
 
+import json
+import logging
 import math
-import statistics
+import sqlite3
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from typing import Any
 
 import sqlite_utils
+from sqlite_utils.migrations import Migrations
 
-from core.application import State
+from core import calling
+from core import exchange_log as xlog
+from core.application import CLOSED_STATES, State
 from core.catalogue import Catalogue
+from core.clock import in_japan
+from core.store.applications import ApplicationStore
+from core.store.db import write
 from counter import casework
 
-
-class DurationFigures:
-    """Median and 90th percentile of `durations` (scan → confirmation, minutes)."""
-
-    durations: list[float]
-
-    @property
-    def median_minutes(self) -> float | None:
-        return statistics.median(self.durations) if self.durations else None
-
-    @property
-    def p90_minutes(self) -> float | None:
-        return percentile(self.durations, 90)
-
-
-@dataclass
-class DayFigures(DurationFigures):
-    day: date
-    visits: int = 0
-    forms: int = 0
-    confirmed: int = 0
-    corrections: int = 0
-    durations: list[float] = field(default_factory=list)  # scan → confirmation, minutes
+log = logging.getLogger("madoguchi.counter.figures")
+migrations = Migrations("counter.figures")
+# Bump when a day's stored summary changes its form or meaning: every stored day is made again.
+FORMAT = 1
+LONGEST_MINUTES = 24 * 60          # a longer duration counts in this last bin
+CHANNELS = ("prereg", "kiosk", "clerk")
+STAYS = ("total", "wait", "service", "scan")
+ONLINE_TARGET = 0.60               # the plan: 60% or more online (pre-registered)
+SATISFIED_TARGET = 0.90            # the plan: 90% or more satisfied
+STAY_TARGET = 0.50                 # the plan: the time at the office halved
+RETURNS_TARGET = 0.20              # the plan: returns down by 80%
+NOT_RECORDED = ""                  # the office of applications made before offices were kept
 
 
-@dataclass
-class ProcedureFigures:
-    procedure: str
-    forms: int = 0
-    corrected_forms: int = 0
-    corrections: int = 0
-
-    @property
-    def corrections_per_form(self) -> float:
-        return self.corrections / self.forms if self.forms else 0.0
-
-
-@dataclass
-class Figures(DurationFigures):
-    start: date
-    end: date
-    days: list[DayFigures]
-    procedures: list[ProcedureFigures]
-    durations: list[float]
-    visits: int
-    forms: int
-    confirmed: int
-    corrections: int
-    corrected_visits: int
-    top_fields: list[tuple[str, int]]
-
-    @property
-    def corrections_per_form(self) -> float:
-        return self.corrections / self.forms if self.forms else 0.0
+@migrations()
+def m001_figure_days(db: sqlite_utils.Database) -> None:
+    db.table("figure_days").create({"day": str, "basis": str, "summary": str}, pk="day")
+    db.table("figure_marks").create({"name": str, "value": int}, pk="name")
 
 
 def percentile(values: list[float], p: float) -> float | None:
@@ -86,51 +75,477 @@ def percentile(values: list[float], p: float) -> float | None:
     return ordered[rank - 1]
 
 
-def compute(db: sqlite_utils.Database, catalogue: Catalogue, start: date, end: date) -> Figures:
-    """Figures for the local days start..end (inclusive)."""
-    first, _ = casework.local_day_bounds(start)
-    _, last = casework.local_day_bounds(end)
-    rows = [r for r in casework.summaries_between(db, first, last) if r.app.state is not State.DRAFT]
+class Histogram:
+    """Durations as counts per whole minute (12 min 40 s counts in minute 12). Counts add up, so
+    merged days give the period's percentiles, the same as from every duration, to the minute."""
+
+    def __init__(self, counts: dict[int, int] | None = None):
+        self.counts: Counter[int] = Counter(counts or {})
+
+    def add(self, minutes: float) -> None:
+        self.counts[min(max(int(minutes), 0), LONGEST_MINUTES)] += 1
+
+    def merge(self, other: Histogram) -> None:
+        self.counts.update(other.counts)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def percentile(self, p: float) -> int | None:
+        """The nearest-rank percentile's minute (percentile() of the durations, cut to the minute)."""
+        total = self.total
+        if not total:
+            return None
+        rank, seen = max(1, math.ceil(p / 100 * total)), 0
+        for minute in sorted(self.counts):
+            seen += self.counts[minute]
+            if seen >= rank:
+                return minute
+        return None  # pragma: no cover - the counts add up to total
+
+    @property
+    def median(self) -> int | None:
+        return self.percentile(50)
+
+    @property
+    def p90(self) -> int | None:
+        return self.percentile(90)
+
+    def to_json(self) -> list[list[int]]:
+        return sorted([m, n] for m, n in self.counts.items() if n)
+
+    @classmethod
+    def from_json(cls, pairs: Iterable[list[int]]) -> Histogram:
+        return cls({m: n for m, n in pairs})
+
+
+@dataclass
+class ProcedureFigures:
+    procedure: str
+    forms: int = 0
+    corrected_forms: int = 0
+    corrections: int = 0
+    rejected: int = 0
+    reprinted: int = 0                 # printed again after a clerk corrected one of its items
+    returned: int = 0                  # rejected or reprinted, each form once
+    channels: Counter[str] = field(default_factory=Counter)   # channel → forms
+
+    @property
+    def corrections_per_form(self) -> float:
+        return self.corrections / self.forms if self.forms else 0.0
+
+    @property
+    def returns_share(self) -> float | None:
+        return self.returned / self.forms if self.forms else None
+
+    def share(self, channel: str) -> float | None:
+        return self.channels[channel] / self.forms if self.forms else None
+
+    def merge(self, other: ProcedureFigures) -> None:
+        for name in ("forms", "corrected_forms", "corrections", "rejected", "reprinted", "returned"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.channels.update(other.channels)
+
+    def to_json(self) -> list:
+        return [self.forms, self.corrected_forms, self.corrections, self.rejected, self.reprinted, self.returned,
+                [self.channels[c] for c in CHANNELS]]
+
+    @classmethod
+    def from_json(cls, procedure: str, raw: list) -> ProcedureFigures:
+        *counts, channels = raw
+        return cls(procedure, *counts, channels=Counter(dict(zip(CHANNELS, channels, strict=True))))
+
+
+@dataclass
+class OfficeFigures:
+    office: str                        # an office id of the site, or NOT_RECORDED
+    channels: Counter[str] = field(default_factory=Counter)   # channel → forms
+
+    @property
+    def forms(self) -> int:
+        return sum(self.channels.values())
+
+    def share(self, channel: str) -> float | None:
+        return self.channels[channel] / self.forms if self.forms else None
+
+
+@dataclass
+class Tally:
+    """What adds up over days: counts, duration bins, per procedure, per office, per item."""
+    applications: int = 0
+    visits: int = 0
+    forms: int = 0
+    confirmed: int = 0
+    corrections: int = 0
+    corrected_applications: int = 0
+    stays_done: int = 0                # visits done (every application closed, one decided)
+    stays_uncalled: int = 0            # …of which never called: only reception → done is known
+    stays: dict[str, Histogram] = field(default_factory=lambda: {k: Histogram() for k in STAYS})
+    procedure_figures: dict[str, ProcedureFigures] = field(default_factory=dict)
+    offices: dict[str, Counter[str]] = field(default_factory=dict)   # office → channel → forms
+    field_counts: Counter[str] = field(default_factory=Counter)
+
+    _COUNTS = ("applications", "visits", "forms", "confirmed", "corrections", "corrected_applications",
+               "stays_done", "stays_uncalled")
+
+    def merge(self, other: Tally) -> None:
+        for name in self._COUNTS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for k in STAYS:
+            self.stays[k].merge(other.stays[k])
+        for pid, pf in other.procedure_figures.items():
+            self.procedure_figures.setdefault(pid, ProcedureFigures(pid)).merge(pf)
+        for office, channels in other.offices.items():
+            self.offices.setdefault(office, Counter()).update(channels)
+        self.field_counts.update(other.field_counts)
+
+    # scan → confirmation (the figure before the calling system; kept for comparison)
+    @property
+    def median_minutes(self) -> int | None:
+        return self.stays["scan"].median
+
+    @property
+    def p90_minutes(self) -> int | None:
+        return self.stays["scan"].p90
+
+    @property
+    def corrections_per_form(self) -> float:
+        return self.corrections / self.forms if self.forms else 0.0
+
+    @property
+    def channels(self) -> Counter[str]:
+        out: Counter[str] = Counter()
+        for channels in self.offices.values():
+            out.update(channels)
+        return out
+
+    @property
+    def online_share(self) -> float | None:
+        return self.channels["prereg"] / self.forms if self.forms else None
+
+    @property
+    def returned(self) -> int:
+        return sum(p.returned for p in self.procedure_figures.values())
+
+    @property
+    def returns_share(self) -> float | None:
+        return self.returned / self.forms if self.forms else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"counts": [getattr(self, n) for n in self._COUNTS],
+                "stays": {k: self.stays[k].to_json() for k in STAYS},
+                "procedures": {pid: pf.to_json() for pid, pf in self.procedure_figures.items()},
+                "offices": {o: [c[ch] for ch in CHANNELS] for o, c in self.offices.items()},
+                "fields": dict(self.field_counts)}
+
+    def load_json(self, raw: dict[str, Any]) -> None:
+        for name, value in zip(self._COUNTS, raw["counts"], strict=True):
+            setattr(self, name, value)
+        self.stays = {k: Histogram.from_json(raw["stays"][k]) for k in STAYS}
+        self.procedure_figures = {pid: ProcedureFigures.from_json(pid, v) for pid, v in raw["procedures"].items()}
+        self.offices = {o: Counter(dict(zip(CHANNELS, v, strict=True))) for o, v in raw["offices"].items()}
+        self.field_counts = Counter(raw["fields"])
+
+
+@dataclass
+class DayFigures(Tally):
+    day: date = date.min
+
+    @property
+    def calls_used(self) -> bool:
+        return self.stays["wait"].total > 0
+
+
+@dataclass
+class Figures(Tally):
+    start: date = date.min
+    end: date = date.min
+    days: list[DayFigures] = field(default_factory=list)
+
+    @property
+    def procedures(self) -> list[ProcedureFigures]:
+        return sorted(self.procedure_figures.values(), key=lambda p: (-p.forms, p.procedure))
+
+    @property
+    def office_figures(self) -> list[OfficeFigures]:
+        return sorted((OfficeFigures(o, c) for o, c in self.offices.items()),
+                      key=lambda o: (o.office == NOT_RECORDED, o.office))
+
+    @property
+    def top_fields(self) -> list[tuple[str, int]]:
+        return self.field_counts.most_common(10)
+
+
+# --- one day, from the records ------------------------------------------------------------------
+
+@dataclass
+class Stay:
+    """One visit's times."""
+    reception_number: str | None
+    received_at: datetime
+    called_at: datetime | None = None
+    done_at: datetime | None = None
+
+    @staticmethod
+    def _minutes(start: datetime | None, end: datetime | None) -> float | None:
+        return max((end - start).total_seconds() / 60, 0.0) if start and end else None
+
+    @property
+    def wait(self) -> float | None:
+        return self._minutes(self.received_at, self.called_at)
+
+    @property
+    def service(self) -> float | None:
+        return self._minutes(self.called_at, self.done_at)
+
+    @property
+    def total(self) -> float | None:
+        return self._minutes(self.received_at, self.done_at)
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _channel(row: dict[str, Any]) -> str:
+    if row["from_prereg"]:
+        return "prereg"
+    return "kiosk" if row["channel"] == "kiosk" else "clerk"
+
+
+def _day_rows(db: sqlite_utils.Database, day: date) -> list[dict[str, Any]]:
+    first, last = casework.local_day_bounds(day)
+    return [r for r in ApplicationStore(db).summaries_between(first, last) if r["state"] != str(State.DRAFT)]
+
+
+def stays_of(db: sqlite_utils.Database, day: date, rows: list[dict[str, Any]] | None = None) -> list[Stay]:
+    """The day's visits with their times, exact (the page shows them cut to the minute)."""
+    rows = _day_rows(db, day) if rows is None else rows
+    calls = calling.called_numbers(db, day)
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(f"n:{r['reception_number']}" if r["reception_number"] else f"a:{r['id']}", []).append(r)
+    stays = []
+    for group in groups.values():
+        number = group[0]["reception_number"]
+        stay = Stay(number, min(datetime.fromisoformat(r["created_at"]) for r in group),
+                    calls.get(number) if number else None)
+        decided = [d for d in (_dt(r["decided_at"]) for r in group) if d]
+        if decided and all(State(r["state"]) in CLOSED_STATES for r in group):
+            stay.done_at = max(decided)
+        stays.append(stay)
+    return stays
+
+
+def summarize_day(db: sqlite_utils.Database, catalogue: Catalogue, day: date,
+                  fields_of: dict[str, set[str]] | None = None) -> DayFigures:
+    """One day's figures, from the records."""
+    out = DayFigures(day=day)
+    rows = _day_rows(db, day)
+    if not rows:
+        return out
+    first, last = casework.local_day_bounds(day)
     corrected_by_app = casework.corrected_fields_between(db, first, last)
-    days = {start + timedelta(days=i): DayFigures(start + timedelta(days=i)) for i in range((end - start).days + 1)}
-    procs: dict[str, ProcedureFigures] = {}
-    fields_of: dict[str, set[str]] = {}
-    all_durations: list[float] = []
-    field_counts: Counter[str] = Counter()
-    corrected_visits = 0
-    tz = casework.local_tz()
-    for row in rows:
-        app, tl = row.app, row.timeline
-        day = days.get(app.created_at.astimezone(tz).date())
-        if day is None:
+    views = casework.first_views(db, [r["id"] for r in rows])
+    fields_of = {} if fields_of is None else fields_of
+    for r in rows:
+        corrected = corrected_by_app.get(r["id"], [])
+        out.applications += 1
+        out.corrections += len(corrected)
+        out.field_counts.update(corrected)
+        out.corrected_applications += bool(corrected)
+        if r["confirmed_at"]:
+            out.confirmed += 1
+            if r["id"] in views:
+                out.stays["scan"].add(Stay._minutes(views[r["id"]], _dt(r["confirmed_at"])) or 0.0)
+        if r["state"] == str(State.CANCELLED):
             continue
-        corrected = corrected_by_app.get(app.id, [])
-        day.visits += 1
-        day.corrections += len(corrected)
-        field_counts.update(corrected)
-        corrected_visits += bool(corrected)
-        if app.state is not State.CANCELLED:
-            day.forms += len(app.procedures)
-            for pid in app.procedures:
-                pf = procs.setdefault(pid, ProcedureFigures(pid))
-                if pid not in fields_of:
-                    known = pid in catalogue.procedures
-                    fields_of[pid] = {f.name for f in catalogue.fields_for([pid])} if known else set()
-                mine = [f for f in corrected if f in fields_of[pid]]
-                pf.forms += 1
-                pf.corrections += len(mine)
-                pf.corrected_forms += bool(mine)
-        if tl.confirmed_at:
-            day.confirmed += 1
-        if tl.scan_to_confirm is not None:
-            minutes = tl.scan_to_confirm.total_seconds() / 60
-            day.durations.append(minutes)
-            all_durations.append(minutes)
-    day_list = list(days.values())
-    return Figures(
-        start=start, end=end, days=day_list,
-        procedures=sorted(procs.values(), key=lambda p: (-p.forms, p.procedure)),
-        durations=all_durations, visits=sum(d.visits for d in day_list), forms=sum(d.forms for d in day_list),
-        confirmed=sum(d.confirmed for d in day_list), corrections=sum(d.corrections for d in day_list),
-        corrected_visits=corrected_visits, top_fields=field_counts.most_common(10),
-    )
+        procedures = json.loads(r["procedures"])
+        channel = _channel(r)
+        out.forms += len(procedures)
+        out.offices.setdefault(r["office"] or NOT_RECORDED, Counter())[channel] += len(procedures)
+        reprinted_after = (r["first_correction_event"] is not None and r["last_print_event"] is not None
+                           and r["last_print_event"] > r["first_correction_event"])
+        for pid in procedures:
+            if pid not in fields_of:
+                known = pid in catalogue.procedures
+                fields_of[pid] = {f.name for f in catalogue.fields_for([pid])} if known else set()
+            mine = [f for f in corrected if f in fields_of[pid]]
+            pf = out.procedure_figures.setdefault(pid, ProcedureFigures(pid))
+            pf.forms += 1
+            pf.channels[channel] += 1
+            pf.corrections += len(mine)
+            pf.corrected_forms += bool(mine)
+            reprinted = bool(mine) and reprinted_after
+            pf.rejected += bool(r["rejected"])
+            pf.reprinted += reprinted
+            pf.returned += bool(r["rejected"]) or reprinted
+    for stay in stays_of(db, day, rows):
+        out.visits += 1
+        if stay.wait is not None:
+            out.stays["wait"].add(stay.wait)
+        if stay.total is None:
+            continue
+        out.stays_done += 1
+        out.stays["total"].add(stay.total)
+        if stay.service is not None:
+            out.stays["service"].add(stay.service)
+        else:
+            out.stays_uncalled += 1
+    return out
+
+
+# --- ended days, summarized once ---------------------------------------------------------------
+
+def _current_marks(db: sqlite_utils.Database) -> dict[str, int]:
+    return {"events": ApplicationStore(db).last_event_id(), "calls": calling.last_call_id(db),
+            "views": xlog.head(db)["seq"]}
+
+
+def _stored_marks(db: sqlite_utils.Database) -> dict[str, int]:
+    return {r["name"]: r["value"] for r in db.query("SELECT name, value FROM figure_marks")}
+
+
+def _days_changed_since(db: sqlite_utils.Database, marks: dict[str, int]) -> set[date]:
+    """The days whose figures may have changed since the watermarks `marks`."""
+    store = ApplicationStore(db)
+    created = store.created_at_of_changed_since(marks["events"])
+    created |= store.created_at_of(xlog.application_ids_after(db, "clerk_view", marks["views"]))
+    days = {in_japan(at).date() for at in created}
+    return days | calling.days_called_after(db, marks["calls"])
+
+
+def _basis(catalogue: Catalogue) -> str:
+    return f"{FORMAT}:{catalogue.version}"
+
+
+def _forget_changed_days(db: sqlite_utils.Database, marks: dict[str, int]) -> None:
+    """Drop the stored days that changed since the last look, and move the watermarks to `marks`."""
+    with write(db):
+        seen = _stored_marks(db)
+        if seen == marks:
+            return
+        if set(seen) == set(marks):
+            changed = sorted(d.isoformat() for d in _days_changed_since(db, seen))
+            db.execute("DELETE FROM figure_days WHERE day IN (SELECT value FROM json_each(?))", [json.dumps(changed)])
+        else:
+            db.execute("DELETE FROM figure_days")
+        db.conn.executemany("INSERT OR REPLACE INTO figure_marks (name, value) VALUES (?, ?)", list(marks.items()))
+
+
+def _ended_days(db: sqlite_utils.Database, catalogue: Catalogue, days: list[date]) -> dict[date, DayFigures]:
+    """The figures of ended days, from their stored summaries, summarizing (and storing) the missing."""
+    if not days:
+        return {}
+    marks = _current_marks(db)
+    cacheable = True
+    try:
+        _forget_changed_days(db, marks)
+    except sqlite3.OperationalError as e:      # a read-only or busy database: compute, keep nothing
+        log.warning("figures not kept: %s", e)
+        cacheable = False
+    found: dict[date, DayFigures] = {}
+    basis = _basis(catalogue)
+    if cacheable:
+        for row in db.execute("SELECT day, summary FROM figure_days WHERE day BETWEEN ? AND ? AND basis = ?",
+                              [days[0].isoformat(), days[-1].isoformat(), basis]):
+            figures = DayFigures(day=date.fromisoformat(row[0]))
+            figures.load_json(json.loads(row[1]))
+            found[figures.day] = figures
+    fields_of: dict[str, set[str]] = {}
+    made = {d: summarize_day(db, catalogue, d, fields_of) for d in days if d not in found}
+    if made and cacheable:
+        try:
+            with write(db):
+                if _stored_marks(db) == marks:   # else someone saw a change meanwhile: keep nothing
+                    db.conn.executemany("INSERT OR REPLACE INTO figure_days (day, basis, summary) VALUES (?, ?, ?)",
+                                   [(d.isoformat(), basis, json.dumps(f.to_json(), separators=(",", ":")))
+                                    for d, f in made.items()])
+        except sqlite3.OperationalError as e:
+            log.warning("figures not kept: %s", e)
+    return found | made
+
+
+def compute(db: sqlite_utils.Database, catalogue: Catalogue, start: date, end: date,
+            today: date | None = None) -> Figures:
+    """Figures for the local days start..end (inclusive)."""
+    today = today or casework.today()
+    span = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    by_day = _ended_days(db, catalogue, [d for d in span if d < today])
+    if start <= today <= end:
+        by_day[today] = summarize_day(db, catalogue, today)
+    out = Figures(start=start, end=end)
+    for d in span:
+        day = by_day.get(d) or DayFigures(day=d)     # days to come have no figures yet
+        out.days.append(day)
+        out.merge(day)
+    return out
+
+
+# --- the page's chart and targets ----------------------------------------------------------------
+
+@dataclass
+class Target:
+    measure: str        # total_stay | returns | online | satisfied
+    value: float | None
+    target: float | None   # None: no baseline set
+    at_least: bool      # the value must be at least (else at most) the target
+
+    @property
+    def met(self) -> bool | None:
+        if self.value is None or self.target is None:
+            return None
+        return self.value >= self.target if self.at_least else self.value <= self.target
+
+
+def targets(fig: Figures, satisfied_share: float | None, stay_baseline_minutes: float,
+            returns_baseline_percent: float) -> list[Target]:
+    """Each of the plan's measures against its target ([counter] baselines for the relative ones)."""
+    returns = None if fig.returns_share is None else fig.returns_share * 100
+    median = fig.stays["total"].median
+    return [
+        Target("total_stay", None if median is None else float(median),
+               stay_baseline_minutes * STAY_TARGET if stay_baseline_minutes > 0 else None, False),
+        Target("returns", returns,
+               returns_baseline_percent * RETURNS_TARGET if returns_baseline_percent > 0 else None, False),
+        Target("online", None if fig.online_share is None else fig.online_share * 100, ONLINE_TARGET * 100, True),
+        Target("satisfied", None if satisfied_share is None else satisfied_share * 100, SATISFIED_TARGET * 100, True),
+    ]
+
+
+@dataclass
+class Chart:
+    """A line chart of the days' median and 90th percentile stay, as SVG coordinates."""
+    width: int
+    height: int
+    left: int
+    bottom: int
+    median_points: str
+    p90_points: str
+    ticks: list[tuple[float, int]]     # (y, minutes)
+    first_label: str
+    last_label: str
+
+
+def stay_chart(days: list[DayFigures], width: int = 640, height: int = 220) -> Chart:
+    left, top, bottom = 44, 10, height - 24
+    longest = max([d.stays["total"].p90 or 0 for d in days] + [10])
+    step = max(1, math.ceil(longest / 4 / 5) * 5)
+    scale_max = step * 4
+    x_step = (width - left - 10) / max(len(days) - 1, 1)
+
+    def y(minutes: int) -> float:
+        return round(bottom - (bottom - top) * minutes / scale_max, 1)
+
+    def points(which: str) -> str:
+        out = []
+        for i, d in enumerate(days):
+            value = d.stays["total"].median if which == "median" else d.stays["total"].p90
+            if value is not None:
+                out.append(f"{round(left + i * x_step, 1)},{y(value)}")
+        return " ".join(out)
+
+    return Chart(width, height, left, bottom, points("median"), points("p90"),
+                 [(y(step * i), step * i) for i in range(5)],
+                 days[0].day.isoformat() if days else "", days[-1].day.isoformat() if days else "")

@@ -20,7 +20,6 @@ from core.forms import notices, parse_application
 from core.japanese import parse_typed_number
 from core.navigator import explain, recorded_guide
 from core.services import casework as services
-from core.site import current_site
 from core.services.prereg import PreregInUse, open_preregistration
 from core.services.printing import (
     PRINTABLE_STATES,
@@ -29,6 +28,7 @@ from core.services.printing import (
     print_application,
     record_unrecorded_print,
 )
+from core.site import current_site
 from core.store.applications import AlreadyStored, ApplicationStore, ConcurrentUpdate
 from core.users import Role
 from counter import calling, casework

@@ -22,9 +22,9 @@ from core.application import Application, Source, State, parse_form_code
 from core.catalogue import get_catalogue
 from core.errors import MadoguchiError
 from core.navigator import guide_record, recorded_guide
-from core.site import current_site
 from core.services.prereg import open_preregistration
 from core.services.printing import print_application
+from core.site import current_site
 from core.store.applications import ApplicationStore
 from core.store.db import open_from_config, write
 from kiosk import reception
