@@ -29,7 +29,6 @@ import logging
 import math
 import sqlite3
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -79,14 +78,20 @@ class Histogram:
     """Durations as counts per whole minute (12 min 40 s counts in minute 12). Counts add up, so
     merged days give the period's percentiles, the same as from every duration, to the minute."""
 
-    def __init__(self, counts: dict[int, int] | None = None):
-        self.counts: Counter[int] = Counter(counts or {})
+    def __init__(self, counts: dict[int, int] | None = None, known: tuple[int | None, int | None] | None = None):
+        self.counts: dict[int, int] = dict(counts or {})
+        self._known = known     # (median, p90) as stored with a day, until something is added
 
     def add(self, minutes: float) -> None:
-        self.counts[min(max(int(minutes), 0), LONGEST_MINUTES)] += 1
+        minute = min(max(int(minutes), 0), LONGEST_MINUTES)
+        self.counts[minute] = self.counts.get(minute, 0) + 1
+        self._known = None
 
     def merge(self, other: Histogram) -> None:
-        self.counts.update(other.counts)
+        counts = self.counts
+        for minute, n in other.counts.items():
+            counts[minute] = counts.get(minute, 0) + n
+        self._known = None
 
     @property
     def total(self) -> int:
@@ -94,6 +99,8 @@ class Histogram:
 
     def percentile(self, p: float) -> int | None:
         """The nearest-rank percentile's minute (percentile() of the durations, cut to the minute)."""
+        if self._known is not None and p in (50, 90):
+            return self._known[0 if p == 50 else 1]
         total = self.total
         if not total:
             return None
@@ -112,12 +119,18 @@ class Histogram:
     def p90(self) -> int | None:
         return self.percentile(90)
 
-    def to_json(self) -> list[list[int]]:
-        return sorted([m, n] for m, n in self.counts.items() if n)
+    def to_json(self) -> list:
+        return [self.median, self.p90, [[m, n] for m, n in sorted(self.counts.items()) if n]]
 
     @classmethod
-    def from_json(cls, pairs: Iterable[list[int]]) -> Histogram:
-        return cls({m: n for m, n in pairs})
+    def from_json(cls, raw: list) -> Histogram:
+        median, p90, pairs = raw
+        return cls({m: n for m, n in pairs}, (median, p90))
+
+
+def _add_counts(into: list[int], more: list[int]) -> None:
+    for i, n in enumerate(more):
+        into[i] += n
 
 
 @dataclass
@@ -129,7 +142,7 @@ class ProcedureFigures:
     rejected: int = 0
     reprinted: int = 0                 # printed again after a clerk corrected one of its items
     returned: int = 0                  # rejected or reprinted, each form once
-    channels: Counter[str] = field(default_factory=Counter)   # channel → forms
+    by_channel: list[int] = field(default_factory=lambda: [0] * len(CHANNELS))   # forms, in CHANNELS' order
 
     @property
     def corrections_per_form(self) -> float:
@@ -139,35 +152,47 @@ class ProcedureFigures:
     def returns_share(self) -> float | None:
         return self.returned / self.forms if self.forms else None
 
+    @property
+    def channels(self) -> dict[str, int]:
+        return dict(zip(CHANNELS, self.by_channel, strict=True))
+
     def share(self, channel: str) -> float | None:
-        return self.channels[channel] / self.forms if self.forms else None
+        return self.by_channel[CHANNELS.index(channel)] / self.forms if self.forms else None
 
     def merge(self, other: ProcedureFigures) -> None:
-        for name in ("forms", "corrected_forms", "corrections", "rejected", "reprinted", "returned"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.channels.update(other.channels)
+        self.forms += other.forms
+        self.corrected_forms += other.corrected_forms
+        self.corrections += other.corrections
+        self.rejected += other.rejected
+        self.reprinted += other.reprinted
+        self.returned += other.returned
+        _add_counts(self.by_channel, other.by_channel)
 
     def to_json(self) -> list:
         return [self.forms, self.corrected_forms, self.corrections, self.rejected, self.reprinted, self.returned,
-                [self.channels[c] for c in CHANNELS]]
+                self.by_channel]
 
     @classmethod
     def from_json(cls, procedure: str, raw: list) -> ProcedureFigures:
-        *counts, channels = raw
-        return cls(procedure, *counts, channels=Counter(dict(zip(CHANNELS, channels, strict=True))))
+        *counts, by_channel = raw
+        return cls(procedure, *counts, by_channel=list(by_channel))
 
 
 @dataclass
 class OfficeFigures:
     office: str                        # an office id of the site, or NOT_RECORDED
-    channels: Counter[str] = field(default_factory=Counter)   # channel → forms
+    by_channel: list[int]              # forms, in CHANNELS' order
+
+    @property
+    def channels(self) -> dict[str, int]:
+        return dict(zip(CHANNELS, self.by_channel, strict=True))
 
     @property
     def forms(self) -> int:
-        return sum(self.channels.values())
+        return sum(self.by_channel)
 
     def share(self, channel: str) -> float | None:
-        return self.channels[channel] / self.forms if self.forms else None
+        return self.by_channel[CHANNELS.index(channel)] / self.forms if self.forms else None
 
 
 @dataclass
@@ -183,8 +208,8 @@ class Tally:
     stays_uncalled: int = 0            # …of which never called: only reception → done is known
     stays: dict[str, Histogram] = field(default_factory=lambda: {k: Histogram() for k in STAYS})
     procedure_figures: dict[str, ProcedureFigures] = field(default_factory=dict)
-    offices: dict[str, Counter[str]] = field(default_factory=dict)   # office → channel → forms
-    field_counts: Counter[str] = field(default_factory=Counter)
+    offices: dict[str, list[int]] = field(default_factory=dict)   # office → forms in CHANNELS' order
+    field_counts: dict[str, int] = field(default_factory=dict)
 
     _COUNTS = ("applications", "visits", "forms", "confirmed", "corrections", "corrected_applications",
                "stays_done", "stays_uncalled")
@@ -196,9 +221,10 @@ class Tally:
             self.stays[k].merge(other.stays[k])
         for pid, pf in other.procedure_figures.items():
             self.procedure_figures.setdefault(pid, ProcedureFigures(pid)).merge(pf)
-        for office, channels in other.offices.items():
-            self.offices.setdefault(office, Counter()).update(channels)
-        self.field_counts.update(other.field_counts)
+        for office, by_channel in other.offices.items():
+            _add_counts(self.offices.setdefault(office, [0] * len(CHANNELS)), by_channel)
+        for name, n in other.field_counts.items():
+            self.field_counts[name] = self.field_counts.get(name, 0) + n
 
     # scan → confirmation (the figure before the calling system; kept for comparison)
     @property
@@ -214,11 +240,11 @@ class Tally:
         return self.corrections / self.forms if self.forms else 0.0
 
     @property
-    def channels(self) -> Counter[str]:
-        out: Counter[str] = Counter()
-        for channels in self.offices.values():
-            out.update(channels)
-        return out
+    def channels(self) -> dict[str, int]:
+        total = [0] * len(CHANNELS)
+        for by_channel in self.offices.values():
+            _add_counts(total, by_channel)
+        return dict(zip(CHANNELS, total, strict=True))
 
     @property
     def online_share(self) -> float | None:
@@ -236,7 +262,7 @@ class Tally:
         return {"counts": [getattr(self, n) for n in self._COUNTS],
                 "stays": {k: self.stays[k].to_json() for k in STAYS},
                 "procedures": {pid: pf.to_json() for pid, pf in self.procedure_figures.items()},
-                "offices": {o: [c[ch] for ch in CHANNELS] for o, c in self.offices.items()},
+                "offices": self.offices,
                 "fields": dict(self.field_counts)}
 
     def load_json(self, raw: dict[str, Any]) -> None:
@@ -244,8 +270,8 @@ class Tally:
             setattr(self, name, value)
         self.stays = {k: Histogram.from_json(raw["stays"][k]) for k in STAYS}
         self.procedure_figures = {pid: ProcedureFigures.from_json(pid, v) for pid, v in raw["procedures"].items()}
-        self.offices = {o: Counter(dict(zip(CHANNELS, v, strict=True))) for o, v in raw["offices"].items()}
-        self.field_counts = Counter(raw["fields"])
+        self.offices = raw["offices"]
+        self.field_counts = raw["fields"]
 
 
 @dataclass
@@ -269,12 +295,12 @@ class Figures(Tally):
 
     @property
     def office_figures(self) -> list[OfficeFigures]:
-        return sorted((OfficeFigures(o, c) for o, c in self.offices.items()),
+        return sorted((OfficeFigures(o, list(c)) for o, c in self.offices.items()),
                       key=lambda o: (o.office == NOT_RECORDED, o.office))
 
     @property
     def top_fields(self) -> list[tuple[str, int]]:
-        return self.field_counts.most_common(10)
+        return Counter(self.field_counts).most_common(10)
 
 
 # --- one day, from the records ------------------------------------------------------------------
@@ -353,7 +379,8 @@ def summarize_day(db: sqlite_utils.Database, catalogue: Catalogue, day: date,
         corrected = corrected_by_app.get(r["id"], [])
         out.applications += 1
         out.corrections += len(corrected)
-        out.field_counts.update(corrected)
+        for name in corrected:
+            out.field_counts[name] = out.field_counts.get(name, 0) + 1
         out.corrected_applications += bool(corrected)
         if r["confirmed_at"]:
             out.confirmed += 1
@@ -362,9 +389,9 @@ def summarize_day(db: sqlite_utils.Database, catalogue: Catalogue, day: date,
         if r["state"] == str(State.CANCELLED):
             continue
         procedures = json.loads(r["procedures"])
-        channel = _channel(r)
+        channel = CHANNELS.index(_channel(r))
         out.forms += len(procedures)
-        out.offices.setdefault(r["office"] or NOT_RECORDED, Counter())[channel] += len(procedures)
+        out.offices.setdefault(r["office"] or NOT_RECORDED, [0] * len(CHANNELS))[channel] += len(procedures)
         reprinted_after = (r["first_correction_event"] is not None and r["last_print_event"] is not None
                            and r["last_print_event"] > r["first_correction_event"])
         for pid in procedures:
@@ -374,7 +401,7 @@ def summarize_day(db: sqlite_utils.Database, catalogue: Catalogue, day: date,
             mine = [f for f in corrected if f in fields_of[pid]]
             pf = out.procedure_figures.setdefault(pid, ProcedureFigures(pid))
             pf.forms += 1
-            pf.channels[channel] += 1
+            pf.by_channel[channel] += 1
             pf.corrections += len(mine)
             pf.corrected_forms += bool(mine)
             reprinted = bool(mine) and reprinted_after

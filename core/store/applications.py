@@ -218,7 +218,10 @@ class ApplicationStore:
         """(application id, field) of every field a clerk changed, for applications created in
         [start, end), in the order they were changed."""
         return [tuple(r) for r in self.db.execute(
-            "SELECT e.application_id, e.field FROM application_events e JOIN applications a ON a.id = e.application_id"
+            # CROSS JOIN: the day's applications first (index on created_at), then their events;
+            # else SQLite walks every event ever made.
+            "SELECT e.application_id, e.field FROM applications a INDEXED BY idx_applications_created_at"
+            " CROSS JOIN application_events e ON e.application_id = a.id"
             " WHERE a.created_at >= ? AND a.created_at < ? AND e.kind = 'field' AND e.actor LIKE 'clerk:%'"
             " ORDER BY e.id", [iso(start), iso(end)])]
 
