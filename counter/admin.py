@@ -44,8 +44,9 @@ def _period() -> tuple[date, date, dict]:
     return start, end, errors
 
 
-def _figures(start: date, end: date) -> tuple[figures.Figures, satisfaction.Satisfaction]:
-    return figures.compute(get_db(), get_catalogue(), start, end), satisfaction.summary(get_db(), start, end)
+def _figures(start: date, end: date, per_day: bool = False) -> tuple[figures.Figures, satisfaction.Satisfaction]:
+    return (figures.compute(get_db(), get_catalogue(), start, end, per_day=per_day),
+            satisfaction.summary(get_db(), start, end))
 
 
 @bp.get("/figures")
@@ -61,8 +62,8 @@ def figures_page():
     counter = get_config().counter
     return render_template(
         "counter/figures.html", fig=result, errors=errors, field_labels=field_labels,
-        max_visits=max([d.visits for d in result.days] + [1]), ratings=ratings,
-        chart=figures.stay_chart(result.days), office_names=office_names, channels=figures.CHANNELS,
+        max_visits=max([d.visits for d in result.rows] + [1]), ratings=ratings,
+        chart=figures.stay_chart(result.daily), office_names=office_names, channels=figures.CHANNELS,
         targets=figures.targets(result, ratings.satisfied_share, counter.stay_baseline_minutes,
                                 counter.returns_baseline_percent),
         csv_tables=CSV_TABLES), 400 if errors else 200
@@ -112,7 +113,7 @@ def figures_csv():
     table = request.args.get("table", "")
     if errors or (table and table not in CSV_TABLES):
         abort(400)
-    result, ratings = _figures(start, end)
+    result, ratings = _figures(start, end, per_day=True)
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\r\n")
     writers = {"days": _csv_days, "procedures": _csv_procedures, "offices": _csv_offices, "ratings": _csv_ratings}

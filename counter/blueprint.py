@@ -24,6 +24,7 @@ from counter.labels import (
     source_badge,
     staff_languages,
     tr,
+    whole_minutes,
 )
 from web import add_service
 from web.errors import error_response
@@ -59,6 +60,7 @@ def counter_helpers():
         "full_datetime": full_datetime,
         "id_document_label": lambda k: label_of(ID_DOCUMENT_LABELS, k),
         "minutes": minutes,
+        "whole_minutes": whole_minutes,
         "display_value": lambda f, v: display_value(f, v, lang),
         "relationship_label": lambda v: relationship_label(v, lang),
         "counter_languages": [(c, n) for c, n in staff_languages()],

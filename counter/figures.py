@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import operator
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
@@ -57,12 +58,20 @@ SATISFIED_TARGET = 0.90            # the plan: 90% or more satisfied
 STAY_TARGET = 0.50                 # the plan: the time at the office halved
 RETURNS_TARGET = 0.20              # the plan: returns down by 80%
 NOT_RECORDED = ""                  # the office of applications made before offices were kept
+ROWS_BY_DAY_UP_TO = 62             # a longer period's tables have a row per month (its CSV per day)
 
 
 @migrations()
 def m001_figure_days(db: sqlite_utils.Database) -> None:
     db.table("figure_days").create({"day": str, "basis": str, "summary": str}, pk="day")
     db.table("figure_marks").create({"name": str, "value": int}, pk="name")
+
+
+@migrations()
+def m002_figure_months(db: sqlite_utils.Database) -> None:
+    # Whole months that have ended, merged from their days (a year's page merges 12, not 365),
+    # with each day's median and 90th percentile stay for the chart.
+    db.table("figure_months").create({"month": str, "basis": str, "summary": str, "daily": str}, pk="month")
 
 
 def percentile(values: list[float], p: float) -> float | None:
@@ -76,26 +85,45 @@ def percentile(values: list[float], p: float) -> float | None:
 
 class Histogram:
     """Durations as counts per whole minute (12 min 40 s counts in minute 12). Counts add up, so
-    merged days give the period's percentiles, the same as from every duration, to the minute."""
+    merged days give the period's percentiles, the same as from every duration, to the minute.
+
+    Kept as sorted (minute, count) pairs; one that days are merged into keeps a count for every
+    minute instead (a year merges some 1,500 of them per page)."""
 
     def __init__(self, counts: dict[int, int] | None = None, known: tuple[int | None, int | None] | None = None):
-        self.counts: dict[int, int] = dict(counts or {})
+        self._pairs: list[list[int]] = sorted([m, n] for m, n in (counts or {}).items() if n)
+        self._dense: list[int] | None = None
         self._known = known     # (median, p90) as stored with a day, until something is added
 
-    def add(self, minutes: float) -> None:
-        minute = min(max(int(minutes), 0), LONGEST_MINUTES)
-        self.counts[minute] = self.counts.get(minute, 0) + 1
+    def _bins(self) -> list[int]:
+        if self._dense is None:
+            self._dense = [0] * (LONGEST_MINUTES + 1)
+            for minute, n in self._pairs:
+                self._dense[minute] += n
+            self._pairs = []
         self._known = None
+        return self._dense
+
+    def add(self, minutes: float) -> None:
+        self._bins()[min(max(int(minutes), 0), LONGEST_MINUTES)] += 1
 
     def merge(self, other: Histogram) -> None:
-        counts = self.counts
-        for minute, n in other.counts.items():
-            counts[minute] = counts.get(minute, 0) + n
-        self._known = None
+        bins = self._bins()
+        if other._dense is not None:
+            self._dense = list(map(operator.add, bins, other._dense))
+        else:
+            for minute, n in other._pairs:
+                bins[minute] += n
+
+    @property
+    def counts(self) -> dict[int, int]:
+        if self._dense is not None:
+            return {m: n for m, n in enumerate(self._dense) if n}
+        return {m: n for m, n in self._pairs}
 
     @property
     def total(self) -> int:
-        return sum(self.counts.values())
+        return sum(self._dense) if self._dense is not None else sum(n for _m, n in self._pairs)
 
     def percentile(self, p: float) -> int | None:
         """The nearest-rank percentile's minute (percentile() of the durations, cut to the minute)."""
@@ -105,8 +133,9 @@ class Histogram:
         if not total:
             return None
         rank, seen = max(1, math.ceil(p / 100 * total)), 0
-        for minute in sorted(self.counts):
-            seen += self.counts[minute]
+        pairs = enumerate(self._dense) if self._dense is not None else self._pairs
+        for minute, n in pairs:
+            seen += n
             if seen >= rank:
                 return minute
         return None  # pragma: no cover - the counts add up to total
@@ -120,12 +149,14 @@ class Histogram:
         return self.percentile(90)
 
     def to_json(self) -> list:
-        return [self.median, self.p90, [[m, n] for m, n in sorted(self.counts.items()) if n]]
+        return [self.median, self.p90, [[m, n] for m, n in sorted(self.counts.items())]]
 
     @classmethod
     def from_json(cls, raw: list) -> Histogram:
         median, p90, pairs = raw
-        return cls({m: n for m, n in pairs}, (median, p90))
+        out = cls(known=(median, p90))
+        out._pairs = pairs       # stored sorted
+        return out
 
 
 def _add_counts(into: list[int], more: list[int]) -> None:
@@ -277,6 +308,7 @@ class Tally:
 @dataclass
 class DayFigures(Tally):
     day: date = date.min
+    last: date | None = None           # a month's row: its last day in the period
 
     @property
     def calls_used(self) -> bool:
@@ -288,6 +320,9 @@ class Figures(Tally):
     start: date = date.min
     end: date = date.min
     days: list[DayFigures] = field(default_factory=list)
+    rows: list[DayFigures] = field(default_factory=list)   # the tables' rows: the days, or months
+    by_month: bool = False
+    daily: list[tuple[date, int | None, int | None]] = field(default_factory=list)   # (day, median, p90) stay
 
     @property
     def procedures(self) -> list[ProcedureFigures]:
@@ -448,7 +483,8 @@ def _basis(catalogue: Catalogue) -> str:
 
 
 def _forget_changed_days(db: sqlite_utils.Database, marks: dict[str, int]) -> None:
-    """Drop the stored days that changed since the last look, and move the watermarks to `marks`."""
+    """Drop the stored days (and their months) that changed since the last look, and move the
+    watermarks to `marks`."""
     with write(db):
         seen = _stored_marks(db)
         if seen == marks:
@@ -456,57 +492,138 @@ def _forget_changed_days(db: sqlite_utils.Database, marks: dict[str, int]) -> No
         if set(seen) == set(marks):
             changed = sorted(d.isoformat() for d in _days_changed_since(db, seen))
             db.execute("DELETE FROM figure_days WHERE day IN (SELECT value FROM json_each(?))", [json.dumps(changed)])
+            db.execute("DELETE FROM figure_months WHERE month IN (SELECT value FROM json_each(?))",
+                       [json.dumps(sorted({d[:7] for d in changed}))])
         else:
             db.execute("DELETE FROM figure_days")
+            db.execute("DELETE FROM figure_months")
         db.conn.executemany("INSERT OR REPLACE INTO figure_marks (name, value) VALUES (?, ?)", list(marks.items()))
 
 
-def _ended_days(db: sqlite_utils.Database, catalogue: Catalogue, days: list[date]) -> dict[date, DayFigures]:
-    """The figures of ended days, from their stored summaries, summarizing (and storing) the missing."""
-    if not days:
-        return {}
+@dataclass
+class _Kept:
+    """What this request may keep: the watermarks it saw, or None (a read-only or busy database)."""
+    marks: dict[str, int] | None
+    basis: str
+
+    def store(self, db: sqlite_utils.Database, sql: str, rows: list[tuple]) -> None:
+        if not rows or self.marks is None:
+            return
+        try:
+            with write(db):
+                if _stored_marks(db) == self.marks:   # else someone saw a change meanwhile: keep nothing
+                    db.conn.executemany(sql, rows)
+        except sqlite3.OperationalError as e:
+            log.warning("figures not kept: %s", e)
+
+
+def _look(db: sqlite_utils.Database, catalogue: Catalogue) -> _Kept:
     marks = _current_marks(db)
-    cacheable = True
     try:
         _forget_changed_days(db, marks)
     except sqlite3.OperationalError as e:      # a read-only or busy database: compute, keep nothing
         log.warning("figures not kept: %s", e)
-        cacheable = False
+        return _Kept(None, _basis(catalogue))
+    return _Kept(marks, _basis(catalogue))
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _ended_days(db: sqlite_utils.Database, catalogue: Catalogue, days: list[date],
+                kept: _Kept) -> dict[date, DayFigures]:
+    """The figures of ended days, from their stored summaries, summarizing (and storing) the missing."""
+    if not days:
+        return {}
     found: dict[date, DayFigures] = {}
-    basis = _basis(catalogue)
-    if cacheable:
+    if kept.marks is not None:
         for row in db.execute("SELECT day, summary FROM figure_days WHERE day BETWEEN ? AND ? AND basis = ?",
-                              [days[0].isoformat(), days[-1].isoformat(), basis]):
+                              [days[0].isoformat(), days[-1].isoformat(), kept.basis]):
             figures = DayFigures(day=date.fromisoformat(row[0]))
             figures.load_json(json.loads(row[1]))
             found[figures.day] = figures
     fields_of: dict[str, set[str]] = {}
     made = {d: summarize_day(db, catalogue, d, fields_of) for d in days if d not in found}
-    if made and cacheable:
-        try:
-            with write(db):
-                if _stored_marks(db) == marks:   # else someone saw a change meanwhile: keep nothing
-                    db.conn.executemany("INSERT OR REPLACE INTO figure_days (day, basis, summary) VALUES (?, ?, ?)",
-                                   [(d.isoformat(), basis, json.dumps(f.to_json(), separators=(",", ":")))
-                                    for d, f in made.items()])
-        except sqlite3.OperationalError as e:
-            log.warning("figures not kept: %s", e)
+    kept.store(db, "INSERT OR REPLACE INTO figure_days (day, basis, summary) VALUES (?, ?, ?)",
+               [(d.isoformat(), kept.basis, _dumps(f.to_json())) for d, f in made.items()])
+    return {d: found.get(d) or made[d] for d in days}
+
+
+def _month(days: list[DayFigures]) -> DayFigures:
+    month = DayFigures(day=days[0].day, last=days[-1].day)
+    for day in days:
+        month.merge(day)
+    return month
+
+
+def _daily(days: list[DayFigures]) -> list[tuple[date, int | None, int | None]]:
+    return [(d.day, d.stays["total"].median, d.stays["total"].p90) for d in days]
+
+
+def _ended_months(db: sqlite_utils.Database, catalogue: Catalogue, months: list[list[date]],
+                  kept: _Kept) -> dict[date, tuple[DayFigures, list]]:
+    """Whole months that have ended ({first day: (the month, its days' stays)}), from their stored
+    summaries, merging (and storing) the missing from their days."""
+    found: dict[date, tuple[DayFigures, list]] = {}
+    if kept.marks is not None and months:
+        keys = [m[0].isoformat()[:7] for m in months]
+        for key, summary, daily in db.execute(
+                "SELECT month, summary, daily FROM figure_months WHERE month IN (SELECT value FROM json_each(?))"
+                " AND basis = ?", [json.dumps(keys), kept.basis]):
+            first = date.fromisoformat(key + "-01")
+            month = DayFigures(day=first)
+            month.load_json(json.loads(summary))
+            points = [(date.fromisoformat(d), m, p) for d, m, p in json.loads(daily)]
+            month.last = points[-1][0]
+            found[first] = (month, points)
+    missing = [m for m in months if m[0] not in found]
+    made = {}
+    if missing:
+        by_day = _ended_days(db, catalogue, [d for m in missing for d in m], kept)
+        for m in missing:
+            days = [by_day[d] for d in m]
+            made[m[0]] = (_month(days), _daily(days))
+    kept.store(db, "INSERT OR REPLACE INTO figure_months (month, basis, summary, daily) VALUES (?, ?, ?, ?)",
+               [(first.isoformat()[:7], kept.basis, _dumps(month.to_json()),
+                 _dumps([(d.isoformat(), med, p90) for d, med, p90 in points]))
+                for first, (month, points) in made.items()])
     return found | made
 
 
 def compute(db: sqlite_utils.Database, catalogue: Catalogue, start: date, end: date,
-            today: date | None = None) -> Figures:
-    """Figures for the local days start..end (inclusive)."""
+            today: date | None = None, per_day: bool = False) -> Figures:
+    """Figures for the local days start..end (inclusive). The rows are the days, or for more than
+    ROWS_BY_DAY_UP_TO days (unless `per_day`) the months, whole ended months from their summaries."""
     today = today or casework.today()
     span = [start + timedelta(days=i) for i in range((end - start).days + 1)]
-    by_day = _ended_days(db, catalogue, [d for d in span if d < today])
+    kept = _look(db, catalogue)
+    out = Figures(start=start, end=end)
+    by_month = len(span) > ROWS_BY_DAY_UP_TO and not per_day
+    months: dict[date, list[date]] = {}
+    for d in span:
+        months.setdefault(d.replace(day=1) if by_month else d, []).append(d)
+    whole = [m for first, m in months.items() if by_month and m[-1] < today
+             and (m[-1] + timedelta(days=1)).month != first.month and m[0] == first]
+    kept_months = _ended_months(db, catalogue, whole, kept)
+    rest = [d for first, m in months.items() if first not in kept_months for d in m]
+    by_day = _ended_days(db, catalogue, [d for d in rest if d < today], kept)
     if start <= today <= end:
         by_day[today] = summarize_day(db, catalogue, today)
-    out = Figures(start=start, end=end)
-    for d in span:
-        day = by_day.get(d) or DayFigures(day=d)     # days to come have no figures yet
-        out.days.append(day)
-        out.merge(day)
+    for first, m in months.items():
+        if first in kept_months:
+            month, points = kept_months[first]
+            out.rows.append(month)
+            out.daily += points
+            continue
+        days = [by_day.get(d) or DayFigures(day=d) for d in m]    # days to come have no figures yet
+        out.daily += _daily(days)
+        out.rows.append(_month(days) if by_month else days[0])
+        if not by_month:
+            out.days += days
+    out.by_month = by_month
+    for row in out.rows:
+        out.merge(row)
     return out
 
 
@@ -555,24 +672,19 @@ class Chart:
     last_label: str
 
 
-def stay_chart(days: list[DayFigures], width: int = 640, height: int = 220) -> Chart:
+def stay_chart(daily: list[tuple[date, int | None, int | None]], width: int = 640, height: int = 220) -> Chart:
     left, top, bottom = 44, 10, height - 24
-    longest = max([d.stays["total"].p90 or 0 for d in days] + [10])
+    longest = max([p90 or 0 for _d, _m, p90 in daily] + [10])
     step = max(1, math.ceil(longest / 4 / 5) * 5)
     scale_max = step * 4
-    x_step = (width - left - 10) / max(len(days) - 1, 1)
+    x_step = (width - left - 10) / max(len(daily) - 1, 1)
 
     def y(minutes: int) -> float:
         return round(bottom - (bottom - top) * minutes / scale_max, 1)
 
-    def points(which: str) -> str:
-        out = []
-        for i, d in enumerate(days):
-            value = d.stays["total"].median if which == "median" else d.stays["total"].p90
-            if value is not None:
-                out.append(f"{round(left + i * x_step, 1)},{y(value)}")
-        return " ".join(out)
+    def points(which: int) -> str:
+        return " ".join(f"{round(left + i * x_step, 1)},{y(point[which])}"
+                        for i, point in enumerate(daily) if point[which] is not None)
 
-    return Chart(width, height, left, bottom, points("median"), points("p90"),
-                 [(y(step * i), step * i) for i in range(5)],
-                 days[0].day.isoformat() if days else "", days[-1].day.isoformat() if days else "")
+    return Chart(width, height, left, bottom, points(1), points(2), [(y(step * i), step * i) for i in range(5)],
+                 daily[0][0].isoformat() if daily else "", daily[-1][0].isoformat() if daily else "")

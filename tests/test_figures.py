@@ -273,3 +273,36 @@ def test_hostile_ranges_are_words_not_errors(supervisor, query, words):
 
 def test_only_supervisors_see_the_figures(app, clerks):
     assert sign_in(app.test_client(), "sato").get("/counter/figures.csv?table=days").status_code == 403
+
+
+def test_a_long_period_has_a_row_per_month_with_the_same_figures(db, today):
+    rng = random.Random(7)
+    start = (today.replace(day=1) - timedelta(days=70)).replace(day=1) + timedelta(days=3)   # a month begun
+    days = [start + timedelta(days=i) for i in range(0, (today - start).days + 1, 9)]
+    made = {}
+    for day in days:
+        made[day] = [_visit(db, day, number=f"A-{i + 1:03d}", wait=rng.uniform(0, 50), service=rng.uniform(1, 30),
+                            state=State.PRINTED if i == 0 else State.CONFIRMED) for i in range(3)]
+    catalogue = get_catalogue()
+    per_day = figures.compute(db, catalogue, start, today, today=today, per_day=True)
+    by_month = figures.compute(db, catalogue, start, today, today=today)
+    assert by_month.by_month and not per_day.by_month and len(by_month.rows) == len(
+        {d.day.replace(day=1) for d in per_day.days})
+    assert db["figure_months"].count >= 1        # the whole ended month in between is kept
+    again = figures.compute(db, catalogue, start, today, today=today)
+    for fig in (by_month, again):
+        assert fig.to_json() == per_day.to_json()
+        assert fig.daily == per_day.daily
+        for which in ("total", "wait", "service"):
+            assert fig.stays[which].p90 == per_day.stays[which].p90
+    # A late confirmation on a day of the kept month reaches the month's row.
+    inside = next(d for d in days if d.month != start.month and d.month != today.month)
+    before = next(r for r in again.rows if r.day.month == inside.month)
+    assert before.stays_done == sum(1 for d in days if d.month == inside.month) * 2
+    store = ApplicationStore(db)
+    app = store.get(made[inside][0].id)
+    app.transition(State.CONFIRMED, actor="clerk:sato")
+    store.save(app)
+    later = figures.compute(db, catalogue, start, today, today=today)
+    month = next(r for r in later.rows if r.day.month == inside.month)
+    assert (month.stays_done, month.confirmed) == (before.stays_done + 1, before.confirmed + 1)
