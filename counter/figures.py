@@ -538,8 +538,8 @@ def _ended_days(db: sqlite_utils.Database, catalogue: Catalogue, days: list[date
         return {}
     found: dict[date, DayFigures] = {}
     if kept.marks is not None:
-        for row in db.execute("SELECT day, summary FROM figure_days WHERE day BETWEEN ? AND ? AND basis = ?",
-                              [days[0].isoformat(), days[-1].isoformat(), kept.basis]):
+        for row in db.execute("SELECT day, summary FROM figure_days WHERE day IN (SELECT value FROM json_each(?))"
+                              " AND basis = ?", [json.dumps([d.isoformat() for d in days]), kept.basis]):
             figures = DayFigures(day=date.fromisoformat(row[0]))
             figures.load_json(json.loads(row[1]))
             found[figures.day] = figures
