@@ -168,23 +168,30 @@ def build_year(db, visits_per_day: int, days: int = 365) -> int:
     return made
 
 
-def bench_year(db, config, tmp: Path, visits_per_day: int) -> None:
-    import resource
-    t0 = time.perf_counter()
-    made = build_year(db, visits_per_day)
-    built = time.perf_counter() - t0
-    users.add_user(db, "sato", "bench password 1", "supervisor")
-    size_mb = (tmp / "madoguchi.db").stat().st_size / 1e6
-    print(f"database: {made} applications over 365 days, {db['application_events'].count} audit events, "
-          f"{db['calls'].count} calls, {db['ratings'].count} ratings, {size_mb:.0f} MB (built in {built:.0f} s)")
+def signed_in_supervisor(db, config):
+    """A test client of the counter surface, signed in as the supervisor sato (CSRF token "bench")."""
     from web import create_app
-    app = create_app(config, "counter")
-    client = app.test_client()
+    users.add_user(db, "sato", "bench password 1", "supervisor")
+    client = create_app(config, "counter").test_client()
     with client.session_transaction() as s:
         s["_csrf"] = "bench"
     r = client.post("/counter/sign-in",
                     data={"csrf_token": "bench", "username": "sato", "password": "bench password 1"})
     assert r.status_code == 302
+    with client.session_transaction() as s:
+        s["_csrf"] = "bench"
+    return client
+
+
+def bench_year(db, config, tmp: Path, visits_per_day: int) -> None:
+    import resource
+    t0 = time.perf_counter()
+    made = build_year(db, visits_per_day)
+    built = time.perf_counter() - t0
+    size_mb = (tmp / "madoguchi.db").stat().st_size / 1e6
+    print(f"database: {made} applications over 365 days, {db['application_events'].count} audit events, "
+          f"{db['calls'].count} calls, {db['ratings'].count} ratings, {size_mb:.0f} MB (built in {built:.0f} s)")
+    client = signed_in_supervisor(db, config)
     today = casework.today()
     year = f"/counter/figures?from={today - timedelta(days=364)}&to={today}"
 
@@ -248,21 +255,10 @@ def main() -> None:
     t0 = time.perf_counter()
     ids = build(db, config, args.visits_per_day, args.days)
     built = time.perf_counter() - t0
-    users.add_user(db, "sato", "bench password 1", "supervisor")
     size_mb = (tmp / "madoguchi.db").stat().st_size / 1e6
     print(f"database: {len(ids)} applications over {args.days} days, {xlog.head(db)['seq']} log entries, "
           f"{size_mb:.0f} MB (built in {built:.0f} s)")
-
-    from web import create_app
-    app = create_app(config, "counter")
-    client = app.test_client()
-    with client.session_transaction() as s:
-        s["_csrf"] = "bench"
-    r = client.post("/counter/sign-in",
-                    data={"csrf_token": "bench", "username": "sato", "password": "bench password 1"})
-    assert r.status_code == 302
-    with client.session_transaction() as s:
-        s["_csrf"] = "bench"
+    client = signed_in_supervisor(db, config)
     rng = random.Random(1)
     todays = ids[-args.visits_per_day:]
 
