@@ -19,11 +19,12 @@ Speed: a year (365,000 visits) must answer within 300 ms. Each day that has ende
 once into table `figure_days`, with its durations as counts per whole minute, which add up: a
 period's median and 90th percentile come from its days' merged counts, exact to the minute.
 A day is summarized again when anything about it changes (an audit event of one of its
-applications, a call, a clerk's first view: watermarks in `figure_marks`), or when the
-catalogue does. Today is always computed from the records.
+applications, a call, a clerk's first view: watermarks in `figure_marks`), or when a
+procedure's items do. Today is always computed from the records.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -479,7 +480,11 @@ def _days_changed_since(db: sqlite_utils.Database, marks: dict[str, int]) -> set
 
 
 def _basis(catalogue: Catalogue) -> str:
-    return f"{FORMAT}:{catalogue.version}"
+    """What a kept day depends on beyond the records: the summary's form, and which items each
+    procedure has (a correction counts for the procedures it belongs to). Not the whole
+    catalogue's version: a saved layout must not summarize a year again."""
+    items = {pid: sorted(f.name for f in catalogue.fields_for([pid])) for pid in sorted(catalogue.procedures)}
+    return f"{FORMAT}:" + hashlib.sha256(json.dumps(items).encode()).hexdigest()[:16]
 
 
 def _forget_changed_days(db: sqlite_utils.Database, marks: dict[str, int]) -> None:

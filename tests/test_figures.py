@@ -306,3 +306,23 @@ def test_a_long_period_has_a_row_per_month_with_the_same_figures(db, today):
     later = figures.compute(db, catalogue, start, today, today=today)
     month = next(r for r in later.rows if r.day.month == inside.month)
     assert (month.stays_done, month.confirmed) == (before.stays_done + 1, before.confirmed + 1)
+
+
+def test_kept_days_follow_a_change_of_a_procedures_items_only(db, today):
+    day = today - timedelta(days=1)
+    _visit(db, day, number="A-001")
+    catalogue = get_catalogue()
+    figures.compute(db, catalogue, day, day, today=today)
+    basis = db.execute("SELECT basis FROM figure_days").fetchone()[0]
+
+    class Edited:
+        """The same procedures, another version (a saved layout), or juminhyo without its last item."""
+        def __init__(self, drop):
+            self.procedures, self.version, self.drop = catalogue.procedures, "another", drop
+
+        def fields_for(self, ids):
+            found = catalogue.fields_for(ids)
+            return found[:-1] if self.drop and ids == ["juminhyo"] else found
+
+    assert figures._basis(catalogue) == figures._basis(Edited(drop=False)) == basis
+    assert figures._basis(Edited(drop=True)) != basis
