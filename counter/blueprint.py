@@ -84,9 +84,10 @@ from counter import admin, auth, calling, exchange, layout_editor, views  # noqa
 
 
 def init_app(app):
-    """The core system's PULL API beside the clerk screens, and the forwarding worker
-    (a service: it runs under `madoguchi serve`)."""
-    from counter import forwarding, pull_api
+    """The core system's PULL API beside the clerk screens, and the forwarding worker and the
+    figures' summaries of ended days (services: they run under `madoguchi serve`)."""
+    from counter import figures, forwarding, pull_api
 
     app.register_blueprint(pull_api.bp, url_prefix="/counter/api/v1")
     add_service(app, forwarding.start_service)
+    add_service(app, figures.start_service)

@@ -30,7 +30,9 @@ import logging
 import math
 import operator
 import sqlite3
+import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -693,3 +695,56 @@ def stay_chart(daily: list[tuple[date, int | None, int | None]], width: int = 64
 
     return Chart(width, height, left, bottom, points(1), points(2), [(y(step * i), step * i) for i in range(5)],
                  daily[0][0].isoformat() if daily else "", daily[-1][0].isoformat() if daily else "")
+
+
+# --- kept ahead of the first look ----------------------------------------------------------------
+
+KEEP_DAYS = 366            # the longest period the page shows
+KEEP_EVERY_SECONDS = 3600  # a day ends at midnight: within the hour it is kept
+KEEP_FIRST_AFTER_SECONDS = 5.0   # let the server start first
+
+
+def keep_ended_days(db: sqlite_utils.Database, catalogue: Catalogue, today: date | None = None,
+                    stop: threading.Event | None = None) -> None:
+    """Summarize the ended days (and whole months) of the last KEEP_DAYS not kept yet, a month at a
+    time from the newest, so the first look at a year is as quick as the next (not tens of seconds)."""
+    today = today or casework.today()
+    last, oldest = today - timedelta(days=1), today - timedelta(days=KEEP_DAYS)
+    while last >= oldest:
+        first = max(last.replace(day=1), oldest)
+        days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+        whole = first.day == 1 and (last + timedelta(days=1)).day == 1
+        kept = _look(db, catalogue)
+        _ended_months(db, catalogue, [days], kept) if whole else _ended_days(db, catalogue, days, kept)
+        last = first - timedelta(days=1)
+        if stop is not None and stop.wait(0.2):    # let the requests have the interpreter between months
+            return
+
+
+def start_service(app) -> Callable[[], None]:
+    """`web.add_service` hook: keep the ended days summarized while the server runs."""
+    from core.catalogue import get_catalogue
+    from core.store.db import open_from_config
+    config = app.config["MADOGUCHI"]
+    stop = threading.Event()
+
+    def loop():
+        db = open_from_config(config)
+        try:
+            wait = KEEP_FIRST_AFTER_SECONDS
+            while not stop.wait(wait):
+                wait = KEEP_EVERY_SECONDS
+                try:
+                    keep_ended_days(db, get_catalogue(), stop=stop)
+                except Exception as e:     # noqa: BLE001 - tried again within the hour; the page computes anyway
+                    log.warning("figures not kept ahead: %s", e)
+        finally:
+            db.conn.close()
+
+    thread = threading.Thread(target=loop, name="madoguchi-figures", daemon=True)
+    thread.start()
+
+    def stop_service():
+        stop.set()
+        thread.join(timeout=10)
+    return stop_service

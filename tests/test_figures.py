@@ -326,3 +326,31 @@ def test_kept_days_follow_a_change_of_a_procedures_items_only(db, today):
 
     assert figures._basis(catalogue) == figures._basis(Edited(drop=False)) == basis
     assert figures._basis(Edited(drop=True)) != basis
+
+
+def test_ended_days_are_kept_ahead_of_the_first_look(db, today, monkeypatch):
+    for back in (3, 40, 200):
+        _visit(db, today - timedelta(days=back), number="A-001", wait=4)
+    catalogue = get_catalogue()
+    figures.keep_ended_days(db, catalogue, today=today)
+    assert db["figure_days"].count == figures.KEEP_DAYS
+    assert db["figure_months"].count >= 11
+    made = []
+    real = figures.summarize_day
+    monkeypatch.setattr(figures, "summarize_day", lambda *a, **k: made.append(a[2]) or real(*a, **k))
+    year = figures.compute(db, catalogue, today - timedelta(days=365), today, today=today)
+    assert made == [today] and year.visits == 3 and year.stays["wait"].counts == {4: 3}
+
+
+def test_the_server_keeps_them_in_the_background(app, db, monkeypatch):
+    import time
+    assert figures.start_service in app.extensions["madoguchi.services"]
+    monkeypatch.setattr(figures, "KEEP_FIRST_AFTER_SECONDS", 0.0)
+    stop = figures.start_service(app)
+    try:
+        deadline = time.monotonic() + 60
+        while db["figure_days"].count < figures.KEEP_DAYS and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        stop()
+    assert db["figure_days"].count == figures.KEEP_DAYS
