@@ -122,17 +122,22 @@ class Application:
     @classmethod
     def create(cls, procedures: list[str], data: dict[str, Any], source: Source | str,
                actor: str, channel: str, sources: dict[str, str] | None = None,
-               application_id: str | None = None) -> Application:
+               application_id: str | None = None, office: str | None = None) -> Application:
         """A new draft; `sources` may name a different origin per field (card vs typed).
 
         `application_id` keeps an id chosen earlier (the pre-registration's, or one already
-        written in the exchange log when the card was read); by default a new one is made."""
+        written in the exchange log when the card was read); by default a new one is made.
+        `office` (an id of the site's offices.toml) is where it was made, kept in the `created`
+        event for the figures per office."""
         if application_id is not None and not is_application_id(application_id):
             raise ValueError("not an application id")
         app = cls(id=application_id or new_application_id(), procedures=list(procedures), channel=channel)
         app.data = copy.deepcopy(data)
         app.sources = {k: str((sources or {}).get(k, source)) for k in data}
-        app._record(actor, "created", new={"procedures": app.procedures, "channel": channel})
+        made = {"procedures": app.procedures, "channel": channel}
+        if office:
+            made["office"] = office
+        app._record(actor, "created", new=made)
         return app
 
     def _record(self, actor: str, kind: str, **kw) -> Event:

@@ -87,3 +87,17 @@ def called_numbers(db: sqlite_utils.Database, day: date) -> dict[str, datetime]:
     return {r["reception_number"]: datetime.fromisoformat(r["first"]) for r in db.query(
         "SELECT reception_number, MIN(called_at) AS first FROM calls WHERE day = ? GROUP BY reception_number",
         [day.isoformat()])}
+
+
+def last_call_id(db: sqlite_utils.Database) -> int:
+    """The id of the newest call (0 when none)."""
+    if not db["calls"].exists():
+        return 0
+    return db.execute("SELECT COALESCE(MAX(id), 0) FROM calls").fetchone()[0]
+
+
+def days_called_after(db: sqlite_utils.Database, call_id: int) -> set[date]:
+    """The days of the calls newer than `call_id`."""
+    if not db["calls"].exists():
+        return set()
+    return {date.fromisoformat(r[0]) for r in db.execute("SELECT DISTINCT day FROM calls WHERE id > ?", [call_id])}

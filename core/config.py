@@ -140,6 +140,8 @@ class CounterConfig:
     signin_free_attempts: int = 5
     signin_longest_wait_minutes: int = 15
     display_refresh_seconds: float = 2.0
+    stay_baseline_minutes: float = 0.0
+    returns_baseline_percent: float = 0.0
 
 
 @dataclass(frozen=True)

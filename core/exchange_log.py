@@ -180,6 +180,13 @@ def first_at(db: sqlite_utils.Database, purpose: str, application_ids: Iterable[
         [purpose, json.dumps(list(application_ids))])}
 
 
+def application_ids_after(db: sqlite_utils.Database, purpose: str, seq: int) -> set[str]:
+    """The applications with an entry of `purpose` after entry `seq`."""
+    return {r[0] for r in db.execute(
+        "SELECT DISTINCT application_id FROM exchange_log WHERE seq > ? AND purpose = ? AND application_id IS NOT NULL",
+        [seq, purpose])}
+
+
 def last_results(db: sqlite_utils.Database, purpose: str, application_ids: Iterable[str]) -> dict[str, str]:
     """{application id: result of its newest entry with `purpose`}, for those that have one."""
     return {r["application_id"]: r["result"] or "" for r in db.query(

@@ -106,6 +106,11 @@ class Site:
                 return o
         return self.offices[0] if self.offices else None
 
+    def office_id(self, office_id: str | None = None) -> str:
+        """The id of that office (or the main one; "" without offices): where an application was made."""
+        office = self.office(office_id)
+        return office.id if office else ""
+
     def sections_for(self, procedure_id: str, office_id: str | None = None) -> list[Section]:
         """The sections of an office (the main one by default) that take a procedure's forms."""
         office = self.office(office_id)

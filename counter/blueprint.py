@@ -27,6 +27,7 @@ from counter.labels import (
     source_badge,
     staff_languages,
     tr,
+    whole_minutes,
 )
 from web import add_health_check, add_metrics_hook, add_service, background_service, get_db
 from web.errors import error_response
@@ -63,6 +64,7 @@ def counter_helpers():
         "full_datetime": full_datetime,
         "id_document_label": lambda k: label_of(ID_DOCUMENT_LABELS, k),
         "minutes": minutes,
+        "whole_minutes": whole_minutes,
         "display_value": lambda f, v: display_value(f, v, lang),
         "relationship_label": lambda v: relationship_label(v, lang),
         "counter_languages": [(c, n) for c, n in staff_languages()],
@@ -90,10 +92,10 @@ from counter import admin, auth, calling, exchange, layout_editor, views  # noqa
 
 
 def init_app(app):
-    """The core system's PULL API beside the clerk screens, the forwarding worker and the
-    purge of finished applications' personal data, and the worker pushing progress to the resident's status page
-    (services: they run under `madoguchi serve`)."""
-    from counter import forwarding, pull_api
+    """The core system's PULL API beside the clerk screens, and its services under `madoguchi serve`: the
+    forwarding worker, the purge of finished applications' personal data, the worker pushing progress to the
+    resident's status page, and the figures' summaries of ended days."""
+    from counter import figures, forwarding, pull_api
 
     app.register_blueprint(pull_api.bp, url_prefix="/counter/api/v1")
     add_service(app, start_retention_timer)
@@ -102,6 +104,7 @@ def init_app(app):
     add_health_check(app, "outbox", lambda: forwarding.health(get_db(), config))
     add_metrics_hook(app, lambda: forwarding.set_metrics(get_db()))
     add_service(app, start_progress_service)
+    add_service(app, figures.start_service)
 
 
 def start_progress_service(app):

@@ -115,6 +115,19 @@ def local_datetime(dt: datetime | str | None) -> str:
     return local.strftime("%Y-%m-%d %H:%M")
 
 
+def whole_minutes(n: float | None) -> str:
+    """Minutes counted whole (the figures' per-minute bins), written as minutes() writes them;
+    each once per request (a year's figures repeat the same few hundred values)."""
+    if n is None:
+        return "—"
+    cache = g.setdefault("_counter_whole_minutes", {})
+    key = (g.get("lang"), int(n))
+    text = cache.get(key)
+    if text is None:
+        text = cache[key] = minutes(timedelta(minutes=int(n)))
+    return text
+
+
 def minutes(td: timedelta | None) -> str:
     if td is None:
         return "—"

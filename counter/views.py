@@ -29,6 +29,7 @@ from core.services.printing import (
     print_application,
     record_unrecorded_print,
 )
+from core.site import current_site
 from core.store.applications import AlreadyStored, ApplicationStore, ConcurrentUpdate
 from core.users import Role
 from counter import calling, casework
@@ -233,7 +234,8 @@ def open_prereg(token_text: str):
     app.data = values
     app.sources = {k: str(Source.QR) for k in values}
     app.note(clerk.actor, "created", new={"procedures": procedures, "channel": "counter", "from": "prereg",
-                                          "prereg_id": opened.app_id, "dropped_fields": dropped})
+                                          "prereg_id": opened.app_id, "dropped_fields": dropped,
+                                          "office": current_site().office_id(config.kiosk.office)})
     guide = recorded_guide(opened.guide, get_catalogue())
     if guide:
         app.note(clerk.actor, "guide", new=guide)

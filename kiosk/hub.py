@@ -26,6 +26,7 @@ from core.navigator import guide_record, recorded_guide
 from core.services.disclosure import disclose_own_log
 from core.services.prereg import open_preregistration
 from core.services.printing import print_application, print_log
+from core.site import current_site
 from core.store.applications import ApplicationStore
 from core.store.db import open_from_config, write
 from kiosk import reception
@@ -401,7 +402,8 @@ class Hub:
             procs, values = validated_form(visit, self.catalogue)
             sources = {k: visit.sources.get(k, str(Source.TYPED)) for k in values}
             app = Application.create(procs, values, Source.TYPED, actor=self.actor, channel="kiosk",
-                                     sources=sources, application_id=visit.application_id)
+                                     sources=sources, application_id=visit.application_id,
+                                     office=current_site().office_id(self.config.kiosk.office))
             licence = licence_addresses(visit.card)
             if licence:
                 app.note(self.actor, "card_read", new=licence)

@@ -121,6 +121,9 @@ def upload_body(config, app: Application, exchanges: list[dict]) -> dict[str, An
             "licence": next((e.new for e in app.pending_events if e.kind == "card_read"), None),
             # 手続きナビ's life event and answers, for the clerk's list of procedures and reasons.
             "guide": next((e.new for e in app.pending_events if e.kind == "guide"), None),
+            # The office the kiosk PC stands in, for the figures per office.
+            "office": next((e.new.get("office") for e in app.pending_events
+                            if e.kind == "created" and isinstance(e.new, dict)), None),
         },
         "exchanges": reported_exchanges(exchanges),
     }

@@ -134,12 +134,13 @@ def busy_day(db, clerk_client):
 def test_figures_count_visits_forms_durations_and_corrections(db, busy_day):
     from core.catalogue import get_catalogue
     fig = figures.compute(db, get_catalogue(), busy_day - timedelta(days=1), busy_day)
-    assert [d.visits for d in fig.days] == [0, 4]          # the draft is not a visit
-    assert fig.forms == 3                                  # the cancelled visit has no form
+    assert [d.applications for d in fig.days] == [0, 4]    # the draft is not counted
+    assert [d.visits for d in fig.days] == [0, 2]          # three share reception number 12
+    assert fig.forms == 3                                  # the cancelled application has no form
     assert fig.confirmed == 3
-    assert sorted(fig.durations) == [5.0, 10.0, 40.0]
-    assert fig.median_minutes == 10.0 and fig.p90_minutes == 40.0
-    assert fig.corrections == 2 and fig.corrected_visits == 1
+    assert fig.stays["scan"].counts == {5: 1, 10: 1, 40: 1}
+    assert fig.median_minutes == 10 and fig.p90_minutes == 40
+    assert fig.corrections == 2 and fig.corrected_applications == 1
     juminido = next(p for p in fig.procedures if p.procedure == "juminido")
     assert (juminido.forms, juminido.corrections, juminido.corrected_forms) == (1, 2, 1)
     assert dict(fig.top_fields) == {"postal_code": 1, "phone": 1}
@@ -158,13 +159,15 @@ def test_figures_page_and_csv_for_supervisors(app, clerks, busy_day):
     r = client.get(f"/counter/figures?lang=en&from={busy_day}&to={busy_day}")
     page = text_of(r)
     assert r.status_code == 200
-    assert "Visits 4" in page and "Forms 3" in page
-    assert "Scan to confirmation, median 10.0 min" in page and "Scan to confirmation, 90th percentile 40.0 min" in page
+    assert "Visits 2" in page and "Applications 4" in page and "Forms 3" in page
+    assert "Scan to confirmation, median 10 min" in page and "Scan to confirmation, 90th percentile 40 min" in page
     assert "Corrections per form 0.67" in page
     r = client.get(f"/counter/figures.csv?from={busy_day}&to={busy_day}")
     assert r.headers["Content-Type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(r.get_data(as_text=True).lstrip("\ufeff"))))
-    assert rows[0][0] == "date" and rows[1] == [busy_day.isoformat(), "4", "3", "3", "2", "10.0", "40.0"]
+    assert rows[0][:8] == ["date", "visits", "applications", "forms", "confirmed", "corrections",
+                           "scan_to_confirm_median_min", "scan_to_confirm_p90_min"]
+    assert rows[1][:8] == [busy_day.isoformat(), "2", "4", "3", "3", "2", "10", "40"]
     bad = client.get("/counter/figures?from=2026-02-01&to=2026-01-01")
     assert bad.status_code == 400
 

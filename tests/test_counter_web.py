@@ -478,6 +478,8 @@ def test_a_pre_registration_qr_becomes_an_application_at_the_counter(clerk_clien
     app = ApplicationStore(db).get(submitted.app_id)
     assert (app.state, app.channel) == (State.SUBMITTED, "counter")
     assert app.data["name"] == "髙橋\u3000𠮷子" and set(app.sources.values()) == {"qr"}
+    [created] = [e.new for e in ApplicationStore(db).events(app.id) if e.kind == "created"]
+    assert created["from"] == "prereg" and created["office"] == "honcho"   # the figures' channel and office
     fetches = [e for e in xlog.entries(db, application_id=app.id) if e["purpose"] == "prereg_fetch"]
     assert len(fetches) == 1 and fetches[0]["actor"] == "clerk:sato" and fetches[0]["counterparty"] == "prereg"
     # Scanning it again opens the same application; nothing is fetched twice.

@@ -335,6 +335,8 @@ def test_printing_makes_a_printed_application_with_a_reception_number(kiosk, tmp
     assert app.state == State.PRINTED and app.reception_number == "A-001" and app.channel == "kiosk"
     assert app.sources["name"] == "card" and app.sources["kana"] == "typed"
     assert [e.new for e in ApplicationStore(db).events(app_id) if e.kind == "state"] == ["submitted", "printed"]
+    [created] = [e.new for e in ApplicationStore(db).events(app_id) if e.kind == "created"]
+    assert created["office"] == "honcho"         # [kiosk].office unset: the site's first office (the figures')
     purposes = [(e["purpose"], e["application_id"], e["counterparty"]) for e in xlog.entries(db)]
     assert purposes == [("card_read", app_id, "mynumber_card"), ("print", app_id, "printer:pdf-folder")]
     [pdf] = list((tmp_path / "var" / "printed").glob("*.pdf"))

@@ -125,3 +125,17 @@ def test_the_guides_answers_come_with_an_upload_checked(db, config, guide, expec
     receive(db, config, body)
     notes = [e.new for e in ApplicationStore(db).events(APP_ID) if e.kind == "guide"]
     assert notes == ([expected] if expected else [])
+
+
+@pytest.mark.parametrize("sent, kept", [("minami", "minami"), ("nowhere", None), (["minami"], None), (None, None)])
+def test_an_upload_keeps_the_office_the_kiosk_pc_stands_in_when_the_site_has_it(db, config, sent, kept):
+    receive(db, config, upload(office=sent))
+    created = next(e for e in ApplicationStore(db).events(APP_ID) if e.kind == "created")
+    assert created.new.get("office") == kept
+
+
+def test_a_kiosk_pcs_upload_body_names_its_office(config):
+    from kiosk.office import upload_body
+    app = Application.create(["juminhyo"], {"name": "山田\u3000太郎"}, Source.CARD, actor="kiosk:kiosk-7",
+                             channel="kiosk", office="minami")
+    assert upload_body(config, app, [])["application"]["office"] == "minami"

@@ -36,6 +36,7 @@ from core.config import Config
 from core.errors import MadoguchiError
 from core.forms import parse_application
 from core.navigator import recorded_guide
+from core.site import current_site
 from core.store.applications import ApplicationStore
 from core.store.db import write
 from core.tokens import KEY_BYTES
@@ -125,8 +126,10 @@ def _application_from_upload(raw: dict[str, Any], actor: str) -> Application:
     sources = sources if isinstance(sources, dict) else {}
     allowed = {str(s) for s in Source if s is not Source.CLERK}
     sources = {k: v for k, v in sources.items() if k in values and isinstance(v, str) and v in allowed}
+    office = raw.get("office")
+    known = isinstance(office, str) and any(o.id == office for o in current_site().offices)
     app = Application.create(procs, values, Source.TYPED, actor=actor, channel="kiosk", sources=sources,
-                             application_id=app_id)
+                             application_id=app_id, office=office if known else None)
     try:
         app.created_at = datetime.fromisoformat(raw.get("created_at") or "")
     except (TypeError, ValueError):

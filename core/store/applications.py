@@ -202,7 +202,10 @@ class ApplicationStore:
                           reception_number: str | None = None) -> builtins.list[dict[str, Any]]:
         """Applications created in [start, end) without their data, oldest first, each with
         the times of its audit milestones (printed_at, last_printed_at, confirmed_at,
-        closed_at) and its count of clerks' corrections. Raw column values (JSON, ISO times)."""
+        closed_at; decided_at: its last confirmation or rejection), its count of clerks'
+        corrections, whether it was rejected, the event ids of its first correction and last
+        print, the office it was made in (None when not recorded) and from_prereg (made from a
+        pre-registration: a value came from the QR). Raw column values (JSON, ISO times)."""
         sql, params = _SUMMARY_SQL, [iso(start), iso(end)]
         states = list(states or [])
         if states:
@@ -216,11 +219,30 @@ class ApplicationStore:
             params.append(reception_number)
         return list(self.db.query(sql + " GROUP BY a.id ORDER BY a.created_at", params))
 
+    def last_event_id(self) -> int:
+        """The id of the newest audit event (0 when none): every change to an application adds one."""
+        return self.db.execute("SELECT COALESCE(MAX(id), 0) FROM application_events").fetchone()[0]
+
+    def created_at_of_changed_since(self, event_id: int) -> set[datetime]:
+        """When each application with an audit event newer than `event_id` was created."""
+        return {datetime.fromisoformat(r[0]) for r in self.db.execute(
+            "SELECT DISTINCT a.created_at FROM application_events e JOIN applications a ON a.id = e.application_id"
+            " WHERE e.id > ?", [event_id])}
+
+    def created_at_of(self, application_ids: Iterable[str]) -> set[datetime]:
+        """When each of `application_ids` that exists was created."""
+        return {datetime.fromisoformat(r[0]) for r in self.db.execute(
+            "SELECT DISTINCT created_at FROM applications WHERE id IN (SELECT value FROM json_each(?))",
+            [json.dumps(list(application_ids))])}
+
     def clerk_corrections_between(self, start: datetime, end: datetime) -> builtins.list[tuple[str, str]]:
         """(application id, field) of every field a clerk changed, for applications created in
         [start, end), in the order they were changed."""
         return [tuple(r) for r in self.db.execute(
-            "SELECT e.application_id, e.field FROM application_events e JOIN applications a ON a.id = e.application_id"
+            # CROSS JOIN: the day's applications first (index on created_at), then their events;
+            # else SQLite walks every event ever made.
+            "SELECT e.application_id, e.field FROM applications a INDEXED BY idx_applications_created_at"
+            " CROSS JOIN application_events e ON e.application_id = a.id"
             " WHERE a.created_at >= ? AND a.created_at < ? AND e.kind = 'field' AND e.actor LIKE 'clerk:%'"
             " ORDER BY e.id", [iso(start), iso(end)])]
 
@@ -298,7 +320,13 @@ SELECT a.id, a.state, a.procedures, a.channel, a.reception_number, a.created_at,
   MAX(CASE WHEN {_PRINT} THEN e.at END) AS last_printed_at,
   MIN(CASE WHEN e.kind = 'state' AND e.new = '"confirmed"' THEN e.at END) AS confirmed_at,
   MIN(CASE WHEN e.kind = 'state' AND e.new IN ('"confirmed"', '"rejected"', '"cancelled"') THEN e.at END) AS closed_at,
-  SUM(CASE WHEN e.kind = 'field' AND e.actor LIKE 'clerk:%' THEN 1 ELSE 0 END) AS corrections
+  SUM(CASE WHEN e.kind = 'field' AND e.actor LIKE 'clerk:%' THEN 1 ELSE 0 END) AS corrections,
+  MAX(CASE WHEN e.kind = 'state' AND e.new IN ('"confirmed"', '"rejected"') THEN e.at END) AS decided_at,
+  MAX(CASE WHEN e.kind = 'state' AND e.new = '"rejected"' THEN 1 ELSE 0 END) AS rejected,
+  MIN(CASE WHEN e.kind = 'field' AND e.actor LIKE 'clerk:%' THEN e.id END) AS first_correction_event,
+  MAX(CASE WHEN {_PRINT} THEN e.id END) AS last_print_event,
+  MAX(CASE WHEN e.kind = 'created' THEN json_extract(e.new, '$.office') END) AS office,
+  (a.channel = 'prereg' OR instr(a.sources, '"qr"') > 0) AS from_prereg
 FROM applications a INDEXED BY idx_applications_created_at
   LEFT JOIN application_events e ON e.application_id = a.id
 WHERE a.created_at >= ? AND a.created_at < ?"""
