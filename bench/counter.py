@@ -9,8 +9,9 @@ times, through the real Flask app:
 
 With --year it builds instead a year of a mid-size city (365 days of about 1,000 visits, each
 with one to four procedures: pre-registered, at the kiosk or at the counter, two offices, calls,
-confirmations, some rejections, corrections and reprints, ratings), written straight into the
-tables for speed (the exchange log's clerk views carry no valid hash chain), and times the
+confirmations, some rejections, corrections and reprints, ratings), loaded in bulk through the
+owners' import functions (ApplicationStore.import_rows, exchange_log.import_entries: chained, it
+verifies), and times the
 figures page for the whole year (target: 300 ms warm): the first load (every ended day
 summarized), warm loads, and a load after a change to an ended day.
 
@@ -98,7 +99,6 @@ def build_year(db, visits_per_day: int, days: int = 365) -> int:
     rng = random.Random(365)
     today = casework.today()
     now = casework.utcnow()
-    seq = xlog.head(db)["seq"]
     made = 0
     data = json.dumps({"name": "山田\u3000太郎", "kana": "ヤマダ\u3000タロウ", "birth_date": "1985-04-01",
                        "sex": "male", "postal_code": "1000001", "address": "東京都千代田区千代田１－１"},
@@ -143,23 +143,16 @@ def build_year(db, visits_per_day: int, days: int = 365) -> int:
             events += [(app_id, at.isoformat(), actor, kind_, field_, None, json.dumps(new, ensure_ascii=False), None)
                        for actor, kind_, field_, new, at in trail]
             if called < now:
-                seq += 1
-                views.append((seq, (called + timedelta(minutes=1)).isoformat(), "clerk:sato", "clerk:sato",
-                              "clerk_view", app_id, "", "", "ok", "", ""))
+                views.append({"at": (called + timedelta(minutes=1)).isoformat(), "actor": "clerk:sato",
+                              "counterparty": "clerk:sato", "purpose": "clerk_view", "application_id": app_id})
                 if uses_calls and number:
                     calls.append((day.isoformat(), number, "窓口3", called.isoformat(), "clerk:sato"))
             if rng.random() < 0.3:
                 ratings.append((secrets.token_hex(12), day.isoformat(), "kiosk", office,
                                 rng.choices((5, 4, 3, 2, 1), (50, 38, 7, 3, 2))[0], ""))
         with write(db):
-            db.conn.executemany("INSERT INTO applications (id, state, procedures, data, sources, channel,"
-                                " reception_number, created_at, updated_at, version)"
-                                " VALUES (?,?,?,?,?,?,?,?,?,?)", apps)
-            db.conn.executemany("INSERT INTO application_events (application_id, at, actor, kind, field, old, new,"
-                                " reason) VALUES (?,?,?,?,?,?,?,?)", events)
-            db.conn.executemany("INSERT INTO exchange_log (seq, at, actor, counterparty, purpose, application_id,"
-                                " subject_ref, payload_sha256, result, prev_hash, entry_hash)"
-                                " VALUES (?,?,?,?,?,?,?,?,?,?,?)", views)
+            ApplicationStore(db).import_rows(apps, events)
+            xlog.import_entries(db, views)
             db.conn.executemany("INSERT INTO calls (day, reception_number, window, called_at, called_by)"
                                 " VALUES (?,?,?,?,?)", calls)
             db.conn.executemany("INSERT INTO ratings (id, day, channel, office, score, comment) VALUES (?,?,?,?,?,?)",
@@ -189,7 +182,7 @@ def bench_year(db, config, tmp: Path, visits_per_day: int) -> None:
     made = build_year(db, visits_per_day)
     built = time.perf_counter() - t0
     size_mb = (tmp / "madoguchi.db").stat().st_size / 1e6
-    print(f"database: {made} applications over 365 days, {db['application_events'].count} audit events, "
+    print(f"database: {made} applications over 365 days, {ApplicationStore(db).last_event_id()} audit events, "
           f"{db['calls'].count} calls, {db['ratings'].count} ratings, {size_mb:.0f} MB (built in {built:.0f} s)")
     client = signed_in_supervisor(db, config)
     today = casework.today()
@@ -217,9 +210,7 @@ def bench_year(db, config, tmp: Path, visits_per_day: int) -> None:
     # A late rejection of an application of a month ago: that day alone is summarized again.
     store = ApplicationStore(db)
     first, last = casework.local_day_bounds(today - timedelta(days=30))
-    row = db.execute("SELECT id FROM applications WHERE created_at >= ? AND created_at < ? LIMIT 1",
-                     [iso(first), iso(last)]).fetchone()
-    late = store.get(row[0])
+    late = store.get(store.summaries_between(first, last)[0]["id"])
     late.note("clerk:sato", "printed", reason="reprint")
     store.save(late)
     t0 = time.perf_counter()

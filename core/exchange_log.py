@@ -127,6 +127,35 @@ def append(db: sqlite_utils.Database, config, *, actor: str, counterparty: str, 
     return entry
 
 
+def import_entries(db: sqlite_utils.Database, entries: Iterable[dict[str, Any]]) -> int:
+    """Append entries made elsewhere with their own times (a benchmark's year; a log carried over
+    from another system), chained and hashed here like any other, so the log still verifies.
+    Each entry gives at, actor, counterparty, purpose and may give application_id, subject_ref,
+    payload_sha256, result and fields (names)."""
+    n = 0
+    with write(db):
+        last = db.execute("SELECT seq, entry_hash FROM exchange_log ORDER BY seq DESC LIMIT 1").fetchone()
+        seq, prev = (last[0], last[1]) if last else (0, GENESIS)
+        rows = []
+        for given in entries:
+            seq += 1
+            fields = given.get("fields")
+            entry = {"seq": seq, "at": given["at"], "actor": given["actor"], "counterparty": given["counterparty"],
+                     "purpose": given["purpose"], "application_id": given.get("application_id"),
+                     "subject_ref": given.get("subject_ref"), "payload_sha256": given.get("payload_sha256", ""),
+                     "result": given.get("result", "ok"), "prev_hash": prev,
+                     "fields": json.dumps(list(fields), ensure_ascii=False) if fields is not None else None}
+            entry["entry_hash"] = prev = entry_hash(entry)
+            rows.append(tuple(entry.values()))
+            n += 1
+        if rows:
+            columns = ("seq", "at", "actor", "counterparty", "purpose", "application_id", "subject_ref",
+                       "payload_sha256", "result", "prev_hash", "fields", "entry_hash")
+            db.conn.executemany(f"INSERT INTO exchange_log ({', '.join(columns)}) VALUES "
+                                f"({', '.join('?' * len(columns))})", rows)
+    return n
+
+
 @dataclass
 class Verification:
     ok: bool

@@ -118,6 +118,11 @@ class Histogram:
             for minute, n in other._pairs:
                 bins[minute] += n
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Histogram) and self.counts == other.counts
+
+    __hash__ = None  # type: ignore[assignment]   # mutable: never a dict key
+
     @property
     def counts(self) -> dict[int, int]:
         if self._dense is not None:

@@ -167,6 +167,19 @@ class ApplicationStore:
             ))
         return out
 
+    def import_rows(self, applications: list[tuple], events: list[tuple]) -> None:
+        """Bulk-load rows made elsewhere, as they are (a benchmark's year of visits; a migration from
+        another system): `applications` as (id, state, procedures JSON, data JSON, sources JSON,
+        channel, reception_number, created_at, updated_at, version), `events` as (application_id, at,
+        actor, kind, field, old, new, reason). Nothing is checked and no event is added."""
+        with write(self.db):
+            self.db.conn.executemany(
+                "INSERT INTO applications (id, state, procedures, data, sources, channel, reception_number,"
+                " created_at, updated_at, version) VALUES (?,?,?,?,?,?,?,?,?,?)", applications)
+            self.db.conn.executemany(
+                "INSERT INTO application_events (application_id, at, actor, kind, field, old, new, reason)"
+                " VALUES (?,?,?,?,?,?,?,?)", events)
+
     def count(self) -> int:
         return self.db["applications"].count
 
