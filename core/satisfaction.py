@@ -4,6 +4,7 @@ day (Japan's), where it was given and the score, an optional comment, and nothin
 application, no visit, no time of day that could be matched with an application's."""
 from __future__ import annotations
 
+import re
 import secrets
 import unicodedata
 from collections import Counter
@@ -68,6 +69,83 @@ def rate(db: sqlite_utils.Database, *, channel: str, score: object, comment: obj
         db.execute("INSERT INTO ratings (id, day, channel, office, score, comment) VALUES (?, ?, ?, ?, ?, ?)",
                    [secrets.token_hex(12), (day or today_in_japan()).isoformat(), channel, str(office)[:40], value,
                     clean_comment(comment)])
+
+
+# --- ratings given on a separate prereg server ---------------------------------------------------
+# The office's figures count them too: it collects them over the prereg API (office API key) and
+# the prereg server forgets each one the office has acknowledged, so none is lost or counted twice.
+COLLECT_BATCH = 500
+RATING_ID = re.compile(r"^[0-9a-f]{24}$")
+
+
+def uncollected(db: sqlite_utils.Database, limit: int = COLLECT_BATCH) -> list[dict]:
+    """(prereg server) Ratings not yet collected by the office: the rows as kept, no more."""
+    if not db["ratings"].exists():
+        return []
+    return [dict(r) for r in db.query("SELECT id, day, channel, office, score, comment FROM ratings"
+                                      " WHERE channel = 'prereg' ORDER BY day, id LIMIT ?", [limit])]
+
+
+def forget_collected(db: sqlite_utils.Database, ids: list[str]) -> int:
+    """(prereg server) Delete the ratings the office has kept."""
+    ids = [i for i in ids if isinstance(i, str) and RATING_ID.match(i)][:COLLECT_BATCH]
+    if not ids:
+        return 0
+    with write(db):
+        return db.execute(f"DELETE FROM ratings WHERE channel = 'prereg' AND id IN ({','.join('?' * len(ids))})",
+                          ids).rowcount
+
+
+def keep_collected(db: sqlite_utils.Database, rows: list) -> list[str]:
+    """(office) Keep ratings collected from the prereg server under their own ids (a batch sent
+    again is kept once); returns the ids to acknowledge. A row that is not a rating is skipped."""
+    kept = []
+    with write(db):
+        for row in rows:
+            if not isinstance(row, dict) or not RATING_ID.match(str(row.get("id", ""))):
+                continue
+            try:
+                day = date.fromisoformat(str(row.get("day")))
+            except ValueError:
+                continue
+            if row.get("channel") != "prereg" or row.get("score") not in SCORES:
+                continue
+            db.execute("INSERT OR IGNORE INTO ratings (id, day, channel, office, score, comment)"
+                       " VALUES (?, ?, 'prereg', '', ?, ?)",
+                       [row["id"], day.isoformat(), row["score"], clean_comment(row.get("comment", ""))])
+            kept.append(row["id"])
+    return kept
+
+
+def collect_from_prereg(config, db: sqlite_utils.Database, *, timeout: float = 10.0) -> int:
+    """(office) Fetch the prereg server's ratings, keep them, acknowledge them; repeated until none
+    is left. Raises core.sealed.PreregUnavailable when the server cannot be reached or refuses."""
+    import requests
+
+    from core.keys import office_api_key
+    from core.sealed import PreregUnavailable
+
+    url = config.prereg.server_url.rstrip("/") + "/prereg/api/v1/ratings"
+    headers = {"Authorization": f"Bearer {office_api_key(config)}", "Accept": "application/json"}
+    total = 0
+    while True:
+        try:
+            r = requests.get(url, headers=headers, timeout=timeout)
+            if r.status_code in (401, 403):
+                raise PreregUnavailable("the prereg server refused the office API key", code="prereg_unauthorized")
+            rows = r.json().get("ratings") if r.status_code == 200 else None
+            if not isinstance(rows, list):
+                raise PreregUnavailable(f"the prereg server answered {r.status_code}", code="prereg_bad_answer")
+            kept = keep_collected(db, rows)
+            if kept:
+                requests.post(url + "/collected", json={"ids": kept}, headers=headers, timeout=timeout)
+        except requests.RequestException as e:
+            raise PreregUnavailable(f"the prereg server could not be reached ({type(e).__name__})") from None
+        except ValueError:
+            raise PreregUnavailable("the prereg server's answer was not understood", code="prereg_bad_answer") from None
+        total += len(kept)
+        if len(rows) < COLLECT_BATCH or not kept:
+            return total
 
 
 @dataclass

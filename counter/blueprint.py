@@ -105,6 +105,27 @@ def init_app(app):
     add_metrics_hook(app, lambda: forwarding.set_metrics(get_db()))
     add_service(app, start_progress_service)
     add_service(app, figures.start_service)
+    if config.prereg.server_url:    # ratings given on a separate prereg server, for the figures
+        add_service(app, collect_ratings)
+
+
+def _collect_ratings(config) -> str | None:
+    from core import satisfaction
+    from core.sealed import PreregUnavailable
+    from core.store.db import open_from_config
+    db = open_from_config(config)
+    try:
+        n = satisfaction.collect_from_prereg(config, db)
+    except PreregUnavailable as e:
+        return f"ratings not collected from the prereg server: {e.code}"
+    finally:
+        db.conn.close()
+    return f"collected {n} ratings from the prereg server" if n else None
+
+
+# Every five minutes: the prereg server keeps a rating until the office has it.
+collect_ratings = periodic_service("prereg-ratings", lambda config: 300.0, _collect_ratings,
+                                   logging.getLogger("madoguchi.satisfaction"))
 
 
 def start_progress_service(app):

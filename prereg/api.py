@@ -5,6 +5,8 @@
 - DELETE /applications/<id>         withdraw, for the holder of the token
 - GET    /sealed/<id>               the office side's PULL API: the ciphertext (Authorization: Bearer <office API key>)
 - POST   /progress                  the office pushes a state change (core.progress; the office API key)
+- GET    /ratings                   the office collects the done page's ratings (core.satisfaction; the office API key)
+- POST   /ratings/collected         … and acknowledges them {"ids": [...]}: they are deleted here
 - POST   /postal-code               postal code → prefecture, city, town (the wizard's JavaScript uses it)
 
 Tokens and personal data travel only in headers and bodies, never in URLs, so no access
@@ -19,7 +21,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 
-from core import progress, sealed
+from core import progress, satisfaction, sealed
 from core.catalogue import get_catalogue
 from core.errors import ValidationError
 from core.forms import parse_application
@@ -195,6 +197,29 @@ def push_progress():
     except progress.PushRefused as e:
         return jsonify({"error": e.code, "field": e.details.get("field"), "message": str(e)}), 422
     return jsonify({"kept": kept}), 201 if kept else 200
+
+
+@api.get("/ratings")
+def collect_ratings():
+    """The office collects the ratings given on this server's done page (no person, no visit)."""
+    refused = office_key_refused()
+    if refused:
+        return refused
+    return jsonify({"ratings": satisfaction.uncollected(get_db())})
+
+
+@api.post("/ratings/collected")
+@csrf_exempt
+def ratings_collected():
+    """The office kept these ratings: forget them here (ids the office sends back, at most a batch)."""
+    refused = office_key_refused()
+    if refused:
+        return refused
+    body = json_body()
+    ids = body.get("ids") if isinstance(body, dict) else None
+    if not isinstance(ids, list):
+        return jsonify({"error": "bad_ids", "message": "ids must be a list"}), 422
+    return jsonify({"deleted": satisfaction.forget_collected(get_db(), ids)})
 
 
 @api.post("/postal-code")
