@@ -22,6 +22,19 @@ def test_intact_log_verifies(db):
     assert result.ok and result.entries == 5
 
 
+def test_imported_entries_keep_their_times_and_chain_on_so_the_log_verifies(db):
+    fill(db, 2)
+    made = [{"at": f"2026-0{m}-01T00:00:00+00:00", "actor": "clerk:sato", "counterparty": "clerk:sato",
+             "purpose": "clerk_view", "application_id": f"OLD{m}", "fields": ["name"]} for m in (1, 2, 3)]
+    assert xlog.import_entries(db, made) == 3
+    fill(db, 1)
+    rows = list(xlog.entries(db))
+    assert [r["seq"] for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert [r["at"] for r in rows[2:5]] == [e["at"] for e in made]
+    assert xlog.verify(db, anchors=[xlog.head(db)]).ok
+    assert xlog.import_entries(db, []) == 0
+
+
 def test_edited_entry_is_detected(db, config):
     fill(db)
     # Tamper through a separate plain connection, as someone with the file would.
