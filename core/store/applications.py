@@ -167,7 +167,7 @@ class ApplicationStore:
             ))
         return out
 
-    def import_rows(self, applications: list[tuple], events: list[tuple]) -> None:
+    def import_rows(self, applications: builtins.list[tuple], events: builtins.list[tuple]) -> None:
         """Bulk-load rows made elsewhere, as they are (a benchmark's year of visits; a migration from
         another system): `applications` as (id, state, procedures JSON, data JSON, sources JSON,
         channel, reception_number, created_at, updated_at, version), `events` as (application_id, at,
