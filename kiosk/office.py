@@ -363,7 +363,7 @@ def receive_rating():
 def own_log_limiter():
     from flask import current_app
 
-    from prereg.ratelimit import TokenBucket  # the one token bucket (prereg's submissions use it too)
+    from web.ratelimit import TokenBucket  # the one token bucket (prereg's submissions use it too)
     return current_app.extensions.setdefault("kiosk.own_log_limiter", TokenBucket(OWN_LOG_PER_MINUTE))
 
 

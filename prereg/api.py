@@ -29,9 +29,9 @@ from core.japanese import lookup_postal_code
 from core.keys import office_api_key
 from core.tokens import TokenError, decode_token
 from prereg import qr
-from prereg.ratelimit import TokenBucket
 from web import get_config, get_db, json_body
 from web.messages import field_error, message
+from web.ratelimit import TokenBucket
 from web.security import csrf_exempt
 
 api = Blueprint("api", __name__)

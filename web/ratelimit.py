@@ -1,4 +1,5 @@
-"""A per-client token bucket for submissions (in memory: one server process serves prereg).
+"""A per-client token bucket (in memory: one server process serves a surface), for prereg's
+submissions and the kiosk PCs' requests for a person's exchange log.
 
 `[prereg].submissions_per_minute` tokens per client, refilled continuously; 0 = no limit
 (the benchmark uses it). A small hand-written bucket rather than Flask-Limiter: one limit,
