@@ -157,3 +157,9 @@ def test_the_slips_qr_needs_the_prereg_servers_public_https_address(ready):
     assert plain["status page"][0].status == WARN and "https" in plain["status page"][0].fix
     good = findings(ready.replace({"prereg": {"public_url": "https://madoguchi.example.jp"}}), "kiosk")
     assert good["status page"][0].status == OK
+
+
+def test_the_office_is_told_to_set_the_citys_retention_period(ready):
+    unset = findings(ready, "counter")["retention"][0]
+    assert unset.status == WARN and "purge-personal --dry-run" in unset.fix
+    assert findings(ready.replace({"retention": {"personal_data_days": 1825}}), "counter")["retention"][0].status == OK

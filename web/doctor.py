@@ -76,7 +76,7 @@ def run_checks(config: Config, surface: str | None = None, public_url: str | Non
     if serves & {"kiosk", "counter"}:
         checks.append(lambda: check_printer(config))
     if "counter" in serves:
-        checks.append(lambda: check_core_system(config))
+        checks += [lambda: check_core_system(config), lambda: check_retention(config)]
         if config.prereg.server_url:
             checks.append(lambda: check_reachable("prereg server", config.prereg.server_url.rstrip("/") + "/healthz"))
     findings: list[Finding] = []
@@ -305,6 +305,17 @@ def check_printer(config: Config) -> Iterator[Finding]:
     else:
         yield Finding("printer", FAIL, f"print queue {queue}: {state.replace('_', ' ')}",
                       PRINTER_FIXES.get(state, "See `lpstat -t`.").format(queue=queue))
+
+
+def check_retention(config: Config) -> Iterator[Finding]:
+    days = config.retention.personal_data_days
+    if days:
+        yield Finding("retention", OK, f"personal data of finished applications is purged after {days} days")
+    else:
+        yield Finding("retention", WARN, "finished applications keep their personal data for ever "
+                      "([retention].personal_data_days = 0)",
+                      "Set [retention].personal_data_days to the city's 保存年限 for these records; "
+                      "`madoguchi purge-personal --dry-run` shows what it would delete.")
 
 
 def check_status_url(config: Config) -> Iterator[Finding]:
