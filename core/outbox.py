@@ -16,7 +16,7 @@ from sqlite_utils.migrations import Migrations
 from core.application import Application, State, iso, utcnow
 from core.errors import TransitionError
 from core.store.applications import ApplicationStore
-from core.store.db import write
+from core.store.db import is_postgresql, write
 
 migrations = Migrations("core.outbox")
 RECORD_SCHEMA = "madoguchi.record/3"   # /2 added catalogue_version and municipality_code, /3 identity_check
@@ -97,12 +97,15 @@ def claim_next(db: sqlite_utils.Database, owner: str, *, now: datetime, until: d
                due_by: datetime) -> dict[str, Any] | None:
     """Lease the next pending row due by `due_by` to `owner` until `until`, in one statement
     (atomic between processes); None when nothing is due."""
+    # PostgreSQL: a row another claimer is leasing right now is skipped, not waited for
+    # (SQLite's BEGIN IMMEDIATE makes claimers take turns instead).
+    skip_locked = " FOR UPDATE SKIP LOCKED" if is_postgresql(db) else ""
     with write(db):
         rows = list(db.query(
             "UPDATE outbox SET leased_until = :until, lease_owner = :owner WHERE id = ("
             " SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= :due"
             " AND (leased_until IS NULL OR leased_until < :now)"
-            " ORDER BY next_attempt_at, id LIMIT 1) RETURNING *",
+            f" ORDER BY next_attempt_at, id LIMIT 1{skip_locked}) RETURNING *",
             {"until": iso(until), "owner": owner, "now": iso(now), "due": iso(due_by)}))
     return rows[0] if rows else None
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import builtins
 import json
-import sqlite3
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -98,15 +97,14 @@ class ApplicationStore:
         }
         with write(self.db):
             if app.version == 0:
-                try:
-                    self.db.execute(
-                        "INSERT INTO applications (id, state, procedures, data, sources, channel, reception_number,"
-                        " created_at, updated_at, version) VALUES (:id, :state, :procedures, :data, :sources,"
-                        " :channel, :reception_number, :created_at, :updated_at, :version)", row)
-                except sqlite3.IntegrityError:
-                    if self.find(app.id) is None:
-                        raise
-                    raise AlreadyStored("an application with this id is stored already") from None
+                # ON CONFLICT, not a caught error: PostgreSQL's transaction would be unusable after one.
+                cur = self.db.execute(
+                    "INSERT INTO applications (id, state, procedures, data, sources, channel, reception_number,"
+                    " created_at, updated_at, version) VALUES (:id, :state, :procedures, :data, :sources,"
+                    " :channel, :reception_number, :created_at, :updated_at, :version)"
+                    " ON CONFLICT (id) DO NOTHING", row)
+                if cur.rowcount != 1:
+                    raise AlreadyStored("an application with this id is stored already")
             else:
                 cur = self.db.execute(
                     "UPDATE applications SET state=:state, procedures=:procedures, data=:data, sources=:sources,"

@@ -71,6 +71,28 @@ def connect(path: str | Path, busy_timeout_ms: int = 10000) -> sqlite_utils.Data
     return sqlite_utils.Database(conn)
 
 
+def is_postgresql(db) -> bool:
+    return getattr(db, "engine", "sqlite") == "postgresql"
+
+
+def json_list(db, param: str = "?") -> str:
+    """A table function of the values of the JSON array in `param` (a column `value`):
+    `... IN (SELECT value FROM {json_list(db)})`."""
+    if is_postgresql(db):
+        return f"json_array_elements_text(CAST({param} AS json))"
+    return f"json_each({param})"
+
+
+def lock(db, name: str) -> None:
+    """Inside a write transaction, make the other writers of `name` (a chain, a counter) wait
+    until it ends. SQLite's BEGIN IMMEDIATE already serializes every writer; PostgreSQL takes a
+    transaction-level advisory lock on the name's hash."""
+    if is_postgresql(db):
+        if not db.conn.in_transaction:
+            raise RuntimeError("lock() outside a write transaction")
+        db.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", [name])
+
+
 @contextmanager
 def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     """A write transaction. BEGIN IMMEDIATE takes the write lock up front, so concurrent
@@ -80,7 +102,9 @@ def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
         with db.atomic():
             yield db
         return
-    db.conn.execute("BEGIN IMMEDIATE")
+    # PostgreSQL has no database-wide write lock: its writers wait on the rows (and the
+    # advisory locks of core.store.db.lock) they touch instead.
+    db.conn.execute("BEGIN" if is_postgresql(db) else "BEGIN IMMEDIATE")
     try:
         yield db
     except BaseException:
@@ -132,12 +156,35 @@ def open_database(path: str | Path, busy_timeout_ms: int = 10000) -> sqlite_util
     return db
 
 
+def open_postgresql(url: str, password: str | None = None, lock_timeout_ms: int = 10000):
+    """Connect to PostgreSQL ([storage].engine = "postgresql") and apply pending migrations
+    once per database per process, as `open_database`. The owners' migration sets run
+    unchanged (core.store.postgres gives them the sqlite-utils calls they make)."""
+    from core.store import postgres
+
+    db = postgres.connect(url, password, lock_timeout_ms)
+    key = "postgresql:" + postgres.redacted(url)
+    if not set(migration_modules()) <= _migrated.get(key, set()):
+        with _migrate_lock:
+            done = _migrated.setdefault(key, set())
+            pending = [m for m in migration_modules() if m not in done]
+            if pending:
+                with write(db):
+                    lock(db, "madoguchi.migrations")   # two processes starting together
+                    migrate(db, pending)
+                done.update(pending)
+    return db
+
+
 def open_from_config(config, *, for_request: bool = False) -> sqlite_utils.Database:
     """for_request: a web request's connection, which waits only [storage].request_busy_timeout_ms
     for another writer's lock (then the request answers 503) instead of busy_timeout_ms."""
     timeout = config.storage.busy_timeout_ms
     if for_request:
         timeout = min(timeout, config.storage.request_busy_timeout_ms)
+    if config.storage.engine == "postgresql":
+        from core.keys import database_password
+        return open_postgresql(config.storage.url, database_password(config), timeout)
     return open_database(config.path(config.storage.path), timeout)
 
 
@@ -157,6 +204,9 @@ def is_unwritable(exc: BaseException) -> bool:
     a 503, not a bug."""
     if isinstance(exc, sqlite3.OperationalError):
         return any(m in str(exc).lower() for m in _UNWRITABLE_MESSAGES)
+    if type(exc).__module__.startswith("psycopg"):
+        from core.store import postgres
+        return postgres.is_unwritable(exc)
     return isinstance(exc, OSError) and exc.errno in _UNWRITABLE_ERRNOS
 
 
@@ -167,6 +217,8 @@ def can_write(db: sqlite_utils.Database, timeout_ms: int = 100) -> bool:
     conn = db.conn
     if conn.in_transaction:
         return True
+    if is_postgresql(db):
+        return _postgresql_can_write(db, timeout_ms)
     before = conn.execute("PRAGMA busy_timeout").fetchone()[0]
     conn.execute(f"PRAGMA busy_timeout = {int(timeout_ms)}")
     try:
@@ -182,3 +234,20 @@ def can_write(db: sqlite_utils.Database, timeout_ms: int = 100) -> bool:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         conn.execute(f"PRAGMA busy_timeout = {int(before)}")
+
+
+def _postgresql_can_write(db, timeout_ms: int) -> bool:
+    """A transaction that gets a transaction id (refused on a standby or a read-only server)
+    within `timeout_ms`, rolled back."""
+    try:
+        db.execute("BEGIN")
+        db.execute(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
+        db.execute("SELECT txid_current()")
+        return True
+    except Exception as e:
+        if is_unwritable(e):
+            return False
+        raise
+    finally:
+        if db.conn.in_transaction:
+            db.execute("ROLLBACK")

@@ -1,0 +1,130 @@
+"""The storage engines a test runs on, and a throwaway PostgreSQL server for the tests.
+
+A module marked `pytestmark = pytest.mark.engines` runs each of its tests on every engine of
+MADOGUCHI_TEST_ENGINES (or `--engines`), "sqlite" by default; its `config`, `config_file` and
+`db` then use that engine. Elsewhere `engine` is "sqlite". The PostgreSQL server is Debian's
+postgresql-15, one cluster per test session in a folder of its own (the tests run as root,
+the server as the postgres user), reached by its own unix socket only; each test gets a new
+database copied from a migrated template.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import free_port
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+ENGINES = ("sqlite", "postgresql")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--engines", default=None,
+                     help="storage engines of the tests marked `engines`, e.g. sqlite,postgresql "
+                          "(default: $MADOGUCHI_TEST_ENGINES or sqlite)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "engines: run on every engine of --engines / MADOGUCHI_TEST_ENGINES")
+
+
+def selected_engines(config) -> list[str]:
+    chosen = config.getoption("--engines") or os.environ.get("MADOGUCHI_TEST_ENGINES") or "sqlite"
+    names = [e.strip() for e in chosen.split(",") if e.strip()]
+    unknown = set(names) - set(ENGINES)
+    if unknown:
+        raise pytest.UsageError(f"unknown storage engine(s): {', '.join(sorted(unknown))}")
+    return names
+
+
+def pytest_generate_tests(metafunc):
+    if "engine" in metafunc.fixturenames and metafunc.definition.get_closest_marker("engines"):
+        metafunc.parametrize("engine", selected_engines(metafunc.config), indirect=True)
+
+
+@pytest.fixture
+def engine(request) -> str:
+    return getattr(request, "param", "sqlite")
+
+
+class PostgresServer:
+    """initdb, pg_ctl start on a free port with a socket folder of its own; stop() removes it all."""
+
+    def __init__(self):
+        if not (PG_BIN / "initdb").exists():
+            pytest.skip("PostgreSQL 15 is not installed (scripts/install-system-packages test)")
+        self.folder = Path(tempfile.mkdtemp(prefix="madoguchi-pg-"))
+        self.data, self.socket = self.folder / "data", self.folder / "socket"
+        self.socket.mkdir()
+        self.port = free_port()
+        shutil.chown(self.folder, "postgres")
+        shutil.chown(self.socket, "postgres")
+        self._as_postgres(PG_BIN / "initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "-E", "UTF8",
+                          "--locale=C.UTF-8", "--no-sync")
+        # Durability is not what these tests test: no fsync makes each CREATE DATABASE fast.
+        options = (f"-k {self.socket} -p {self.port} -c listen_addresses='' -c fsync=off"
+                   " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+        self._as_postgres(PG_BIN / "pg_ctl", "-D", self.data, "-l", self.folder / "server.log", "-w",
+                          "-o", options, "start")
+        self._names = itertools.count()
+
+    def _as_postgres(self, *args) -> None:
+        subprocess.run(["runuser", "-u", "postgres", "--", *map(str, args)], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def url(self, database: str) -> str:
+        return f"postgresql:///{database}?host={self.socket}&port={self.port}&user=postgres"
+
+    def admin(self, sql: str) -> None:
+        import psycopg
+        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
+            conn.execute(sql)
+
+    def new_database(self, template: str = "template0") -> str:
+        name = f"test_{os.getpid()}_{next(self._names)}"
+        self.admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}" LC_COLLATE \'C\' LC_CTYPE \'C.UTF-8\'')
+        return name
+
+    def drop_database(self, name: str) -> None:
+        self.admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def stop(self) -> None:
+        self._as_postgres(PG_BIN / "pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop")
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    server = PostgresServer()
+    try:
+        # Every table every surface has, once: each test's database is a copy of it.
+        import kiosk  # noqa: F401  (registers the surfaces' tables)
+        import prereg  # noqa: F401
+        from core.store.db import open_postgresql
+        server.template = server.new_database()
+        open_postgresql(server.url(server.template)).conn.close()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """A new, migrated database of its own for this test."""
+    name = postgres_server.new_database(postgres_server.template)
+    yield postgres_server.url(name)
+    postgres_server.drop_database(name)
+
+
+@pytest.fixture
+def storage_overrides(engine, request) -> dict:
+    """[storage] for this test's engine (an empty table for SQLite: its file is the test's own)."""
+    if engine == "postgresql":
+        return {"engine": "postgresql", "url": request.getfixturevalue("postgres_url")}
+    return {}
