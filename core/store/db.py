@@ -9,10 +9,17 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias, cast
 
 import sqlite_utils
 
 from core.private_files import create_private, private_folder, tighten
+
+if TYPE_CHECKING:
+    from core.store import postgres
+
+# Either engine's database: the owners call the same methods on both.
+Store: TypeAlias = "sqlite_utils.Database | postgres.Database"
 
 # Core's modules that own tables, in the order their migrations apply. Each exposes
 # `migrations`, a sqlite-utils Migrations set named after the module. A surface adds its own
@@ -71,11 +78,11 @@ def connect(path: str | Path, busy_timeout_ms: int = 10000) -> sqlite_utils.Data
     return sqlite_utils.Database(conn)
 
 
-def is_postgresql(db) -> bool:
+def is_postgresql(db: Store) -> bool:
     return getattr(db, "engine", "sqlite") == "postgresql"
 
 
-def json_list(db, param: str = "?") -> str:
+def json_list(db: Store, param: str = "?") -> str:
     """A table function of the values of the JSON array in `param` (a column `value`):
     `... IN (SELECT value FROM {json_list(db)})`."""
     if is_postgresql(db):
@@ -83,7 +90,7 @@ def json_list(db, param: str = "?") -> str:
     return f"json_each({param})"
 
 
-def lock(db, name: str) -> None:
+def lock(db: Store, name: str) -> None:
     """Inside a write transaction, make the other writers of `name` (a chain, a counter) wait
     until it ends. SQLite's BEGIN IMMEDIATE already serializes every writer; PostgreSQL takes a
     transaction-level advisory lock on the name's hash."""
@@ -94,7 +101,7 @@ def lock(db, name: str) -> None:
 
 
 @contextmanager
-def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+def write(db: Store) -> Iterator[Store]:
     """A write transaction. BEGIN IMMEDIATE takes the write lock up front, so concurrent
     writers wait for each other (busy_timeout) instead of failing on lock upgrade.
     Nested use becomes a savepoint."""
@@ -120,12 +127,12 @@ _migrated: dict[str, set[str]] = {}
 _migrate_lock = threading.Lock()
 
 
-def migrate(db: sqlite_utils.Database, modules: list[str] | None = None) -> None:
+def migrate(db: Store, modules: list[str] | None = None) -> None:
     for name in migration_modules() if modules is None else modules:
         importlib.import_module(name).migrations.apply(db)
 
 
-def applied_migrations(db: sqlite_utils.Database) -> list[str]:
+def applied_migrations(db: Store) -> list[str]:
     """The migrations a database has had, as "module:name" in the order applied: its schema version."""
     if not db["_sqlite_migrations"].exists():
         return []
@@ -156,7 +163,7 @@ def open_database(path: str | Path, busy_timeout_ms: int = 10000) -> sqlite_util
     return db
 
 
-def open_postgresql(url: str, password: str | None = None, lock_timeout_ms: int = 10000):
+def open_postgresql(url: str, password: str | None = None, lock_timeout_ms: int = 10000) -> postgres.Database:
     """Connect to PostgreSQL ([storage].engine = "postgresql") and apply pending migrations
     once per database per process, as `open_database`. The owners' migration sets run
     unchanged (core.store.postgres gives them the sqlite-utils calls they make)."""
@@ -184,7 +191,8 @@ def open_from_config(config, *, for_request: bool = False) -> sqlite_utils.Datab
         timeout = min(timeout, config.storage.request_busy_timeout_ms)
     if config.storage.engine == "postgresql":
         from core.keys import database_password
-        return open_postgresql(config.storage.url, database_password(config), timeout)
+        # Typed as SQLite's for the owners, whose calls postgres.Database answers alike.
+        return cast("sqlite_utils.Database", open_postgresql(config.storage.url, database_password(config), timeout))
     return open_database(config.path(config.storage.path), timeout)
 
 
@@ -210,7 +218,7 @@ def is_unwritable(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in _UNWRITABLE_ERRNOS
 
 
-def can_write(db: sqlite_utils.Database, timeout_ms: int = 100) -> bool:
+def can_write(db: Store, timeout_ms: int = 100) -> bool:
     """Whether a write could happen now, cheaply: take the write lock within `timeout_ms`, write
     the header's user_version unchanged (BEGIN IMMEDIATE alone succeeds on a read-only file),
     and roll back."""
@@ -236,14 +244,14 @@ def can_write(db: sqlite_utils.Database, timeout_ms: int = 100) -> bool:
         conn.execute(f"PRAGMA busy_timeout = {int(before)}")
 
 
-def _postgresql_can_write(db, timeout_ms: int) -> bool:
-    """A transaction that gets a transaction id (refused on a standby or a read-only server)
-    within `timeout_ms`, rolled back."""
+def _postgresql_can_write(db: Store, timeout_ms: int) -> bool:
+    """Whether a transaction begun now may write (not on a standby, nor on a server or database
+    set read-only), asked within `timeout_ms`; there is no database-wide lock to try for."""
     try:
         db.execute("BEGIN")
         db.execute(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
-        db.execute("SELECT txid_current()")
-        return True
+        return not db.execute("SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on'"
+                              ).fetchone()[0]
     except Exception as e:
         if is_unwritable(e):
             return False

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 
@@ -258,9 +259,9 @@ class Database:
 def connect(url: str, password: str | None, lock_timeout_ms: int) -> Database:
     """One connection (autocommit; transactions explicit). A writer waits `lock_timeout_ms`
     for another's row or advisory lock, as SQLite's busy_timeout, then fails as unwritable."""
-    extra = {"password": password} if password else {}
-    conn = psycopg.connect(url, autocommit=True, options=f"-c lock_timeout={int(lock_timeout_ms)} -c TimeZone=UTC",
-                           **extra)
+    conninfo = make_conninfo(url, password=password or None,   # None: libpq's own (a socket, .pgpass)
+                             options=f"-c lock_timeout={int(lock_timeout_ms)} -c TimeZone=UTC")
+    conn = psycopg.connect(conninfo, autocommit=True)
     return Database(conn, url)
 
 
