@@ -3,9 +3,9 @@
 A module marked `pytestmark = pytest.mark.engines` runs each of its tests on every engine of
 MADOGUCHI_TEST_ENGINES (or `--engines`), "sqlite" by default; its `config`, `config_file` and
 `db` then use that engine. Elsewhere `engine` is "sqlite". The PostgreSQL server is Debian's
-postgresql-15, one cluster per test session in a folder of its own (the tests run as root,
-the server as the postgres user), reached by its own unix socket only; each test gets a new
-database copied from a migrated template.
+postgresql-15, one cluster per test session in a folder of its own, run as the postgres user
+when the tests run as root (PostgreSQL refuses root), reached by its own unix socket only;
+each test gets a new database copied from a migrated template.
 """
 from __future__ import annotations
 
@@ -63,8 +63,10 @@ class PostgresServer:
         self.data, self.socket = self.folder / "data", self.folder / "socket"
         self.socket.mkdir()
         self.port = free_port()
-        shutil.chown(self.folder, "postgres")
-        shutil.chown(self.socket, "postgres")
+        self.as_root = os.geteuid() == 0
+        if self.as_root:
+            shutil.chown(self.folder, "postgres")
+            shutil.chown(self.socket, "postgres")
         self._as_postgres(PG_BIN / "initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "-E", "UTF8",
                           "--locale=C.UTF-8", "--no-sync")
         # Durability is not what these tests test: no fsync makes each CREATE DATABASE fast.
@@ -75,8 +77,8 @@ class PostgresServer:
         self._names = itertools.count()
 
     def _as_postgres(self, *args) -> None:
-        subprocess.run(["runuser", "-u", "postgres", "--", *map(str, args)], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        command = [*(["runuser", "-u", "postgres", "--"] if self.as_root else []), *map(str, args)]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     def url(self, database: str) -> str:
         return f"postgresql:///{database}?host={self.socket}&port={self.port}&user=postgres"

@@ -146,20 +146,26 @@ def known_migrations() -> set[str]:
             for m in importlib.import_module(name).migrations._migrations}
 
 
+def _migrate_once(db: Store, key: str) -> None:
+    """Apply the migrations this process has not applied to database `key` yet (again when a
+    surface registered more since), inside a write transaction (on PostgreSQL also under an
+    advisory lock), so two processes starting together don't both migrate."""
+    if set(migration_modules()) <= _migrated.get(key, set()):
+        return
+    with _migrate_lock:
+        done = _migrated.setdefault(key, set())
+        pending = [m for m in migration_modules() if m not in done]
+        if pending:
+            with write(db):
+                lock(db, "madoguchi.migrations")
+                migrate(db, pending)
+            done.update(pending)
+
+
 def open_database(path: str | Path, busy_timeout_ms: int = 10000) -> sqlite_utils.Database:
-    """Connect, and apply pending migrations once per file per process (again when a surface
-    registered more since)."""
+    """Connect, and apply pending migrations once per file per process."""
     db = connect(path, busy_timeout_ms)
-    key = str(Path(path).resolve())
-    if not set(migration_modules()) <= _migrated.get(key, set()):
-        with _migrate_lock:
-            done = _migrated.setdefault(key, set())
-            pending = [m for m in migration_modules() if m not in done]
-            if pending:
-                # Take the write lock so two processes starting together don't both migrate.
-                with write(db):
-                    migrate(db, pending)
-                done.update(pending)
+    _migrate_once(db, str(Path(path).resolve()))
     return db
 
 
@@ -170,16 +176,7 @@ def open_postgresql(url: str, password: str | None = None, lock_timeout_ms: int 
     from core.store import postgres
 
     db = postgres.connect(url, password, lock_timeout_ms)
-    key = "postgresql:" + postgres.redacted(url)
-    if not set(migration_modules()) <= _migrated.get(key, set()):
-        with _migrate_lock:
-            done = _migrated.setdefault(key, set())
-            pending = [m for m in migration_modules() if m not in done]
-            if pending:
-                with write(db):
-                    lock(db, "madoguchi.migrations")   # two processes starting together
-                    migrate(db, pending)
-                done.update(pending)
+    _migrate_once(db, "postgresql:" + postgres.redacted(url))
     return db
 
 
