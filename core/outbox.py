@@ -16,7 +16,7 @@ from sqlite_utils.migrations import Migrations
 from core.application import Application, State, iso, utcnow
 from core.errors import TransitionError
 from core.store.applications import ApplicationStore
-from core.store.db import is_postgresql, write
+from core.store.db import engine_of, is_postgresql, write
 
 migrations = Migrations("core.outbox")
 RECORD_SCHEMA = "madoguchi.record/3"   # /2 added catalogue_version and municipality_code, /3 identity_check
@@ -198,12 +198,20 @@ def purge_personal(db: sqlite_utils.Database, application_ids: Iterable[str]) ->
     """Remove the values (data, sources, identity_check) from the delivered records of these
     applications (core.retention); the rest of each record and its delivery stay. Returns how many."""
     with write(db):
-        return db.execute(
-            "UPDATE outbox SET record = json_remove(record, '$.data', '$.sources', '$.identity_check')"
-            " WHERE state = 'delivered' AND application_id IN (SELECT value FROM json_each(?))"
-            " AND (json_type(record, '$.data') IS NOT NULL OR json_type(record, '$.sources') IS NOT NULL"
-            " OR json_type(record, '$.identity_check') IS NOT NULL)",
-            [json.dumps(list(application_ids))]).rowcount
+        return db.execute(_PURGE_PERSONAL_SQL[engine_of(db)], [json.dumps(list(application_ids))]).rowcount
+
+
+_PURGE_PERSONAL_SQL = {
+    "sqlite": "UPDATE outbox SET record = json_remove(record, '$.data', '$.sources', '$.identity_check')"
+              " WHERE state = 'delivered' AND application_id IN (SELECT value FROM json_each(?))"
+              " AND (json_type(record, '$.data') IS NOT NULL OR json_type(record, '$.sources') IS NOT NULL"
+              " OR json_type(record, '$.identity_check') IS NOT NULL)",
+    "postgresql": "UPDATE outbox SET record"
+                  " = CAST(CAST(record AS jsonb) - 'data' - 'sources' - 'identity_check' AS text)"
+                  " WHERE state = 'delivered' AND application_id IN"
+                  " (SELECT value FROM json_array_elements_text(CAST(? AS json)))"
+                  " AND jsonb_exists_any(CAST(record AS jsonb), ARRAY['data', 'sources', 'identity_check'])",
+}
 
 
 # ---------------------------------------------------------------- status for clerks and operators

@@ -2,10 +2,13 @@
 
 A module marked `pytestmark = pytest.mark.engines` runs each of its tests on every engine of
 MADOGUCHI_TEST_ENGINES (or `--engines`), "sqlite" by default; its `config`, `config_file` and
-`db` then use that engine. Elsewhere `engine` is "sqlite". The PostgreSQL server is Debian's
-postgresql-15, one cluster per test session in a folder of its own, run as the postgres user
-when the tests run as root (PostgreSQL refuses root), reached by its own unix socket only;
-each test gets a new database copied from a migrated template.
+`db` then use that engine. Elsewhere `engine` is "sqlite", unless
+MADOGUCHI_TEST_ENGINES_EVERYWHERE=1 (every test, to find what PostgreSQL still lacks).
+
+The PostgreSQL server is Debian's postgresql-15, one cluster per test session in a folder of
+its own, run as the postgres user when the tests run as root (PostgreSQL refuses root),
+reached by its own unix socket only; each test gets a new database copied from a migrated
+template.
 """
 from __future__ import annotations
 
@@ -44,7 +47,8 @@ def selected_engines(config) -> list[str]:
 
 
 def pytest_generate_tests(metafunc):
-    if "engine" in metafunc.fixturenames and metafunc.definition.get_closest_marker("engines"):
+    everywhere = os.environ.get("MADOGUCHI_TEST_ENGINES_EVERYWHERE") == "1"
+    if "engine" in metafunc.fixturenames and (everywhere or metafunc.definition.get_closest_marker("engines")):
         metafunc.parametrize("engine", selected_engines(metafunc.config), indirect=True)
 
 

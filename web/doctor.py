@@ -140,6 +140,9 @@ def check_disk(config: Config) -> Iterator[Finding]:
 
 def check_database(config: Config) -> Iterator[Finding]:
     from core.store.db import can_write, is_unwritable, open_from_config
+    if config.storage.engine == "postgresql":
+        yield from _check_postgresql(config)
+        return
     path = config.path(config.storage.path)
     if not path.exists():
         yield Finding("database", FAIL, f"no database at {path}", "Create it: `madoguchi init`.")
@@ -164,6 +167,30 @@ def check_database(config: Config) -> Iterator[Finding]:
         yield Finding("database", WARN, f"{path} is in {mode} mode, not WAL", "Open it once with `madoguchi init`.")
     else:
         yield Finding("database", OK, f"{path} is writable (WAL)")
+
+
+def _check_postgresql(config: Config) -> Iterator[Finding]:
+    from core.store.db import can_write, is_unwritable, open_from_config
+    from core.store.postgres import redacted
+    where = redacted(config.storage.url)
+    try:
+        db = open_from_config(config)
+    except Exception as e:
+        if not is_unwritable(e):
+            raise
+        yield Finding("database", FAIL, f"PostgreSQL at {where} does not answer ({type(e).__name__})",
+                      "Check the server runs and accepts this user (pg_hba.conf), and [storage].url and "
+                      "[keys].database_password.")
+        return
+    try:
+        writable = can_write(db)
+    finally:
+        db.conn.close()
+    if not writable:
+        yield Finding("database", FAIL, f"PostgreSQL at {where} is read-only (a standby?)",
+                      "Point [storage].url at the primary.")
+    else:
+        yield Finding("database", OK, f"PostgreSQL at {where} is writable")
 
 
 # ---------------------------------------------------------------- clock

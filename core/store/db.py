@@ -78,8 +78,13 @@ def connect(path: str | Path, busy_timeout_ms: int = 10000) -> sqlite_utils.Data
     return sqlite_utils.Database(conn)
 
 
+def engine_of(db: Store) -> str:
+    """"sqlite" or "postgresql": for the owners that keep a statement in each engine's SQL."""
+    return getattr(db, "engine", "sqlite")
+
+
 def is_postgresql(db: Store) -> bool:
-    return getattr(db, "engine", "sqlite") == "postgresql"
+    return engine_of(db) == "postgresql"
 
 
 def json_list(db: Store, param: str = "?") -> str:
