@@ -58,7 +58,7 @@ def test_a_postgresql_database_is_checked_on_its_server(config, postgres_url, tm
     assert db.status == FAIL and "primary" in db.fix
     absent = config.replace({"storage": {"engine": "postgresql", "url": f"postgresql:///x?host={tmp_path}"}})
     db = findings(absent)["database"][0]
-    assert db.status == FAIL and "does not answer" in db.detail and "pg_hba.conf" in db.fix
+    assert db.status == FAIL and "cannot be opened" in db.detail and "pg_hba.conf" in db.fix
 
 
 def test_a_database_others_can_read_is_a_problem_with_its_chmod(runner, ready):
