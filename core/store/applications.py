@@ -192,7 +192,7 @@ class ApplicationStore:
         """Applications created in [start, end) without their data, oldest first, each with
         the times of its audit milestones (printed_at, last_printed_at, confirmed_at,
         closed_at) and its count of clerks' corrections. Raw column values (JSON, ISO times)."""
-        sql, params = _SUMMARY_SQL[engine_of(self.db)], [iso(start), iso(end)]
+        sql, params = _SUMMARY_SQL, [iso(start), iso(end)]
         states = list(states or [])
         if states:
             sql += f" AND a.state IN ({','.join('?' * len(states))})"
@@ -275,21 +275,17 @@ class ApplicationStore:
 _PRINT = "((e.kind = 'state' AND e.new = '\"printed\"') OR e.kind = 'printed')"
 # One pass over the day's applications and their audit events (index on application_id),
 # no values decoded: a busy office's day or month stays quick. INDEXED BY: without it the
-# GROUP BY makes SQLite walk every application ever made in id order to find one day's
-# (PostgreSQL's planner needs no such hint, nor has one).
-_SUMMARY_COLUMNS = f"""
+# GROUP BY makes SQLite walk every application ever made in id order to find one day's.
+_SUMMARY_SQL = f"""
 SELECT a.id, a.state, a.procedures, a.channel, a.reception_number, a.created_at, a.updated_at,
   MIN(CASE WHEN {_PRINT} THEN e.at END) AS printed_at,
   MAX(CASE WHEN {_PRINT} THEN e.at END) AS last_printed_at,
   MIN(CASE WHEN e.kind = 'state' AND e.new = '"confirmed"' THEN e.at END) AS confirmed_at,
   MIN(CASE WHEN e.kind = 'state' AND e.new IN ('"confirmed"', '"rejected"', '"cancelled"') THEN e.at END) AS closed_at,
   SUM(CASE WHEN e.kind = 'field' AND e.actor LIKE 'clerk:%' THEN 1 ELSE 0 END) AS corrections
-FROM applications a"""
-_SUMMARY_JOIN = """
+FROM applications a INDEXED BY idx_applications_created_at
   LEFT JOIN application_events e ON e.application_id = a.id
 WHERE a.created_at >= ? AND a.created_at < ?"""
-_SUMMARY_SQL = {"sqlite": f"{_SUMMARY_COLUMNS} INDEXED BY idx_applications_created_at{_SUMMARY_JOIN}",
-                "postgresql": _SUMMARY_COLUMNS + _SUMMARY_JOIN}
 
 # The applications with an applicant or household member born on a day (both parameters: the
 # day), with the values people_named compares. A household that is not a list names nobody.
