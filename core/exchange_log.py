@@ -165,7 +165,7 @@ def newest(db: sqlite_utils.Database, limit: int, application_id: str | None = N
     sql, params = "SELECT * FROM exchange_log", []
     if application_id:
         sql, params = sql + " WHERE application_id = ?", [application_id]
-    return list(db.query(f"SELECT * FROM ({sql} ORDER BY seq DESC LIMIT ?) ORDER BY seq", [*params, limit]))
+    return list(db.query(f"SELECT * FROM ({sql} ORDER BY seq DESC LIMIT ?) AS newest ORDER BY seq", [*params, limit]))
 
 
 def count(db: sqlite_utils.Database, application_id: str) -> int:

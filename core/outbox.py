@@ -167,7 +167,7 @@ def make_due(db: sqlite_utils.Database, *, errors: Iterable[str], error_prefix: 
 def due_count(db: sqlite_utils.Database, due_by: datetime, at_most: int) -> int:
     """How many pending rows are due by `due_by`, counting no further than `at_most`."""
     return db.execute("SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?"
-                      " LIMIT ?)", [iso(due_by), at_most]).fetchone()[0]
+                      " LIMIT ?) AS due", [iso(due_by), at_most]).fetchone()[0]
 
 
 def next_due_at(db: sqlite_utils.Database) -> datetime | None:

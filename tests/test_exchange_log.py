@@ -142,3 +142,5 @@ def test_who_saw_what_by_application(db, config):
     assert xlog.last_results(db, "forward", ["APP1", "APP2"]) == {"APP1": "ok"}
     assert set(xlog.first_at(db, "card_read", ["APP0", "APP2", "APP9"])) == {"APP0", "APP2"}
     assert [e["application_id"] for e in xlog.entries_about(db, config, [], ["APP2"])] == ["APP2"]
+    assert [e["seq"] for e in xlog.newest(db, 2)] == [4, 5] and xlog.count(db, "APP1") == 3
+    assert [e["purpose"] for e in xlog.newest(db, 5, "APP1")] == ["card_read", "forward", "forward"]

@@ -69,6 +69,16 @@ def test_two_claimers_never_get_the_same_row(db, config):
     assert all(owners[i] == owner for owner, rows in claimed.items() for i in rows)
 
 
+def test_the_queue_counts_what_is_due_and_a_delivered_row_leaves_it(db):
+    confirmed_applications(db, 3)
+    now = utcnow()
+    assert outbox.due_count(db, now, at_most=10) == 3 and outbox.due_count(db, now, at_most=2) == 2
+    row = claim(db, "a")
+    assert outbox.mark_delivered(db, row["id"], now) and not outbox.mark_delivered(db, row["id"], now)
+    assert outbox.counts_by_state(db) == {"pending": 2, "delivered": 1}
+    assert outbox.due_count(db, now, at_most=10) == 2
+
+
 def test_a_row_being_claimed_is_skipped_not_waited_for(db, config, engine):
     """PostgreSQL: while one claimer's transaction holds the first row (FOR UPDATE SKIP LOCKED),
     another claims the next one at once."""
