@@ -75,3 +75,16 @@ def test_a_server_that_is_not_there_is_unwritable(tmp_path):
     with pytest.raises(psycopg.Error) as e:
         open_postgresql(f"postgresql:///x?host={tmp_path}&port=1")
     assert is_unwritable(e.value)
+
+
+def test_a_server_thread_reconnects_after_the_server_dropped_its_connection(config, postgres_url):
+    """A PostgreSQL restart or failover ends every connection: the next requests get a new one."""
+    from web import create_app
+    app = create_app(config.replace({"storage": {"engine": "postgresql", "url": postgres_url}}))
+    client = app.test_client()
+    assert client.get("/healthz").status_code == 200
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                      " WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    statuses = [client.get("/healthz").status_code for _ in range(2)]
+    assert statuses[-1] == 200 and all(s in (200, 503) for s in statuses)

@@ -123,7 +123,14 @@ class Connection:
 
     @property
     def in_transaction(self) -> bool:
-        return self.raw.info.transaction_status != TransactionStatus.IDLE
+        """False on a broken connection too: the server ended its transaction with it."""
+        return self.raw.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR,
+                                                    TransactionStatus.ACTIVE)
+
+    @property
+    def broken(self) -> bool:
+        """The server went away (a restart, a failover): this connection will never work again."""
+        return self.raw.closed or self.raw.broken
 
     def rollback(self) -> None:
         self.raw.execute("ROLLBACK")
