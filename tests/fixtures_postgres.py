@@ -12,6 +12,7 @@ template.
 """
 from __future__ import annotations
 
+import atexit
 import itertools
 import os
 import shutil
@@ -63,11 +64,13 @@ class PostgresServer:
     def __init__(self):
         if not (PG_BIN / "initdb").exists():
             pytest.skip("PostgreSQL 15 is not installed (scripts/install-system-packages test)")
-        self.folder = Path(tempfile.mkdtemp(prefix="madoguchi-pg-"))
+        self.as_root = os.geteuid() == 0
+        remove_abandoned_clusters(self)
+        # The folder names its session's process, so a later session can tell it was abandoned.
+        self.folder = Path(tempfile.mkdtemp(prefix=f"{CLUSTER_PREFIX}{os.getpid()}-"))
         self.data, self.socket = self.folder / "data", self.folder / "socket"
         self.socket.mkdir()
         self.port = free_port()
-        self.as_root = os.geteuid() == 0
         if self.as_root:
             shutil.chown(self.folder, "postgres")
             shutil.chown(self.socket, "postgres")
@@ -79,6 +82,8 @@ class PostgresServer:
         self._as_postgres(PG_BIN / "pg_ctl", "-D", self.data, "-l", self.folder / "server.log", "-w",
                           "-o", options, "start")
         self._names = itertools.count()
+        self._stopped, self.owner = False, os.getpid()
+        atexit.register(self.stop)    # also when the session ends without its fixtures' teardown
 
     def _as_postgres(self, *args) -> None:
         command = [*(["runuser", "-u", "postgres", "--"] if self.as_root else []), *map(str, args)]
@@ -101,8 +106,41 @@ class PostgresServer:
         self.admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def stop(self) -> None:
-        self._as_postgres(PG_BIN / "pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop")
-        shutil.rmtree(self.folder, ignore_errors=True)
+        if self._stopped or os.getpid() != self.owner:    # a forked child's exit stops nothing
+            return
+        self._stopped = True
+        stop_cluster(self, self.folder)
+
+
+CLUSTER_PREFIX = "madoguchi-pg-"
+
+
+def stop_cluster(server: PostgresServer, folder: Path) -> None:
+    if (folder / "data" / "postmaster.pid").exists():
+        server._as_postgres(PG_BIN / "pg_ctl", "-D", folder / "data", "-m", "immediate", "-w", "stop")
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def remove_abandoned_clusters(server: PostgresServer) -> None:
+    """Stop and remove the clusters of sessions that were killed (their process is gone)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{CLUSTER_PREFIX}*-*"):
+        pid = folder.name[len(CLUSTER_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        try:
+            stop_cluster(server, folder)
+        except subprocess.CalledProcessError:
+            pass    # another session's to remove, or already stopped
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @pytest.fixture(scope="session")
