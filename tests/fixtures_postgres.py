@@ -59,9 +59,12 @@ def engine(request) -> str:
 
 
 class PostgresServer:
-    """initdb, pg_ctl start on a free port with a socket folder of its own; stop() removes it all."""
+    """initdb, pg_ctl start on a free port with a socket folder of its own; stop() removes it all.
+    `durable`: fsync and synchronous commits as a real server has them (bench/postgresql.py).
+    `standby_of`: a streaming-replication standby of that server, from its base backup, named
+    `name` to it (application_name, for synchronous_standby_names)."""
 
-    def __init__(self):
+    def __init__(self, durable: bool = False, standby_of: PostgresServer | None = None, name: str = "madoguchi"):
         if not (PG_BIN / "initdb").exists():
             pytest.skip("PostgreSQL 15 is not installed (scripts/install-system-packages test)")
         self.as_root = os.geteuid() == 0
@@ -74,11 +77,17 @@ class PostgresServer:
         if self.as_root:
             shutil.chown(self.folder, "postgres")
             shutil.chown(self.socket, "postgres")
-        self._as_postgres(PG_BIN / "initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "-E", "UTF8",
-                          "--locale=C.UTF-8", "--no-sync")
-        # Durability is not what these tests test: no fsync makes each CREATE DATABASE fast.
-        options = (f"-k {self.socket} -p {self.port} -c listen_addresses='' -c fsync=off"
-                   " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+        if standby_of is None:
+            self._as_postgres(PG_BIN / "initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "-E", "UTF8",
+                              "--locale=C.UTF-8", "--no-sync")
+        else:   # -R: standby.signal and primary_conninfo, so it starts as the primary's standby
+            self._as_postgres(PG_BIN / "pg_basebackup", "-D", self.data, "-R", "-X", "stream", "-h",
+                              standby_of.socket, "-p", standby_of.port, "-U", "postgres")
+        # Durability is not what most tests test: no fsync makes each CREATE DATABASE fast.
+        options = (f"-k {self.socket} -p {self.port} -c listen_addresses='' -c max_connections=200"
+                   f" -c cluster_name={name}")
+        if not durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._as_postgres(PG_BIN / "pg_ctl", "-D", self.data, "-l", self.folder / "server.log", "-w",
                           "-o", options, "start")
         self._names = itertools.count()
@@ -92,10 +101,18 @@ class PostgresServer:
     def url(self, database: str) -> str:
         return f"postgresql:///{database}?host={self.socket}&port={self.port}&user=postgres"
 
-    def admin(self, sql: str) -> None:
+    def admin(self, sql: str) -> list[tuple]:
         import psycopg
         with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
-            conn.execute(sql)
+            cur = conn.execute(sql)
+            return cur.fetchall() if cur.description else []
+
+    def crash(self) -> None:
+        """Stop at once, as a power cut or a killed server would (no shutdown checkpoint)."""
+        self._as_postgres(PG_BIN / "pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop")
+
+    def promote(self) -> None:
+        self._as_postgres(PG_BIN / "pg_ctl", "-D", self.data, "-w", "promote")
 
     def new_database(self, template: str = "template0") -> str:
         name = f"test_{os.getpid()}_{next(self._names)}"
