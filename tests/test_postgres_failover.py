@@ -1,7 +1,8 @@
 """Failover on one machine (docs/operations.md, "PostgreSQL: a synchronous standby"): a
 primary and a streaming-replication standby, each a cluster of its own; every commit waits
-for the standby; the primary dies at once; the standby is promoted and has every entry the
-primary said was committed, the exchange log intact, and takes writes."""
+for the standby's disk; the primary dies at once; the standby is promoted and has every entry
+the primary said was committed (also those it had not replayed yet), the exchange log intact,
+and takes writes."""
 from __future__ import annotations
 
 import time
@@ -45,21 +46,29 @@ def test_a_promoted_synchronous_standby_has_every_committed_entry(config, primar
     wait_for(lambda: primary.admin("SELECT 1 FROM pg_stat_replication WHERE application_name = 'standby1'"
                                    " AND sync_state = 'sync'"), "the standby to be synchronous")
 
-    db = open_postgresql(primary.url(name))
-    for i in range(20):
-        xlog.append(db, config, actor="kiosk:kiosk-1", counterparty="card", purpose="card_read",
-                    application_id=f"APP{i}", payload={"i": i})
-    committed = xlog.head(db)
-    db.conn.close()
+    db = open_postgresql(primary.url(name))      # migrated on the primary
 
-    # Before the failover the standby answers reads and refuses writes: unwritable, a 503.
+    # The standby answers reads and refuses writes: unwritable, a 503.
+    migrated = primary.admin("SELECT pg_current_wal_lsn()")[0][0]
     replica = wait_for(lambda: _connected(standby.url(name)), "the standby to have the database")
+    wait_for(lambda: replica.execute("SELECT pg_last_wal_replay_lsn() >= CAST(? AS pg_lsn)", [str(migrated)]
+                                     ).fetchone()[0], "the standby to replay the migrations")
     assert not can_write(replica)
     with pytest.raises(psycopg.Error) as refused:
         with write(replica):
             xlog.append(replica, config, actor="clerk:sato", counterparty="madoguchi", purpose="clerk_view",
                         application_id="APP0", payload={})
     assert is_unwritable(refused.value)
+
+    # A synchronous commit waits for the standby's disk, not for its replay: with the replay held
+    # back, the entries are committed on the primary and only in the standby's WAL.
+    replica.execute("SELECT pg_wal_replay_pause()")
+    for i in range(20):
+        xlog.append(db, config, actor="kiosk:kiosk-1", counterparty="card", purpose="card_read",
+                    application_id=f"APP{i}", payload={"i": i})
+    committed = xlog.head(db)
+    db.conn.close()
+    assert xlog.head(replica)["seq"] == 0           # not replayed yet
     replica.conn.close()
 
     # One URL naming both servers: libpq takes the one that accepts writes, before and after.
