@@ -44,7 +44,8 @@ def call(db: sqlite_utils.Database, reception_number: str, window: str, actor: s
     row = {"day": in_japan(now).date().isoformat(), "reception_number": number, "window": window,
            "called_at": iso(now), "called_by": actor}
     with write(db):
-        cur = db.execute("INSERT INTO calls (day, reception_number, window, called_at, called_by)"
+        # "window" quoted: a reserved word in PostgreSQL (and standard SQL).
+        cur = db.execute('INSERT INTO calls (day, reception_number, "window", called_at, called_by)'
                          " VALUES (:day, :reception_number, :window, :called_at, :called_by)", row)
     return {"id": cur.lastrowid, **row}
 
@@ -76,7 +77,7 @@ def calls_of(db: sqlite_utils.Database, day: date, *, after: int = 0, limit: int
     if not db["calls"].exists():
         return []
     return [{**r, "called_at": datetime.fromisoformat(r["called_at"])} for r in db.query(
-        "SELECT id, reception_number, window, called_at FROM calls WHERE day = ? AND id > ? ORDER BY id DESC"
+        'SELECT id, reception_number, "window", called_at FROM calls WHERE day = ? AND id > ? ORDER BY id DESC'
         " LIMIT ?", [day.isoformat(), after, limit])]
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from core.errors import ConfigError
 
@@ -31,7 +32,9 @@ DEFAULT_FILE = ROOT / "config.toml"
 
 @dataclass(frozen=True)
 class StorageConfig:
+    engine: Literal["sqlite", "postgresql"] = "sqlite"
     path: str = "var/madoguchi.db"
+    url: str = ""
     busy_timeout_ms: int = 10000
     request_busy_timeout_ms: int = 1500
 
@@ -75,6 +78,7 @@ class KeysConfig:
     kiosk_device_token: str = ""
     pull_api_key: str = ""
     backend_auth_header: str = ""
+    database_password: str = ""
 
 
 @dataclass(frozen=True)
@@ -316,6 +320,15 @@ def _build(values: dict[str, dict[str, Any]], source: str, base_dir: Path) -> Co
         except ValueError:
             raise ConfigError(f"{source}: monitoring.metrics_allowed_from must list networks such as "
                               "\"10.0.0.0/8\"", key="monitoring.metrics_allowed_from") from None
+    storage = values["storage"]
+    if storage["engine"] == "postgresql":
+        if not storage["url"].startswith(("postgresql://", "postgres://")):
+            raise ConfigError(f"{source}: storage.url must be a URL such as \"postgresql://madoguchi@db/madoguchi\""
+                              " when storage.engine is \"postgresql\"", key="storage.url")
+        if urlsplit(storage["url"]).password is not None or "password=" in storage["url"]:
+            # The config file is no place for a secret, and the URL may reach a log line.
+            raise ConfigError(f"{source}: storage.url must hold no password: set keys.database_password"
+                              " or the keys folder's database.password", key="storage.url")
     sections = {name: cls(**values[name]) for name, cls in SECTIONS.items()}
     return Config(**sections, source=source, base_dir=base_dir)
 

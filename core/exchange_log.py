@@ -21,7 +21,7 @@ from sqlite_utils.migrations import Migrations
 from core.application import iso, utcnow
 from core.errors import MadoguchiError
 from core.keys import subject_key
-from core.store.db import write
+from core.store.db import json_list, lock, write
 
 migrations = Migrations("core.exchange_log")
 GENESIS = "0" * 64
@@ -113,6 +113,7 @@ def append(db: sqlite_utils.Database, config, *, actor: str, counterparty: str, 
     otherwise takes its own."""
     subject = subject_of(config, person)
     with write(db):
+        lock(db, "exchange_log")   # one appender at a time, or two entries would follow one head
         last = db.execute("SELECT seq, entry_hash FROM exchange_log ORDER BY seq DESC LIMIT 1").fetchone()
         entry = {
             "seq": (last[0] + 1) if last else 1, "at": iso(utcnow()), "actor": actor,
@@ -184,8 +185,8 @@ def entries_about(db: sqlite_utils.Database, config, person: Person | Iterable[P
     oldest first."""
     people = [person] if isinstance(person, Person) else list(person)
     refs = [ref for ref in (subject_of(config, p) for p in people) if ref]
-    return list(db.query("SELECT * FROM exchange_log WHERE subject_ref IN (SELECT value FROM json_each(?))"
-                         " OR application_id IN (SELECT value FROM json_each(?)) ORDER BY seq",
+    return list(db.query(f"SELECT * FROM exchange_log WHERE subject_ref IN (SELECT value FROM {json_list(db)})"
+                         f" OR application_id IN (SELECT value FROM {json_list(db)}) ORDER BY seq",
                          [json.dumps(refs), json.dumps(list(application_ids))]))
 
 
@@ -194,7 +195,7 @@ def newest(db: sqlite_utils.Database, limit: int, application_id: str | None = N
     sql, params = "SELECT * FROM exchange_log", []
     if application_id:
         sql, params = sql + " WHERE application_id = ?", [application_id]
-    return list(db.query(f"SELECT * FROM ({sql} ORDER BY seq DESC LIMIT ?) ORDER BY seq", [*params, limit]))
+    return list(db.query(f"SELECT * FROM ({sql} ORDER BY seq DESC LIMIT ?) AS newest ORDER BY seq", [*params, limit]))
 
 
 def count(db: sqlite_utils.Database, application_id: str) -> int:
@@ -205,7 +206,7 @@ def first_at(db: sqlite_utils.Database, purpose: str, application_ids: Iterable[
     """{application id: time of its first entry with `purpose`}, for those that have one."""
     return {r["application_id"]: r["at"] for r in db.query(
         "SELECT application_id, MIN(at) AS at FROM exchange_log WHERE purpose = ?"
-        " AND application_id IN (SELECT value FROM json_each(?)) GROUP BY application_id",
+        f" AND application_id IN (SELECT value FROM {json_list(db)}) GROUP BY application_id",
         [purpose, json.dumps(list(application_ids))])}
 
 
@@ -219,8 +220,8 @@ def application_ids_after(db: sqlite_utils.Database, purpose: str, seq: int) -> 
 def last_results(db: sqlite_utils.Database, purpose: str, application_ids: Iterable[str]) -> dict[str, str]:
     """{application id: result of its newest entry with `purpose`}, for those that have one."""
     return {r["application_id"]: r["result"] or "" for r in db.query(
-        "SELECT application_id, result, MAX(seq) FROM exchange_log WHERE purpose = ?"
-        " AND application_id IN (SELECT value FROM json_each(?)) GROUP BY application_id",
+        "SELECT application_id, result FROM exchange_log WHERE seq IN (SELECT MAX(seq) FROM exchange_log"
+        f" WHERE purpose = ? AND application_id IN (SELECT value FROM {json_list(db)}) GROUP BY application_id)",
         [purpose, json.dumps(list(application_ids))])}
 
 

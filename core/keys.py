@@ -69,6 +69,11 @@ def read_or_create(config, name: str, nbytes: int = 32) -> str:
     return _read(path) or value
 
 
+def database_password(config) -> str | None:
+    """The PostgreSQL user's password; config overrides the file; None without either (never made)."""
+    return config.keys.database_password or read_existing(config, "database.password")
+
+
 def session_secret(config) -> str:
     return read_or_create(config, "session.key")
 

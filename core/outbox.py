@@ -17,7 +17,7 @@ from sqlite_utils.migrations import Migrations
 from core.application import Application, State, iso, utcnow
 from core.errors import TransitionError
 from core.store.applications import ApplicationStore
-from core.store.db import write
+from core.store.db import engine_of, is_postgresql, write
 
 migrations = Migrations("core.outbox")
 RECORD_SCHEMA = "madoguchi.record/3"   # /2 added catalogue_version and municipality_code, /3 identity_check
@@ -98,12 +98,15 @@ def claim_next(db: sqlite_utils.Database, owner: str, *, now: datetime, until: d
                due_by: datetime) -> dict[str, Any] | None:
     """Lease the next pending row due by `due_by` to `owner` until `until`, in one statement
     (atomic between processes); None when nothing is due."""
+    # PostgreSQL: a row another claimer is leasing right now is skipped, not waited for
+    # (SQLite's BEGIN IMMEDIATE makes claimers take turns instead).
+    skip_locked = " FOR UPDATE SKIP LOCKED" if is_postgresql(db) else ""
     with write(db):
         rows = list(db.query(
             "UPDATE outbox SET leased_until = :until, lease_owner = :owner WHERE id = ("
             " SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= :due"
             " AND (leased_until IS NULL OR leased_until < :now)"
-            " ORDER BY next_attempt_at, id LIMIT 1) RETURNING *",
+            f" ORDER BY next_attempt_at, id LIMIT 1{skip_locked}) RETURNING *",
             {"until": iso(until), "owner": owner, "now": iso(now), "due": iso(due_by)}))
     return rows[0] if rows else None
 
@@ -172,7 +175,7 @@ def make_due(db: sqlite_utils.Database, *, errors: Iterable[str], error_prefix: 
 def due_count(db: sqlite_utils.Database, due_by: datetime, at_most: int) -> int:
     """How many pending rows are due by `due_by`, counting no further than `at_most`."""
     return db.execute("SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?"
-                      " LIMIT ?)", [iso(due_by), at_most]).fetchone()[0]
+                      " LIMIT ?) AS due", [iso(due_by), at_most]).fetchone()[0]
 
 
 def next_due_at(db: sqlite_utils.Database) -> datetime | None:
@@ -203,12 +206,20 @@ def purge_personal(db: sqlite_utils.Database, application_ids: Iterable[str]) ->
     """Remove the values (data, sources, identity_check) from the delivered records of these
     applications (core.retention); the rest of each record and its delivery stay. Returns how many."""
     with write(db):
-        return db.execute(
-            "UPDATE outbox SET record = json_remove(record, '$.data', '$.sources', '$.identity_check')"
-            " WHERE state = 'delivered' AND application_id IN (SELECT value FROM json_each(?))"
-            " AND (json_type(record, '$.data') IS NOT NULL OR json_type(record, '$.sources') IS NOT NULL"
-            " OR json_type(record, '$.identity_check') IS NOT NULL)",
-            [json.dumps(list(application_ids))]).rowcount
+        return db.execute(_PURGE_PERSONAL_SQL[engine_of(db)], [json.dumps(list(application_ids))]).rowcount
+
+
+_PURGE_PERSONAL_SQL = {
+    "sqlite": "UPDATE outbox SET record = json_remove(record, '$.data', '$.sources', '$.identity_check')"
+              " WHERE state = 'delivered' AND application_id IN (SELECT value FROM json_each(?))"
+              " AND (json_type(record, '$.data') IS NOT NULL OR json_type(record, '$.sources') IS NOT NULL"
+              " OR json_type(record, '$.identity_check') IS NOT NULL)",
+    "postgresql": "UPDATE outbox SET record"
+                  " = CAST(CAST(record AS jsonb) - 'data' - 'sources' - 'identity_check' AS text)"
+                  " WHERE state = 'delivered' AND application_id IN"
+                  " (SELECT value FROM json_array_elements_text(CAST(? AS json)))"
+                  " AND jsonb_exists_any(CAST(record AS jsonb), ARRAY['data', 'sources', 'identity_check'])",
+}
 
 
 # ---------------------------------------------------------------- status for clerks and operators

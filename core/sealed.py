@@ -132,7 +132,8 @@ def store(db: sqlite_utils.Database, json_form: dict[str, Any], *, days: int, la
         key, sealed = seal(app_id, json_form, lang=lang, submitted_at=now, guide=guide)
         with write(db):
             cur = db.execute(
-                "INSERT OR IGNORE INTO sealed_applications (id, format, sealed, expires_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO sealed_applications (id, format, sealed, expires_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (id) DO NOTHING",
                 [app_id, FORMAT, sealed, iso(expires_at)])
         if cur.rowcount == 1:
             return Sealed(app_id, encode_token(app_id, key), expires_at)

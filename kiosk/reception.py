@@ -36,11 +36,11 @@ def next_number(db: sqlite_utils.Database, prefix: str, today: date | None = Non
         raise ReceptionError("a reception prefix is 1 to 3 capital letters")
     day = (today or today_in_japan()).isoformat()
     with write(db):
-        db.execute(
+        # One statement, atomic on both engines (PostgreSQL locks the day's row until commit).
+        (last,) = db.execute(
             "INSERT INTO reception_counters (day, prefix, last) VALUES (?, ?, 1)"
-            " ON CONFLICT (day, prefix) DO UPDATE SET last = last + 1", [day, prefix])
-        (last,) = db.execute("SELECT last FROM reception_counters WHERE day = ? AND prefix = ?",
-                             [day, prefix]).fetchone()
+            " ON CONFLICT (day, prefix) DO UPDATE SET last = reception_counters.last + 1 RETURNING last",
+            [day, prefix]).fetchone()
     return format_number(prefix, last)
 
 

@@ -17,13 +17,15 @@ pytest_plugins = [
     "tests.fixtures_kiosk",
     "tests.fixtures_prereg",
     "tests.fixtures_counter",
+    "tests.fixtures_postgres",
 ]
 
 
-def test_overrides(tmp_path) -> dict[str, dict]:
-    """Config values that keep a test's files inside its own temporary folder."""
+def test_overrides(tmp_path, storage: dict | None = None) -> dict[str, dict]:
+    """Config values that keep a test's files inside its own temporary folder (`storage`: the
+    engine's settings, tests.fixtures_postgres's `storage_overrides`)."""
     return {
-        "storage": {"path": str(tmp_path / "var" / "madoguchi.db")},
+        "storage": {"path": str(tmp_path / "var" / "madoguchi.db"), **(storage or {})},
         "keys": {"dir": str(tmp_path / "var" / "keys")},
         "devices": {"pdf_folder": str(tmp_path / "var" / "printed"),
                     "emulator_persona": str(ROOT / "hardware/cards/personas/mynumber_yamada.toml")},
@@ -48,14 +50,14 @@ def demo_site():
 
 
 @pytest.fixture
-def config(tmp_path):
-    return load_config(ROOT / "config.toml", overrides=test_overrides(tmp_path), base_dir=tmp_path)
+def config(tmp_path, storage_overrides):
+    return load_config(ROOT / "config.toml", overrides=test_overrides(tmp_path, storage_overrides), base_dir=tmp_path)
 
 
 @pytest.fixture
-def config_file(tmp_path):
+def config_file(tmp_path, storage_overrides):
     """The same settings as `config`, as a file for subprocesses (MADOGUCHI_CONFIG)."""
-    return write_config(tmp_path / "config.toml", test_overrides(tmp_path))
+    return write_config(tmp_path / "config.toml", test_overrides(tmp_path, storage_overrides))
 
 
 @pytest.fixture

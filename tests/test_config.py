@@ -59,6 +59,9 @@ SECRET = "s3cr3t-Value-that-must-not-show"
     (f'[kiosk]\nmode = "{SECRET}"\n', "kiosk.mode", "must be one of self, clerk-assisted"),
     (f'[server]\nport = "{SECRET}"\n', "server.port", "must be an integer, not a string"),
     (f'[languages]\navailable = ["ja", "{SECRET}"]\n', "languages.available", "must list only ja, en,"),
+    (f'[storage]\nengine = "postgresql"\nurl = "postgresql://madoguchi:{SECRET}@db/madoguchi"\n', "storage.url",
+     "must hold no password: set keys.database_password"),
+    (f'[storage]\nengine = "postgresql"\nurl = "host=db password={SECRET}"\n', "storage.url", "must be a URL"),
 ])
 def test_a_config_error_names_the_key_and_what_it_takes_never_the_value(tmp_path, text, key, expected):
     path = tmp_path / "c.toml"

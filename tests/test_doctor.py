@@ -48,6 +48,20 @@ def test_no_database_says_to_run_init(config):
     assert db.status == FAIL and "madoguchi init" in db.fix
 
 
+def test_a_postgresql_database_is_checked_on_its_server(config, postgres_url, tmp_path):
+    import psycopg
+    on_postgresql = config.replace({"storage": {"engine": "postgresql", "url": postgres_url}})
+    db = findings(on_postgresql)["database"][0]
+    assert db.status == OK and "writable" in db.detail
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("ALTER DATABASE " + conn.info.dbname + " SET default_transaction_read_only = on")
+    db = findings(on_postgresql)["database"][0]
+    assert db.status == FAIL and "primary" in db.fix
+    absent = config.replace({"storage": {"engine": "postgresql", "url": f"postgresql:///x?host={tmp_path}"}})
+    db = findings(absent)["database"][0]
+    assert db.status == FAIL and "cannot be opened" in db.detail and "pg_hba.conf" in db.fix
+
+
 def test_a_database_others_can_read_is_a_problem_with_its_chmod(runner, ready):
     db = ready.path(ready.storage.path)
     db.chmod(0o644)

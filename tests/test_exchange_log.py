@@ -1,6 +1,25 @@
 import sqlite3
+import threading
+
+import pytest
 
 from core import exchange_log as xlog
+from core.store.db import open_from_config
+
+pytestmark = pytest.mark.engines   # these run on PostgreSQL too (tests/fixtures_postgres.py)
+
+
+def tamper(config, sql):
+    """Change the log through a plain connection of its own, as someone with the database would."""
+    if config.storage.engine == "postgresql":
+        import psycopg
+        with psycopg.connect(config.storage.url, autocommit=True) as conn:
+            conn.execute(sql)
+        return
+    conn = sqlite3.connect(config.path(config.storage.path))
+    conn.execute(sql)
+    conn.commit()
+    conn.close()
 
 
 def fill(db, n=5, config=None):
@@ -37,10 +56,7 @@ def test_imported_entries_keep_their_times_and_chain_on_so_the_log_verifies(db):
 
 def test_edited_entry_is_detected(db, config):
     fill(db)
-    # Tamper through a separate plain connection, as someone with the file would.
-    conn = sqlite3.connect(config.path(config.storage.path))
-    conn.execute("UPDATE exchange_log SET result = 'ok-ish' WHERE seq = 3")
-    conn.commit()
+    tamper(config, "UPDATE exchange_log SET result = 'ok-ish' WHERE seq = 3")
     result = xlog.verify(db)
     assert not result.ok and result.first_bad_seq == 3
 
@@ -102,3 +118,42 @@ def test_the_subject_key_is_read_once_per_version_of_its_file(db, config, monkey
     entry = xlog.append(db, config, actor="kiosk:kiosk-1", counterparty="card", purpose="card_read",
                         application_id="APP9", payload={}, person=person)
     assert entry["subject_ref"] == xlog.subject_ref("another-key", "山田太郎", "1985-04-01") and len(reads) == 1
+
+
+def test_concurrent_appenders_never_fork_the_chain(db, config):
+    """Appenders on connections of their own, at once: one chain, every entry on it, verified."""
+    errors: list[str] = []
+    start = threading.Barrier(4)
+
+    def appender(n):
+        try:
+            own = open_from_config(config)
+            start.wait()
+            fill(own, 15, config)
+            own.conn.close()
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(repr(e))
+    threads = [threading.Thread(target=appender, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    rows = list(xlog.entries(db))
+    assert [r["seq"] for r in rows] == list(range(1, 61))
+    assert len({r["prev_hash"] for r in rows}) == 60      # no two entries follow one head
+    assert xlog.verify(db, anchors=[xlog.head(db)]).ok
+
+
+def test_who_saw_what_by_application(db, config):
+    """The queries over lists of applications (JSON arrays on both engines)."""
+    fill(db, 3)
+    xlog.append(db, config, actor="system", counterparty="core", purpose="forward", application_id="APP1",
+                payload={}, result="failed")
+    xlog.append(db, config, actor="system", counterparty="core", purpose="forward", application_id="APP1",
+                payload={}, result="ok")
+    assert xlog.last_results(db, "forward", ["APP1", "APP2"]) == {"APP1": "ok"}
+    assert set(xlog.first_at(db, "card_read", ["APP0", "APP2", "APP9"])) == {"APP0", "APP2"}
+    assert [e["application_id"] for e in xlog.entries_about(db, config, [], ["APP2"])] == ["APP2"]
+    assert [e["seq"] for e in xlog.newest(db, 2)] == [4, 5] and xlog.count(db, "APP1") == 3
+    assert [e["purpose"] for e in xlog.newest(db, 5, "APP1")] == ["card_read", "forward", "forward"]

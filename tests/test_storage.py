@@ -5,17 +5,37 @@ import pytest
 
 from core.application import Application, Source
 from core.store.applications import ApplicationStore, ConcurrentUpdate
-from core.store.db import open_database, write
+from core.store.db import applied_migrations, open_from_config, write
+
+pytestmark = pytest.mark.engines   # these run on PostgreSQL too (tests/fixtures_postgres.py)
 
 
 def new_app(i=0):
     return Application.create(["juminhyo"], {"name": f"テスト{i}"}, Source.TYPED, actor="test", channel="kiosk")
 
 
-def test_database_is_wal_and_migrations_are_recorded(db):
-    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+def test_database_is_wal_and_migrations_are_recorded(db, engine):
+    if engine == "sqlite":
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     applied = {r["migration_set"] for r in db["_sqlite_migrations"].rows}
     assert "core.store.applications" in applied
+    assert applied_migrations(db)[:2] == ["core.store.applications:m001_applications",
+                                          "core.store.applications:m002_purged_at"]
+
+
+def test_an_id_stored_already_is_refused_and_the_transaction_goes_on(db):
+    from core.store.applications import AlreadyStored
+
+    store = ApplicationStore(db)
+    first = store.save(new_app())
+    twin = new_app(1)
+    twin.id = first.id
+    other = new_app(2)
+    with write(db):
+        with pytest.raises(AlreadyStored):
+            store.save(twin)
+        store.save(other)     # PostgreSQL's transaction is still usable after the refusal
+    assert store.get(first.id).data["name"] == "テスト0" and store.get(other.id).data["name"] == "テスト2"
 
 
 def test_save_and_load_with_events(db):
@@ -55,9 +75,9 @@ def test_failed_transaction_leaves_nothing(db):
     assert list(db.query("SELECT * FROM application_events WHERE application_id = ?", [app.id])) == []
 
 
-def _writer(path, n, errors):
+def _writer(config, n, errors):
     try:
-        db = open_database(path)
+        db = open_from_config(config)
         store = ApplicationStore(db)
         for i in range(n):
             store.save(new_app(i))
@@ -66,20 +86,18 @@ def _writer(path, n, errors):
         errors.append(repr(e))
 
 
-def _process_writer(path, n):
+def _process_writer(config, n):
     errors = []
-    _writer(path, n, errors)
+    _writer(config, n, errors)
     if errors:
         raise SystemExit(errors[0])
 
 
-def test_concurrent_writers_lose_nothing(tmp_path):
-    path = tmp_path / "c.db"
-    open_database(path).conn.close()
+def test_concurrent_writers_lose_nothing(config, db):
     errors: list[str] = []
-    threads = [threading.Thread(target=_writer, args=(path, 40, errors)) for _ in range(4)]
+    threads = [threading.Thread(target=_writer, args=(config, 40, errors)) for _ in range(4)]
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_process_writer, args=(path, 40)) for _ in range(3)]
+    procs = [ctx.Process(target=_process_writer, args=(config, 40)) for _ in range(3)]
     for t in threads + procs:
         t.start()
     for t in threads:
@@ -88,7 +106,6 @@ def test_concurrent_writers_lose_nothing(tmp_path):
         p.join()
     assert errors == []
     assert all(p.exitcode == 0 for p in procs)
-    db = open_database(path)
     assert db["applications"].count == 7 * 40
     assert db["application_events"].count == 7 * 40
 

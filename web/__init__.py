@@ -148,7 +148,7 @@ def get_db():
         from flask import current_app
         local = current_app.extensions["madoguchi.db_per_thread"]
         db = getattr(local, "db", None)
-        if db is None:
+        if db is None or getattr(db.conn, "broken", False):   # PostgreSQL's server went away: a new one
             db = local.db = open_from_config(current_app.config["MADOGUCHI"], for_request=True)
         g.db = db
     return g.db

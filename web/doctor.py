@@ -139,9 +139,14 @@ def check_disk(config: Config) -> Iterator[Finding]:
 
 
 def check_database(config: Config) -> Iterator[Finding]:
-    from core.store.db import can_write, is_unwritable, open_from_config
+    from core.store.db import can_write, is_postgresql, is_unwritable, open_from_config
+    from core.store.postgres import redacted
+    on_postgresql = config.storage.engine == "postgresql"
     path = config.path(config.storage.path)
-    if not path.exists():
+    where = f"PostgreSQL at {redacted(config.storage.url)}" if on_postgresql else str(path)
+    fix = ("Check the server runs and accepts this user (pg_hba.conf), and [storage].url and [keys].database_password."
+           if on_postgresql else "Give the service's user its folder, and check the disk is not read-only or full.")
+    if not on_postgresql and not path.exists():
         yield Finding("database", FAIL, f"no database at {path}", "Create it: `madoguchi init`.")
         return
     try:
@@ -149,21 +154,20 @@ def check_database(config: Config) -> Iterator[Finding]:
     except Exception as e:
         if not is_unwritable(e):
             raise
-        yield Finding("database", FAIL, f"{path} cannot be opened for writing ({type(e).__name__})",
-                      "Give the service's user its folder, and check the disk is not read-only or full.")
+        yield Finding("database", FAIL, f"{where} cannot be opened for writing ({type(e).__name__})", fix)
         return
     try:
         writable = can_write(db)
-        mode = db.execute("PRAGMA journal_mode").fetchone()[0]
+        mode = "wal" if is_postgresql(db) else db.execute("PRAGMA journal_mode").fetchone()[0]
     finally:
         db.conn.close()
     if not writable:
-        yield Finding("database", FAIL, f"{path} is not writable",
-                      "Give the service's user its folder, and check the disk is not read-only or full.")
+        yield Finding("database", FAIL, f"{where} is not writable",
+                      "Point [storage].url at the primary (not a standby)." if on_postgresql else fix)
     elif mode != "wal":
         yield Finding("database", WARN, f"{path} is in {mode} mode, not WAL", "Open it once with `madoguchi init`.")
     else:
-        yield Finding("database", OK, f"{path} is writable (WAL)")
+        yield Finding("database", OK, f"{where} is writable" + ("" if on_postgresql else " (WAL)"))
 
 
 # ---------------------------------------------------------------- clock

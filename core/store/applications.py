@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import builtins
 import json
-import sqlite3
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -15,7 +14,7 @@ from core import progress
 from core.application import Application, Event, State, iso
 from core.errors import MadoguchiError, NotFound
 from core.name_search import is_kana_reading, name_key
-from core.store.db import write
+from core.store.db import engine_of, json_list, write
 
 migrations = Migrations("core.store.applications")
 
@@ -99,15 +98,14 @@ class ApplicationStore:
         }
         with write(self.db):
             if app.version == 0:
-                try:
-                    self.db.execute(
-                        "INSERT INTO applications (id, state, procedures, data, sources, channel, reception_number,"
-                        " created_at, updated_at, version) VALUES (:id, :state, :procedures, :data, :sources,"
-                        " :channel, :reception_number, :created_at, :updated_at, :version)", row)
-                except sqlite3.IntegrityError:
-                    if self.find(app.id) is None:
-                        raise
-                    raise AlreadyStored("an application with this id is stored already") from None
+                # ON CONFLICT, not a caught error: PostgreSQL's transaction would be unusable after one.
+                cur = self.db.execute(
+                    "INSERT INTO applications (id, state, procedures, data, sources, channel, reception_number,"
+                    " created_at, updated_at, version) VALUES (:id, :state, :procedures, :data, :sources,"
+                    " :channel, :reception_number, :created_at, :updated_at, :version)"
+                    " ON CONFLICT (id) DO NOTHING", row)
+                if cur.rowcount != 1:
+                    raise AlreadyStored("an application with this id is stored already")
             else:
                 cur = self.db.execute(
                     "UPDATE applications SET state=:state, procedures=:procedures, data=:data, sources=:sources,"
@@ -194,7 +192,7 @@ class ApplicationStore:
     def reception_numbers(self, application_ids: Iterable[str]) -> dict[str, str | None]:
         """{application id: reception number} for those of `application_ids` that exist."""
         return {r["id"]: r["reception_number"] for r in self.db.query(
-            "SELECT id, reception_number FROM applications WHERE id IN (SELECT value FROM json_each(?))",
+            f"SELECT id, reception_number FROM applications WHERE id IN (SELECT value FROM {json_list(self.db)})",
             [json.dumps(list(application_ids))])}
 
     def procedures_of(self, application_ids: Iterable[str]) -> dict[str, builtins.list[str]]:
@@ -225,7 +223,7 @@ class ApplicationStore:
             sql += f" AND a.state IN ({','.join('?' * len(states))})"
             params += states
         if procedure:
-            sql += " AND EXISTS (SELECT 1 FROM json_each(a.procedures) WHERE value = ?)"
+            sql += f" AND EXISTS (SELECT 1 FROM {json_list(self.db, 'a.procedures')} WHERE value = ?)"
             params.append(procedure)
         if reception_number:
             sql += " AND a.reception_number = ?"
@@ -264,7 +262,7 @@ class ApplicationStore:
         change) whose personal data is still kept, oldest first."""
         return [r["id"] for r in self.db.query(
             "SELECT id FROM applications WHERE purged_at IS NULL AND updated_at < ?"
-            " AND state IN (SELECT value FROM json_each(?)) ORDER BY updated_at",
+            f" AND state IN (SELECT value FROM {json_list(self.db)}) ORDER BY updated_at",
             [iso(cutoff), json.dumps(_FINISHED_STATES)])]
 
     def purge_personal(self, application_ids: Iterable[str], at: datetime, actor: str) -> int:
@@ -276,17 +274,17 @@ class ApplicationStore:
         with write(self.db):
             n = self.db.execute(
                 "UPDATE applications SET data = '{}', sources = '{}', purged_at = ?"
-                " WHERE purged_at IS NULL AND id IN (SELECT value FROM json_each(?))", [iso(at), ids]).rowcount
+                f" WHERE purged_at IS NULL AND id IN (SELECT value FROM {json_list(self.db)})", [iso(at), ids]).rowcount
             self.db.execute(
                 "UPDATE application_events"
                 " SET reason = CASE WHEN kind = 'printed' AND reason = 'reprint' THEN reason END,"
-                " old = CASE WHEN kind IN (SELECT value FROM json_each(:keep)) THEN old END,"
-                " new = CASE WHEN kind IN (SELECT value FROM json_each(:keep)) THEN new END"
-                " WHERE application_id IN (SELECT value FROM json_each(:ids))",
+                f" old = CASE WHEN kind IN (SELECT value FROM {json_list(self.db, ':keep')}) THEN old END,"
+                f" new = CASE WHEN kind IN (SELECT value FROM {json_list(self.db, ':keep')}) THEN new END"
+                f" WHERE application_id IN (SELECT value FROM {json_list(self.db, ':ids')})",
                 {"keep": json.dumps(_EVENT_KINDS_WITHOUT_PERSONAL_VALUES), "ids": ids})
             self.db.execute(
                 "INSERT INTO application_events (application_id, at, actor, kind) SELECT id, ?, ?, 'purged'"
-                " FROM applications WHERE purged_at = ? AND id IN (SELECT value FROM json_each(?))",
+                f" FROM applications WHERE purged_at = ? AND id IN (SELECT value FROM {json_list(self.db)})",
                 [iso(at), actor, iso(at), ids])
         return n
 
@@ -303,12 +301,7 @@ class ApplicationStore:
         want = name_key(name)
         by_reading = is_kana_reading(name)
         found = []
-        rows = self.db.query(
-            "SELECT id, json_extract(data, '$.name') AS name, json_extract(data, '$.kana') AS kana,"
-            " json_extract(data, '$.birth_date') AS birth_date, json_extract(data, '$.household') AS household"
-            " FROM applications WHERE json_extract(data, '$.birth_date') = ? OR EXISTS ("
-            "  SELECT 1 FROM json_each(applications.data, '$.household') m"
-            "  WHERE json_extract(m.value, '$.birth_date') = ?) ORDER BY created_at", [birth_date, birth_date])
+        rows = self.db.query(_PEOPLE_BORN_ON_SQL[engine_of(self.db)], [birth_date, birth_date])
         for r in rows:
             people = [r] if r["birth_date"] == birth_date else []
             people += [m for m in json.loads(r["household"] or "[]")
@@ -343,3 +336,19 @@ SELECT a.id, a.state, a.procedures, a.channel, a.reception_number, a.created_at,
 FROM applications a INDEXED BY idx_applications_created_at
   LEFT JOIN application_events e ON e.application_id = a.id
 WHERE a.created_at >= ? AND a.created_at < ?"""
+
+# The applications with an applicant or household member born on a day (both parameters: the
+# day), with the values people_named compares. A household that is not a list names nobody.
+_PEOPLE_BORN_ON_SQL = {
+    "sqlite": "SELECT id, json_extract(data, '$.name') AS name, json_extract(data, '$.kana') AS kana,"
+              " json_extract(data, '$.birth_date') AS birth_date, json_extract(data, '$.household') AS household"
+              " FROM applications WHERE json_extract(data, '$.birth_date') = ? OR EXISTS ("
+              "  SELECT 1 FROM json_each(applications.data, '$.household') m"
+              "  WHERE json_extract(m.value, '$.birth_date') = ?) ORDER BY created_at",
+    "postgresql": "SELECT id, d ->> 'name' AS name, d ->> 'kana' AS kana, d ->> 'birth_date' AS birth_date,"
+                  " d ->> 'household' AS household"
+                  " FROM applications CROSS JOIN LATERAL (SELECT CAST(data AS jsonb) AS d) j"
+                  " WHERE d ->> 'birth_date' = ? OR EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN"
+                  "  jsonb_typeof(d -> 'household') = 'array' THEN d -> 'household' ELSE '[]' END) m"
+                  "  WHERE jsonb_typeof(m) = 'object' AND m ->> 'birth_date' = ?) ORDER BY created_at",
+}

@@ -9,10 +9,17 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias, cast
 
 import sqlite_utils
 
 from core.private_files import create_private, private_folder, tighten
+
+if TYPE_CHECKING:
+    from core.store import postgres
+
+# Either engine's database: the owners call the same methods on both.
+Store: TypeAlias = "sqlite_utils.Database | postgres.Database"
 
 # Core's modules that own tables, in the order their migrations apply. Each exposes
 # `migrations`, a sqlite-utils Migrations set named after the module. A surface adds its own
@@ -72,8 +79,35 @@ def connect(path: str | Path, busy_timeout_ms: int = 10000) -> sqlite_utils.Data
     return sqlite_utils.Database(conn)
 
 
+def engine_of(db: Store) -> str:
+    """"sqlite" or "postgresql": for the owners that keep a statement in each engine's SQL."""
+    return getattr(db, "engine", "sqlite")
+
+
+def is_postgresql(db: Store) -> bool:
+    return engine_of(db) == "postgresql"
+
+
+def json_list(db: Store, param: str = "?") -> str:
+    """A table function of the values of the JSON array in `param` (a column `value`):
+    `... IN (SELECT value FROM {json_list(db)})`."""
+    if is_postgresql(db):
+        return f"json_array_elements_text(CAST({param} AS json))"
+    return f"json_each({param})"
+
+
+def lock(db: Store, name: str) -> None:
+    """Inside a write transaction, make the other writers of `name` (a chain, a counter) wait
+    until it ends. SQLite's BEGIN IMMEDIATE already serializes every writer; PostgreSQL takes a
+    transaction-level advisory lock on the name's hash."""
+    if is_postgresql(db):
+        if not db.conn.in_transaction:
+            raise RuntimeError("lock() outside a write transaction")
+        db.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", [name])
+
+
 @contextmanager
-def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+def write(db: Store) -> Iterator[Store]:
     """A write transaction. BEGIN IMMEDIATE takes the write lock up front, so concurrent
     writers wait for each other (busy_timeout) instead of failing on lock upgrade.
     Nested use becomes a savepoint."""
@@ -81,7 +115,9 @@ def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
         with db.atomic():
             yield db
         return
-    db.conn.execute("BEGIN IMMEDIATE")
+    # PostgreSQL has no database-wide write lock: its writers wait on the rows (and the
+    # advisory locks of core.store.db.lock) they touch instead.
+    db.conn.execute("BEGIN" if is_postgresql(db) else "BEGIN IMMEDIATE")
     try:
         yield db
     except BaseException:
@@ -97,12 +133,12 @@ _migrated: dict[str, set[str]] = {}
 _migrate_lock = threading.Lock()
 
 
-def migrate(db: sqlite_utils.Database, modules: list[str] | None = None) -> None:
+def migrate(db: Store, modules: list[str] | None = None) -> None:
     for name in migration_modules() if modules is None else modules:
         importlib.import_module(name).migrations.apply(db)
 
 
-def applied_migrations(db: sqlite_utils.Database) -> list[str]:
+def applied_migrations(db: Store) -> list[str]:
     """The migrations a database has had, as "module:name" in the order applied: its schema version."""
     if not db["_sqlite_migrations"].exists():
         return []
@@ -116,20 +152,37 @@ def known_migrations() -> set[str]:
             for m in importlib.import_module(name).migrations._migrations}
 
 
+def _migrate_once(db: Store, key: str) -> None:
+    """Apply the migrations this process has not applied to database `key` yet (again when a
+    surface registered more since), inside a write transaction (on PostgreSQL also under an
+    advisory lock), so two processes starting together don't both migrate."""
+    if set(migration_modules()) <= _migrated.get(key, set()):
+        return
+    with _migrate_lock:
+        done = _migrated.setdefault(key, set())
+        pending = [m for m in migration_modules() if m not in done]
+        if pending:
+            with write(db):
+                lock(db, "madoguchi.migrations")
+                migrate(db, pending)
+            done.update(pending)
+
+
 def open_database(path: str | Path, busy_timeout_ms: int = 10000) -> sqlite_utils.Database:
-    """Connect, and apply pending migrations once per file per process (again when a surface
-    registered more since)."""
+    """Connect, and apply pending migrations once per file per process."""
     db = connect(path, busy_timeout_ms)
-    key = str(Path(path).resolve())
-    if not set(migration_modules()) <= _migrated.get(key, set()):
-        with _migrate_lock:
-            done = _migrated.setdefault(key, set())
-            pending = [m for m in migration_modules() if m not in done]
-            if pending:
-                # Take the write lock so two processes starting together don't both migrate.
-                with write(db):
-                    migrate(db, pending)
-                done.update(pending)
+    _migrate_once(db, str(Path(path).resolve()))
+    return db
+
+
+def open_postgresql(url: str, password: str | None = None, lock_timeout_ms: int = 10000) -> postgres.Database:
+    """Connect to PostgreSQL ([storage].engine = "postgresql") and apply pending migrations
+    once per database per process, as `open_database`. The owners' migration sets run
+    unchanged (core.store.postgres gives them the sqlite-utils calls they make)."""
+    from core.store import postgres
+
+    db = postgres.connect(url, password, lock_timeout_ms)
+    _migrate_once(db, "postgresql:" + postgres.redacted(url))
     return db
 
 
@@ -139,6 +192,10 @@ def open_from_config(config, *, for_request: bool = False) -> sqlite_utils.Datab
     timeout = config.storage.busy_timeout_ms
     if for_request:
         timeout = min(timeout, config.storage.request_busy_timeout_ms)
+    if config.storage.engine == "postgresql":
+        from core.keys import database_password
+        # Typed as SQLite's for the owners, whose calls postgres.Database answers alike.
+        return cast("sqlite_utils.Database", open_postgresql(config.storage.url, database_password(config), timeout))
     return open_database(config.path(config.storage.path), timeout)
 
 
@@ -158,16 +215,21 @@ def is_unwritable(exc: BaseException) -> bool:
     a 503, not a bug."""
     if isinstance(exc, sqlite3.OperationalError):
         return any(m in str(exc).lower() for m in _UNWRITABLE_MESSAGES)
+    if type(exc).__module__.startswith("psycopg"):
+        from core.store import postgres
+        return postgres.is_unwritable(exc)
     return isinstance(exc, OSError) and exc.errno in _UNWRITABLE_ERRNOS
 
 
-def can_write(db: sqlite_utils.Database, timeout_ms: int = 100) -> bool:
+def can_write(db: Store, timeout_ms: int = 100) -> bool:
     """Whether a write could happen now, cheaply: take the write lock within `timeout_ms`, write
     the header's user_version unchanged (BEGIN IMMEDIATE alone succeeds on a read-only file),
     and roll back."""
     conn = db.conn
     if conn.in_transaction:
         return True
+    if is_postgresql(db):
+        return _postgresql_can_write(db, timeout_ms)
     before = conn.execute("PRAGMA busy_timeout").fetchone()[0]
     conn.execute(f"PRAGMA busy_timeout = {int(timeout_ms)}")
     try:
@@ -183,3 +245,20 @@ def can_write(db: sqlite_utils.Database, timeout_ms: int = 100) -> bool:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         conn.execute(f"PRAGMA busy_timeout = {int(before)}")
+
+
+def _postgresql_can_write(db: Store, timeout_ms: int) -> bool:
+    """Whether a transaction begun now may write (not on a standby, nor on a server or database
+    set read-only), asked within `timeout_ms`; there is no database-wide lock to try for."""
+    try:
+        db.execute("BEGIN")
+        db.execute(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
+        return not db.execute("SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on'"
+                              ).fetchone()[0]
+    except Exception as e:
+        if is_unwritable(e):
+            return False
+        raise
+    finally:
+        if db.conn.in_transaction:
+            db.execute("ROLLBACK")
