@@ -135,6 +135,7 @@ def import_entries(db: sqlite_utils.Database, entries: Iterable[dict[str, Any]])
     payload_sha256, result and fields (names)."""
     n = 0
     with write(db):
+        lock(db, "exchange_log")   # as append: the chain goes on from one head
         last = db.execute("SELECT seq, entry_hash FROM exchange_log ORDER BY seq DESC LIMIT 1").fetchone()
         seq, prev = (last[0], last[1]) if last else (0, GENESIS)
         rows = []
@@ -152,8 +153,9 @@ def import_entries(db: sqlite_utils.Database, entries: Iterable[dict[str, Any]])
         if rows:
             columns = ("seq", "at", "actor", "counterparty", "purpose", "application_id", "subject_ref",
                        "payload_sha256", "result", "prev_hash", "fields", "entry_hash")
-            db.conn.executemany(f"INSERT INTO exchange_log ({', '.join(columns)}) VALUES "
-                                f"({', '.join('?' * len(columns))})", rows)
+            insert = f"INSERT INTO exchange_log ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+            for row in rows:     # one statement per row: the same call on both engines
+                db.execute(insert, list(row))
     return n
 
 

@@ -110,8 +110,8 @@ def keep_collected(db: sqlite_utils.Database, rows: list) -> list[str]:
                 continue
             if row.get("channel") != "prereg" or row.get("score") not in SCORES:
                 continue
-            db.execute("INSERT OR IGNORE INTO ratings (id, day, channel, office, score, comment)"
-                       " VALUES (?, ?, 'prereg', '', ?, ?)",
+            db.execute("INSERT INTO ratings (id, day, channel, office, score, comment)"
+                       " VALUES (?, ?, 'prereg', '', ?, ?) ON CONFLICT (id) DO NOTHING",
                        [row["id"], day.isoformat(), row["score"], clean_comment(row.get("comment", ""))])
             kept.append(row["id"])
     return kept
