@@ -123,7 +123,8 @@ def prereg_status_key(prereg_key: bytes, app_id: str) -> bytes:
 
 def remember_key(db: sqlite_utils.Database, app_id: str, key: bytes) -> None:
     with write(db):
-        db.execute("INSERT OR IGNORE INTO progress_keys (application_id, key, seq) VALUES (?, ?, 0)", [app_id, key])
+        db.execute("INSERT INTO progress_keys (application_id, key, seq) VALUES (?, ?, 0)"
+                   " ON CONFLICT DO NOTHING", [app_id, key])
 
 
 def key_for(db: sqlite_utils.Database, app_id: str) -> bytes | None:
@@ -280,8 +281,8 @@ def accept(db: sqlite_utils.Database, body: Any) -> bool:
     if not NONCE_BYTES + 16 <= len(raw) <= MAX_SEALED_BYTES:
         raise PushRefused("sealed must be base64 of the sealed detail", field="sealed")
     with write(db):
-        cur = db.execute("INSERT OR IGNORE INTO progress_steps (application_id, seq, step, at, sealed)"
-                         " VALUES (?, ?, ?, ?, ?)", [app_id, seq, step, at, raw])
+        cur = db.execute("INSERT INTO progress_steps (application_id, seq, step, at, sealed)"
+                         " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", [app_id, seq, step, at, raw])
     return cur.rowcount == 1
 
 
