@@ -381,15 +381,15 @@ def post_push(config, body: dict[str, Any], *, timeout: float = 10.0) -> None:
 
 def run(config, stop: threading.Event, *, every: float = 1.0) -> None:
     """The office's delivery loop (counter.blueprint runs it as a service under `madoguchi serve`)."""
-    from core.store.db import open_from_config
+    from core.store.db import KeptConnection
 
-    db = open_from_config(config)
+    kept = KeptConnection(config)
     try:
         while not stop.is_set():
             try:
-                deliver_pending(db, config)
+                kept.run(lambda db: deliver_pending(db, config))
             except Exception as e:   # keep serving; try again on the next round
                 log.error("progress delivery failed: %s", type(e).__name__)
             stop.wait(every)
     finally:
-        db.conn.close()
+        kept.close()

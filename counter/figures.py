@@ -502,7 +502,8 @@ def _forget_changed_days(db: sqlite_utils.Database, marks: dict[str, int]) -> No
             return
         if set(seen) == set(marks):
             changed = sorted(d.isoformat() for d in _days_changed_since(db, seen))
-            db.execute(f"DELETE FROM figure_days WHERE day IN (SELECT value FROM {json_list(db)})", [json.dumps(changed)])
+            db.execute(f"DELETE FROM figure_days WHERE day IN (SELECT value FROM {json_list(db)})",
+                       [json.dumps(changed)])
             db.execute(f"DELETE FROM figure_months WHERE month IN (SELECT value FROM {json_list(db)})",
                        [json.dumps(sorted({d[:7] for d in changed}))])
         else:
@@ -735,22 +736,22 @@ def keep_ended_days(db: sqlite_utils.Database, catalogue: Catalogue, today: date
 def start_service(app) -> Callable[[], None]:
     """`web.add_service` hook: keep the ended days summarized while the server runs."""
     from core.catalogue import get_catalogue
-    from core.store.db import open_from_config
+    from core.store.db import KeptConnection
     config = app.config["MADOGUCHI"]
     stop = threading.Event()
 
     def loop():
-        db = open_from_config(config)
+        kept = KeptConnection(config)
         try:
             wait = KEEP_FIRST_AFTER_SECONDS
             while not stop.wait(wait):
                 wait = KEEP_EVERY_SECONDS
                 try:
-                    keep_ended_days(db, get_catalogue(), stop=stop)
+                    kept.run(lambda db: keep_ended_days(db, get_catalogue(), stop=stop))
                 except Exception as e:     # noqa: BLE001 - tried again within the hour; the page computes anyway
-                    log.warning("figures not kept ahead: %s", e)
+                    log.warning("figures not kept ahead: %s", type(e).__name__)
         finally:
-            db.conn.close()
+            kept.close()
 
     thread = threading.Thread(target=loop, name="madoguchi-figures", daemon=True)
     thread.start()
