@@ -645,3 +645,19 @@ def test_a_moved_licence_holder_reaches_the_clerk_with_both_addresses(kiosk):
     assert shown["moved"] and app.sources["address"] == "licence"
     assert shown["current"] == app.data["address"] == "東京都世田谷区世田谷４丁目２１－２７"
     assert shown["at_issue"] == "神奈川県横浜市中区日本大通１"
+
+
+def test_kiosks_of_two_offices_with_one_prefix_each_count_their_own_numbers(kiosk_app):
+    honcho = Kiosk(kiosk_app(devices={"emulator_persona": ""}))
+    minami = Kiosk(kiosk_app(devices={"emulator_persona": ""}, kiosk={"kiosk_id": "kiosk-2", "office": "minami"}))
+
+    def printed(kiosk: Kiosk) -> str:
+        kiosk.start("en")
+        kiosk.read_card()
+        kiosk.choose("certificates", ["juminhyo"])
+        kiosk.answer_all()
+        app_id = kiosk.visit().application_id
+        assert kiosk.print_and_wait().request.path == "/kiosk/done", kiosk.text
+        return ApplicationStore(db_of(kiosk)).get(app_id).reception_number
+
+    assert [printed(honcho), printed(minami), printed(honcho)] == ["A-001", "A-001", "A-002"]
