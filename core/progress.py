@@ -123,7 +123,8 @@ def prereg_status_key(prereg_key: bytes, app_id: str) -> bytes:
 
 def remember_key(db: sqlite_utils.Database, app_id: str, key: bytes) -> None:
     with write(db):
-        db.execute("INSERT OR IGNORE INTO progress_keys (application_id, key, seq) VALUES (?, ?, 0)", [app_id, key])
+        db.execute("INSERT INTO progress_keys (application_id, key, seq) VALUES (?, ?, 0)"
+                   " ON CONFLICT DO NOTHING", [app_id, key])
 
 
 def key_for(db: sqlite_utils.Database, app_id: str) -> bytes | None:
@@ -280,8 +281,8 @@ def accept(db: sqlite_utils.Database, body: Any) -> bool:
     if not NONCE_BYTES + 16 <= len(raw) <= MAX_SEALED_BYTES:
         raise PushRefused("sealed must be base64 of the sealed detail", field="sealed")
     with write(db):
-        cur = db.execute("INSERT OR IGNORE INTO progress_steps (application_id, seq, step, at, sealed)"
-                         " VALUES (?, ?, ?, ?, ?)", [app_id, seq, step, at, raw])
+        cur = db.execute("INSERT INTO progress_steps (application_id, seq, step, at, sealed)"
+                         " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", [app_id, seq, step, at, raw])
     return cur.rowcount == 1
 
 
@@ -380,15 +381,15 @@ def post_push(config, body: dict[str, Any], *, timeout: float = 10.0) -> None:
 
 def run(config, stop: threading.Event, *, every: float = 1.0) -> None:
     """The office's delivery loop (counter.blueprint runs it as a service under `madoguchi serve`)."""
-    from core.store.db import open_from_config
+    from core.store.db import KeptConnection
 
-    db = open_from_config(config)
+    kept = KeptConnection(config)
     try:
         while not stop.is_set():
             try:
-                deliver_pending(db, config)
+                kept.run(lambda db: deliver_pending(db, config))
             except Exception as e:   # keep serving; try again on the next round
                 log.error("progress delivery failed: %s", type(e).__name__)
             stop.wait(every)
     finally:
-        db.conn.close()
+        kept.close()

@@ -29,7 +29,6 @@ import json
 import logging
 import math
 import operator
-import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -46,7 +45,7 @@ from core.application import CLOSED_STATES, State
 from core.catalogue import Catalogue
 from core.clock import in_japan
 from core.store.applications import ApplicationStore
-from core.store.db import write
+from core.store.db import is_unwritable, json_list, write
 from counter import casework
 
 log = logging.getLogger("madoguchi.counter.figures")
@@ -503,13 +502,15 @@ def _forget_changed_days(db: sqlite_utils.Database, marks: dict[str, int]) -> No
             return
         if set(seen) == set(marks):
             changed = sorted(d.isoformat() for d in _days_changed_since(db, seen))
-            db.execute("DELETE FROM figure_days WHERE day IN (SELECT value FROM json_each(?))", [json.dumps(changed)])
-            db.execute("DELETE FROM figure_months WHERE month IN (SELECT value FROM json_each(?))",
+            db.execute(f"DELETE FROM figure_days WHERE day IN (SELECT value FROM {json_list(db)})",
+                       [json.dumps(changed)])
+            db.execute(f"DELETE FROM figure_months WHERE month IN (SELECT value FROM {json_list(db)})",
                        [json.dumps(sorted({d[:7] for d in changed}))])
         else:
             db.execute("DELETE FROM figure_days")
             db.execute("DELETE FROM figure_months")
-        db.conn.executemany("INSERT OR REPLACE INTO figure_marks (name, value) VALUES (?, ?)", list(marks.items()))
+        db.conn.executemany("INSERT INTO figure_marks (name, value) VALUES (?, ?)"
+                            " ON CONFLICT (name) DO UPDATE SET value = excluded.value", list(marks.items()))
 
 
 @dataclass
@@ -525,16 +526,20 @@ class _Kept:
             with write(db):
                 if _stored_marks(db) == self.marks:   # else someone saw a change meanwhile: keep nothing
                     db.conn.executemany(sql, rows)
-        except sqlite3.OperationalError as e:
-            log.warning("figures not kept: %s", e)
+        except Exception as e:     # a read-only or busy database (either engine's error): keep nothing
+            if not is_unwritable(e):
+                raise
+            log.warning("figures not kept: %s", type(e).__name__)
 
 
 def _look(db: sqlite_utils.Database, catalogue: Catalogue) -> _Kept:
     marks = _current_marks(db)
     try:
         _forget_changed_days(db, marks)
-    except sqlite3.OperationalError as e:      # a read-only or busy database: compute, keep nothing
-        log.warning("figures not kept: %s", e)
+    except Exception as e:      # a read-only or busy database: compute, keep nothing
+        if not is_unwritable(e):
+            raise
+        log.warning("figures not kept: %s", type(e).__name__)
         return _Kept(None, _basis(catalogue))
     return _Kept(marks, _basis(catalogue))
 
@@ -550,14 +555,15 @@ def _ended_days(db: sqlite_utils.Database, catalogue: Catalogue, days: list[date
         return {}
     found: dict[date, DayFigures] = {}
     if kept.marks is not None:
-        for row in db.execute("SELECT day, summary FROM figure_days WHERE day IN (SELECT value FROM json_each(?))"
+        for row in db.execute(f"SELECT day, summary FROM figure_days WHERE day IN (SELECT value FROM {json_list(db)})"
                               " AND basis = ?", [json.dumps([d.isoformat() for d in days]), kept.basis]):
             figures = DayFigures(day=date.fromisoformat(row[0]))
             figures.load_json(json.loads(row[1]))
             found[figures.day] = figures
     fields_of: dict[str, set[str]] = {}
     made = {d: summarize_day(db, catalogue, d, fields_of) for d in days if d not in found}
-    kept.store(db, "INSERT OR REPLACE INTO figure_days (day, basis, summary) VALUES (?, ?, ?)",
+    kept.store(db, "INSERT INTO figure_days (day, basis, summary) VALUES (?, ?, ?) ON CONFLICT (day)"
+                   " DO UPDATE SET basis = excluded.basis, summary = excluded.summary",
                [(d.isoformat(), kept.basis, _dumps(f.to_json())) for d, f in made.items()])
     return {d: found.get(d) or made[d] for d in days}
 
@@ -581,7 +587,7 @@ def _ended_months(db: sqlite_utils.Database, catalogue: Catalogue, months: list[
     if kept.marks is not None and months:
         keys = [m[0].isoformat()[:7] for m in months]
         for key, summary, daily in db.execute(
-                "SELECT month, summary, daily FROM figure_months WHERE month IN (SELECT value FROM json_each(?))"
+                f"SELECT month, summary, daily FROM figure_months WHERE month IN (SELECT value FROM {json_list(db)})"
                 " AND basis = ?", [json.dumps(keys), kept.basis]):
             first = date.fromisoformat(key + "-01")
             month = DayFigures(day=first)
@@ -596,7 +602,8 @@ def _ended_months(db: sqlite_utils.Database, catalogue: Catalogue, months: list[
         for m in missing:
             days = [by_day[d] for d in m]
             made[m[0]] = (_month(days), _daily(days))
-    kept.store(db, "INSERT OR REPLACE INTO figure_months (month, basis, summary, daily) VALUES (?, ?, ?, ?)",
+    kept.store(db, "INSERT INTO figure_months (month, basis, summary, daily) VALUES (?, ?, ?, ?) ON CONFLICT (month)"
+                   " DO UPDATE SET basis = excluded.basis, summary = excluded.summary, daily = excluded.daily",
                [(first.isoformat()[:7], kept.basis, _dumps(month.to_json()),
                  _dumps([(d.isoformat(), med, p90) for d, med, p90 in points]))
                 for first, (month, points) in made.items()])
@@ -729,22 +736,22 @@ def keep_ended_days(db: sqlite_utils.Database, catalogue: Catalogue, today: date
 def start_service(app) -> Callable[[], None]:
     """`web.add_service` hook: keep the ended days summarized while the server runs."""
     from core.catalogue import get_catalogue
-    from core.store.db import open_from_config
+    from core.store.db import KeptConnection
     config = app.config["MADOGUCHI"]
     stop = threading.Event()
 
     def loop():
-        db = open_from_config(config)
+        kept = KeptConnection(config)
         try:
             wait = KEEP_FIRST_AFTER_SECONDS
             while not stop.wait(wait):
                 wait = KEEP_EVERY_SECONDS
                 try:
-                    keep_ended_days(db, get_catalogue(), stop=stop)
+                    kept.run(lambda db: keep_ended_days(db, get_catalogue(), stop=stop))
                 except Exception as e:     # noqa: BLE001 - tried again within the hour; the page computes anyway
-                    log.warning("figures not kept ahead: %s", e)
+                    log.warning("figures not kept ahead: %s", type(e).__name__)
         finally:
-            db.conn.close()
+            kept.close()
 
     thread = threading.Thread(target=loop, name="madoguchi-figures", daemon=True)
     thread.start()

@@ -48,7 +48,7 @@ from core.errors import ConfigError
 from core.outbox import backoff_seconds
 from core.private_files import create_private, private_folder
 from core.store.applications import ApplicationStore
-from core.store.db import open_from_config, write
+from core.store.db import dropped, open_from_config, reopen_if_dropped, write
 
 log = logging.getLogger("madoguchi.forwarding")
 
@@ -493,8 +493,16 @@ class Forwarder:
             if outcome.kind == "retry" and is_unreachable(outcome.error):
                 unreachable.set()  # the others would fail the same way: try again next pass
 
+    def _reopen_if_dropped(self) -> bool:
+        """A new connection (its own: a caller's stays the caller's) when the server dropped it."""
+        if not self._owns_db or not dropped(self.db):
+            return False
+        self.db = reopen_if_dropped(self.db, self.config)
+        return True
+
     def _drain_logged(self, started: datetime, stop: threading.Event | None, counts: dict[str, int],
                       unreachable: threading.Event) -> None:
+        self._reopen_if_dropped()    # a lane's connection idles between passes
         try:
             self._drain(started, stop, None, counts, unreachable)
         except Exception:  # e.g. the database locked too long: the row's lease runs out, it is resent
@@ -509,7 +517,12 @@ class Forwarder:
         """Deliver until `stop` is set, checking for new records every `poll_seconds`."""
         while not stop.is_set():
             try:
-                counts = self.run_once(stop)
+                try:
+                    counts = self.run_once(stop)
+                except Exception:
+                    if not self._reopen_if_dropped():
+                        raise
+                    counts = self.run_once(stop)   # the server dropped the connection since the last pass
                 if on_pass and any(counts.values()):
                     on_pass(counts)
                 due = self.seconds_until_due()

@@ -401,9 +401,9 @@ class Hub:
                 return visit.application
             procs, values = validated_form(visit, self.catalogue)
             sources = {k: visit.sources.get(k, str(Source.TYPED)) for k in values}
+            office = current_site().office_id(self.config.kiosk.office)
             app = Application.create(procs, values, Source.TYPED, actor=self.actor, channel="kiosk",
-                                     sources=sources, application_id=visit.application_id,
-                                     office=current_site().office_id(self.config.kiosk.office))
+                                     sources=sources, application_id=visit.application_id, office=office)
             licence = licence_addresses(visit.card)
             if licence:
                 app.note(self.actor, "card_read", new=licence)
@@ -412,7 +412,7 @@ class Hub:
                 app.note(self.actor, "guide", new=guide)
             app.transition(State.SUBMITTED, self.actor)
             with write(db):
-                app.reception_number = reception.next_number(db, self.config.kiosk.reception_prefix)
+                app.reception_number = reception.next_number(db, self.config.kiosk.reception_prefix, office=office)
                 if not self.office_mode:
                     ApplicationStore(db).save(app)
             visit.application = app

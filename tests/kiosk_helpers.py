@@ -176,3 +176,15 @@ def csp_safe(html: str) -> list[str]:
     problems += re.findall(r'\sstyle="', html)
     problems += re.findall(r"\son[a-z]+=\"", html)
     return problems
+
+
+def printed_visit(kiosk: Kiosk) -> str:
+    """A visit that prints a 住民票 from the card on the reader, ended. Its application id."""
+    kiosk.start("en")
+    kiosk.read_card()
+    kiosk.choose("certificates", ["juminhyo"])
+    kiosk.answer_all()
+    app_id = kiosk.visit().application_id
+    assert "Your forms are printed" in kiosk.print_and_wait().get_data(as_text=True)
+    kiosk.post("/kiosk/end")
+    return app_id

@@ -11,6 +11,8 @@ from core.application import State, form_code, utcnow
 from core.store.applications import ApplicationStore
 from tests.fixtures_counter import CERTIFICATE, CHECKED_ID, PASSWORD, kiosk_application, post, sign_in, text_of
 
+pytestmark = pytest.mark.engines   # these run on PostgreSQL too (tests/fixtures_postgres.py)
+
 LICENCE = {"address": "東京都千代田区千代田１－１", "address_at_issue": "東京都港区芝公園４－２－８"}
 
 

@@ -18,6 +18,8 @@ from core.store.db import write
 from counter import casework, figures
 from tests.fixtures_counter import sign_in, text_of
 
+pytestmark = pytest.mark.engines   # these run on PostgreSQL too (tests/fixtures_postgres.py)
+
 DATA = {"name": "山田\u3000太郎", "birth_date": "1985-04-01", "postal_code": "1000001"}
 
 

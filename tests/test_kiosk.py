@@ -16,7 +16,7 @@ from core.keys import subject_key
 from core.store.applications import ApplicationStore
 from core.store.db import open_from_config
 from kiosk import reception
-from tests.kiosk_helpers import Kiosk, csp_safe
+from tests.kiosk_helpers import Kiosk, csp_safe, printed_visit
 
 
 def db_of(kiosk: Kiosk):
@@ -645,3 +645,13 @@ def test_a_moved_licence_holder_reaches_the_clerk_with_both_addresses(kiosk):
     assert shown["moved"] and app.sources["address"] == "licence"
     assert shown["current"] == app.data["address"] == "東京都世田谷区世田谷４丁目２１－２７"
     assert shown["at_issue"] == "神奈川県横浜市中区日本大通１"
+
+
+def test_kiosks_of_two_offices_with_one_prefix_each_count_their_own_numbers(kiosk_app):
+    honcho = Kiosk(kiosk_app(devices={"emulator_persona": ""}))
+    minami = Kiosk(kiosk_app(devices={"emulator_persona": ""}, kiosk={"kiosk_id": "kiosk-2", "office": "minami"}))
+
+    def printed(kiosk: Kiosk) -> str | None:
+        return ApplicationStore(db_of(kiosk)).get(printed_visit(kiosk)).reception_number
+
+    assert [printed(honcho), printed(minami), printed(honcho)] == ["A-001", "A-001", "A-002"]

@@ -11,7 +11,7 @@ from core import exchange_log as xlog
 from core.keys import kiosk_device_token
 from core.store.db import open_from_config, write
 from kiosk.office import OWN_LOG_PER_MINUTE, device_token
-from tests.kiosk_helpers import Kiosk
+from tests.kiosk_helpers import Kiosk, printed_visit
 
 YAMADA = xlog.Person("山田\u3000太郎", "1980-05-17")
 
@@ -32,18 +32,6 @@ def entries_shown(kiosk: Kiosk) -> str:
 
 def disclosures(db) -> list[dict]:
     return [e for e in xlog.entries(db) if e["purpose"] == "disclosure"]
-
-
-def printed_visit(kiosk: Kiosk) -> str:
-    """An earlier visit of the same person: a 住民票 printed from their card. Its application id."""
-    kiosk.start("en")
-    kiosk.read_card()
-    kiosk.choose("certificates", ["juminhyo"])
-    kiosk.answer_all()
-    app_id = kiosk.visit().application_id
-    assert "Your forms are printed" in kiosk.print_and_wait().get_data(as_text=True)
-    kiosk.post("/kiosk/end")
-    return app_id
 
 
 def test_after_a_card_read_the_person_sees_their_entries_newest_first(kiosk):

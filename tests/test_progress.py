@@ -29,6 +29,8 @@ from core.tokens import (
 )
 from tests.test_sealed import FORM
 
+pytestmark = pytest.mark.engines   # these run on PostgreSQL too (tests/fixtures_postgres.py)
+
 DATA = {k: v for k, v in FORM.items() if k != "procedures"}
 
 

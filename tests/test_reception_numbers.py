@@ -1,4 +1,4 @@
-"""Reception numbers: a count per prefix (the kiosks of one office, or one kiosk PC) and day,
+"""Reception numbers: a count per office, prefix (its kiosks, or one kiosk PC) and day,
 never handed out twice, on either storage engine."""
 import threading
 from datetime import date
@@ -56,3 +56,46 @@ def test_concurrent_kiosks_get_distinct_numbers(db, config):
 def test_a_bad_prefix_is_refused(db):
     with pytest.raises(reception.ReceptionError):
         reception.next_number(db, "a1", DAY)
+
+
+def test_each_office_counts_its_own_numbers_with_the_same_prefix(db):
+    assert [reception.next_number(db, "A", DAY, office="honcho") for _ in range(2)] == ["A-001", "A-002"]
+    assert [reception.next_number(db, "A", DAY, office="minami") for _ in range(3)] == ["A-001", "A-002", "A-003"]
+    assert reception.next_number(db, "A", DAY, office="honcho") == "A-003"
+    assert reception.issued_today(db, "A", DAY, office="honcho") == 3
+    assert reception.issued_today(db, "A", DAY, office="minami") == 3
+    assert reception.issued_today(db, "A", DAY) == 0   # no office: a count of its own
+
+
+def test_a_day_counted_before_counts_had_offices_goes_on_at_each_office(db):
+    # What an upgrade during opening hours leaves: the day's count with no office.
+    with write(db):
+        db.execute("INSERT INTO reception_counters (day, prefix, last) VALUES (?, 'A', 12)", [DAY.isoformat()])
+    assert reception.next_number(db, "A", DAY, office="honcho") == "A-013"
+    assert reception.next_number(db, "A", DAY, office="honcho") == "A-014"
+    assert reception.next_number(db, "A", date(2026, 4, 2), office="honcho") == "A-001"
+
+
+def test_concurrent_kiosks_of_two_offices_get_distinct_numbers_in_each(db, config):
+    numbers: dict[str, list[str]] = {"honcho": [], "minami": []}
+    errors: list[str] = []
+    start = threading.Barrier(4)
+
+    def kiosk_visits(office: str):
+        try:
+            own = open_from_config(config)
+            start.wait()
+            for _ in range(20):
+                numbers[office].append(reception.next_number(own, "A", DAY, office=office))
+            own.conn.close()
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(repr(e))
+    threads = [threading.Thread(target=kiosk_visits, args=(office,)) for office in ("honcho", "minami") * 2]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    for office in ("honcho", "minami"):
+        assert sorted(numbers[office]) == [f"A-{n:03d}" for n in range(1, 41)]
+        assert reception.issued_today(db, "A", DAY, office=office) == 40

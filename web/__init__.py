@@ -12,7 +12,7 @@ from core.config import LANGUAGES, Config, load_config
 from core.json_input import BadJSON, loads
 from core.keys import session_secret
 from core.site import SCHEMA_DIR, activate, site_for
-from core.store.db import can_write, is_unwritable, open_from_config
+from core.store.db import can_write, is_unwritable, open_from_config, reopen_if_dropped
 from web import city, errors, i18n, monitoring, security
 from web.monitoring import add_health_check, add_metrics_hook
 
@@ -147,10 +147,10 @@ def get_db():
     if "db" not in g:
         from flask import current_app
         local = current_app.extensions["madoguchi.db_per_thread"]
-        db = getattr(local, "db", None)
-        if db is None or getattr(db.conn, "broken", False):   # PostgreSQL's server went away: a new one
-            db = local.db = open_from_config(current_app.config["MADOGUCHI"], for_request=True)
-        g.db = db
+        db, config = getattr(local, "db", None), current_app.config["MADOGUCHI"]
+        # PostgreSQL's server went away (a restart, a failover): a new one.
+        g.db = local.db = (open_from_config(config, for_request=True) if db is None
+                           else reopen_if_dropped(db, config, for_request=True))
     return g.db
 
 

@@ -198,7 +198,7 @@ class ApplicationStore:
     def procedures_of(self, application_ids: Iterable[str]) -> dict[str, builtins.list[str]]:
         """{application id: its procedure ids} for those of `application_ids` that exist."""
         return {r["id"]: json.loads(r["procedures"] or "[]") for r in self.db.query(
-            "SELECT id, procedures FROM applications WHERE id IN (SELECT value FROM json_each(?))",
+            f"SELECT id, procedures FROM applications WHERE id IN (SELECT value FROM {json_list(self.db)})",
             [json.dumps(list(application_ids))])}
 
     def ids_with_reception_number(self, number: str, start: datetime, end: datetime) -> builtins.list[str]:
@@ -217,7 +217,7 @@ class ApplicationStore:
         corrections, whether it was rejected, the event ids of its first correction and last
         print, the office it was made in (None when not recorded) and from_prereg (made from a
         pre-registration: a value came from the QR). Raw column values (JSON, ISO times)."""
-        sql, params = _SUMMARY_SQL, [iso(start), iso(end)]
+        sql, params = _SUMMARY_SQL[engine_of(self.db)], [iso(start), iso(end)]
         states = list(states or [])
         if states:
             sql += f" AND a.state IN ({','.join('?' * len(states))})"
@@ -243,19 +243,14 @@ class ApplicationStore:
     def created_at_of(self, application_ids: Iterable[str]) -> set[datetime]:
         """When each of `application_ids` that exists was created."""
         return {datetime.fromisoformat(r[0]) for r in self.db.execute(
-            "SELECT DISTINCT created_at FROM applications WHERE id IN (SELECT value FROM json_each(?))",
+            f"SELECT DISTINCT created_at FROM applications WHERE id IN (SELECT value FROM {json_list(self.db)})",
             [json.dumps(list(application_ids))])}
 
     def clerk_corrections_between(self, start: datetime, end: datetime) -> builtins.list[tuple[str, str]]:
         """(application id, field) of every field a clerk changed, for applications created in
         [start, end), in the order they were changed."""
         return [tuple(r) for r in self.db.execute(
-            # CROSS JOIN: the day's applications first (index on created_at), then their events;
-            # else SQLite walks every event ever made.
-            "SELECT e.application_id, e.field FROM applications a INDEXED BY idx_applications_created_at"
-            " CROSS JOIN application_events e ON e.application_id = a.id"
-            " WHERE a.created_at >= ? AND a.created_at < ? AND e.kind = 'field' AND e.actor LIKE 'clerk:%'"
-            " ORDER BY e.id", [iso(start), iso(end)])]
+            _CLERK_CORRECTIONS_SQL[engine_of(self.db)], [iso(start), iso(end)])]
 
     def finished_before(self, cutoff: datetime) -> builtins.list[str]:
         """Ids of applications forwarded, rejected or cancelled before `cutoff` (their last
@@ -319,23 +314,40 @@ class ApplicationStore:
 _PRINT = "((e.kind = 'state' AND e.new = '\"printed\"') OR e.kind = 'printed')"
 # One pass over the day's applications and their audit events (index on application_id),
 # no values decoded: a busy office's day or month stays quick. INDEXED BY: without it the
-# GROUP BY makes SQLite walk every application ever made in id order to find one day's.
-_SUMMARY_SQL = f"""
+# GROUP BY makes SQLite walk every application ever made in id order to find one day's
+# (PostgreSQL's planner finds the index itself). The sums are cast so both engines give integers.
+_SUMMARY_TEMPLATE = """
 SELECT a.id, a.state, a.procedures, a.channel, a.reception_number, a.created_at, a.updated_at,
-  MIN(CASE WHEN {_PRINT} THEN e.at END) AS printed_at,
-  MAX(CASE WHEN {_PRINT} THEN e.at END) AS last_printed_at,
+  MIN(CASE WHEN {print} THEN e.at END) AS printed_at,
+  MAX(CASE WHEN {print} THEN e.at END) AS last_printed_at,
   MIN(CASE WHEN e.kind = 'state' AND e.new = '"confirmed"' THEN e.at END) AS confirmed_at,
   MIN(CASE WHEN e.kind = 'state' AND e.new IN ('"confirmed"', '"rejected"', '"cancelled"') THEN e.at END) AS closed_at,
-  SUM(CASE WHEN e.kind = 'field' AND e.actor LIKE 'clerk:%' THEN 1 ELSE 0 END) AS corrections,
+  CAST(SUM(CASE WHEN e.kind = 'field' AND e.actor LIKE 'clerk:%' THEN 1 ELSE 0 END) AS INTEGER) AS corrections,
   MAX(CASE WHEN e.kind = 'state' AND e.new IN ('"confirmed"', '"rejected"') THEN e.at END) AS decided_at,
   MAX(CASE WHEN e.kind = 'state' AND e.new = '"rejected"' THEN 1 ELSE 0 END) AS rejected,
   MIN(CASE WHEN e.kind = 'field' AND e.actor LIKE 'clerk:%' THEN e.id END) AS first_correction_event,
-  MAX(CASE WHEN {_PRINT} THEN e.id END) AS last_print_event,
-  MAX(CASE WHEN e.kind = 'created' THEN json_extract(e.new, '$.office') END) AS office,
-  (a.channel = 'prereg' OR instr(a.sources, '"qr"') > 0) AS from_prereg
-FROM applications a INDEXED BY idx_applications_created_at
+  MAX(CASE WHEN {print} THEN e.id END) AS last_print_event,
+  MAX(CASE WHEN e.kind = 'created' THEN {office} END) AS office,
+  CASE WHEN a.channel = 'prereg' OR {has_qr} THEN 1 ELSE 0 END AS from_prereg
+FROM applications a {index}
   LEFT JOIN application_events e ON e.application_id = a.id
 WHERE a.created_at >= ? AND a.created_at < ?"""
+_SUMMARY_SQL = {
+    "sqlite": _SUMMARY_TEMPLATE.format(print=_PRINT, office="json_extract(e.new, '$.office')",
+                                       has_qr="instr(a.sources, '\"qr\"') > 0",
+                                       index="INDEXED BY idx_applications_created_at"),
+    "postgresql": _SUMMARY_TEMPLATE.format(print=_PRINT, office="CAST(e.new AS json) ->> 'office'",
+                                           has_qr="strpos(a.sources, '\"qr\"') > 0", index=""),
+}
+
+# CROSS JOIN: the day's applications first (index on created_at), then their events; else SQLite
+# walks every event ever made. PostgreSQL plans the join itself (and its CROSS JOIN takes no ON).
+_CLERK_CORRECTIONS_SQL = {
+    engine: f"SELECT e.application_id, e.field FROM applications a {join} application_events e"
+            " ON e.application_id = a.id"
+            " WHERE a.created_at >= ? AND a.created_at < ? AND e.kind = 'field' AND e.actor LIKE 'clerk:%'"
+            " ORDER BY e.id"
+    for engine, join in (("sqlite", "INDEXED BY idx_applications_created_at CROSS JOIN"), ("postgresql", "JOIN"))}
 
 # The applications with an applicant or household member born on a day (both parameters: the
 # day), with the values people_named compares. A household that is not a list names nobody.

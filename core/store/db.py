@@ -199,6 +199,51 @@ def open_from_config(config, *, for_request: bool = False) -> sqlite_utils.Datab
     return open_database(config.path(config.storage.path), timeout)
 
 
+def dropped(db: Store) -> bool:
+    """Whether the server dropped this connection (PostgreSQL's restart, failover or a terminated
+    backend): it will never work again. A SQLite connection is never dropped."""
+    return bool(getattr(db.conn, "broken", False))
+
+
+def reopen_if_dropped(db: Store, config, *, for_request: bool = False) -> Store:
+    """`db`, or a new connection in its place when the server dropped it."""
+    if not dropped(db):
+        return db
+    try:
+        db.conn.close()
+    except Exception:   # noqa: BLE001 - already gone
+        pass
+    return open_from_config(config, for_request=for_request)
+
+
+class KeptConnection:
+    """A background service's connection, kept between its runs and opened again when the server
+    dropped it: `run(job)` calls `job(db)`; a run that fails because its connection was dropped
+    (found only on use) runs once more on a new one, so a restart or failover costs no run."""
+
+    def __init__(self, config):
+        self.config = config
+        self.db: Store | None = None
+
+    def get(self) -> Store:
+        self.db = open_from_config(self.config) if self.db is None else reopen_if_dropped(self.db, self.config)
+        return self.db
+
+    def run(self, job):
+        db = self.get()
+        try:
+            return job(db)
+        except Exception:
+            if not dropped(db):
+                raise
+        return job(self.get())
+
+    def close(self) -> None:
+        if self.db is not None:
+            self.db.conn.close()
+            self.db = None
+
+
 # What SQLite says when the database cannot be written now: another process holds the write
 # lock past the busy timeout, the file or its folder is read-only, the disk failed or is full.
 _UNWRITABLE_MESSAGES = ("database is locked", "database is busy", "readonly database", "disk i/o error",

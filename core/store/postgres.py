@@ -112,7 +112,7 @@ class Cursor:
 
 
 class Connection:
-    """What callers use of sqlite3.Connection: execute, in_transaction, rollback, close. In
+    """What callers use of sqlite3.Connection: execute, executemany, in_transaction, rollback, close. In
     autocommit mode, like `core.store.db.connect`'s: transactions are explicit."""
 
     def __init__(self, conn: psycopg.Connection):
@@ -120,6 +120,10 @@ class Connection:
 
     def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> Cursor:
         return Cursor(self.raw.execute(to_pyformat(sql), params if params is not None else ()))
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any] | Mapping[str, Any]]) -> None:
+        with self.raw.cursor() as cur:
+            cur.executemany(to_pyformat(sql), rows)
 
     @property
     def in_transaction(self) -> bool:
