@@ -86,21 +86,23 @@ def test_root_is_refused_as_the_services_user(runner, tmp_path):
 
 # ---------------------------------------------------------------- nginx with TLS in front
 
-@pytest.fixture
-def proxied(tmp_path):
-    """madoguchi behind_tls on 127.0.0.1, nginx in front with a self-signed certificate."""
+def start_proxy(tmp_path, how_many: int = 1):
+    """`how_many` madoguchi servers (behind_tls, on one database) with nginx in front of them
+    (a self-signed certificate): (the proxy's facts, the nginx process, the servers)."""
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(nginx).exists():
         pytest.fail("nginx is missing: run scripts/install-system-packages test")
     overrides = conftest.test_overrides(tmp_path)
     overrides["server"] = {"behind_tls": True}
     overrides["monitoring"] = {"log_format": "json"}
-    server = LiveServer(write_config(tmp_path / "config.toml", overrides))
+    config_file = write_config(tmp_path / "config.toml", overrides)
+    servers = [LiveServer(config_file) for _ in range(how_many)]
     cert, key = self_signed(tmp_path, 90)
     https_port, http_port = free_port(), free_port()
     from web.deploy import write_nginx
-    _, site = write_nginx(tmp_path / "nginx", server_name="localhost", cert=cert, key=key, port=server.port,
-                          https_port=https_port, http_port=http_port)
+    _, site = write_nginx(tmp_path / "nginx", server_name="localhost", cert=cert, key=key,
+                          upstreams=[f"127.0.0.1:{s.port}" for s in servers], https_port=https_port,
+                          http_port=http_port)
     prefix = tmp_path / "nginx-run"
     prefix.mkdir()
     main = prefix / "nginx.conf"
@@ -118,15 +120,29 @@ def proxied(tmp_path):
             break
         except requests.RequestException:
             if proc.poll() is not None or time.monotonic() > deadline:
-                server.stop()
+                for server in servers:
+                    server.stop()
                 why = proc.stderr.read().decode() if proc.stderr else ""
                 raise RuntimeError(f"nginx did not start: {why}") from None
             time.sleep(0.1)
-    yield {"base": base, "cert": str(cert), "http": f"http://localhost:{http_port}", "server": server,
-           "https_port": https_port}
+    facts = {"base": base, "cert": str(cert), "http": f"http://localhost:{http_port}", "server": servers[0],
+             "servers": servers, "https_port": https_port, "config_file": config_file}
+    return facts, proc, servers
+
+
+def stop_proxy(proc, servers):
     proc.terminate()
     proc.wait(10)
-    server.stop()
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def proxied(tmp_path):
+    """madoguchi behind_tls on 127.0.0.1, nginx in front with a self-signed certificate."""
+    facts, proc, servers = start_proxy(tmp_path)
+    yield facts
+    stop_proxy(proc, servers)
 
 
 def test_through_nginx_the_pages_are_https_with_hsts_and_secure_cookies(proxied):
@@ -245,3 +261,30 @@ def test_catalogues_load_where_the_package_folder_cannot_be_written(tmp_path, mo
     domain = i18n.ExactDomain([copy])
     english = domain._load("en")
     assert isinstance(english, support.Translations) and english._catalog, "nothing loaded from memory"
+
+
+def test_with_two_servers_a_kiosks_browser_stays_on_one_and_others_are_spread(tmp_path):
+    """Sticky routing for the kiosk's visits and events (they live in one server's memory): every
+    request with the kiosk's device cookie reaches the same server; other clients reach both."""
+    import json
+
+    from core.config import load_config
+    from tests.kiosk_helpers import device_secret
+    facts, proc, servers = start_proxy(tmp_path, how_many=2)
+    try:
+        secret = device_secret(load_config(facts["config_file"], base_dir=tmp_path))
+        kiosk = requests.Session()      # the kiosk's browser: its device cookie, and the visit's session
+        kiosk.headers["Cookie"] = f"madoguchi_kiosk_device={secret}"
+        for _ in range(12):
+            assert kiosk.get(facts["base"] + "/kiosk/", verify=facts["cert"], timeout=10).status_code == 200
+        for _ in range(24):
+            requests.get(facts["base"] + "/prereg/", verify=facts["cert"], timeout=10)
+
+        def served(server, route):
+            lines = [json.loads(line) for line in server.output().splitlines() if line.startswith("{")]
+            return sum(1 for e in lines if e.get("route") == route and e.get("status") == 200)
+        kiosk_pages = [served(s, "/kiosk/") for s in servers]
+        assert sorted(kiosk_pages) == [0, 12], kiosk_pages
+        assert all(served(s, "/prereg/") for s in servers), [served(s, "/prereg/") for s in servers]
+    finally:
+        stop_proxy(proc, servers)

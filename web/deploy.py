@@ -59,14 +59,18 @@ def write_units(out: Path, values: dict[str, str], units=UNITS) -> list[Path]:
     return written
 
 
-def write_nginx(out: Path, *, server_name: str, cert: Path, key: Path, port: int, https_port: int = 443,
+def write_nginx(out: Path, *, server_name: str, cert: Path, key: Path, upstreams: list[str], https_port: int = 443,
                 http_port: int = 80) -> list[Path]:
+    """nginx's site for `server_name` in front of `upstreams` ("127.0.0.1:8003", …: one or several
+    madoguchi servers on one database, a kiosk's browser kept on one of them)."""
     out.mkdir(parents=True, exist_ok=True)
     proxy = out / "madoguchi-proxy.conf"
     proxy.write_text((TEMPLATES / "madoguchi-proxy.conf").read_text(encoding="utf-8"), encoding="utf-8")
     site = out / f"madoguchi-{server_name}.conf"
     site.write_text(render("nginx-madoguchi.conf.in", {
-        "SERVER_NAME": server_name, "CERT": str(cert), "KEY": str(key), "PORT": str(port),
+        "SERVER_NAME": server_name, "CERT": str(cert), "KEY": str(key),
+        "UPSTREAM": "madoguchi_" + re.sub(r"[^A-Za-z0-9]", "_", server_name),
+        "SERVERS": "\n".join(f"    server {u};" for u in upstreams),
         "HTTPS_PORT": str(https_port), "HTTP_PORT": str(http_port), "INCLUDE_DIR": str(out)}), encoding="utf-8")
     return [proxy, site]
 
@@ -106,11 +110,17 @@ def units(state, out, user, config_path, state_dir, screen_user, screen_env, onl
 @click.option("--server-name", required=True, help="The name the certificate is for, e.g. madoguchi.city.example.jp.")
 @click.option("--cert", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--key", type=click.Path(dir_okay=False, path_type=Path), required=True)
-@click.option("--port", type=int, default=None, help="madoguchi's port on 127.0.0.1 (default: [server].port).")
+@click.option("--upstream", "upstreams", multiple=True, metavar="HOST:PORT",
+              help="A madoguchi server behind the proxy; give it again for several on one database "
+                   "(default: 127.0.0.1:[server].port).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("/etc/nginx/conf.d"),
               show_default=True)
 @pass_state
-def nginx(state, server_name, cert, key, port, out):
+def nginx(state, server_name, cert, key, upstreams, out):
     """nginx in front: TLS, HTTP→HTTPS, and the headers madoguchi's [server].behind_tls trusts."""
-    for path in write_nginx(out, server_name=server_name, cert=cert, key=key, port=port or state.config.server.port):
+    for u in upstreams:
+        if not re.fullmatch(r"[A-Za-z0-9.\-\[\]:]+:\d{1,5}", u):
+            raise click.ClickException(f"--upstream must be HOST:PORT, not {u!r}")
+    upstreams = list(upstreams) or [f"127.0.0.1:{state.config.server.port}"]
+    for path in write_nginx(out, server_name=server_name, cert=cert, key=key, upstreams=upstreams):
         click.echo(path)
