@@ -22,3 +22,11 @@ def in_japan(dt: datetime) -> datetime:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return dt.astimezone(JAPAN)
+
+
+def seconds_since(stored: str | None) -> float | None:
+    """How long ago a stored (ISO, UTC) time was, never negative; None for no time."""
+    if stored is None:
+        return None
+    return max(0.0, (datetime.now(UTC) - datetime.fromisoformat(stored)).total_seconds())
+

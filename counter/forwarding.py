@@ -44,6 +44,7 @@ import sqlite_utils
 from core import exchange_log as xlog
 from core import metrics, outbox
 from core.application import State, utcnow
+from core.clock import seconds_since
 from core.errors import ConfigError
 from core.outbox import backoff_seconds
 from core.private_files import create_private, private_folder
@@ -555,8 +556,7 @@ def status(db: sqlite_utils.Database) -> dict[str, Any]:
 
 
 def oldest_pending_age_seconds(db: sqlite_utils.Database) -> float | None:
-    since = outbox.oldest_pending_since(db)
-    return None if since is None else max(0.0, (utcnow() - datetime.fromisoformat(since)).total_seconds())
+    return seconds_since(outbox.oldest_pending_since(db))
 
 
 def health(db: sqlite_utils.Database, config) -> dict[str, Any]:

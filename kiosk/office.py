@@ -30,6 +30,7 @@ from sqlite_utils.migrations import Migrations
 
 from core import metrics, progress
 from core.application import Application, iso, utcnow
+from core.clock import seconds_since
 from core.errors import ConfigError, MadoguchiError, ValidationError
 from core.exchange_view import detail
 from core.keys import kiosk_device_token
@@ -162,7 +163,7 @@ class OfficeClient:
         """/healthz's check on a kiosk PC: not ok when an application has waited for the office
         longer than [monitoring].outbox_max_age_minutes (the office is down, or refuses it)."""
         count, oldest = db.execute("SELECT count(*), MIN(created_at) FROM kiosk_uploads").fetchone()
-        age = None if oldest is None else max(0.0, (utcnow() - datetime.fromisoformat(oldest)).total_seconds())
+        age = seconds_since(oldest)
         metrics.KIOSK_UPLOADS_WAITING.set(count)
         too_old = age is not None and age > self.config.monitoring.outbox_max_age_minutes * 60
         return {"ok": not too_old, "waiting": count, "oldest_waiting_age_seconds": None if age is None else round(age)}
