@@ -137,6 +137,6 @@ def log_page(rows: list[Row], *, name: str, birth_date: str, issued_at: datetime
                       "the one before it). Entries shown: %(n)d. Latest entry of the whole log: no. %(seq)s, "
                       "check value %(hash)s.", n=len(rows), seq=head_seq, hash=head_hash[:16]),
         page_label=lambda n: _("Page %(n)d", n=n),
-        widths=[10, 8, 10, 16, 17, 18, 20, 22],
+        widths=[12, 8, 10, 16, 17, 18, 20, 20],   # 管理番号 (ten digits) on one line
         landscape=True,
     )
