@@ -65,20 +65,21 @@ def surfaces_of(config: Config, surface: str | None) -> set[str]:
 
 def run_checks(config: Config, surface: str | None = None, public_url: str | None = None) -> list[Finding]:
     serves = surfaces_of(config, surface)
+    peers = Peers()    # one request to each other server per run: the clock and network checks share it
     checks: list[Callable[[], Iterator[Finding]]] = [
         lambda: check_files(config), lambda: check_disk(config), lambda: check_database(config),
-        lambda: check_clock(config, serves), lambda: check_tls(config, public_url),
+        lambda: check_clock(config, serves, peers), lambda: check_tls(config, public_url),
     ]
     if "kiosk" in serves:
         checks += [lambda: check_reader(config), lambda: check_camera(config), lambda: check_status_url(config)]
         if config.kiosk.office_server_url:
-            checks.append(lambda: check_reachable("office server", config.kiosk.office_server_url + "/healthz"))
+            checks.append(lambda: check_reachable("office server", config.kiosk.office_server_url, peers))
     if serves & {"kiosk", "counter"}:
         checks.append(lambda: check_printer(config))
     if "counter" in serves:
         checks += [lambda: check_core_system(config), lambda: check_retention(config)]
         if config.prereg.server_url:
-            checks.append(lambda: check_reachable("prereg server", config.prereg.server_url.rstrip("/") + "/healthz"))
+            checks.append(lambda: check_reachable("prereg server", config.prereg.server_url, peers))
     findings: list[Finding] = []
     for check in checks:
         try:
@@ -172,7 +173,28 @@ def check_database(config: Config) -> Iterator[Finding]:
 
 # ---------------------------------------------------------------- clock
 
-def check_clock(config: Config, serves: set[str]) -> Iterator[Finding]:
+class Peers:
+    """The answers of the other servers' /healthz, asked once per run (an answer or its error)."""
+
+    def __init__(self):
+        self._answers: dict[str, object] = {}
+
+    def health(self, base_url: str):
+        """`requests`' response for `base_url`/healthz; raises its RequestException."""
+        import requests
+        url = base_url.rstrip("/") + "/healthz"
+        if url not in self._answers:
+            try:
+                self._answers[url] = requests.get(url, timeout=5)
+            except requests.RequestException as e:
+                self._answers[url] = e
+        answer = self._answers[url]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def check_clock(config: Config, serves: set[str], peers: Peers) -> Iterator[Finding]:
     synced = _ntp_synchronized()
     if synced is True:
         yield Finding("clock", OK, "the system clock is synchronised (NTP)")
@@ -185,7 +207,7 @@ def check_clock(config: Config, serves: set[str]) -> Iterator[Finding]:
     peers = [config.kiosk.office_server_url] if "kiosk" in serves else []
     peers += [config.prereg.server_url] if "counter" in serves else []
     for url in filter(None, peers):
-        skew = _skew_seconds(url.rstrip("/") + "/healthz")
+        skew = _skew_seconds(peers, url)
         if skew is not None and abs(skew) > CLOCK_SKEW_FAIL_SECONDS:
             yield Finding("clock", FAIL, f"this clock is {skew:+.0f} s from {urlsplit(url).netloc}'s",
                           "Synchronise both machines to the same NTP servers.")
@@ -203,10 +225,10 @@ def _ntp_synchronized() -> bool | None:
     return {"yes": True, "no": False}.get(value) if out.returncode == 0 else None
 
 
-def _skew_seconds(url: str) -> float | None:
+def _skew_seconds(peers: Peers, base_url: str) -> float | None:
     import requests
     try:
-        r = requests.get(url, timeout=5)
+        r = peers.health(base_url)
     except requests.RequestException:
         return None     # check_reachable says so
     date = r.headers.get("Date")
@@ -338,10 +360,10 @@ def check_status_url(config: Config) -> Iterator[Finding]:
 
 # ---------------------------------------------------------------- other machines
 
-def check_reachable(what: str, url: str) -> Iterator[Finding]:
+def check_reachable(what: str, url: str, peers: Peers) -> Iterator[Finding]:
     import requests
     try:
-        r = requests.get(url, timeout=5)
+        r = peers.health(url)
     except requests.exceptions.SSLError:
         yield Finding("network", FAIL, f"{what} at {_origin(url)}: its certificate is not trusted",
                       "See the tls finding above.")
