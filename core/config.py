@@ -321,16 +321,20 @@ def _build(values: dict[str, dict[str, Any]], source: str, base_dir: Path) -> Co
             raise ConfigError(f"{source}: monitoring.metrics_allowed_from must list networks such as "
                               "\"10.0.0.0/8\"", key="monitoring.metrics_allowed_from") from None
     storage = values["storage"]
-    if storage["engine"] == "postgresql":
-        if not storage["url"].startswith(("postgresql://", "postgres://")):
-            raise ConfigError(f"{source}: storage.url must be a URL such as \"postgresql://madoguchi@db/madoguchi\""
-                              " when storage.engine is \"postgresql\"", key="storage.url")
-        if urlsplit(storage["url"]).password is not None or "password=" in storage["url"]:
-            # The config file is no place for a secret, and the URL may reach a log line.
-            raise ConfigError(f"{source}: storage.url must hold no password: set keys.database_password"
-                              " or the keys folder's database.password", key="storage.url")
+    if storage["engine"] == "postgresql" and (problem := database_url_problem(storage["url"])):
+        raise ConfigError(f"{source}: storage.url {problem}", key="storage.url")
     sections = {name: cls(**values[name]) for name, cls in SECTIONS.items()}
     return Config(**sections, source=source, base_dir=base_dir)
+
+
+def database_url_problem(url: str) -> str | None:
+    """What is wrong with a PostgreSQL URL ([storage].url, `restore --into-database`), or None."""
+    if not url.startswith(("postgresql://", "postgres://")):
+        return 'must be a URL such as "postgresql://madoguchi@db/madoguchi" when storage.engine is "postgresql"'
+    if urlsplit(url).password is not None or "password=" in url:
+        # A config file or a command line is no place for a secret, and the URL may reach a log line.
+        return "must hold no password: set keys.database_password or the keys folder's database.password"
+    return None
 
 
 def load_config(

@@ -63,23 +63,31 @@ def backup_key_export(state, out):
 @click.command()
 @click.argument("backup_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--into", "folder", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="A new (or empty) folder for the database, keys and manifest.")
+              help="A new (or empty) folder for the database (SQLite), keys and manifest.")
+@click.option("--into-database", "database_url", default=None, metavar="URL",
+              help="A PostgreSQL backup: the new, empty database to restore into (a libpq URL without the password).")
 @click.option("--key-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The exported backup key (default: the backup key of [keys].dir).")
 @click.option("--replace", is_flag=True, help="Replace the database, keys and manifest of a folder that has them.")
 @click.option("--anchors", "anchors_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Exported exchange-log heads to check the restored log against too.")
 @pass_state
-def restore(state, backup_file, folder, key_file, replace, anchors_file):
-    """Restore a backup into a new folder, apply the migrations and verify the exchange log.
-    Exit 1 when the log does not verify (the restored folder stays, to be looked at)."""
+def restore(state, backup_file, folder, key_file, replace, anchors_file, database_url):
+    """Restore a backup into a new folder (a PostgreSQL backup: into a new, empty database too),
+    apply the migrations and verify the exchange log. Exit 1 when the log does not verify (what
+    was restored stays, to be looked at)."""
     from core.backup import decode_key, existing_backup_key, restore_backup
+    from core.config import database_url_problem
     from core.exchange_log import read_anchors
+    from core.keys import database_password
 
+    if database_url is not None and (problem := database_url_problem(database_url)):
+        raise click.BadParameter(problem, param_hint="--into-database")
     register_every_surface()
     key = decode_key(key_file.read_text(encoding="utf-8")) if key_file else existing_backup_key(state.config)
     anchors = read_anchors(anchors_file) if anchors_file else None
-    result = restore_backup(backup_file, folder, key, replace=replace, anchors=anchors)
+    result = restore_backup(backup_file, folder, key, replace=replace, anchors=anchors, into_database=database_url,
+                            database_password=database_password(state.config) if database_url else None)
     click.echo(f"restored the backup made {result.manifest['made_at']} into {result.folder}")
     if result.migrations_applied:
         click.echo(f"migrations applied: {', '.join(result.migrations_applied)}")
@@ -90,7 +98,11 @@ def restore(state, backup_file, folder, key_file, replace, anchors_file):
         click.echo(str(result.verification), err=True)
         sys.exit(1)
     click.echo(str(result.verification))
-    click.echo(f'to run on it: [storage].path = "{result.database}" and [keys].dir = "{result.keys_folder}"')
+    if result.database_url:
+        click.echo(f'to run on it: [storage].engine = "postgresql", url = "{result.database_url}" and'
+                   f' [keys].dir = "{result.keys_folder}"')
+    else:
+        click.echo(f'to run on it: [storage].path = "{result.database}" and [keys].dir = "{result.keys_folder}"')
 
 
 @click.command("purge-personal")
