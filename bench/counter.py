@@ -146,15 +146,15 @@ def build_year(db, visits_per_day: int, days: int = 365) -> int:
                 views.append({"at": (called + timedelta(minutes=1)).isoformat(), "actor": "clerk:sato",
                               "counterparty": "clerk:sato", "purpose": "clerk_view", "application_id": app_id})
                 if uses_calls and number:
-                    calls.append((day.isoformat(), number, "窓口3", called.isoformat(), "clerk:sato"))
+                    calls.append((day.isoformat(), office, number, "窓口3", called.isoformat(), "clerk:sato"))
             if rng.random() < 0.3:
                 ratings.append((secrets.token_hex(12), day.isoformat(), "kiosk", office,
                                 rng.choices((5, 4, 3, 2, 1), (50, 38, 7, 3, 2))[0], ""))
         with write(db):
             ApplicationStore(db).import_rows(apps, events)
             xlog.import_entries(db, views)
-            db.conn.executemany("INSERT INTO calls (day, reception_number, window, called_at, called_by)"
-                                " VALUES (?,?,?,?,?)", calls)
+            db.conn.executemany("INSERT INTO calls (day, office, reception_number, window, called_at, called_by)"
+                                " VALUES (?,?,?,?,?,?)", calls)
             db.conn.executemany("INSERT INTO ratings (id, day, channel, office, score, comment) VALUES (?,?,?,?,?,?)",
                                 ratings)
         made += len(apps)

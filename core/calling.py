@@ -1,7 +1,9 @@
 """The calling system (呼出): a clerk calls a reception number to a window; the waiting area's
 display shows it large and says it. A call keeps the reception number (A-001, what the kiosk
-gave the visitor), the window and the time — no name. It is also where a visit's stay is timed
-(reception → call), for the plan's "time spent at the office halved"."""
+gave the visitor), the window, its office and the time — no name. Reception numbers count per
+office (kiosk.reception), so two offices on one database may both call A-001 the same day: a
+call is its office's, and each office's display shows its own. It is also where a visit's stay
+is timed (reception → call), for the plan's "time spent at the office halved"."""
 from __future__ import annotations
 
 import re
@@ -14,6 +16,7 @@ from sqlite_utils.migrations import Migrations
 from core.application import iso, utcnow
 from core.clock import in_japan
 from core.errors import MadoguchiError
+from core.site import current_site
 from core.store.db import write
 
 migrations = Migrations("core.calling")
@@ -32,8 +35,25 @@ def m001_calls(db: sqlite_utils.Database) -> None:
     db.table("calls").create_index(["day", "id"])
 
 
-def call(db: sqlite_utils.Database, reception_number: str, window: str, actor: str) -> dict[str, Any]:
-    """Call a number to a window (again, when called before: the display says it again)."""
+@migrations()
+def m002_calls_per_office(db: sqlite_utils.Database) -> None:
+    # The calls made before calls had offices were the main office's (core.site's first office,
+    # "" for a site without offices): the site is active before any database is opened.
+    db.table("calls").add_column("office", str)
+    db.execute("UPDATE calls SET office = ?", [current_site().office_id()])
+    db.table("calls").create_index(["day", "office", "id"])
+
+
+def office_of(office: str | None) -> str:
+    """The office a call is made in or shown for: an office of the site, or the main one (the
+    first; "" for a site without offices) for None or an id the site does not have."""
+    return current_site().office_id(office)
+
+
+def call(db: sqlite_utils.Database, reception_number: str, window: str, actor: str,
+         office: str | None = None) -> dict[str, Any]:
+    """Call a number to a window of `office` (office_of) (again, when called before: the display
+    says it again)."""
     number = (reception_number or "").strip().upper()
     if not NUMBER_RE.fullmatch(number):
         raise CallRefused("not a reception number", code="bad_reception_number")
@@ -41,12 +61,12 @@ def call(db: sqlite_utils.Database, reception_number: str, window: str, actor: s
     if not window or len(window) > MAX_WINDOW:
         raise CallRefused("no window", code="no_window")
     now = utcnow()
-    row = {"day": in_japan(now).date().isoformat(), "reception_number": number, "window": window,
-           "called_at": iso(now), "called_by": actor}
+    row = {"day": in_japan(now).date().isoformat(), "office": office_of(office), "reception_number": number,
+           "window": window, "called_at": iso(now), "called_by": actor}
     with write(db):
         # "window" quoted: a reserved word in PostgreSQL (and standard SQL).
-        cur = db.execute('INSERT INTO calls (day, reception_number, "window", called_at, called_by)'
-                         " VALUES (:day, :reception_number, :window, :called_at, :called_by)", row)
+        cur = db.execute('INSERT INTO calls (day, office, reception_number, "window", called_at, called_by)'
+                         " VALUES (:day, :office, :reception_number, :window, :called_at, :called_by)", row)
     return {"id": cur.lastrowid, **row}
 
 
@@ -72,22 +92,24 @@ def call_by_id(db: sqlite_utils.Database, call_id: int) -> dict[str, Any] | None
     return next(iter(db.query("SELECT * FROM calls WHERE id = ?", [call_id])), None)
 
 
-def calls_of(db: sqlite_utils.Database, day: date, *, after: int = 0, limit: int = 50) -> list[dict[str, Any]]:
-    """The day's calls, newest first (`after`: only those with a larger id, for a display catching up)."""
+def calls_of(db: sqlite_utils.Database, day: date, office: str | None = None, *, after: int = 0,
+             limit: int = 50) -> list[dict[str, Any]]:
+    """The day's calls at `office` (office_of), newest first (`after`: only those with a larger
+    id, for a display catching up)."""
     if not db["calls"].exists():
         return []
     return [{**r, "called_at": datetime.fromisoformat(r["called_at"])} for r in db.query(
-        'SELECT id, reception_number, "window", called_at FROM calls WHERE day = ? AND id > ? ORDER BY id DESC'
-        " LIMIT ?", [day.isoformat(), after, limit])]
+        'SELECT id, office, reception_number, "window", called_at FROM calls WHERE day = ? AND office = ? AND id > ?'
+        " ORDER BY id DESC LIMIT ?", [day.isoformat(), office_of(office), after, limit])]
 
 
-def called_numbers(db: sqlite_utils.Database, day: date) -> dict[str, datetime]:
-    """Each number called that day, with its first call's time."""
+def called_numbers(db: sqlite_utils.Database, day: date) -> dict[tuple[str, str], datetime]:
+    """Each (office, number) called that day, with its first call's time."""
     if not db["calls"].exists():
         return {}
-    return {r["reception_number"]: datetime.fromisoformat(r["first"]) for r in db.query(
-        "SELECT reception_number, MIN(called_at) AS first FROM calls WHERE day = ? GROUP BY reception_number",
-        [day.isoformat()])}
+    return {(r["office"], r["reception_number"]): datetime.fromisoformat(r["first"]) for r in db.query(
+        "SELECT office, reception_number, MIN(called_at) AS first FROM calls WHERE day = ?"
+        " GROUP BY office, reception_number", [day.isoformat()])}
 
 
 def last_call_id(db: sqlite_utils.Database) -> int:

@@ -185,6 +185,7 @@ class Summary:
     reception_number: str | None
     created_at: datetime
     updated_at: datetime
+    office: str | None = None          # where it was made (None: before offices were kept)
 
 
 @dataclass
@@ -213,7 +214,7 @@ def summaries_between(db: sqlite_utils.Database, start: datetime, end: datetime,
         created_at = datetime.fromisoformat(r["created_at"])
         rows.append(QueueRow(
             Summary(r["id"], State(r["state"]), json.loads(r["procedures"]), r["channel"], r["reception_number"],
-                    created_at, datetime.fromisoformat(r["updated_at"])),
+                    created_at, datetime.fromisoformat(r["updated_at"]), r["office"]),
             Timeline(created_at=created_at, printed_at=_dt(r["printed_at"]), last_printed_at=_dt(r["last_printed_at"]),
                      first_view_at=views.get(r["id"]), confirmed_at=_dt(r["confirmed_at"]),
                      closed_at=_dt(r["closed_at"]), corrections=r["corrections"] or 0)))

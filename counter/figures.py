@@ -3,12 +3,14 @@ records: the applications and their audit trail, the calling system's calls, the
 
 Definitions (also shown on the page, and in docs/counter.md):
 - an application counts on the day (Japan's) it was made; drafts abandoned at the kiosk do not;
-- a visit is the applications of a day that share a reception number (the kiosk gives one per
-  visit); an application without one (made at the counter) is a visit of its own;
+- a visit is the applications of a day and office that share a reception number (the kiosk
+  gives one per visit; numbers count per office, so two offices' A-001 are two visits); an
+  application without one (made at the counter) is a visit of its own; one made before offices
+  were kept is the main office's, as the calls of then are;
 - a form is one procedure of an application that was not cancelled;
 - a visit's stay runs from its reception (its first application made) to its first call
-  (core.calling) and on to done: its last confirmation or rejection, once none of its
-  applications is still open. Without a call that day, only reception → done is known;
+  (core.calling: of its number at its office) and on to done: its last confirmation or
+  rejection, once none of its applications is still open. Without a call that day, only reception → done is known;
 - scan to confirmation runs from the first `clerk_view` in the exchange log to the confirmation;
 - a correction is a value changed by a clerk (an audit event of kind `field` by `clerk:…`);
 - a return is a form sent back: its application was rejected (差戻し), or it was printed again
@@ -51,7 +53,7 @@ from counter import casework
 log = logging.getLogger("madoguchi.counter.figures")
 migrations = Migrations("counter.figures")
 # Bump when a day's stored summary changes its form or meaning: every stored day is made again.
-FORMAT = 1
+FORMAT = 2     # 2: a visit is (day, office, reception number)
 LONGEST_MINUTES = 24 * 60          # a longer duration counts in this last bin
 CHANNELS = ("prereg", "kiosk", "clerk")
 STAYS = ("total", "wait", "service", "scan")
@@ -391,14 +393,16 @@ def stays_of(db: sqlite_utils.Database, day: date, rows: list[dict[str, Any]] | 
     """The day's visits with their times, exact (the page shows them cut to the minute)."""
     rows = _day_rows(db, day) if rows is None else rows
     calls = calling.called_numbers(db, day)
-    groups: dict[str, list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in rows:
-        groups.setdefault(f"n:{r['reception_number']}" if r["reception_number"] else f"a:{r['id']}", []).append(r)
+        office = r["office"] or calling.office_of(None)
+        key = (office, f"n:{r['reception_number']}") if r["reception_number"] else (office, f"a:{r['id']}")
+        groups.setdefault(key, []).append(r)
     stays = []
-    for group in groups.values():
+    for (office, _), group in groups.items():
         number = group[0]["reception_number"]
         stay = Stay(number, min(datetime.fromisoformat(r["created_at"]) for r in group),
-                    calls.get(number) if number else None)
+                    calls.get((office, number)) if number else None)
         decided = [d for d in (_dt(r["decided_at"]) for r in group) if d]
         if decided and all(State(r["state"]) in CLOSED_STATES for r in group):
             stay.done_at = max(decided)

@@ -40,14 +40,16 @@ CERTIFICATE = {
 
 
 def kiosk_application(db, form: dict = MOVE_IN, reception: str | None = "12", state: State = State.PRINTED,
-                      licence: dict | None = None) -> Application:
+                      licence: dict | None = None, office: str | None = None) -> Application:
     """An application as the kiosk leaves it: filled from a card (name, birth date, sex) and typed,
-    its card read and print in the exchange log, a reception number when printed."""
+    its card read and print in the exchange log, a reception number when printed (`office`: the
+    kiosk's, an office id of the site; None: not recorded)."""
     procedures, values = parse_application(form, get_catalogue())
     card_fields = {"name", "birth_date", "sex"} | ({"address"} if licence else set())
     sources = {k: (str(Source.LICENCE) if licence else str(Source.CARD)) if k in card_fields else str(Source.TYPED)
                for k in values}
-    app = Application.create(procedures, values, Source.TYPED, actor="kiosk:kiosk-1", channel="kiosk", sources=sources)
+    app = Application.create(procedures, values, Source.TYPED, actor="kiosk:kiosk-1", channel="kiosk", sources=sources,
+                             office=office)
     if licence:
         app.note("kiosk:kiosk-1", "card_read", new={"card": "licence", **licence})
     with write(db):

@@ -23,7 +23,7 @@ def test_a_call_from_the_queue_appears_on_the_display(browser, live_server, db, 
         assert display.locator("[data-number]").inner_text() == "―"
         clerk = office.new_page()
         sign_in(clerk, server.url)
-        clerk.select_option("#call-window", "1階 3番窓口")
+        clerk.select_option("#call-window", "honcho/1階 3番窓口")
         clerk.get_by_role("button", name="呼び出す").click()
         clerk.wait_for_load_state()
         expect(display.locator("[data-number]")).to_have_text("A-001", timeout=10000)

@@ -45,7 +45,7 @@ def _visit(db, day, *, number, minutes_in=9 * 60, wait=None, service=20.0, proce
     store.save(app)
     with write(db):
         if called is not None and number:
-            c = calling.call(db, number, "窓口3", "clerk:sato")
+            c = calling.call(db, number, "窓口3", "clerk:sato", office=office)
             db.execute("UPDATE calls SET day = ?, called_at = ? WHERE id = ?",
                        [day.isoformat(), called.isoformat(), c["id"]])
         if viewed_after is not None:
@@ -94,6 +94,27 @@ def test_stay_runs_from_reception_through_the_call_to_the_visits_last_decision(d
     assert (fig.visits, fig.applications, fig.stays_done, fig.stays_uncalled) == (3, 4, 2, 0)
     assert fig.stays["total"].counts == {40: 1, 35: 1} and fig.stays["wait"].counts == {12: 1, 30: 1, 3: 1}
     assert fig.stays["service"].median == 5 and fig.stays["service"].p90 == 28
+
+
+def test_a_visit_is_a_day_office_and_number_two_offices_a_001_are_two_visits(db, today):
+    """Both offices gave A-001 that day (numbers count per office); only the main office called
+    its own. A visit made before offices were kept is the main office's, as its call was."""
+    day = today - timedelta(days=4)
+    _visit(db, day, number="A-001", office="honcho", wait=6, service=10)
+    _visit(db, day, number="A-001", office="honcho", minutes_in=9 * 60 + 2, wait=None, service=20)   # same visit
+    _visit(db, day, number="A-001", office="minami", minutes_in=9 * 60 + 1, wait=None, service=30)
+    _visit(db, day, number="A-002", office=None, minutes_in=10 * 60, wait=4, service=5)
+    stays = {(s.reception_number, round(s.total)): s for s in figures.stays_of(db, day)}
+    assert set(stays) == {("A-001", 22), ("A-001", 30), ("A-002", 9)}
+    assert stays[("A-001", 22)].wait == 6               # the main office's A-001, called there
+    assert stays[("A-001", 30)].called_at is None       # the branch's: never called at the branch
+    assert stays[("A-002", 9)].wait == 4
+    fig = figures.compute(db, get_catalogue(), day, day, today=today)
+    assert (fig.visits, fig.applications, fig.stays_done, fig.stays_uncalled) == (3, 4, 3, 1)
+    assert fig.stays["wait"].counts == {6: 1, 4: 1}
+    # Kept and read back as the same (the day has ended).
+    again = figures.compute(db, get_catalogue(), day, day, today=today)
+    assert (again.visits, again.stays["wait"].counts) == (3, {6: 1, 4: 1})
 
 
 def test_a_day_without_calls_counts_reception_to_done_only(app, clerks, db, today):

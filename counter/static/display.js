@@ -70,7 +70,9 @@
     shown[0].window = w ? w.textContent.replace("へお越しください", "") : "";
   }
   function poll() {
-    fetch(body.dataset.callsUrl + "?after=" + last, { credentials: "same-origin" })
+    var url = new URL(body.dataset.callsUrl, location.href);     // carries the display's office
+    url.searchParams.set("after", last);
+    fetch(url, { credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.json() : []; })
       .then(function (calls) {
         if (calls.length) {
