@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
 from html import unescape
 
 import pytest
@@ -65,6 +67,72 @@ def kiosk_application(db, form: dict = MOVE_IN, reception: str | None = "12", st
                         application_id=app.id, payload=b"%PDF")
         ApplicationStore(db).save(app)
     return app
+
+
+class KioskWriting:
+    """A kiosk writing applications on its own connection (`open_db()`) from a thread while a
+    backup is taken (`backup(runner)`): `pause_at(monkeypatch, module, name)` makes the backup's
+    step `name`, which runs once its copy is fixed, wait for two more written first; and
+    `check_copy(ids)` asserts that a copy is one moment: the first ones in it, the last ones and
+    those written after the copy not."""
+
+    def __init__(self, open_db):
+        self.open_db = open_db
+        self.written: list[tuple[float, str]] = []
+        self.errors: list[Exception] = []
+        self.during: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._write)
+
+    def _write(self) -> None:
+        db = self.open_db()
+        try:
+            while not self._stop.is_set():
+                self.written.append((time.monotonic(), kiosk_application(db, CERTIFICATE, reception=None).id))
+        except Exception as e:      # noqa: BLE001 — reported by check_copy
+            self.errors.append(e)
+        finally:
+            db.conn.close()
+
+    def _wait(self, done) -> None:
+        deadline = time.monotonic() + 30
+        while not done() and self._thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+    def __enter__(self) -> KioskWriting:
+        self._thread.start()
+        self._wait(lambda: len(self.written) >= 3)
+        self.started = time.monotonic()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def pause_at(self, monkeypatch, module, name: str) -> None:
+        real = getattr(module, name)
+
+        def after_two_more(*args, **kw):
+            at = len(self.written)
+            self._wait(lambda: len(self.written) >= at + 2)
+            self.during.extend(app_id for _, app_id in self.written[at:])
+            return real(*args, **kw)
+        monkeypatch.setattr(module, name, after_two_more)
+
+    def backup(self, runner):
+        """`madoguchi backup` while writing (before, during and after it)."""
+        with self:
+            result = runner.invoke("backup")
+            finished = time.monotonic()
+            self._wait(lambda: any(at > finished for at, _ in self.written))
+        return result
+
+    def check_copy(self, ids: set[str]) -> None:
+        assert not self.errors
+        assert self.written[0][0] < self.started and len(self.during) >= 2   # before, during and after
+        in_copy = [app_id in ids for _, app_id in self.written]
+        assert in_copy[0] and not in_copy[-1] and in_copy == sorted(in_copy, reverse=True)
+        assert not set(self.during) & ids
 
 
 @pytest.fixture

@@ -6,8 +6,6 @@ import errno
 import json
 import re
 import stat
-import threading
-import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -19,7 +17,7 @@ from core.config import load_config
 from core.store.applications import ApplicationStore
 from core.store.db import open_database, write
 from tests.conftest import test_overrides as overrides_in
-from tests.fixtures_counter import CERTIFICATE, MOVE_IN, PASSWORD, kiosk_application, sign_in, text_of
+from tests.fixtures_counter import MOVE_IN, PASSWORD, KioskWriting, sign_in, text_of
 from tests.helpers import ROOT, madoguchi
 
 
@@ -34,46 +32,10 @@ def restored_config(tmp_path, folder):
 def test_restore_drill(config, db, live_office, runner, tmp_path, monkeypatch):
     """Back up while the kiosk writes, restore into a new folder, run the counter on it: the
     data is there, the log verifies, and a changed backup is refused."""
-    stop, written, errors = threading.Event(), [], []
-    during = []
-    real_describe = bk.describe
-
-    def describe_after_more_writes(*args):
-        """The database is copied; the backup goes on while the kiosk writes two more."""
-        at = len(written)
-        deadline = time.monotonic() + 30
-        while len(written) < at + 2 and time.monotonic() < deadline:
-            time.sleep(0.005)
-        during.extend(app_id for _, app_id in written[at:])
-        return real_describe(*args)
-    monkeypatch.setattr(bk, "describe", describe_after_more_writes)
-
-    def kiosk_writing():
-        writer_db = open_database(config.path(config.storage.path))
-        try:
-            while not stop.is_set():
-                written.append((time.monotonic(), kiosk_application(writer_db, CERTIFICATE, reception=None).id))
-        except Exception as e:      # noqa: BLE001 — reported by the assertion below
-            errors.append(e)
-        finally:
-            writer_db.conn.close()
-
-    thread = threading.Thread(target=kiosk_writing)
-    thread.start()
-    try:
-        while len(written) < 3:
-            time.sleep(0.01)
-        started = time.monotonic()
-        result = runner.invoke("backup")
-        finished = time.monotonic()
-        while not any(at > finished for at, _ in written):
-            time.sleep(0.01)
-    finally:
-        stop.set()
-        thread.join()
-    assert not errors
+    kiosk = KioskWriting(lambda: open_database(config.path(config.storage.path)))
+    kiosk.pause_at(monkeypatch, bk, "describe")     # copied: the backup goes on while the kiosk writes two more
+    result = kiosk.backup(runner)
     assert result.exit_code == 0, result.output
-    assert written[0][0] < started and len(during) >= 2     # the kiosk wrote before, during and after the backup
     [backup_file] = list(config.path(config.backup.folder).glob("*.mdgbak"))
     assert str(backup_file) in result.output
 
@@ -86,11 +48,7 @@ def test_restore_drill(config, db, live_office, runner, tmp_path, monkeypatch):
     manifest = json.loads((into / bk.MANIFEST_NAME).read_text())
     ids = {app.id for app in ApplicationStore(restored).list()}
     assert {live_office["confirmed"], live_office["rejected"]} <= ids
-    # The copy is one moment: the kiosk's applications up to it, none after it, and its log head.
-    ours = [app_id for _, app_id in written]
-    in_copy = [app_id in ids for app_id in ours]
-    assert in_copy[0] and not in_copy[-1] and in_copy == sorted(in_copy, reverse=True)
-    assert not set(during) & ids
+    kiosk.check_copy(ids)      # one moment: the kiosk's applications up to it, none after it
     assert xlog.head(restored) == manifest["exchange_log_head"]
     assert xlog.verify(restored).ok
     restored.conn.close()

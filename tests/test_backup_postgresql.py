@@ -6,8 +6,6 @@ from __future__ import annotations
 import errno
 import json
 import subprocess
-import threading
-import time
 
 import pytest
 
@@ -17,7 +15,7 @@ from core.config import load_config
 from core.store.applications import ApplicationStore
 from core.store.db import applied_migrations, open_from_config, open_postgresql
 from tests.conftest import test_overrides as overrides_in
-from tests.fixtures_counter import CERTIFICATE, PASSWORD, kiosk_application, sign_in, text_of
+from tests.fixtures_counter import PASSWORD, KioskWriting, sign_in, text_of
 from tests.helpers import ROOT, free_port
 
 
@@ -51,45 +49,10 @@ def test_restore_drill_on_postgresql(config, db, live_office, runner, tmp_path, 
     """Back up while the kiosk writes, restore into a new database, run the counter on it: the
     data of the snapshot is there (nothing written after it), and the log verifies against the
     head the manifest read in that snapshot."""
-    stop, written, errors, during = threading.Event(), [], [], []
-    real_start = bk._start_pg_dump
-
-    def start_after_more_writes(*args):
-        """The snapshot is taken; pg_dump starts once the kiosk has written two more."""
-        at = len(written)
-        deadline = time.monotonic() + 30
-        while len(written) < at + 2 and time.monotonic() < deadline:
-            time.sleep(0.005)
-        during.extend(app_id for _, app_id in written[at:])
-        return real_start(*args)
-    monkeypatch.setattr(bk, "_start_pg_dump", start_after_more_writes)
-
-    def kiosk_writing():
-        writer_db = open_from_config(config)
-        try:
-            while not stop.is_set():
-                written.append((time.monotonic(), kiosk_application(writer_db, CERTIFICATE, reception=None).id))
-        except Exception as e:      # noqa: BLE001 — reported by the assertion below
-            errors.append(e)
-        finally:
-            writer_db.conn.close()
-
-    thread = threading.Thread(target=kiosk_writing)
-    thread.start()
-    try:
-        while len(written) < 3:
-            time.sleep(0.01)
-        started = time.monotonic()
-        result = runner.invoke("backup")
-        finished = time.monotonic()
-        while not any(at > finished for at, _ in written):
-            time.sleep(0.01)
-    finally:
-        stop.set()
-        thread.join()
-    assert not errors
+    kiosk = KioskWriting(lambda: open_from_config(config))
+    kiosk.pause_at(monkeypatch, bk, "_start_pg_dump")     # the snapshot is taken: pg_dump starts two writes later
+    result = kiosk.backup(runner)
     assert result.exit_code == 0, result.output
-    assert written[0][0] < started and len(during) >= 2
     [backup_file] = list(config.path(config.backup.folder).glob("*.mdgbak"))
     raw = backup_file.read_bytes()
     assert b"PGDMP" not in raw and "山田".encode() not in raw     # pg_dump's magic and the data: encrypted
@@ -106,10 +69,7 @@ def test_restore_drill_on_postgresql(config, db, live_office, runner, tmp_path, 
     restored = open_postgresql(empty_database)
     ids = {app.id for app in ApplicationStore(restored).list()}
     assert {live_office["confirmed"], live_office["rejected"]} <= ids
-    ours = [app_id for _, app_id in written]
-    in_copy = [app_id in ids for app_id in ours]
-    assert in_copy[0] and not in_copy[-1] and in_copy == sorted(in_copy, reverse=True)
-    assert not set(during) & ids          # written after the snapshot, before pg_dump ran: not in it
+    kiosk.check_copy(ids)     # those written after the snapshot, before pg_dump ran, are not in it
     assert xlog.head(restored) == manifest["exchange_log_head"]
     assert xlog.verify(restored).ok
     assert manifest["migrations"] == applied_migrations(restored)      # nothing to migrate: same version
