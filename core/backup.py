@@ -352,10 +352,12 @@ def _server_major(db) -> int:
     return int(db.execute("SHOW server_version_num").fetchone()[0]) // 10000
 
 
-def _last_line(stream: IO[bytes]) -> str:
+def _tool_error(stream: IO[bytes]) -> str:
+    """What pg_dump or pg_restore said went wrong: its first `error:` line (its `detail:` lines
+    after it quote the query), else its last line."""
     stream.seek(0)
     lines = stream.read().decode("utf-8", "replace").strip().splitlines()
-    return lines[-1] if lines else "no message"
+    return next((line for line in lines if "error:" in line), lines[-1] if lines else "no message")
 
 
 def _start_pg_dump(command: list[str], env: dict[str, str], stderr: IO[bytes]) -> subprocess.Popen:
@@ -429,7 +431,7 @@ class _PostgresqlSource:
                 if process.stdout is not None:
                     process.stdout.close()
             if returncode != 0:
-                raise BackupError(f"pg_dump failed: {_last_line(errors)}", code="database_unreadable")
+                raise BackupError(f"pg_dump failed: {_tool_error(errors)}", code="database_unreadable")
         return {"sha256": digest.hexdigest(), "size": size, "parts": index}
 
 
@@ -625,7 +627,7 @@ class _PostgresqlTarget:
             done = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors,
                                   env=_child_env(self.password))
             if done.returncode != 0:
-                raise RestoreError(f"pg_restore into {redacted(self.url)} failed: {_last_line(errors)}",
+                raise RestoreError(f"pg_restore into {redacted(self.url)} failed: {_tool_error(errors)}",
                                    code="database_restore_failed")
 
 

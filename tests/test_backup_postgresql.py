@@ -112,6 +112,20 @@ def test_a_database_in_use_is_refused(config, db, live_office, tmp_path, postgre
     assert not (tmp_path / "r").exists()
 
 
+def test_a_failing_pg_restore_leaves_the_database_as_it_was(config, db, live_office, tmp_path, empty_database):
+    """pg_restore runs in one transaction: a type in the way of the first table (no table, so
+    the database passes as empty) fails it, and nothing of the backup stays."""
+    import psycopg
+    with psycopg.connect(empty_database, autocommit=True) as conn:
+        conn.execute("CREATE TYPE outbox AS ENUM ('in_the_way')")
+    path = bk.make_backup(config).path
+    with pytest.raises(bk.RestoreError) as e:
+        bk.restore_backup(path, tmp_path / "r", bk.backup_key(config), into_database=empty_database)
+    assert e.value.code == "database_restore_failed" and "pg_restore" in str(e.value) and "error:" in str(e.value)
+    assert table_count(empty_database) == 0
+    assert not (tmp_path / "r").exists() and not [p for p in tmp_path.iterdir() if ".restoring-" in p.name]
+
+
 def test_a_postgresql_backup_needs_a_database_and_a_url_without_a_password(config, db, live_office, tmp_path,
                                                                            runner):
     path = bk.make_backup(config).path
@@ -160,6 +174,19 @@ def test_a_missing_pg_dump_or_an_unreachable_server_fails_loudly_and_leaves_noth
         bk.make_backup(gone)
     assert e.value.code == "database_unreachable" and "cannot reach the PostgreSQL server" in str(e.value)
     assert list(folder.iterdir()) == []
+
+
+def test_a_failing_pg_dump_says_why_and_leaves_nothing(config, db, live_office, runner, monkeypatch):
+    real_start = bk._start_pg_dump
+
+    def with_a_snapshot_gone(command, *args):
+        return real_start([part if not part.startswith("--snapshot=") else "--snapshot=00000003-0000001B-1"
+                           for part in command], *args)
+    monkeypatch.setattr(bk, "_start_pg_dump", with_a_snapshot_gone)
+    result = runner.invoke("backup")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "pg_dump failed:" in result.output and "snapshot" in result.output
+    assert list(config.path(config.backup.folder).iterdir()) == []
 
 
 def test_a_full_disk_during_the_dump_fails_loudly_and_stops_pg_dump(config, db, live_office, runner, monkeypatch):

@@ -96,7 +96,7 @@ def test_two_offices_both_call_a_001_and_each_display_shows_its_own(app, db, cle
     clerk = sign_in(app.test_client())
     page = clerk.get("/counter/?lang=en").get_data(as_text=True)
     assert f'value="{WINDOW}"' in page and f'value="{SOUTH_WINDOW}"' in page
-    assert "架空市役所 南支所" in page          # two offices: each window says whose it is
+    assert "1階 1番窓口（架空市役所 南支所 市民窓口係）" in page      # two offices: each window says whose it is
     assert post(clerk, "/counter/call", {"window": WINDOW}).status_code == 302
     public = app.test_client()
     main = public.get("/counter/display/calls?office=honcho").get_json()
