@@ -6,11 +6,13 @@ from __future__ import annotations
 import errno
 import json
 import subprocess
+from datetime import datetime
 
 import pytest
 
 from core import backup as bk
 from core import exchange_log as xlog
+from core.clock import JAPAN
 from core.config import load_config
 from core.store.applications import ApplicationStore
 from core.store.db import applied_migrations, open_from_config, open_postgresql
@@ -212,6 +214,14 @@ def test_a_full_disk_during_the_dump_fails_loudly_and_stops_pg_dump(config, db, 
     assert list(config.path(config.backup.folder).iterdir()) == []
     [process] = started
     assert process.poll() is not None       # not left running
+
+
+def test_postgresql_backups_rotate_as_sqlites(config, db):
+    config = config.replace({"backup": {"keep_daily": 1, "keep_weekly": 0}})
+    first = bk.make_backup(config, now=datetime(2026, 12, 1, 9, 0, tzinfo=JAPAN))
+    second = bk.make_backup(config, now=datetime(2026, 12, 2, 9, 0, tzinfo=JAPAN))
+    assert second.removed == [first.path] and not first.path.exists()
+    assert second.manifest["engine"] == "postgresql" and second.manifest["database"]["parts"] >= 1
 
 
 def test_a_sqlite_backup_is_not_restored_into_a_database(tmp_path, empty_database, runner):
