@@ -294,9 +294,7 @@ class _SqliteSource:
 
     def __init__(self, config):
         self.path = config.path(config.storage.path)
-
-    def check(self) -> None:
-        if not self.path.exists():
+        if not self.path.exists():      # said before a backup key or folder is made
             raise BackupError(f"no database at {self.path}", code="database_unreadable")
 
     def add_to(self, tar: tarfile.TarFile, made_at: datetime, key_names: Iterable[str]) -> dict[str, Any]:
@@ -386,9 +384,6 @@ class _PostgresqlSource:
         self.url = config.storage.url
         self.password = database_password(config)
 
-    def check(self) -> None:
-        """Nothing to check before connecting: add_to says what it cannot reach or run."""
-
     def add_to(self, tar: tarfile.TarFile, made_at: datetime, key_names: Iterable[str]) -> dict[str, Any]:
         db = _connect_postgresql(self.url, self.password, BackupError)
         try:
@@ -440,7 +435,6 @@ def make_backup(config, *, folder: Path | None = None, now: datetime | None = No
     A failure leaves no file that looks like a backup (a `.partial` is removed)."""
     folder = Path(folder) if folder is not None else config.path(config.backup.folder)
     source = _PostgresqlSource(config) if config.storage.engine == "postgresql" else _SqliteSource(config)
-    source.check()
     made_at = now or now_in_japan()
     try:
         key = backup_key(config)
