@@ -20,6 +20,7 @@ from core.application import FORM_CODE_PREFIX, Event, State, is_application_id, 
 from core.application import OPEN_STATES as OPEN_STATES
 from core.application import changed_since_print as changed_since_print
 from core.application import values_as_printed as values_as_printed
+from core.calling import office_of
 from core.clock import JAPAN, today_in_japan
 from core.forms import EARLIEST_DATE, LATEST_DATE
 from core.store.applications import ApplicationStore
@@ -219,6 +220,16 @@ def summaries_between(db: sqlite_utils.Database, start: datetime, end: datetime,
                      first_view_at=views.get(r["id"]), confirmed_at=_dt(r["confirmed_at"]),
                      closed_at=_dt(r["closed_at"]), corrections=r["corrections"] or 0)))
     return rows
+
+
+def todays_with_reception_number(db: sqlite_utils.Database, number: str, office: str) -> list[str]:
+    """Ids of today's (Japan's day) applications with this reception number, newest first: those
+    made at `office`, or, when it has none, those of the other offices (numbers count per office,
+    so two offices may both have an A-001; a visitor sent over keeps their slip)."""
+    start, end = local_day_bounds(today())
+    rows = summaries_between(db, start, end, reception_number=number)
+    at_office = [r for r in rows if office_of(r.app.office) == office]
+    return [r.app.id for r in reversed(at_office or rows)]
 
 
 def corrected_fields_between(db: sqlite_utils.Database, start: datetime, end: datetime) -> dict[str, list[str]]:

@@ -17,7 +17,7 @@ from core.japanese import normalise_name, parse_date
 from core.services.disclosure import log_disclosure, person_log, with_procedures
 from core.store.applications import ApplicationStore
 from core.users import Role
-from counter import casework
+from counter import calling, casework
 from counter.auth import current_clerk, requires
 from counter.blueprint import bp
 from counter.labels import PURPOSE_LABELS, label_of
@@ -94,8 +94,7 @@ def exchange_log():
         kind, value = casework.read_code(query)
         number = casework.read_reception_number(query)
         if number is not None:   # today's reception number, as at the scan box
-            start, end = casework.local_day_bounds(casework.today())
-            found = ApplicationStore(get_db()).ids_with_reception_number(number, start, end)
+            found = casework.todays_with_reception_number(get_db(), number, calling.own_office())
             kind, value = ("form", found[0]) if len(found) == 1 else (None, "")
         if kind == "form":
             app_id = value

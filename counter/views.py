@@ -199,9 +199,10 @@ def open_by_code():
 
 
 def open_by_reception_number(number: str):
-    """Reception numbers count again every day: the number is today's (in Japan)."""
-    start, end = casework.local_day_bounds(casework.today())
-    found = ApplicationStore(get_db()).ids_with_reception_number(number, start, end)
+    """Reception numbers count again every day and per office: the number is today's (in Japan)
+    at this server's office. Another office's A-001 of today is opened only when this office
+    has none (a visitor sent over with their slip)."""
+    found = casework.todays_with_reception_number(get_db(), number, calling.own_office())
     if not found:
         return render_queue(404, errors={"code": _("No application today has the reception number %(n)s.",
                                                    n=number)})

@@ -91,13 +91,25 @@ def test_hostile_codes_never_fail_the_open_route(clerk_client, db, typed):
     assert r.status_code in (302, 400, 404)
 
 
-def test_reception_numbers_are_looked_up_in_the_store_by_day(db):
-    app = kiosk_application(db, reception="C-010")
-    store = ApplicationStore(db)
-    now = utcnow()
-    assert store.ids_with_reception_number("C-010", now - timedelta(hours=1), now + timedelta(hours=1)) == [app.id]
-    assert store.ids_with_reception_number("C-010", now + timedelta(hours=1), now + timedelta(hours=2)) == []
+def test_a_reception_number_opens_this_offices_application_first(clerk_client, db):
+    """Numbers count per office: the main office's and the south branch's kiosks both gave A-021
+    today. The main office's counter opens its own; the log look-up finds it too."""
+    main = kiosk_application(db, reception="A-021", office="honcho")
+    kiosk_application(db, CERTIFICATE, reception="A-021", office="minami")     # the newer one
+    r = post(clerk_client, "/counter/open", {"code": "A-021"})
+    assert r.status_code == 302 and r.location.endswith(f"/counter/applications/{main.id}")
+    r = clerk_client.get("/counter/exchange-log?lang=en&application=A-21")
+    assert r.status_code == 200 and main.id in r.get_data(as_text=True)
 
+
+def test_another_offices_number_opens_when_this_office_has_none(clerk_client, db):
+    """A visitor sent over from the branch with its slip: the main office has no A-022 today."""
+    south = kiosk_application(db, CERTIFICATE, reception="A-022", office="minami")
+    r = post(clerk_client, "/counter/open", {"code": "A-022"})
+    assert r.status_code == 302 and r.location.endswith(f"/counter/applications/{south.id}")
+    yesterday = kiosk_application(db, reception="A-023", office="honcho")
+    _created_at(db, yesterday.id, utcnow() - timedelta(days=1, hours=1))
+    assert post(clerk_client, "/counter/open", {"code": "A-023"}).status_code == 404
 
 # --- 本人確認 before confirming --------------------------------------------------------------------
 

@@ -201,13 +201,6 @@ class ApplicationStore:
             f"SELECT id, procedures FROM applications WHERE id IN (SELECT value FROM {json_list(self.db)})",
             [json.dumps(list(application_ids))])}
 
-    def ids_with_reception_number(self, number: str, start: datetime, end: datetime) -> builtins.list[str]:
-        """Ids of applications created in [start, end) with this reception number, newest first
-        (numbers count again every day)."""
-        return [r["id"] for r in self.db.query(
-            "SELECT id FROM applications WHERE reception_number = ? AND created_at >= ? AND created_at < ?"
-            " ORDER BY created_at DESC", [number, iso(start), iso(end)])]
-
     def summaries_between(self, start: datetime, end: datetime, states: Iterable[str] | None = None,
                           procedure: str | None = None,
                           reception_number: str | None = None) -> builtins.list[dict[str, Any]]:
