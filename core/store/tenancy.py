@@ -1,0 +1,180 @@
+"""Tenants (municipalities) sharing one PostgreSQL database, kept apart by row-level security.
+
+One process serves one tenant. Its tenant is not something the process says: it is the
+database role it logs in as, mapped in `madoguchi_tenants` (role_name → tenant_id), and read
+by the SQL function `madoguchi_tenant()` ('default' for a role not mapped: the owner that runs
+migrations, and a one-town installation). Every table has `tenant_id TEXT NOT NULL DEFAULT
+madoguchi_tenant()` and a policy that shows and accepts only the rows of the role's tenant;
+the tables' owner (the migrating role) bypasses it, tenant roles get DML grants only.
+
+SQLite stays single-tenant: its tables get `tenant_id DEFAULT 'default'` and the connection a
+`madoguchi_tenant()` that says 'default', so the owners' SQL is the same on both engines.
+
+`ensure(db)` runs after the owners' migrations (core.store.db._migrate_once) and puts the
+column and the policy on every table that lacks them, so a table a later migration adds can
+never be forgotten.
+"""
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from core.errors import MadoguchiError
+from core.store.db import Store, is_postgresql, write
+
+DEFAULT_TENANT = "default"
+COLUMN = "tenant_id"
+POLICY = "madoguchi_tenant"
+TENANTS_TABLE = "madoguchi_tenants"
+# Shared by every tenant: which migrations ran (tenant roles may read it, never write it), and
+# the mapping itself (each role sees its own row).
+SHARED_TABLES = ("_sqlite_migrations", TENANTS_TABLE)
+TENANT_ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+ROLE_PREFIX = "madoguchi_t_"
+
+
+class TenantError(MadoguchiError):
+    code = "tenant_error"
+
+
+@dataclass(frozen=True)
+class Tenant:
+    tenant_id: str
+    name: str
+    role_name: str
+
+
+def current_tenant(db: Store) -> str:
+    """The tenant this connection's rows belong to (its role's, on PostgreSQL)."""
+    cached = getattr(db, "_madoguchi_tenant", None)
+    if cached is None:
+        cached = db.execute("SELECT madoguchi_tenant()").fetchone()[0] if is_postgresql(db) else DEFAULT_TENANT
+        try:
+            db._madoguchi_tenant = cached   # a connection keeps its role
+        except AttributeError:
+            pass
+    return cached
+
+
+def add_tenant_column(db: Store, table: str) -> None:
+    """Give `table` its tenant column (existing rows are 'default's), if it has none."""
+    if COLUMN in _columns(db, table):
+        return
+    default = f"{_schema(db)}.madoguchi_tenant()" if is_postgresql(db) else f"'{DEFAULT_TENANT}'"
+    db.execute(f'ALTER TABLE "{table}" ADD COLUMN {COLUMN} TEXT NOT NULL DEFAULT {default}')
+
+
+def key_with_tenant(db: Store, table: str, *columns: str) -> None:
+    """Make (tenant_id, *columns) the primary key of `table`, whose key is a name or a day a city
+    chooses: without the tenant one town's row would block (and reveal) another's."""
+    if is_postgresql(db):
+        ensure_function(db)
+    add_tenant_column(db, table)
+    db[table].transform(pk=(COLUMN, *columns))
+
+
+def ensure(db: Store) -> None:
+    """The tenant column on every table; on PostgreSQL also the function, the mapping table,
+    row-level security and the policy. Idempotent, and read-only when nothing is missing (so a
+    tenant's process, which may not change the schema, runs it too)."""
+    if is_postgresql(db):
+        ensure_function(db)
+        for table, has_column, secured, has_policy in db.execute(
+                "SELECT c.relname, EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid"
+                " AND a.attname = ? AND NOT a.attisdropped), c.relrowsecurity,"
+                " EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = ?)"
+                " FROM pg_class c WHERE c.relnamespace = CAST(current_schema() AS regnamespace)"
+                " AND c.relkind IN ('r', 'p') ORDER BY c.relname", [COLUMN, POLICY]).fetchall():
+            if table in SHARED_TABLES:
+                continue
+            if not has_column:
+                add_tenant_column(db, table)
+            if not secured:
+                db.execute(f'ALTER TABLE "{table}" ENABLE ROW LEVEL SECURITY')
+            if not has_policy:
+                tenant = f"{_schema(db)}.madoguchi_tenant()"
+                db.execute(f'CREATE POLICY {POLICY} ON "{table}" USING ({COLUMN} = {tenant})'
+                           f" WITH CHECK ({COLUMN} = {tenant})")
+        return
+    for table in db.table_names():
+        if table not in SHARED_TABLES and not table.startswith("sqlite_"):
+            add_tenant_column(db, table)
+
+
+def ensure_function(db: Store) -> None:
+    """`madoguchi_tenants` and `madoguchi_tenant()`, made once by the owner. The function's body
+    names the table by its schema, bound when it is made (BEGIN ATOMIC), so a role's own search
+    path or temporary table cannot stand in for the mapping."""
+    schema = _schema(db)
+    made = db.execute("SELECT to_regclass(?) IS NOT NULL, to_regprocedure(?) IS NOT NULL",
+                      [f"{schema}.{TENANTS_TABLE}", f"{schema}.madoguchi_tenant()"]).fetchone()
+    if not made[0]:
+        db.execute(f"CREATE TABLE {schema}.{TENANTS_TABLE} (role_name TEXT PRIMARY KEY,"
+                   f" {COLUMN} TEXT UNIQUE NOT NULL, name TEXT)")
+        db.execute(f"ALTER TABLE {schema}.{TENANTS_TABLE} ENABLE ROW LEVEL SECURITY")
+        # A tenant's role reads its own mapping (the function runs as the caller), no other.
+        db.execute(f"CREATE POLICY own_role ON {schema}.{TENANTS_TABLE} USING (role_name = current_user)")
+    if not made[1]:
+        db.execute(f"CREATE FUNCTION {schema}.madoguchi_tenant() RETURNS text LANGUAGE sql STABLE PARALLEL SAFE"
+                   f" BEGIN ATOMIC SELECT COALESCE((SELECT t.{COLUMN} FROM {schema}.{TENANTS_TABLE} t"
+                   f" WHERE t.role_name = current_user), '{DEFAULT_TENANT}'); END")
+
+
+def add_tenant(db: Store, tenant_id: str, name: str) -> tuple[Tenant, str]:
+    """A new tenant: its login role (a random password, sent to the server only as a SCRAM
+    verifier, so it is in no statement or server log), the mapping and the grants. Returns the
+    tenant and the password, for the caller to put into the tenant's keys folder only."""
+    _require_postgresql(db)
+    if not TENANT_ID_RE.match(tenant_id or "") or tenant_id == DEFAULT_TENANT:
+        raise TenantError("a tenant id is 1 to 40 lower-case letters, digits or _, starting with a letter,"
+                          f" and not {DEFAULT_TENANT!r}")
+    role = ROLE_PREFIX + tenant_id
+    schema = _schema(db)
+    if db.execute(f"SELECT 1 FROM {schema}.{TENANTS_TABLE} WHERE {COLUMN} = ? OR role_name = ?",
+                  [tenant_id, role]).fetchone():
+        raise TenantError(f"tenant {tenant_id} exists already")
+    if db.execute("SELECT 1 FROM pg_roles WHERE rolname = ?", [role]).fetchone():
+        raise TenantError(f"the database role {role} exists already (another database's tenant?)")
+    password = secrets.token_urlsafe(32)
+    verifier = db.conn.raw.pgconn.encrypt_password(password.encode(), role.encode(), b"scram-sha-256").decode()
+    from core.store.postgres import literal
+    with write(db):
+        db.execute(f'CREATE ROLE "{role}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT'
+                   f" PASSWORD {literal(verifier)}")
+        database = db.execute("SELECT current_database()").fetchone()[0]
+        db.execute(f'GRANT CONNECT ON DATABASE "{database}" TO "{role}"')
+        db.execute(f'GRANT USAGE ON SCHEMA {schema} TO "{role}"')
+        db.execute(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO "{role}"')
+        db.execute(f'REVOKE INSERT, UPDATE, DELETE ON {", ".join(f"{schema}.{t}" for t in SHARED_TABLES)}'
+                   f' FROM "{role}"')
+        db.execute(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO "{role}"')
+        # Tables and sequences later migrations make (as this owner) are granted too.
+        db.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA {schema}"
+                   f' GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO "{role}"')
+        db.execute(f'ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT USAGE, SELECT ON SEQUENCES TO "{role}"')
+        db.execute(f"INSERT INTO {schema}.{TENANTS_TABLE} (role_name, {COLUMN}, name) VALUES (?, ?, ?)",
+                   [role, tenant_id, name])
+    return Tenant(tenant_id, name, role), password
+
+
+def tenants(db: Store) -> list[Tenant]:
+    _require_postgresql(db)
+    return [Tenant(r[COLUMN], r["name"] or "", r["role_name"]) for r in db.query(
+        f"SELECT role_name, {COLUMN}, name FROM {_schema(db)}.{TENANTS_TABLE} ORDER BY {COLUMN}")]
+
+
+def _require_postgresql(db: Store) -> None:
+    if not is_postgresql(db):
+        raise TenantError("tenants need PostgreSQL ([storage].engine = \"postgresql\"): SQLite serves one town")
+
+
+def _schema(db: Store) -> str:
+    return '"' + db.execute("SELECT current_schema()").fetchone()[0].replace('"', '""') + '"'
+
+
+def _columns(db: Store, table: str) -> set[str]:
+    if is_postgresql(db):
+        return {r[0] for r in db.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = CAST(? AS regclass) AND attnum > 0"
+            " AND NOT attisdropped", ['"' + table.replace('"', '""') + '"'])}
+    return set(db[table].columns_dict)
