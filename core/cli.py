@@ -31,6 +31,7 @@ LAZY_COMMANDS = {
     "backup": "core.operations_cli:backup",
     "restore": "core.operations_cli:restore",
     "purge-personal": "core.operations_cli:purge_personal",
+    "tenants": "core.tenants_cli:tenants",
 }
 
 

@@ -243,8 +243,9 @@ def application_ids_after(db: sqlite_utils.Database, purpose: str, seq: int) -> 
 def last_results(db: sqlite_utils.Database, purpose: str, application_ids: Iterable[str]) -> dict[str, str]:
     """{application id: result of its newest entry with `purpose`}, for those that have one."""
     return {r["application_id"]: r["result"] or "" for r in db.query(
-        f"SELECT application_id, result FROM exchange_log WHERE {MINE} AND seq IN (SELECT MAX(seq) FROM exchange_log"
-        f" WHERE {MINE} AND purpose = ? AND application_id IN (SELECT value FROM {json_list(db)}) GROUP BY application_id)",
+        f"SELECT application_id, result FROM exchange_log WHERE {MINE} AND seq IN (SELECT MAX(seq)"
+        f" FROM exchange_log WHERE {MINE} AND purpose = ? AND application_id IN (SELECT value FROM"
+        f" {json_list(db)}) GROUP BY application_id)",
         [purpose, json.dumps(list(application_ids))])}
 
 

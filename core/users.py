@@ -107,10 +107,10 @@ def m002_no_account_lock_out(db: sqlite_utils.Database) -> None:
 @migrations()
 def m003_username_per_tenant(db: sqlite_utils.Database) -> None:
     # Two towns may each have a "sato" (core.store.tenancy): the session's reference follows the key.
-    db["clerk_sessions"].transform(foreign_keys=[])
+    db.table("clerk_sessions").transform(foreign_keys=[])
     key_with_tenant(db, "users", "username")
     add_tenant_column(db, "clerk_sessions")
-    db["clerk_sessions"].transform(foreign_keys=[(("tenant_id", "username"), "users", ("tenant_id", "username"))])
+    db.table("clerk_sessions").transform(foreign_keys=[(("tenant_id", "username"), "users", ("tenant_id", "username"))])
 
 
 @dataclass(frozen=True)

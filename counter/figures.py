@@ -611,8 +611,9 @@ def _ended_months(db: sqlite_utils.Database, catalogue: Catalogue, months: list[
         for m in missing:
             days = [by_day[d] for d in m]
             made[m[0]] = (_month(days), _daily(days))
-    kept.store(db, "INSERT INTO figure_months (month, basis, summary, daily) VALUES (?, ?, ?, ?) ON CONFLICT (tenant_id, month)"
-                   " DO UPDATE SET basis = excluded.basis, summary = excluded.summary, daily = excluded.daily",
+    kept.store(db, "INSERT INTO figure_months (month, basis, summary, daily) VALUES (?, ?, ?, ?)"
+                   " ON CONFLICT (tenant_id, month) DO UPDATE SET basis = excluded.basis, summary = excluded.summary,"
+                   " daily = excluded.daily",
                [(first.isoformat()[:7], kept.basis, _dumps(month.to_json()),
                  _dumps([(d.isoformat(), med, p90) for d, med, p90 in points]))
                 for first, (month, points) in made.items()])

@@ -62,9 +62,10 @@ def next_number(db: sqlite_utils.Database, prefix: str, today: date | None = Non
         # (an upgrade during opening hours), so no number is handed out twice that day.
         (last,) = db.execute(
             "INSERT INTO reception_counters (day, office, prefix, last) VALUES (?, ?, ?, 1 + COALESCE("
-            "(SELECT c.last FROM reception_counters c WHERE c.tenant_id = madoguchi_tenant() AND c.day = ? AND c.office = ''"
-            " AND c.prefix = ?), 0))"
-            " ON CONFLICT (tenant_id, day, office, prefix) DO UPDATE SET last = reception_counters.last + 1 RETURNING last",
+            "(SELECT c.last FROM reception_counters c WHERE c.tenant_id = madoguchi_tenant() AND c.day = ?"
+            " AND c.office = '' AND c.prefix = ?), 0))"
+            " ON CONFLICT (tenant_id, day, office, prefix) DO UPDATE SET last = reception_counters.last + 1"
+            " RETURNING last",
             [day, office, prefix, day, prefix]).fetchone()
     return format_number(prefix, last)
 

@@ -218,8 +218,9 @@ class Table:
         table = _quoted(self.name)
 
         def constraints(kind: str) -> list[str]:
-            return [r[0] for r in self.db.execute("SELECT conname FROM pg_constraint WHERE conrelid = CAST(? AS regclass)"
-                                                  " AND contype = ?", [table, kind])]
+            return [r[0] for r in self.db.execute(
+                "SELECT conname FROM pg_constraint WHERE conrelid = CAST(? AS regclass) AND contype = ?",
+                [table, kind])]
 
         def listed(columns: str | Sequence[str]) -> str:
             return ", ".join(map(_quoted, [columns] if isinstance(columns, str) else columns))

@@ -19,8 +19,16 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
 from core.errors import MadoguchiError
 from core.store.db import Store, is_postgresql, write
+
+if TYPE_CHECKING:
+    import sqlite_utils
+
+    from core.store import postgres
 
 DEFAULT_TENANT = "default"
 COLUMN = "tenant_id"
@@ -49,10 +57,7 @@ def current_tenant(db: Store) -> str:
     cached = getattr(db, "_madoguchi_tenant", None)
     if cached is None:
         cached = db.execute("SELECT madoguchi_tenant()").fetchone()[0] if is_postgresql(db) else DEFAULT_TENANT
-        try:
-            db._madoguchi_tenant = cached   # a connection keeps its role
-        except AttributeError:
-            pass
+        setattr(db, "_madoguchi_tenant", cached)   # noqa: B010 - a connection keeps its role
     return cached
 
 
@@ -70,7 +75,7 @@ def key_with_tenant(db: Store, table: str, *columns: str) -> None:
     if is_postgresql(db):
         ensure_function(db)
     add_tenant_column(db, table)
-    db[table].transform(pk=(COLUMN, *columns))
+    db.table(table).transform(pk=(COLUMN, *columns))
 
 
 def ensure(db: Store) -> None:
@@ -120,23 +125,32 @@ def ensure_function(db: Store) -> None:
                    f" WHERE t.role_name = current_user), '{DEFAULT_TENANT}'); END")
 
 
-def add_tenant(db: Store, tenant_id: str, name: str) -> tuple[Tenant, str]:
-    """A new tenant: its login role (a random password, sent to the server only as a SCRAM
-    verifier, so it is in no statement or server log), the mapping and the grants. Returns the
-    tenant and the password, for the caller to put into the tenant's keys folder only."""
+def check_new_tenant(db: Store, tenant_id: str) -> str:
+    """The role a new tenant `tenant_id` would log in as; TenantError when the id is not one, or is taken."""
     _require_postgresql(db)
     if not TENANT_ID_RE.match(tenant_id or "") or tenant_id == DEFAULT_TENANT:
         raise TenantError("a tenant id is 1 to 40 lower-case letters, digits or _, starting with a letter,"
                           f" and not {DEFAULT_TENANT!r}")
     role = ROLE_PREFIX + tenant_id
-    schema = _schema(db)
-    if db.execute(f"SELECT 1 FROM {schema}.{TENANTS_TABLE} WHERE {COLUMN} = ? OR role_name = ?",
+    if db.execute(f"SELECT 1 FROM {_schema(db)}.{TENANTS_TABLE} WHERE {COLUMN} = ? OR role_name = ?",
                   [tenant_id, role]).fetchone():
         raise TenantError(f"tenant {tenant_id} exists already")
     if db.execute("SELECT 1 FROM pg_roles WHERE rolname = ?", [role]).fetchone():
         raise TenantError(f"the database role {role} exists already (another database's tenant?)")
-    password = secrets.token_urlsafe(32)
-    verifier = db.conn.raw.pgconn.encrypt_password(password.encode(), role.encode(), b"scram-sha-256").decode()
+    return role
+
+
+def new_password() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def add_tenant(db: Store, tenant_id: str, name: str, password: str) -> Tenant:
+    """A new tenant: its login role with `password` (sent to the server only as a SCRAM verifier,
+    so it is in no statement or server log), the mapping and the grants."""
+    role = check_new_tenant(db, tenant_id)
+    schema = _schema(db)
+    pgconn = cast("postgres.Connection", db.conn).raw.pgconn
+    verifier = pgconn.encrypt_password(password.encode(), role.encode(), b"scram-sha-256").decode()
     from core.store.postgres import literal
     with write(db):
         db.execute(f'CREATE ROLE "{role}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT'
@@ -154,7 +168,18 @@ def add_tenant(db: Store, tenant_id: str, name: str) -> tuple[Tenant, str]:
         db.execute(f'ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT USAGE, SELECT ON SEQUENCES TO "{role}"')
         db.execute(f"INSERT INTO {schema}.{TENANTS_TABLE} (role_name, {COLUMN}, name) VALUES (?, ?, ?)",
                    [role, tenant_id, name])
-    return Tenant(tenant_id, name, role), password
+    return Tenant(tenant_id, name, role)
+
+
+def url_for_role(url: str, role: str) -> str:
+    """`url` (a libpq URL, [storage].url) logging in as `role`: the tenant's [storage].url."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "user"]
+    host = parts.netloc.rsplit("@", 1)[-1]
+    if host:
+        return urlunsplit(parts._replace(netloc=f"{quote(role)}@{host}", query=urlencode(query, safe="/")))
+    # A unix socket's URL has no host part (postgresql:///db?host=/run/postgresql), which urlunsplit drops.
+    return f"{parts.scheme}://{parts.path}?{urlencode([*query, ('user', role)], safe='/')}"
 
 
 def tenants(db: Store) -> list[Tenant]:
@@ -177,4 +202,4 @@ def _columns(db: Store, table: str) -> set[str]:
         return {r[0] for r in db.execute(
             "SELECT attname FROM pg_attribute WHERE attrelid = CAST(? AS regclass) AND attnum > 0"
             " AND NOT attisdropped", ['"' + table.replace('"', '""') + '"'])}
-    return set(db[table].columns_dict)
+    return set(cast("sqlite_utils.Database", db).table(table).columns_dict)
