@@ -17,7 +17,7 @@ from sqlite_utils.migrations import Migrations
 from core.clock import today_in_japan
 from core.errors import MadoguchiError
 from core.store.db import write
-from core.store.tenancy import key_with_tenant
+from core.store.tenancy import key_with_tenant, own_rows
 
 migrations = Migrations("kiosk.reception")
 PREFIX_RE = re.compile(r"^[A-Z]{1,3}$")
@@ -62,7 +62,7 @@ def next_number(db: sqlite_utils.Database, prefix: str, today: date | None = Non
         # (an upgrade during opening hours), so no number is handed out twice that day.
         (last,) = db.execute(
             "INSERT INTO reception_counters (day, office, prefix, last) VALUES (?, ?, ?, 1 + COALESCE("
-            "(SELECT c.last FROM reception_counters c WHERE c.tenant_id = madoguchi_tenant() AND c.day = ?"
+            f"(SELECT c.last FROM reception_counters c WHERE {own_rows(db, 'c')} AND c.day = ?"
             " AND c.office = '' AND c.prefix = ?), 0))"
             " ON CONFLICT (tenant_id, day, office, prefix) DO UPDATE SET last = reception_counters.last + 1"
             " RETURNING last",

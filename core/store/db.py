@@ -77,9 +77,6 @@ def connect(path: str | Path, busy_timeout_ms: int = 10000) -> sqlite_utils.Data
     # only a power cut can lose the last transactions, and never corrupts the file.
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
-    # One town per SQLite file: the tenant PostgreSQL reads from the role (core.store.tenancy),
-    # so the owners' SQL that names it is the same on both engines.
-    conn.create_function("madoguchi_tenant", 0, lambda: "default", deterministic=True)
     return sqlite_utils.Database(conn)
 
 

@@ -7,8 +7,9 @@ migrations, and a one-town installation). Every table has `tenant_id TEXT NOT NU
 madoguchi_tenant()` and a policy that shows and accepts only the rows of the role's tenant;
 the tables' owner (the migrating role) bypasses it, tenant roles get DML grants only.
 
-SQLite stays single-tenant: its tables get `tenant_id DEFAULT 'default'` and the connection a
-`madoguchi_tenant()` that says 'default', so the owners' SQL is the same on both engines.
+SQLite stays single-tenant: its tables get `tenant_id DEFAULT 'default'`, so the owners' SQL
+(an insert, an ON CONFLICT on a key with the tenant) is the same on both engines; `own_rows`
+is the one condition that differs.
 
 `ensure(db)` runs after the owners' migrations (core.store.db._migrate_once) and puts the
 column and the policy on every table that lacks them, so a table a later migration adds can
@@ -59,6 +60,13 @@ def current_tenant(db: Store) -> str:
         cached = db.execute("SELECT madoguchi_tenant()").fetchone()[0] if is_postgresql(db) else DEFAULT_TENANT
         setattr(db, "_madoguchi_tenant", cached)   # noqa: B010 - a connection keeps its role
     return cached
+
+
+def own_rows(db: Store, alias: str = "") -> str:
+    """SQL that is true of this connection's tenant's rows: for queries that must keep to them
+    also on the owner's role, which row-level security lets see every row."""
+    column = f"{alias}.{COLUMN}" if alias else COLUMN
+    return f"{column} = madoguchi_tenant()" if is_postgresql(db) else f"{column} = '{DEFAULT_TENANT}'"
 
 
 def add_tenant_column(db: Store, table: str) -> None:
