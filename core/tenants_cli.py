@@ -23,7 +23,7 @@ def _owner_db(state):
         raise click.ClickException('tenants need PostgreSQL ([storage].engine = "postgresql"): '
                                    "an SQLite database serves one town")
     register_every_surface()   # every table exists before the new role is granted them
-    return state.db()
+    return state.db(every_town=True)
 
 
 @tenants.command("add")

@@ -75,6 +75,7 @@ def add_town(tmp_path, postgres_url, postgres_server, owner_config_file, fast_pa
         storage = {"engine": "postgresql", "url": tenancy.url_for_role(postgres_url, role)}
         config = load_config(ROOT / "config.toml", overrides=overrides_in(folder, storage), base_dir=folder)
         made.append(Town(tenant_id, config, role))
+        made[-1].config_file = write_config(folder / "config.toml", overrides_in(folder, storage))
         return made[-1]
 
     yield add
@@ -351,3 +352,19 @@ def test_every_sqlite_table_has_a_tenant_column(db):
     columns = {t: {c[1]: c for c in db.execute(f"PRAGMA table_info([{t}])")} for t in tables}
     assert {t: (c["tenant_id"][2], c["tenant_id"][3], c["tenant_id"][4]) if "tenant_id" in c else None
             for t, c in columns.items()} == {t: ("TEXT", 1, "'default'") for t in tables}
+
+
+def test_the_owners_role_serves_no_town_once_there_are_towns(add_town, owner_config_file, tmp_path, postgres_url):
+    from core.store.tenancy import TenantError
+    from web.serve import serve
+    owner_config = load_config(owner_config_file, base_dir=tmp_path / "owner")
+    before = invoke("--config", owner_config_file, "exchange-log", "verify")
+    assert before.exit_code == 0, before.output      # one town on PostgreSQL: the owner may serve it
+    a = add_town("A町")
+    for command in (["exchange-log", "verify"], ["users", "list"], ["forward", "--once"]):
+        refused = CliRunner().invoke(main, ["--config", str(owner_config_file), *command])
+        assert refused.exit_code == 1 and "sees every town's rows" in refused.output, command
+    with pytest.raises(TenantError, match="town's own config"):
+        serve(owner_config, surface="counter", port=1)
+    mine = invoke("--config", a.config_file, "exchange-log", "verify")
+    assert mine.exit_code == 0 and "intact: 0 entries" in mine.output

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, cast
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from core.errors import MadoguchiError
-from core.store.db import Store, is_postgresql, write
+from core.store.db import Store, is_postgresql, open_from_config, write
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -194,6 +194,31 @@ def tenants(db: Store) -> list[Tenant]:
     _require_postgresql(db)
     return [Tenant(r[COLUMN], r["name"] or "", r["role_name"]) for r in db.query(
         f"SELECT role_name, {COLUMN}, name FROM {_schema(db)}.{TENANTS_TABLE} ORDER BY {COLUMN}")]
+
+
+def refuse_if_seeing_every_town(db: Store) -> None:
+    """Refuse a role that row-level security does not restrict (the tables' owner, a superuser)
+    once the database has towns: it would serve, purge or forward every town's rows as one.
+    That role runs migrations and `madoguchi tenants`; each town is served with its own."""
+    if not is_postgresql(db):
+        return
+    schema = _schema(db)
+    unrestricted = db.execute(
+        "SELECT r.rolsuper OR r.rolbypassrls OR pg_has_role(current_user, c.relowner, 'USAGE')"
+        " FROM pg_roles r, pg_class c WHERE r.rolname = current_user AND c.oid = CAST(? AS regclass)",
+        [f"{schema}.{TENANTS_TABLE}"]).fetchone()[0]
+    if unrestricted and db.execute(f"SELECT EXISTS (SELECT 1 FROM {schema}.{TENANTS_TABLE})").fetchone()[0]:
+        raise TenantError("this database role sees every town's rows (it owns the tables) and the database has"
+                          " towns: run this with the town's own config (`madoguchi tenants list` names their roles)")
+
+
+def refuse_config_seeing_every_town(config) -> None:
+    """`refuse_if_seeing_every_town` for a command that opens its own connections (serve, forward)."""
+    db = open_from_config(config)
+    try:
+        refuse_if_seeing_every_town(db)
+    finally:
+        db.conn.close()
 
 
 def _require_postgresql(db: Store) -> None:
