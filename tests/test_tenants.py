@@ -76,6 +76,7 @@ def add_town(tmp_path, postgres_url, postgres_server, owner_config_file, fast_pa
         config = load_config(ROOT / "config.toml", overrides=overrides_in(folder, storage), base_dir=folder)
         made.append(Town(tenant_id, config, role))
         made[-1].config_file = write_config(folder / "config.toml", overrides_in(folder, storage))
+        made[-1].added = result.output
         return made[-1]
 
     yield add
@@ -132,10 +133,13 @@ def test_tenants_add_makes_a_role_a_private_password_and_the_mapping(add_town, o
     assert [t.tenant_id for t in tenancy.tenants(owner)] == [a.tenant_id]
 
 
-def test_tenants_add_prints_no_password_and_refuses_sqlite(add_town, tmp_path, config_file):
+def test_tenants_add_prints_no_password_and_refuses_sqlite(add_town, tmp_path, config_file, caplog):
     a = add_town("A町")
-    result = invoke("--config", tmp_path / "owner.toml", "tenants", "list")
-    assert (a.config.path(a.config.keys.dir) / "database.password").read_text().strip() not in result.output
+    password = (a.config.path(a.config.keys.dir) / "database.password").read_text().strip()
+    listed = invoke("--config", tmp_path / "owner.toml", "tenants", "list")
+    assert password not in a.added + listed.output + caplog.text
+    # What it prints is the town's config: its role's URL (no password) and its keys folder.
+    assert f'url = "{a.config.storage.url}"' in a.added and str(a.config.path(a.config.keys.dir)) in a.added
     refused = CliRunner().invoke(main, ["--config", str(config_file), "tenants", "add", "town", "--name", "x"])
     assert refused.exit_code == 1 and "tenants need PostgreSQL" in refused.output
 
@@ -368,3 +372,18 @@ def test_the_owners_role_serves_no_town_once_there_are_towns(add_town, owner_con
         serve(owner_config, surface="counter", port=1)
     mine = invoke("--config", a.config_file, "exchange-log", "verify")
     assert mine.exit_code == 0 and "intact: 0 entries" in mine.output
+
+
+def test_the_password_reaches_no_server_log(owner, postgres_server):
+    """Even with every statement logged, the server's log has the role's SCRAM verifier, never the password."""
+    owner.execute("SET log_statement = 'all'")
+    password, tenant_id = tenancy.new_password(), f"t{secrets.token_hex(4)}"
+    tenant = tenancy.add_tenant(owner, tenant_id, "C市", password)
+    try:
+        owner.execute("SELECT pg_sleep(0.2)")   # the logger writes asynchronously
+        log = (postgres_server.folder / "server.log").read_text(errors="replace")
+        assert f'CREATE ROLE "{tenant.role_name}"' in log and "SCRAM-SHA-256$" in log
+        assert password not in log
+    finally:
+        owner.execute(f'DROP OWNED BY "{tenant.role_name}"')
+        owner.execute(f'DROP ROLE "{tenant.role_name}"')
