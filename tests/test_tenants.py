@@ -387,3 +387,62 @@ def test_the_password_reaches_no_server_log(owner, postgres_server):
     finally:
         owner.execute(f'DROP OWNED BY "{tenant.role_name}"')
         owner.execute(f'DROP ROLE "{tenant.role_name}"')
+
+
+# Each owner's migration that puts the tenant into a natural key: a database made before them.
+TENANCY_MIGRATIONS = {"core.users": "m003_username_per_tenant", "core.signin_throttle": "m002_key_per_tenant",
+                      "kiosk.pairing": "m002_kiosk_id_per_tenant",
+                      "kiosk.reception": "m003_reception_counters_per_tenant",
+                      "counter.figures": "m003_figures_per_tenant", "core.exchange_log": "m003_chain_per_tenant"}
+
+
+@pytest.fixture
+def empty_database(engine, tmp_path, request):
+    if engine == "postgresql":
+        server = request.getfixturevalue("postgres_server")
+        name = server.new_database()
+        from core.store import postgres
+        db = postgres.connect(server.url(name), None, 10000)
+        yield db
+        db.conn.close()
+        server.drop_database(name)
+    else:
+        from core.store.db import connect
+        db = connect(tmp_path / "before.db")
+        yield db
+        db.conn.close()
+
+
+@pytest.mark.engines
+def test_a_database_from_before_tenants_is_the_default_towns(empty_database, fast_password_hashing):
+    import importlib
+
+    from core.store.db import migration_modules
+    db = empty_database
+    with write(db):
+        for name in migration_modules():
+            importlib.import_module(name).migrations.apply(db, stop_before=TENANCY_MIGRATIONS.get(name))
+    assert db.table("users").pks == ["username"]
+    users.add_user(db, "sato", PASSWORD, "clerk")               # the old schema's own SQL
+    db.execute("INSERT INTO kiosk_devices (kiosk_id, secret_sha256, paired_at) VALUES ('kiosk-1', 'h', 'then')")
+    db.execute("INSERT INTO reception_counters (day, office, prefix, last) VALUES ('2026-12-02', '', 'A', 4)")
+    prev = xlog.GENESIS
+    for seq in (1, 2):
+        entry = {"seq": seq, "at": f"2026-12-0{seq}T00:00:00+00:00", "actor": "kiosk:kiosk-1", "counterparty": "x",
+                 "purpose": "print", "application_id": f"app{seq}", "subject_ref": None, "payload_sha256": "",
+                 "result": "ok", "prev_hash": prev, "fields": None}
+        entry["entry_hash"] = prev = xlog.entry_hash(entry)
+        db.execute(f"INSERT INTO exchange_log ({', '.join(entry)}) VALUES ({', '.join('?' * len(entry))})",
+                   list(entry.values()))
+    with write(db):
+        migrate(db)
+    # Every row is the default town's, under keys that include it, and everything goes on from where it was.
+    assert {r["tenant_id"] for t in ("users", "kiosk_devices", "reception_counters", "exchange_log")
+            for r in db.query(f"SELECT tenant_id FROM {t}")} == {"default"}
+    assert db.table("users").pks == ["tenant_id", "username"] and db.table("exchange_log").pks == ["tenant_id", "seq"]
+    assert xlog.verify(db).ok and xlog.append(db, None, actor="kiosk:kiosk-1", counterparty="x", purpose="print",
+                                              application_id="app3", payload=1)["seq"] == 3
+    assert xlog.verify(db).ok
+    assert reception.next_number(db, "A", date(2026, 12, 2)) == "A-005" and pairing.has_browser(db, "kiosk-1")
+    user = users.get_user(db, "sato")
+    assert users.session_for(db, users.start_session(db, user, 60)).user.username == "sato"
