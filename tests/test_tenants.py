@@ -127,6 +127,12 @@ def test_tenants_add_makes_a_role_a_private_password_and_the_mapping(add_town, o
     again = CliRunner().invoke(main, ["--config", str(owner_config_file), "tenants", "add", a.tenant_id,
                                       "--name", "A町", "--keys-dir", str(password_file.parent.parent / "other")])
     assert again.exit_code == 1 and "exists already" in again.output
+    other = f"t{secrets.token_hex(4)}"   # a new town, but A's keys folder: refused before any role is made
+    shared = CliRunner().invoke(main, ["--config", str(owner_config_file), "tenants", "add", other, "--name", "B村",
+                                       "--keys-dir", str(password_file.parent)])
+    assert shared.exit_code == 1 and "keys folder of its own" in shared.output
+    assert password_file.read_text().strip() == password
+    assert postgres_server.admin(f"SELECT 1 FROM pg_roles WHERE rolname = 'madoguchi_t_{other}'") == []
     for bad in ("default", "Upper", "a-b", "../x", "1abc", ""):
         refused = CliRunner().invoke(main, ["--config", str(owner_config_file), "tenants", "add", bad, "--name", "x"])
         assert refused.exit_code == 1 and "tenant id is" in refused.output, bad
