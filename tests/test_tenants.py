@@ -452,3 +452,16 @@ def test_a_database_from_before_tenants_is_the_default_towns(empty_database, fas
     assert reception.next_number(db, "A", date(2026, 12, 2)) == "A-005" and pairing.has_browser(db, "kiosk-1")
     user = users.get_user(db, "sato")
     assert users.session_for(db, users.start_session(db, user, 60)).user.username == "sato"
+
+
+def test_a_random_id_another_town_holds_is_refused_not_shared(add_town):
+    """Random ids (applications, tokens) are the database's, not a town's: B cannot store an
+    application under an id A holds (a kiosk PC of B would have to know it), nor read or change A's."""
+    from core.store.applications import AlreadyStored
+    a, b = add_town("A町"), add_town("B村")
+    mine = kiosk_application(a.db())
+    copy = ApplicationStore(a.db()).get(mine.id)
+    copy.version = 0
+    with pytest.raises(AlreadyStored):
+        ApplicationStore(b.db()).save(copy)
+    assert ApplicationStore(a.db()).get(mine.id).version == 1 and ApplicationStore(b.db()).find(mine.id) is None
