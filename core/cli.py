@@ -31,6 +31,7 @@ LAZY_COMMANDS = {
     "backup": "core.operations_cli:backup",
     "restore": "core.operations_cli:restore",
     "purge-personal": "core.operations_cli:purge_personal",
+    "tenants": "core.tenants_cli:tenants",
 }
 
 
@@ -82,9 +83,14 @@ class State:
         from core.config import load_config
         return load_config(self.config_path)
 
-    def db(self):
+    def db(self, every_town: bool = False):
+        """The database; a role that sees every town's rows only for `every_town` commands (init, tenants)."""
         from core.store.db import open_from_config
-        return open_from_config(self.config)
+        from core.store.tenancy import refuse_if_seeing_every_town
+        db = open_from_config(self.config)
+        if not every_town:
+            refuse_if_seeing_every_town(db)
+        return db
 
 
 pass_state = click.make_pass_decorator(State)
@@ -125,7 +131,7 @@ def init(state, demo):
     from counter.demo import add_demo_data as counter_demo
 
     config = state.config
-    db = state.db()
+    db = state.db(every_town=True)   # the owner migrates the shared database
     ensure_keys(config)
     added = demo_data.add_demo_data(config, db, surface_demos=[counter_demo]) if demo else 0
     click.echo(f"database ready: {config.path(config.storage.path)}")

@@ -4,6 +4,9 @@ person's data, chained by hash so an edited, removed or reordered entry is detec
 An entry keeps a SHA-256 of the payload, never the payload. Each entry's hash covers its
 fields and the previous entry's hash; exported anchors of the head (`head()`) make a
 deletion of the tail detectable too.
+
+One chain per tenant (core.store.tenancy): every query keeps to the connection's tenant, also
+for the owner's role, which row-level security does not restrict.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from core.application import iso, utcnow
 from core.errors import MadoguchiError
 from core.keys import subject_key
 from core.store.db import json_list, lock, write
+from core.store.tenancy import current_tenant, key_with_tenant, own_rows
 
 migrations = Migrations("core.exchange_log")
 GENESIS = "0" * 64
@@ -60,6 +64,11 @@ def m001_exchange_log(db: sqlite_utils.Database) -> None:
 def m002_fields(db: sqlite_utils.Database) -> None:
     """The names of the fields an entry concerns (a correction's field), as a JSON list."""
     db.table("exchange_log").add_column("fields", str)
+
+
+@migrations()
+def m003_chain_per_tenant(db: sqlite_utils.Database) -> None:
+    key_with_tenant(db, "exchange_log", "seq")   # each town's chain counts from 1
 
 
 def payload_digest(payload: Any) -> str:
@@ -104,6 +113,18 @@ def entry_hash(entry: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+def lock_chain(db: sqlite_utils.Database) -> None:
+    """One appender of this tenant's chain at a time, or two entries would follow one head; other
+    tenants' appenders go on."""
+    lock(db, f"exchange_log:{current_tenant(db)}")
+
+
+def _last(db: sqlite_utils.Database):
+    """The chain's newest entry as (seq, entry_hash, at), or None."""
+    return db.execute(f"SELECT seq, entry_hash, at FROM exchange_log WHERE {own_rows(db)}"
+                      " ORDER BY seq DESC LIMIT 1").fetchone()
+
+
 def append(db: sqlite_utils.Database, config, *, actor: str, counterparty: str, purpose: str,
            application_id: str | None, payload: Any, result: str = "ok",
            person: Person | None = None, fields: Iterable[str] | None = None) -> dict[str, Any]:
@@ -113,8 +134,8 @@ def append(db: sqlite_utils.Database, config, *, actor: str, counterparty: str, 
     otherwise takes its own."""
     subject = subject_of(config, person)
     with write(db):
-        lock(db, "exchange_log")   # one appender at a time, or two entries would follow one head
-        last = db.execute("SELECT seq, entry_hash FROM exchange_log ORDER BY seq DESC LIMIT 1").fetchone()
+        lock_chain(db)
+        last = _last(db)
         entry = {
             "seq": (last[0] + 1) if last else 1, "at": iso(utcnow()), "actor": actor,
             "counterparty": counterparty, "purpose": purpose, "application_id": application_id,
@@ -135,8 +156,8 @@ def import_entries(db: sqlite_utils.Database, entries: Iterable[dict[str, Any]])
     payload_sha256, result and fields (names)."""
     n = 0
     with write(db):
-        lock(db, "exchange_log")   # as append: the chain goes on from one head
-        last = db.execute("SELECT seq, entry_hash FROM exchange_log ORDER BY seq DESC LIMIT 1").fetchone()
+        lock_chain(db)
+        last = _last(db)
         seq, prev = (last[0], last[1]) if last else (0, GENESIS)
         rows = []
         for given in entries:
@@ -174,9 +195,9 @@ class Verification:
 
 def entries(db: sqlite_utils.Database, application_id: str | None = None) -> Iterator[dict[str, Any]]:
     """Every entry (of one application), oldest first; a person's are `entries_about`."""
-    sql, params = "SELECT * FROM exchange_log", []
+    sql, params = f"SELECT * FROM exchange_log WHERE {own_rows(db)}", []
     if application_id:
-        sql, params = sql + " WHERE application_id = ?", [application_id]
+        sql, params = sql + " AND application_id = ?", [application_id]
     yield from db.query(sql + " ORDER BY seq", params)
 
 
@@ -187,27 +208,28 @@ def entries_about(db: sqlite_utils.Database, config, person: Person | Iterable[P
     oldest first."""
     people = [person] if isinstance(person, Person) else list(person)
     refs = [ref for ref in (subject_of(config, p) for p in people) if ref]
-    return list(db.query(f"SELECT * FROM exchange_log WHERE subject_ref IN (SELECT value FROM {json_list(db)})"
-                         f" OR application_id IN (SELECT value FROM {json_list(db)}) ORDER BY seq",
+    return list(db.query(f"SELECT * FROM exchange_log WHERE {own_rows(db)} AND (subject_ref IN (SELECT value FROM"
+                         f" {json_list(db)}) OR application_id IN (SELECT value FROM {json_list(db)})) ORDER BY seq",
                          [json.dumps(refs), json.dumps(list(application_ids))]))
 
 
 def newest(db: sqlite_utils.Database, limit: int, application_id: str | None = None) -> list[dict[str, Any]]:
     """The newest `limit` entries (of one application), oldest first."""
-    sql, params = "SELECT * FROM exchange_log", []
+    sql, params = f"SELECT * FROM exchange_log WHERE {own_rows(db)}", []
     if application_id:
-        sql, params = sql + " WHERE application_id = ?", [application_id]
+        sql, params = sql + " AND application_id = ?", [application_id]
     return list(db.query(f"SELECT * FROM ({sql} ORDER BY seq DESC LIMIT ?) AS newest ORDER BY seq", [*params, limit]))
 
 
 def count(db: sqlite_utils.Database, application_id: str) -> int:
-    return db.execute("SELECT COUNT(*) FROM exchange_log WHERE application_id = ?", [application_id]).fetchone()[0]
+    return db.execute(f"SELECT COUNT(*) FROM exchange_log WHERE {own_rows(db)} AND application_id = ?",
+                      [application_id]).fetchone()[0]
 
 
 def first_at(db: sqlite_utils.Database, purpose: str, application_ids: Iterable[str]) -> dict[str, str]:
     """{application id: time of its first entry with `purpose`}, for those that have one."""
     return {r["application_id"]: r["at"] for r in db.query(
-        "SELECT application_id, MIN(at) AS at FROM exchange_log WHERE purpose = ?"
+        f"SELECT application_id, MIN(at) AS at FROM exchange_log WHERE {own_rows(db)} AND purpose = ?"
         f" AND application_id IN (SELECT value FROM {json_list(db)}) GROUP BY application_id",
         [purpose, json.dumps(list(application_ids))])}
 
@@ -215,21 +237,23 @@ def first_at(db: sqlite_utils.Database, purpose: str, application_ids: Iterable[
 def application_ids_after(db: sqlite_utils.Database, purpose: str, seq: int) -> set[str]:
     """The applications with an entry of `purpose` after entry `seq`."""
     return {r[0] for r in db.execute(
-        "SELECT DISTINCT application_id FROM exchange_log WHERE seq > ? AND purpose = ? AND application_id IS NOT NULL",
+        f"SELECT DISTINCT application_id FROM exchange_log WHERE {own_rows(db)} AND seq > ? AND purpose = ?"
+        " AND application_id IS NOT NULL",
         [seq, purpose])}
 
 
 def last_results(db: sqlite_utils.Database, purpose: str, application_ids: Iterable[str]) -> dict[str, str]:
     """{application id: result of its newest entry with `purpose`}, for those that have one."""
     return {r["application_id"]: r["result"] or "" for r in db.query(
-        "SELECT application_id, result FROM exchange_log WHERE seq IN (SELECT MAX(seq) FROM exchange_log"
-        f" WHERE purpose = ? AND application_id IN (SELECT value FROM {json_list(db)}) GROUP BY application_id)",
+        f"SELECT application_id, result FROM exchange_log WHERE {own_rows(db)} AND seq IN (SELECT MAX(seq)"
+        f" FROM exchange_log WHERE {own_rows(db)} AND purpose = ? AND application_id IN (SELECT value FROM"
+        f" {json_list(db)}) GROUP BY application_id)",
         [purpose, json.dumps(list(application_ids))])}
 
 
 def head(db: sqlite_utils.Database) -> dict[str, Any]:
     """The chain head, to export as an anchor: {seq, entry_hash, at}."""
-    row = db.execute("SELECT seq, entry_hash, at FROM exchange_log ORDER BY seq DESC LIMIT 1").fetchone()
+    row = _last(db)
     if row is None:
         return {"seq": 0, "entry_hash": GENESIS, "at": None}
     return {"seq": row[0], "entry_hash": row[1], "at": row[2]}
@@ -258,7 +282,7 @@ def verify(db: sqlite_utils.Database, anchors: list[dict[str, Any]] | None = Non
     """Walk the chain from the start; with anchors, also check no anchored entry is gone or changed."""
     expected_prev, expected_seq, count = GENESIS, 1, 0
     by_seq: dict[int, str] = {}
-    for row in db.query("SELECT * FROM exchange_log ORDER BY seq"):
+    for row in db.query(f"SELECT * FROM exchange_log WHERE {own_rows(db)} ORDER BY seq"):
         seq = row["seq"]
         if seq != expected_seq:
             return Verification(False, count, expected_seq, f"entry {expected_seq} is missing")

@@ -57,21 +57,29 @@ def read_or_create(config, name: str, nbytes: int = 32) -> str:
     value = _read(path)
     if value is not None:
         return value
-    private_folder(path.parent)
     value = secrets.token_urlsafe(nbytes)
     # O_EXCL: when two processes start together, one writes and both read the same value.
     try:
-        fd = create_private(path)
+        create_key_file(path, value)
     except FileExistsError:
         return path.read_text().strip()  # being written by the other process: not cached yet
+    return _read(path) or value
+
+
+def create_key_file(path: Path, value: str) -> None:
+    """Write a new secret file (0600, in a 0700 folder); FileExistsError if there is one already."""
+    private_folder(path.parent)
+    fd = create_private(path)
     with os.fdopen(fd, "w") as f:
         f.write(value + "\n")
-    return _read(path) or value
+
+
+DATABASE_PASSWORD = "database.password"
 
 
 def database_password(config) -> str | None:
     """The PostgreSQL user's password; config overrides the file; None without either (never made)."""
-    return config.keys.database_password or read_existing(config, "database.password")
+    return config.keys.database_password or read_existing(config, DATABASE_PASSWORD)
 
 
 def session_secret(config) -> str:

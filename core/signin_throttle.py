@@ -42,6 +42,7 @@ from sqlite_utils.migrations import Migrations
 
 from core.application import iso, utcnow
 from core.store.db import write
+from core.store.tenancy import key_with_tenant
 
 migrations = Migrations("core.signin_throttle")
 
@@ -63,6 +64,11 @@ def m001_signin_throttles(db: sqlite_utils.Database) -> None:
     )
     db.table("signin_throttles").create_index(["account"])
     db.table("signin_throttles").create_index(["last_failure_at"])
+
+
+@migrations()
+def m002_key_per_tenant(db: sqlite_utils.Database) -> None:
+    key_with_tenant(db, "signin_throttles", "key")   # core.store.tenancy
 
 
 @dataclass(frozen=True)
@@ -140,7 +146,7 @@ class Throttle:
                 wait = limit.wait_after(failures)
                 self.db.execute(
                     "INSERT INTO signin_throttles (key, account, failures, last_failure_at, wait_until)"
-                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET failures = excluded.failures,"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant_id, key) DO UPDATE SET failures = excluded.failures,"
                     " last_failure_at = excluded.last_failure_at, wait_until = excluded.wait_until",
                     [key, account, failures, iso(now), iso(now + wait) if wait else None])
             # Counts nobody has added to for a day are forgotten; an address known for the
@@ -155,7 +161,7 @@ class Throttle:
         with write(self.db):
             self.db.execute(
                 "INSERT INTO signin_throttles (key, account, failures, signed_in_at) VALUES (?, ?, 0, ?)"
-                " ON CONFLICT (key) DO UPDATE SET failures = 0, last_failure_at = NULL, wait_until = NULL,"
+                " ON CONFLICT (tenant_id, key) DO UPDATE SET failures = 0, last_failure_at = NULL, wait_until = NULL,"
                 " signed_in_at = excluded.signed_in_at", [pair, account, iso(now)])
             self.db.execute("DELETE FROM signin_throttles WHERE key = ?", [addr])
             self.db.execute("DELETE FROM signin_throttles WHERE last_failure_at IS NULL AND signed_in_at < ?",

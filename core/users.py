@@ -31,6 +31,7 @@ from core.application import iso, utcnow
 from core.errors import MadoguchiError, NotFound
 from core.signin_throttle import Standing, Throttle
 from core.store.db import write
+from core.store.tenancy import add_tenant_column, key_with_tenant
 
 migrations = Migrations("core.users")
 
@@ -101,6 +102,15 @@ def m002_no_account_lock_out(db: sqlite_utils.Database) -> None:
     # Failures are counted by core.signin_throttle now, per account and address.
     db.execute("ALTER TABLE users DROP COLUMN failed_attempts")
     db.execute("ALTER TABLE users DROP COLUMN locked_until")
+
+
+@migrations()
+def m003_username_per_tenant(db: sqlite_utils.Database) -> None:
+    # Two towns may each have a "sato" (core.store.tenancy): the session's reference follows the key.
+    db.table("clerk_sessions").transform(foreign_keys=[])
+    key_with_tenant(db, "users", "username")
+    add_tenant_column(db, "clerk_sessions")
+    db.table("clerk_sessions").transform(foreign_keys=[(("tenant_id", "username"), "users", ("tenant_id", "username"))])
 
 
 @dataclass(frozen=True)

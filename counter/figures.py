@@ -48,6 +48,7 @@ from core.catalogue import Catalogue
 from core.clock import in_japan
 from core.store.applications import ApplicationStore
 from core.store.db import is_unwritable, json_list, write
+from core.store.tenancy import key_with_tenant
 from counter import casework
 
 log = logging.getLogger("madoguchi.counter.figures")
@@ -76,6 +77,14 @@ def m002_figure_months(db: sqlite_utils.Database) -> None:
     # Whole months that have ended, merged from their days (a year's page merges 12, not 365),
     # with each day's median and 90th percentile stay for the chart.
     db.table("figure_months").create({"month": str, "basis": str, "summary": str, "daily": str}, pk="month")
+
+
+@migrations()
+def m003_figures_per_tenant(db: sqlite_utils.Database) -> None:
+    # Each town's days, months and watermarks (core.store.tenancy).
+    key_with_tenant(db, "figure_days", "day")
+    key_with_tenant(db, "figure_months", "month")
+    key_with_tenant(db, "figure_marks", "name")
 
 
 def percentile(values: list[float], p: float) -> float | None:
@@ -514,7 +523,7 @@ def _forget_changed_days(db: sqlite_utils.Database, marks: dict[str, int]) -> No
             db.execute("DELETE FROM figure_days")
             db.execute("DELETE FROM figure_months")
         db.conn.executemany("INSERT INTO figure_marks (name, value) VALUES (?, ?)"
-                            " ON CONFLICT (name) DO UPDATE SET value = excluded.value", list(marks.items()))
+                            " ON CONFLICT (tenant_id, name) DO UPDATE SET value = excluded.value", list(marks.items()))
 
 
 @dataclass
@@ -566,7 +575,7 @@ def _ended_days(db: sqlite_utils.Database, catalogue: Catalogue, days: list[date
             found[figures.day] = figures
     fields_of: dict[str, set[str]] = {}
     made = {d: summarize_day(db, catalogue, d, fields_of) for d in days if d not in found}
-    kept.store(db, "INSERT INTO figure_days (day, basis, summary) VALUES (?, ?, ?) ON CONFLICT (day)"
+    kept.store(db, "INSERT INTO figure_days (day, basis, summary) VALUES (?, ?, ?) ON CONFLICT (tenant_id, day)"
                    " DO UPDATE SET basis = excluded.basis, summary = excluded.summary",
                [(d.isoformat(), kept.basis, _dumps(f.to_json())) for d, f in made.items()])
     return {d: found.get(d) or made[d] for d in days}
@@ -606,8 +615,9 @@ def _ended_months(db: sqlite_utils.Database, catalogue: Catalogue, months: list[
         for m in missing:
             days = [by_day[d] for d in m]
             made[m[0]] = (_month(days), _daily(days))
-    kept.store(db, "INSERT INTO figure_months (month, basis, summary, daily) VALUES (?, ?, ?, ?) ON CONFLICT (month)"
-                   " DO UPDATE SET basis = excluded.basis, summary = excluded.summary, daily = excluded.daily",
+    kept.store(db, "INSERT INTO figure_months (month, basis, summary, daily) VALUES (?, ?, ?, ?)"
+                   " ON CONFLICT (tenant_id, month) DO UPDATE SET basis = excluded.basis, summary = excluded.summary,"
+                   " daily = excluded.daily",
                [(first.isoformat()[:7], kept.basis, _dumps(month.to_json()),
                  _dumps([(d.isoformat(), med, p90) for d, med, p90 in points]))
                 for first, (month, points) in made.items()])

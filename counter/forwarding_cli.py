@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from core.cli import pass_state
+from core.store.tenancy import refuse_config_seeing_every_town
 
 
 def _japan(stamp: str | None) -> str:
@@ -77,6 +78,7 @@ def forward(state, once, interval, show_status, retry_failed, as_json):
         click.echo("backend.mode is pull: the core system fetches records from /counter/api/v1/records;"
                    " there is nothing to send.")
         return
+    refuse_config_seeing_every_town(config)   # its senders open their own connections
     forwarder = forwarding.Forwarder(config)
     target = forwarder.transport.counterparty
     try:

@@ -20,6 +20,7 @@ from sqlite_utils.migrations import Migrations
 
 from core.application import iso, utcnow
 from core.store.db import write
+from core.store.tenancy import key_with_tenant
 
 migrations = Migrations("kiosk.pairing")
 
@@ -34,6 +35,11 @@ def m001_kiosk_devices(db: sqlite_utils.Database) -> None:
     db["kiosk_pairing_codes"].create({"code_sha256": str, "kiosk_id": str, "expires_at": str},
                                      pk="code_sha256")
     db["kiosk_devices"].create({"kiosk_id": str, "secret_sha256": str, "paired_at": str}, pk="kiosk_id")
+
+
+@migrations()
+def m002_kiosk_id_per_tenant(db: sqlite_utils.Database) -> None:
+    key_with_tenant(db, "kiosk_devices", "kiosk_id")   # every town has its kiosk-1 (core.store.tenancy)
 
 
 def _hash(value: str) -> str:
@@ -70,7 +76,7 @@ def pair(db: sqlite_utils.Database, kiosk_id: str, code: str) -> str | None:
         db.execute("DELETE FROM kiosk_pairing_codes WHERE code_sha256 = ?", [_hash(code)])
         secret = secrets.token_urlsafe(32)
         db.execute("INSERT INTO kiosk_devices (kiosk_id, secret_sha256, paired_at) VALUES (?, ?, ?)"
-                   " ON CONFLICT (kiosk_id) DO UPDATE SET secret_sha256 = excluded.secret_sha256,"
+                   " ON CONFLICT (tenant_id, kiosk_id) DO UPDATE SET secret_sha256 = excluded.secret_sha256,"
                    " paired_at = excluded.paired_at", [kiosk_id, _hash(secret), iso(utcnow())])
     return secret
 

@@ -17,6 +17,7 @@ from sqlite_utils.migrations import Migrations
 from core.clock import today_in_japan
 from core.errors import MadoguchiError
 from core.store.db import write
+from core.store.tenancy import key_with_tenant, own_rows
 
 migrations = Migrations("kiosk.reception")
 PREFIX_RE = re.compile(r"^[A-Z]{1,3}$")
@@ -40,6 +41,11 @@ def m002_reception_counters_per_office(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE reception_counters_by_office RENAME TO reception_counters")
 
 
+@migrations()
+def m003_reception_counters_per_tenant(db: sqlite_utils.Database) -> None:
+    key_with_tenant(db, "reception_counters", "day", "office", "prefix")   # every town's A-001 (core.store.tenancy)
+
+
 class ReceptionError(MadoguchiError):
     code = "reception_prefix_invalid"
 
@@ -56,8 +62,10 @@ def next_number(db: sqlite_utils.Database, prefix: str, today: date | None = Non
         # (an upgrade during opening hours), so no number is handed out twice that day.
         (last,) = db.execute(
             "INSERT INTO reception_counters (day, office, prefix, last) VALUES (?, ?, ?, 1 + COALESCE("
-            "(SELECT c.last FROM reception_counters c WHERE c.day = ? AND c.office = '' AND c.prefix = ?), 0))"
-            " ON CONFLICT (day, office, prefix) DO UPDATE SET last = reception_counters.last + 1 RETURNING last",
+            f"(SELECT c.last FROM reception_counters c WHERE {own_rows(db, 'c')} AND c.day = ?"
+            " AND c.office = '' AND c.prefix = ?), 0))"
+            " ON CONFLICT (tenant_id, day, office, prefix) DO UPDATE SET last = reception_counters.last + 1"
+            " RETURNING last",
             [day, office, prefix, day, prefix]).fetchone()
     return format_number(prefix, last)
 

@@ -84,6 +84,26 @@ def test_root_is_refused_as_the_services_user(runner, tmp_path):
     assert result.exit_code != 0 and "must not run as root" in result.output
 
 
+def test_a_towns_units_are_named_for_it_and_run_its_own_config(runner, tmp_path):
+    out = tmp_path / "town"
+    result = runner.invoke("deploy", "units", "--out", str(out), "--town", "achi")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == [
+        "madoguchi-backup-achi.service", "madoguchi-backup-achi.timer", "madoguchi-forwarder-achi.service",
+        "madoguchi-office-achi.service", "madoguchi-prereg-achi.service"]
+    for path in out.glob("*.service"):
+        s = unit_settings(path)
+        assert s["Environment"] == ["MADOGUCHI_CONFIG=/etc/madoguchi/achi.toml"], path.name
+        assert s["StateDirectory"] == ["madoguchi-achi"], path.name
+    if shutil.which("systemd-analyze"):
+        checked = subprocess.run(["systemd-analyze", "verify", *map(str, sorted(out.iterdir()))],
+                                 capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stderr
+    for bad in (["--town", "A-chi"], ["--town", "achi", "--only", "madoguchi-kiosk"]):
+        refused = runner.invoke("deploy", "units", "--out", str(tmp_path / "bad"), *bad)
+        assert refused.exit_code != 0 and not (tmp_path / "bad").exists(), bad
+
+
 # ---------------------------------------------------------------- nginx with TLS in front
 
 def start_proxy(tmp_path, how_many: int = 1):

@@ -18,7 +18,7 @@ def rows(db):
 def test_a_rating_keeps_the_day_the_place_and_the_score_and_nothing_else(db):
     satisfaction.rate(db, channel="kiosk", score="5", comment="  早かった\x07です  ", office="honcho")
     [row] = rows(db)
-    assert set(row) == {"id", "day", "channel", "office", "score", "comment"}
+    assert set(row) == {"id", "day", "channel", "office", "score", "comment", "tenant_id"}   # tenant: the town
     assert (row["day"], row["channel"], row["office"], row["score"], row["comment"]) == (
         today_in_japan().isoformat(), "kiosk", "honcho", 5, "早かったです")
     satisfaction.rate(db, channel="prereg", score=4, comment="x" * 1000)

@@ -28,7 +28,7 @@ def test_only_ciphertext_and_expiry_are_stored(config, db):
     sealed.submit(config, db, FORM)
     row = db.execute("SELECT * FROM sealed_applications").fetchone()
     cols = [d[0] for d in db.execute("SELECT * FROM sealed_applications").description]
-    assert cols == ["id", "format", "sealed", "expires_at"]
+    assert cols == ["id", "format", "sealed", "expires_at", "tenant_id"]   # the tenant: which town, no one
     blob = row[2]
     for secret in ("封筒", "秘密子", "フウトウ", "千代田", "1990-02-03", "juminhyo"):
         assert secret.encode("utf-8") not in blob

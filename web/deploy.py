@@ -19,6 +19,8 @@ TEMPLATES = Path(__file__).resolve().parent / "deploy"
 PLACEHOLDER = re.compile(r"@([A-Z_]+)@")
 UNITS = ("madoguchi-office", "madoguchi-prereg", "madoguchi-forwarder", "madoguchi-kiosk", "madoguchi-kiosk-screen",
          "madoguchi-backup")
+# What a town sharing the server's database runs there (`--town`); its kiosks have their own PCs.
+TOWN_UNITS = ("madoguchi-office", "madoguchi-prereg", "madoguchi-forwarder", "madoguchi-backup")
 
 
 def render(template: str, values: dict[str, str]) -> str:
@@ -45,14 +47,16 @@ def unit_values(*, user: str, config: Path, state_dir: Path, screen_user: str, k
             "SCREEN_ENV": str(screen_env)}
 
 
-def write_units(out: Path, values: dict[str, str], units=UNITS) -> list[Path]:
+def write_units(out: Path, values: dict[str, str], units=UNITS, town: str | None = None) -> list[Path]:
+    """`town`: the units of one town of a shared database, named madoguchi-office-<town>… (a timer
+    starts the service of its own name)."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name in units:
         for kind in ("service", "timer"):    # a unit run by a timer has both
             if kind == "timer" and not (TEMPLATES / f"{name}.timer.in").exists():
                 continue
-            path = out / f"{name}.{kind}"
+            path = out / (f"{name}-{town}.{kind}" if town else f"{name}.{kind}")
             path.write_text(render(f"{name}.{kind}.in", values), encoding="utf-8")
             os.chmod(path, 0o644)
             written.append(path)
@@ -85,24 +89,34 @@ def deploy():
               show_default=True)
 @click.option("--user", default="madoguchi", show_default=True, help="The services' own user (never root).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("/etc/madoguchi/config.toml"), show_default=True)
-@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("/var/lib/madoguchi"),
-              show_default=True, help="systemd's StateDirectory: the database, keys and printed PDFs.")
+              show_default="/etc/madoguchi/config.toml (with --town: /etc/madoguchi/TOWN.toml)")
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
+              show_default="/var/lib/madoguchi (with --town: /var/lib/madoguchi-TOWN)",
+              help="systemd's StateDirectory: the database, keys and printed PDFs.")
+@click.option("--town", help="A town of a shared PostgreSQL database (`madoguchi tenants`): its office, prereg,"
+                             " forwarder and backup units, named madoguchi-office-TOWN…")
 @click.option("--screen-user", default="kiosk", show_default=True, help="The kiosk screen's login user.")
 @click.option("--screen-env", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("/var/lib/madoguchi/kiosk-screen.env"), show_default=True)
 @click.option("--only", multiple=True, type=click.Choice(UNITS), help="Write only these units.")
 @pass_state
-def units(state, out, user, config_path, state_dir, screen_user, screen_env, only):
+def units(state, out, user, config_path, state_dir, town, screen_user, screen_env, only):
     """The systemd units: office server, prereg server, forwarder, kiosk server, kiosk screen, and
     the nightly backup (a service and its timer)."""
     if user == "root":
         raise click.ClickException("the services must not run as root: give them a user of their own")
+    from core.store.tenancy import TENANT_ID_RE
+    if town is not None and not TENANT_ID_RE.match(town):
+        raise click.ClickException("--town is a tenant id: lower-case letters, digits or _, starting with a letter")
+    if town and set(only) - set(TOWN_UNITS):
+        raise click.ClickException(f"a town's units are {', '.join(TOWN_UNITS)}: its kiosks run on their own PCs")
+    config_path = config_path or Path(f"/etc/madoguchi/{town}.toml" if town else "/etc/madoguchi/config.toml")
+    state_dir = state_dir or Path(f"/var/lib/madoguchi-{town}" if town else "/var/lib/madoguchi")
     kiosk_port = state.config.server.kiosk_port
     values = unit_values(user=user, config=config_path, state_dir=state_dir, screen_user=screen_user,
                          kiosk_url=f"http://127.0.0.1:{kiosk_port}/kiosk/",
                          health_url=f"http://127.0.0.1:{kiosk_port}/healthz", screen_env=screen_env)
-    for path in write_units(out, values, only or UNITS):
+    for path in write_units(out, values, only or (TOWN_UNITS if town else UNITS), town):
         click.echo(path)
 
 

@@ -7,6 +7,7 @@ import signal
 import threading
 
 from core.config import Config
+from core.store.tenancy import refuse_config_seeing_every_town
 from web import create_app
 from web.monitoring import configure_logging
 
@@ -23,6 +24,7 @@ def serve(config: Config, surface: str | None = None, port: int | None = None, h
 
     configure_logging(config.monitoring.log_format)
     surface = surface or config.server.surfaces
+    refuse_config_seeing_every_town(config)
     app = create_app(config, surface)
     host = host or config.server.host
     port = port or port_for(config, surface)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, TypeAlias, cast
 
 import sqlite_utils
 
+from core.errors import MadoguchiError
 from core.private_files import create_private, private_folder, tighten
 
 if TYPE_CHECKING:
@@ -133,9 +134,21 @@ _migrated: dict[str, set[str]] = {}
 _migrate_lock = threading.Lock()
 
 
+class SchemaNotOwned(MadoguchiError):
+    code = "schema_not_owned"
+
+
 def migrate(db: Store, modules: list[str] | None = None) -> None:
-    for name in migration_modules() if modules is None else modules:
-        importlib.import_module(name).migrations.apply(db)
+    from core.store import tenancy
+    try:
+        for name in migration_modules() if modules is None else modules:
+            importlib.import_module(name).migrations.apply(db)
+        tenancy.ensure(db)   # after every owner: no table, however new, lacks its tenant and policy
+    except Exception as e:
+        if getattr(e, "sqlstate", None) != "42501":   # insufficient_privilege: a tenant's role
+            raise
+        raise SchemaNotOwned("this database role may not change the tables (a tenant's role reads and writes"
+                             " rows only): run `madoguchi init` with the database owner's config first") from e
 
 
 def applied_migrations(db: Store) -> list[str]:

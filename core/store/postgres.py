@@ -192,7 +192,7 @@ class Table:
             if name in not_null:
                 line += " NOT NULL"
             if name in defaults:
-                line += f" DEFAULT {_literal(defaults[name])}"
+                line += f" DEFAULT {literal(defaults[name])}"
             lines.append(line)
         if pks:
             lines.append(f"PRIMARY KEY ({', '.join(map(_quoted, pks))})")
@@ -209,6 +209,31 @@ class Table:
 
     def add_column(self, name: str, kind: type) -> Table:
         self.db.execute(f"ALTER TABLE {_quoted(self.name)} ADD COLUMN {_quoted(name)} {_TYPES[kind]}")
+        return self
+
+    def transform(self, *, pk: str | Sequence[str] | None = None,
+                  foreign_keys: Sequence[tuple[str | Sequence[str], str, str | Sequence[str]]] | None = None) -> Table:
+        """The part of sqlite-utils' transform() the owners use, in place: `pk` a new primary key,
+        `foreign_keys` (columns, other table, other columns) replacing every foreign key."""
+        table = _quoted(self.name)
+
+        def constraints(kind: str) -> list[str]:
+            return [r[0] for r in self.db.execute(
+                "SELECT conname FROM pg_constraint WHERE conrelid = CAST(? AS regclass) AND contype = ?",
+                [table, kind])]
+
+        def listed(columns: str | Sequence[str]) -> str:
+            return ", ".join(map(_quoted, [columns] if isinstance(columns, str) else columns))
+
+        if foreign_keys is not None:
+            for name in constraints("f"):
+                self.db.execute(f"ALTER TABLE {table} DROP CONSTRAINT {_quoted(name)}")
+        if pk is not None:
+            changes = [f"DROP CONSTRAINT {_quoted(name)}" for name in constraints("p")]
+            self.db.execute(f"ALTER TABLE {table} {', '.join([*changes, f'ADD PRIMARY KEY ({listed(pk)})'])}")
+        for columns, other, other_columns in foreign_keys or ():
+            self.db.execute(f"ALTER TABLE {table} ADD FOREIGN KEY ({listed(columns)})"
+                            f" REFERENCES {_quoted(other)} ({listed(other_columns)})")
         return self
 
     def insert(self, record: Mapping[str, Any]) -> Table:
@@ -280,7 +305,7 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _literal(value: Any) -> str:
+def literal(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise TypeError(f"no default of type {type(value).__name__}")
     if isinstance(value, str):
