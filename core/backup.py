@@ -55,6 +55,7 @@ from core.errors import MadoguchiError
 from core.keys import BACKUP_KEY, key_files, read_existing, read_or_create
 from core.private_files import create_private, private_folder
 from core.store.db import applied_migrations, connect, known_migrations, open_database, open_postgresql
+from core.store.tenancy import DEFAULT_TENANT, grant_every_town
 
 MAGIC = b"MDGBAK1\n"
 SALT_BYTES = 32
@@ -247,18 +248,22 @@ def describe(db_file: Path, made_at: datetime, key_names: Iterable[str]) -> dict
     # Read only: the copy stays byte for byte as made (core.store.db.connect would make it WAL).
     db = sqlite_utils.Database(sqlite3.connect(f"file:{db_file}?mode=ro", uri=True))
     try:
-        head = exchange_log.head(db)
+        heads = exchange_log.heads(db)
         migrations = applied_migrations(db)
     finally:
         db.conn.close()
-    return _manifest("sqlite", made_at, migrations, head, key_names,
+    return _manifest("sqlite", made_at, migrations, heads, key_names,
                      {"sha256": _sha256(db_file), "size": db_file.stat().st_size})
 
 
-def _manifest(engine: str, made_at: datetime, migrations: list[str], head: dict[str, Any],
+def _manifest(engine: str, made_at: datetime, migrations: list[str], heads: dict[str, dict[str, Any]],
               key_names: Iterable[str], database: dict[str, Any]) -> dict[str, Any]:
+    """`heads`: each town's exchange-log head by tenant id (one, 'default', but on a database
+    PostgreSQL shares between towns); `exchange_log_head` is the default town's, as before towns."""
     return {"format": FORMAT, "engine": engine, "made_at": in_japan(made_at).isoformat(timespec="seconds"),
-            "migrations": migrations, "database": database, "exchange_log_head": head, "keys": sorted(key_names)}
+            "migrations": migrations, "database": database,
+            "exchange_log_head": heads.get(DEFAULT_TENANT, {"seq": 0}), "exchange_log_heads": heads,
+            "keys": sorted(key_names)}
 
 
 def _tar_add(tar: tarfile.TarFile, name: str, data: bytes | None = None, path: Path | None = None) -> None:
@@ -394,13 +399,15 @@ class _PostgresqlSource:
             if not tool.exists():
                 raise BackupError(f"{tool} is missing: install postgresql-client-{major} (pg_dump of the server's"
                                   f" version, {major})", code="pg_dump_missing")
-            head, migrations = exchange_log.head(db), applied_migrations(db)
-            database = self._dump(tar, [str(tool), "--format=custom", "--no-password", f"--snapshot={snapshot_id}",
+            heads, migrations = exchange_log.heads(db), applied_migrations(db)
+            # A town's role dumps under its row-level security: the schema and its own rows.
+            database = self._dump(tar, [str(tool), "--format=custom", "--no-password", "--enable-row-security",
+                                        f"--snapshot={snapshot_id}",
                                         f"--dbname={self.url}"])
             database["server_version"] = major
         finally:
             db.conn.close()
-        return _manifest("postgresql", made_at, migrations, head, key_names, database)
+        return _manifest("postgresql", made_at, migrations, heads, key_names, database)
 
     def _dump(self, tar: tarfile.TarFile, command: list[str]) -> dict[str, Any]:
         digest, size, index = hashlib.sha256(), 0, 0
@@ -535,6 +542,8 @@ class RestoreResult:
     # Made by a newer version: migrations this one does not have (its code may not read all it holds).
     migrations_unknown: list[str] = field(default_factory=list)
     database_url: str | None = None      # PostgreSQL: the database restored into
+    # PostgreSQL: towns of the backup whose role this cluster lacks (their grants could not be given).
+    towns_without_role: list[str] = field(default_factory=list)
 
     @property
     def database(self) -> Path:
@@ -628,12 +637,15 @@ class _PostgresqlTarget:
 def _migrate_and_verify(db: sqlite_utils.Database, manifest: dict[str, Any],
                         anchors: list[dict[str, Any]] | None) -> tuple[list[str], list[str], exchange_log.Verification]:
     """The restored database, opened (migrated): the migrations applied now, those unknown to
-    this version, and the exchange log checked against the backup's head and `anchors`."""
+    this version, and each town's exchange log checked against its head in the backup (the
+    default town's also against `anchors`)."""
     before = set(manifest.get("migrations", []))
     applied = [m for m in applied_migrations(db) if m not in before]
     unknown = sorted(before - known_migrations())
-    head = manifest.get("exchange_log_head") or {"seq": 0}
-    return applied, unknown, exchange_log.verify(db, anchors=[head, *(anchors or [])])
+    heads = manifest.get("exchange_log_heads") or {DEFAULT_TENANT: manifest.get("exchange_log_head") or {"seq": 0}}
+    by_town = {town: [head] for town, head in heads.items()}
+    by_town.setdefault(DEFAULT_TENANT, []).extend(anchors or [])
+    return applied, unknown, exchange_log.verify_every_town(db, by_town)
 
 
 def restore_backup(backup: Path, into: Path, key: bytes, *, replace: bool = False,
@@ -689,6 +701,8 @@ def restore_backup(backup: Path, into: Path, key: bytes, *, replace: bool = Fals
             db = open_database(db_file)
         try:
             applied, unknown, verification = _migrate_and_verify(db, manifest, anchors)
+            # pg_restore --no-acl left the towns' roles without rights on the new database.
+            towns_without_role = grant_every_town(db) if target is not None else []
         finally:
             db.conn.close()
         _place(unpacked, into)
@@ -698,7 +712,7 @@ def restore_backup(backup: Path, into: Path, key: bytes, *, replace: bool = Fals
         raise RestoreError(f"cannot write to {into}: {e.strerror or e}", code="target_unwritable") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return RestoreResult(into, manifest, verification, applied, unknown, into_database)
+    return RestoreResult(into, manifest, verification, applied, unknown, into_database, towns_without_role)
 
 
 def _place(unpacked: Path, into: Path) -> None:

@@ -25,7 +25,7 @@ from core.application import iso, utcnow
 from core.errors import MadoguchiError
 from core.keys import subject_key
 from core.store.db import json_list, lock, write
-from core.store.tenancy import current_tenant, key_with_tenant, own_rows
+from core.store.tenancy import DEFAULT_TENANT, current_tenant, key_with_tenant, own_rows, reading_as, tenant_ids
 
 migrations = Migrations("core.exchange_log")
 GENESIS = "0" * 64
@@ -257,6 +257,30 @@ def head(db: sqlite_utils.Database) -> dict[str, Any]:
     if row is None:
         return {"seq": 0, "entry_hash": GENESIS, "at": None}
     return {"seq": row[0], "entry_hash": row[1], "at": row[2]}
+
+
+def heads(db: sqlite_utils.Database) -> dict[str, dict[str, Any]]:
+    """Each town's chain head, by tenant id (the owner's backup of a shared database)."""
+    out = {}
+    for tenant in tenant_ids(db):
+        with reading_as(db, tenant):
+            out[tenant] = head(db)
+    return out
+
+
+def verify_every_town(db: sqlite_utils.Database, anchors: Mapping[str, list[dict[str, Any]]]) -> Verification:
+    """`verify` of each town's chain (`anchors`: each town's, by tenant id): intact when every
+    one is; else the first broken one, named."""
+    total = 0
+    for tenant in sorted(set(tenant_ids(db)) | set(anchors)):
+        with reading_as(db, tenant):
+            checked = verify(db, anchors=list(anchors.get(tenant, [])))
+        if not checked.ok:
+            where = "" if tenant == DEFAULT_TENANT else f"town {tenant}: "
+            return Verification(False, total + checked.entries, checked.first_bad_seq,
+                                f"{where}{checked.problem}")
+        total += checked.entries
+    return Verification(True, total)
 
 
 class BadAnchors(MadoguchiError):

@@ -98,6 +98,10 @@ def restore(state, backup_file, folder, key_file, replace, anchors_file, databas
         click.echo(str(result.verification), err=True)
         sys.exit(1)
     click.echo(str(result.verification))
+    if result.towns_without_role:
+        click.echo(f"warning: this PostgreSQL cluster has no role for the towns {', '.join(result.towns_without_role)};"
+                   " roles are the cluster's, not the database's: carry them over from the old cluster"
+                   " (pg_dumpall --roles-only, docs/operations.md), then restore again", err=True)
     if result.database_url:
         click.echo(f'to run on it: [storage].engine = "postgresql", url = "{result.database_url}" and'
                    f' [keys].dir = "{result.keys_folder}"')

@@ -465,3 +465,82 @@ def test_a_random_id_another_town_holds_is_refused_not_shared(add_town):
     with pytest.raises(AlreadyStored):
         ApplicationStore(b.db()).save(copy)
     assert ApplicationStore(a.db()).get(mine.id).version == 1 and ApplicationStore(b.db()).find(mine.id) is None
+
+
+# --- backups of a shared database and of one town ---------------------------------------------
+
+def _restored_database(postgres_server):
+    name = postgres_server.new_database()
+    return name, postgres_server.url(name)
+
+
+def _drop_restored(postgres_server, name, towns):
+    """The restored database's grants name the towns' roles, which the add_town fixture drops."""
+    postgres_server.drop_database(name)
+
+
+def test_the_owners_backup_restores_every_towns_rows_and_verifies_each_chain(
+        add_town, owner_config_file, postgres_server, tmp_path):
+    from core import backup as bk
+    a, b = add_town("A町"), add_town("B村")
+    db_a, db_b = a.db(), b.db()
+    mine_a = [kiosk_application(db_a, reception=f"A-00{n}").id for n in (1, 2)]
+    mine_b = kiosk_application(db_b, reception="A-001").id
+    owner_config = load_config(owner_config_file)
+    made = bk.make_backup(owner_config)
+    heads = made.manifest["exchange_log_heads"]
+    assert set(heads) == {"default", a.tenant_id, b.tenant_id}
+    assert heads[a.tenant_id] == xlog.head(db_a) and heads[b.tenant_id] == xlog.head(db_b)
+    assert heads["default"]["seq"] == 0 and made.manifest["exchange_log_head"] == heads["default"]
+
+    name, url = _restored_database(postgres_server)
+    try:
+        result = bk.restore_backup(made.path, tmp_path / "restored", bk.existing_backup_key(owner_config),
+                                   into_database=url)
+        assert result.verification.ok, str(result.verification)
+        assert result.verification.entries == heads[a.tenant_id]["seq"] + heads[b.tenant_id]["seq"]
+        assert result.towns_without_role == []
+        # The towns' roles have their rights on the new database again, and still only their rows.
+        restored_a = open_postgresql(tenancy.url_for_role(url, a.role), (a.config.path(a.config.keys.dir)
+                                                                          / "database.password").read_text())
+        try:
+            assert {app.id for app in ApplicationStore(restored_a).list()} == set(mine_a)
+            assert mine_b not in {app.id for app in ApplicationStore(restored_a).list()}
+            assert xlog.verify(restored_a).ok and xlog.head(restored_a) == heads[a.tenant_id]
+        finally:
+            restored_a.conn.close()
+    finally:
+        _drop_restored(postgres_server, name, (a, b))
+
+
+def test_one_towns_broken_chain_is_named_by_its_town(add_town, owner):
+    a, b = add_town("A町"), add_town("B村")
+    kiosk_application(a.db(), reception="A-001")
+    kiosk_application(b.db(), reception="A-001")
+    assert xlog.verify_every_town(owner, {}).ok
+    owner.execute("UPDATE exchange_log SET actor = 'kiosk:forged' WHERE tenant_id = ? AND seq = 1", [b.tenant_id])
+    checked = xlog.verify_every_town(owner, {})
+    assert not checked.ok and checked.problem == f"town {b.tenant_id}: its contents were changed"
+    assert xlog.verify(a.db()).ok and not xlog.verify(b.db()).ok     # each town's own check agrees
+
+
+def test_a_towns_own_backup_holds_its_rows_only(add_town, postgres_server, tmp_path):
+    """A town's `madoguchi backup` runs as its role: pg_dump under row-level security dumps the
+    schema and that town's rows, none of another town's."""
+    from core import backup as bk
+    a, b = add_town("A町"), add_town("B村")
+    mine = kiosk_application(a.db(), reception="A-001").id
+    kiosk_application(b.db(), reception="A-001")
+    made = bk.make_backup(a.config)
+    assert set(made.manifest["exchange_log_heads"]) == {"default", a.tenant_id}
+    name, url = _restored_database(postgres_server)
+    try:
+        result = bk.restore_backup(made.path, tmp_path / "restored-a", bk.existing_backup_key(a.config),
+                                   into_database=url)
+        assert result.verification.ok and result.verification.entries == xlog.head(a.db())["seq"]
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT DISTINCT tenant_id FROM applications").fetchall() == [(a.tenant_id,)]
+            assert conn.execute("SELECT id FROM applications").fetchall() == [(mine,)]
+            assert conn.execute("SELECT DISTINCT tenant_id FROM exchange_log").fetchall() == [(a.tenant_id,)]
+    finally:
+        _drop_restored(postgres_server, name, (a,))

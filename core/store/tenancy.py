@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -64,9 +66,37 @@ def current_tenant(db: Store) -> str:
 
 def own_rows(db: Store, alias: str = "") -> str:
     """SQL that is true of this connection's tenant's rows: for queries that must keep to them
-    also on the owner's role, which row-level security lets see every row."""
+    also on the owner's role, which row-level security lets see every row (or of the town the
+    owner reads as, `reading_as`)."""
     column = f"{alias}.{COLUMN}" if alias else COLUMN
+    reading = getattr(db, "_madoguchi_reading_as", None)
+    if reading is not None:     # checked by reading_as: an id is [a-z0-9_] only
+        return f"{column} = '{reading}'"
     return f"{column} = madoguchi_tenant()" if is_postgresql(db) else f"{column} = '{DEFAULT_TENANT}'"
+
+
+@contextmanager
+def reading_as(db: Store, tenant_id: str) -> Iterator[None]:
+    """Let the owner's role read one town's rows through the owners' queries that keep to a
+    tenant (a backup's chain heads, a restore's verification of each town's chain). A town's
+    own role still sees only its rows: row-level security does not ask this."""
+    if tenant_id != DEFAULT_TENANT and not TENANT_ID_RE.match(tenant_id or ""):
+        raise TenantError(f"not a tenant id: {tenant_id!r}")
+    before = getattr(db, "_madoguchi_reading_as", None)
+    setattr(db, "_madoguchi_reading_as", tenant_id)   # noqa: B010 - read by own_rows
+    try:
+        yield
+    finally:
+        setattr(db, "_madoguchi_reading_as", before)  # noqa: B010
+
+
+def tenant_ids(db: Store) -> list[str]:
+    """Every town with rows in this database as its role sees it: 'default' and, for the owner
+    on PostgreSQL, each mapped town (a town's own role sees only its own mapping)."""
+    if not is_postgresql(db):
+        return [DEFAULT_TENANT]
+    mapped = [r[0] for r in db.execute(f"SELECT {COLUMN} FROM {_schema(db)}.{TENANTS_TABLE} ORDER BY {COLUMN}")]
+    return [DEFAULT_TENANT, *mapped]
 
 
 def add_tenant_column(db: Store, table: str) -> None:
@@ -163,6 +193,31 @@ def add_tenant(db: Store, tenant_id: str, name: str, password: str) -> Tenant:
     with write(db):
         db.execute(f'CREATE ROLE "{role}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT'
                    f" PASSWORD {literal(verifier)}")
+        grant(db, role)
+        db.execute(f"INSERT INTO {schema}.{TENANTS_TABLE} (role_name, {COLUMN}, name) VALUES (?, ?, ?)",
+                   [role, tenant_id, name])
+    return Tenant(tenant_id, name, role)
+
+
+def grant_every_town(db: Store) -> list[str]:
+    """Give each mapped town's role (where the cluster has it) its grants on this database: a
+    restored database (pg_restore --no-acl) has none. The towns whose role is missing are
+    returned: they need `tenants add` on this cluster."""
+    missing = []
+    with write(db):
+        for town in tenants(db):
+            if db.execute("SELECT 1 FROM pg_roles WHERE rolname = ?", [town.role_name]).fetchone():
+                grant(db, town.role_name)
+            else:
+                missing.append(town.tenant_id)
+    return missing
+
+
+def grant(db: Store, role: str) -> None:
+    """A town's role's rights on this database: its rows (row-level security keeps it to them),
+    reading the shared tables, and the same on the tables later migrations make."""
+    schema = _schema(db)
+    with write(db):
         database = db.execute("SELECT current_database()").fetchone()[0]
         db.execute(f'GRANT CONNECT ON DATABASE "{database}" TO "{role}"')
         db.execute(f'GRANT USAGE ON SCHEMA {schema} TO "{role}"')
@@ -174,9 +229,6 @@ def add_tenant(db: Store, tenant_id: str, name: str, password: str) -> Tenant:
         db.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA {schema}"
                    f' GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO "{role}"')
         db.execute(f'ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT USAGE, SELECT ON SEQUENCES TO "{role}"')
-        db.execute(f"INSERT INTO {schema}.{TENANTS_TABLE} (role_name, {COLUMN}, name) VALUES (?, ?, ?)",
-                   [role, tenant_id, name])
-    return Tenant(tenant_id, name, role)
 
 
 def url_for_role(url: str, role: str) -> str:
