@@ -353,6 +353,13 @@ def test_a_towns_role_cannot_migrate_and_says_what_to_do(add_town, monkeypatch):
     register_migrations("tests.later_owner2")
     with pytest.raises(store.SchemaNotOwned, match="owner's config"):
         a.db()
+    # Its server refuses to start, saying so; a request that meets it anyway is a 503, not a 500.
+    from web import create_app
+    from web.serve import serve
+    with pytest.raises(store.SchemaNotOwned, match="owner's config"):
+        serve(a.config, "counter", port=0)
+    r = create_app(a.config, "counter").test_client().get("/healthz")
+    assert r.status_code == 503 and r.headers["Retry-After"]
 
 
 def test_every_sqlite_table_has_a_tenant_column(db):

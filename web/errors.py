@@ -13,7 +13,7 @@ import traceback
 from flask import Flask, current_app, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from core.store.db import is_unwritable
+from core.store.db import SchemaNotOwned, is_unwritable
 
 log = logging.getLogger("madoguchi.web")
 
@@ -85,6 +85,10 @@ def on_http_error(exc: HTTPException):
 def on_exception(exc: Exception):
     if isinstance(exc, HTTPException):
         return on_http_error(exc)
+    if isinstance(exc, SchemaNotOwned):    # a new version started before the owner migrated
+        log.error("database not migrated for this version in %s %s: %s", request.method, route_rule(), exc)
+        return error_response(503, "database_unavailable", "the database cannot be written now; try again later",
+                              retry_after=RETRY_AFTER_SECONDS)
     if is_unwritable(exc):
         log.warning("database not writable (%s) in %s %s", type(exc).__name__, request.method, route_rule())
         return error_response(503, "database_unavailable", "the database cannot be written now; try again later",

@@ -24,8 +24,10 @@ def serve(config: Config, surface: str | None = None, port: int | None = None, h
 
     configure_logging(config.monitoring.log_format)
     surface = surface or config.server.surfaces
-    refuse_config_seeing_every_town(config)
     app = create_app(config, surface)
+    # After create_app registered the surfaces' tables: a town's role finds any migration the
+    # owner has not run yet now, at start, not on a first request.
+    refuse_config_seeing_every_town(config)
     host = host or config.server.host
     port = port or port_for(config, surface)
     stoppers = [start(app) for start in app.extensions["madoguchi.services"]]
