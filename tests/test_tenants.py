@@ -551,3 +551,13 @@ def test_a_towns_own_backup_holds_its_rows_only(add_town, postgres_server, tmp_p
             assert conn.execute("SELECT DISTINCT tenant_id FROM exchange_log").fetchall() == [(a.tenant_id,)]
     finally:
         _drop_restored(postgres_server, name, (a,))
+
+
+def test_doctor_names_the_town_and_refuses_the_owners_role_once_there_are_towns(add_town, owner_config_file):
+    from web.doctor import FAIL, OK, check_database
+    a = add_town("A町")
+    [found] = list(check_database(a.config))
+    assert found.status == OK and f"as town {a.tenant_id}" in found.detail
+    findings = list(check_database(load_config(owner_config_file)))
+    assert [f.status for f in findings][0] == FAIL and "sees every town's rows" in findings[0].detail
+    assert "tenants list" in findings[0].fix

@@ -140,7 +140,8 @@ def check_disk(config: Config) -> Iterator[Finding]:
 
 
 def check_database(config: Config) -> Iterator[Finding]:
-    from core.store.db import can_write, is_postgresql, is_unwritable, open_from_config
+    from core.store import tenancy
+    from core.store.db import SchemaNotOwned, can_write, is_postgresql, is_unwritable, open_from_config
     from core.store.postgres import redacted
     on_postgresql = config.storage.engine == "postgresql"
     path = config.path(config.storage.path)
@@ -152,6 +153,10 @@ def check_database(config: Config) -> Iterator[Finding]:
         return
     try:
         db = open_from_config(config)
+    except SchemaNotOwned:
+        yield Finding("database", FAIL, f"{where} lacks this version's tables, and this role may not make them",
+                      "Run `madoguchi init` with the database owner's config, then start this again.")
+        return
     except Exception as e:
         if not is_unwritable(e):
             raise
@@ -160,8 +165,20 @@ def check_database(config: Config) -> Iterator[Finding]:
     try:
         writable = can_write(db)
         mode = "wal" if is_postgresql(db) else db.execute("PRAGMA journal_mode").fetchone()[0]
+        town = tenancy.current_tenant(db) if is_postgresql(db) else tenancy.DEFAULT_TENANT
+        try:
+            tenancy.refuse_if_seeing_every_town(db)
+            sees_every_town = None
+        except tenancy.TenantError as e:
+            sees_every_town = str(e)
     finally:
         db.conn.close()
+    if sees_every_town:
+        yield Finding("database", FAIL, f"{where}: {sees_every_town}",
+                      "Give each town's processes its own config: [storage].url with its role"
+                      " (`madoguchi tenants list`).")
+    if town != tenancy.DEFAULT_TENANT:
+        where += f" as town {town}"
     if not writable:
         yield Finding("database", FAIL, f"{where} is not writable",
                       "Point [storage].url at the primary (not a standby)." if on_postgresql else fix)
