@@ -37,6 +37,8 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "engines: run on every engine of --engines / MADOGUCHI_TEST_ENGINES")
+    config.addinivalue_line("markers", "sqlite_only(reason): a test of SQLite itself (its file, WAL, its backup):"
+                                       " skipped on PostgreSQL, saying why")
 
 
 def selected_engines(config) -> list[str]:
@@ -56,7 +58,11 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture
 def engine(request) -> str:
-    return getattr(request, "param", "sqlite")
+    name = getattr(request, "param", "sqlite")
+    sqlite_only = request.node.get_closest_marker("sqlite_only")
+    if name != "sqlite" and sqlite_only:
+        pytest.skip(f"SQLite only: {sqlite_only.args[0]}")
+    return name
 
 
 class PostgresServer:

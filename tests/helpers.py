@@ -43,6 +43,25 @@ def write_config(path: Path, values: dict[str, dict]) -> Path:
     return path
 
 
+def own_connection(config):
+    """The test's database through a connection of its own, on either engine, unmigrated and in
+    autocommit: as another process, or someone with access to the database, would reach it."""
+    if config.storage.engine == "postgresql":
+        from core.store import postgres
+        return postgres.connect(config.storage.url, None, config.storage.busy_timeout_ms)
+    from core.store.db import connect
+    return connect(config.path(config.storage.path))
+
+
+def tamper(config, sql: str, params=()) -> None:
+    """Change the database behind the service's back (`?` placeholders), as someone with access to it could."""
+    db = own_connection(config)
+    try:
+        db.execute(sql, params)
+    finally:
+        db.conn.close()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -1,5 +1,5 @@
 from core.store.applications import ApplicationStore
-from tests.helpers import madoguchi
+from tests.helpers import madoguchi, own_connection
 
 
 def test_procedures_list_shows_id_japanese_and_english():
@@ -35,12 +35,10 @@ def test_init_creates_database_keys_and_demo_data_once(config, config_file, tmp_
 
 
 def test_init_creates_every_surfaces_tables(config, config_file, tmp_path):
-    import sqlite3
-
     assert madoguchi("init", "--no-demo", config_file=config_file, cwd=tmp_path).returncode == 0
-    conn = sqlite3.connect(config.path(config.storage.path))
-    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    conn.close()
+    db = own_connection(config)
+    tables = set(db.table_names())
+    db.conn.close()
     assert {"applications", "application_events", "sealed_applications", "exchange_log", "outbox", "users",
             "prereg_drafts", "reception_counters", "kiosk_uploads", "kiosk_pairing_codes", "kiosk_devices"} <= tables
 
