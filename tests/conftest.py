@@ -39,13 +39,21 @@ def test_overrides(tmp_path, storage: dict | None = None, **sections: dict) -> d
     return values
 
 
+class Overrides:
+    """`overrides(**sections)`: test_overrides in `folder` (the test's tmp_path) on the test's
+    storage engine: the database `db` and `config` use."""
+
+    def __init__(self, folder, storage: dict):
+        self.folder, self.storage = folder, storage
+
+    def __call__(self, **sections: dict) -> dict[str, dict]:
+        return test_overrides(self.folder, self.storage, **sections)
+
+
 @pytest.fixture
-def overrides(tmp_path, storage_overrides):
-    """`overrides(**sections)`: test_overrides on this test's storage engine (the database `db`
-    and `config` use), for a fixture or test that makes a config of its own."""
-    def make(folder=None, **sections):
-        return test_overrides(folder or tmp_path, storage_overrides, **sections)
-    return make
+def overrides(tmp_path, storage_overrides) -> Overrides:
+    """For a fixture or test that makes a config of its own."""
+    return Overrides(tmp_path, storage_overrides)
 
 
 DEMO_SITE = ROOT / "sites" / "demo"

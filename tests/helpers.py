@@ -12,7 +12,9 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-OUTPUT = ROOT / "tests" / "output"  # screenshots, PDFs and pictures tests make, to look at
+# Screenshots, PDFs and pictures tests make, to look at; a second test run at the same time (the
+# PostgreSQL pass of scripts/run-tests) writes its own beside them.
+OUTPUT = Path(os.environ.get("MADOGUCHI_TEST_OUTPUT") or ROOT / "tests" / "output")
 
 # The 住民異動届's answers beyond the move itself, for a Japanese national who is the head of
 # household and gives notice themself (the commonest case; tests of the others set their own).
@@ -60,6 +62,11 @@ def tamper(config, sql: str, params=()) -> None:
         db.execute(sql, params)
     finally:
         db.conn.close()
+
+
+def everything_stored(db) -> str:
+    """Every row of every table as text, on either engine: to assert a value is stored nowhere."""
+    return "\n".join(repr(row) for table in db.table_names() for row in db.query(f'SELECT * FROM "{table}"'))
 
 
 def free_port() -> int:
