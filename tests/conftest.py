@@ -21,12 +21,12 @@ pytest_plugins = [
 ]
 
 
-def test_overrides(tmp_path, storage: dict | None = None, **sections: dict) -> dict[str, dict]:
-    """Config values that keep a test's files inside its own temporary folder (`storage`: the
-    engine's settings, tests.fixtures_postgres's `storage_overrides`; the `overrides` fixture
-    passes them), each of `sections` merged over them."""
+def test_overrides(tmp_path, engine_storage: dict | None = None, /, **sections: dict) -> dict[str, dict]:
+    """Config values that keep a test's files inside its own temporary folder (`engine_storage`:
+    the engine's [storage], tests.fixtures_postgres's `storage_overrides`; the `overrides` fixture
+    passes it), each of `sections` merged over them."""
     values = {
-        "storage": {"path": str(tmp_path / "var" / "madoguchi.db"), **(storage or {})},
+        "storage": {"path": str(tmp_path / "var" / "madoguchi.db"), **(engine_storage or {})},
         "keys": {"dir": str(tmp_path / "var" / "keys")},
         "devices": {"pdf_folder": str(tmp_path / "var" / "printed"),
                     "emulator_persona": str(ROOT / "hardware/cards/personas/mynumber_yamada.toml")},
