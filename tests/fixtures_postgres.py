@@ -68,7 +68,8 @@ def pytest_generate_tests(metafunc):
 def pytest_collection_modifyitems(config, items):
     if not config.getoption("--storage-tests-only"):
         return
-    uses = {id(item) for item in items if "engine" in getattr(getattr(item, "callspec", None), "params", {})}
+    uses = {id(item) for item in items if "engine" in getattr(getattr(item, "callspec", None), "params", {})
+            or "module_storage_overrides" in getattr(item, "fixturenames", ())}
     config.hook.pytest_deselected(items=[item for item in items if id(item) not in uses])
     items[:] = [item for item in items if id(item) in uses]
 

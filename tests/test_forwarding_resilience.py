@@ -76,7 +76,8 @@ def test_a_misbehaving_backend_still_gets_everything_exactly_once(db, tmp_path, 
 
 
 def test_kill_9_mid_send_loses_nothing_and_duplicates_nothing(db, tmp_path, overrides, backend_sim, forward_process):
-    sim = backend_sim("--latency", "400")
+    # Each send takes long enough that the kill lands while one is in flight, on a loaded machine too.
+    sim = backend_sim("--latency", "1200")
     config_file = push_config_file(tmp_path, overrides(), sim.url)
     apps = confirmed_applications(db, 8)
     worker = forward_process(config_file)

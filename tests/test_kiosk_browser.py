@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from core.application import form_code
 from core.config import load_config
@@ -337,7 +338,10 @@ def test_one_try_left_is_refused_over_pcsc(pcsc_kiosk, pcsc_stack, kiosk_page):
     page, screens = kiosk_page, Screens(kiosk_page, "last-try")
     pcsc_stack.insert("mynumber_last_try.toml")
     page.goto(server.url + "/kiosk/?lang=en")
-    page.click("a.k-choice-card")
+    try:
+        page.click("a.k-choice-card", timeout=5000)
+    except PlaywrightTimeoutError:
+        pass    # the card on the reader moved the start page on by itself before the touch
     wait_url(page, r"/kiosk/card/clerk$")
     assert "Only one PIN try is left on this card." in page.inner_text("main")
     assert page.locator("[data-pin-pad]").count() == 0

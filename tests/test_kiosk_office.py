@@ -13,7 +13,7 @@ from core.config import load_config
 from core.store.applications import ApplicationStore
 from core.store.db import open_from_config, write
 from kiosk.office import OfficeClient, device_token, kiosk_of_token
-from tests.conftest import test_overrides
+from tests.conftest import test_overrides as overrides_in
 from tests.helpers import ROOT, LiveServer, free_port, madoguchi, write_config
 from tests.kiosk_helpers import HttpKiosk
 
@@ -263,7 +263,7 @@ def kiosk_pc(tmp_path, office_server_url: str, token: str):
     pc = tmp_path / "kiosk-pc"
     pc.mkdir()
     # The kiosk PC's own database: SQLite in its folder, whatever the office's engine.
-    values = test_overrides(pc, kiosk={"office_server_url": office_server_url, "kiosk_id": "kiosk-7",
+    values = overrides_in(pc, kiosk={"office_server_url": office_server_url, "kiosk_id": "kiosk-7",
                                         "reception_prefix": "K"},
                              keys={"kiosk_device_token": token}, devices={"emulator_persona": ""})
     config_file = write_config(pc / "config.toml", values)
