@@ -21,11 +21,12 @@ pytest_plugins = [
 ]
 
 
-def test_overrides(tmp_path, storage: dict | None = None) -> dict[str, dict]:
-    """Config values that keep a test's files inside its own temporary folder (`storage`: the
-    engine's settings, tests.fixtures_postgres's `storage_overrides`)."""
-    return {
-        "storage": {"path": str(tmp_path / "var" / "madoguchi.db"), **(storage or {})},
+def test_overrides(tmp_path, engine_storage: dict | None = None, /, **sections: dict) -> dict[str, dict]:
+    """Config values that keep a test's files inside its own temporary folder (`engine_storage`:
+    the engine's [storage], tests.fixtures_postgres's `storage_overrides`; the `overrides` fixture
+    passes it), each of `sections` merged over them."""
+    values = {
+        "storage": {"path": str(tmp_path / "var" / "madoguchi.db"), **(engine_storage or {})},
         "keys": {"dir": str(tmp_path / "var" / "keys")},
         "devices": {"pdf_folder": str(tmp_path / "var" / "printed"),
                     "emulator_persona": str(ROOT / "hardware/cards/personas/mynumber_yamada.toml")},
@@ -33,6 +34,26 @@ def test_overrides(tmp_path, storage: dict | None = None) -> dict[str, dict]:
         "backup": {"folder": str(tmp_path / "var" / "backups")},
         "site": {"folder": str(DEMO_SITE)},
     }
+    for section, keys in sections.items():
+        values.setdefault(section, {}).update(keys)
+    return values
+
+
+class Overrides:
+    """`overrides(**sections)`: test_overrides in `folder` (the test's tmp_path) on the test's
+    storage engine: the database `db` and `config` use."""
+
+    def __init__(self, folder, storage: dict):
+        self.folder, self.storage = folder, storage
+
+    def __call__(self, **sections: dict) -> dict[str, dict]:
+        return test_overrides(self.folder, self.storage, **sections)
+
+
+@pytest.fixture
+def overrides(tmp_path, storage_overrides) -> Overrides:
+    """For a fixture or test that makes a config of its own."""
+    return Overrides(tmp_path, storage_overrides)
 
 
 DEMO_SITE = ROOT / "sites" / "demo"
@@ -50,14 +71,14 @@ def demo_site():
 
 
 @pytest.fixture
-def config(tmp_path, storage_overrides):
-    return load_config(ROOT / "config.toml", overrides=test_overrides(tmp_path, storage_overrides), base_dir=tmp_path)
+def config(tmp_path, overrides):
+    return load_config(ROOT / "config.toml", overrides=overrides(), base_dir=tmp_path)
 
 
 @pytest.fixture
-def config_file(tmp_path, storage_overrides):
+def config_file(tmp_path, overrides):
     """The same settings as `config`, as a file for subprocesses (MADOGUCHI_CONFIG)."""
-    return write_config(tmp_path / "config.toml", test_overrides(tmp_path, storage_overrides))
+    return write_config(tmp_path / "config.toml", overrides())
 
 
 @pytest.fixture

@@ -138,6 +138,14 @@ class PcscStack:
             time.sleep(0.5)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """A test that uses the machine's one pcscd and vpcd reader is a `pcsc` test, marked so or not."""
+    for item in items:
+        if "pcsc_stack" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.pcsc)
+
+
 @pytest.fixture(scope="module")
 def pcsc_stack(tmp_path_factory):
     """Exclusive use of the vpcd reader for this test module, with pcscd running."""

@@ -16,7 +16,6 @@ import requests
 from core.application import Application, Source, State
 from core.outbox import confirm
 from core.store.applications import ApplicationStore
-from tests.conftest import test_overrides
 from tests.helpers import free_port, write_config
 
 MADOGUCHI = str(Path(sys.executable).parent / "madoguchi")
@@ -118,14 +117,10 @@ def backend_sim(tmp_path):
         sim.stop()
 
 
-def push_overrides(tmp_path: Path, url: str, **backend) -> dict:
-    values = test_overrides(tmp_path)
+def push_config_file(tmp_path: Path, values: dict, url: str, **backend) -> Path:
+    """`values` (the `overrides` fixture's, on the test's engine) pushing to `url`, as a file."""
     values["backend"] = {**values["backend"], "mode": "push", "url": url, **FAST_BACKOFF, **backend}
-    return values
-
-
-def push_config_file(tmp_path: Path, url: str, **backend) -> Path:
-    return write_config(tmp_path / "push.toml", push_overrides(tmp_path, url, **backend))
+    return write_config(tmp_path / "push.toml", values)
 
 
 def push_config(config, url: str, **backend):

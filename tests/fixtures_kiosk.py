@@ -8,14 +8,6 @@ from tests.helpers import ROOT
 from tests.kiosk_helpers import Kiosk
 
 
-def kiosk_overrides(tmp_path, **sections) -> dict:
-    from tests.conftest import test_overrides
-    values = test_overrides(tmp_path)
-    for section, keys in sections.items():
-        values.setdefault(section, {}).update(keys)
-    return values
-
-
 @pytest.fixture
 def emulated_cards():
     """A fresh in-process emulated reader (the embedded default) for each test."""
@@ -26,13 +18,13 @@ def emulated_cards():
 
 
 @pytest.fixture
-def kiosk_app(tmp_path, emulated_cards):
+def kiosk_app(tmp_path, emulated_cards, overrides):
     """The kiosk surface alone, as on a kiosk; no device service runs unless a test starts it."""
     from web import create_app
 
     def make(**sections):
         with_counter = sections.pop("with_counter", False)
-        config = load_config(ROOT / "config.toml", overrides=kiosk_overrides(tmp_path, **sections), base_dir=tmp_path)
+        config = load_config(ROOT / "config.toml", overrides=overrides(**sections), base_dir=tmp_path)
         app = create_app(config, ["kiosk", "counter"] if with_counter else "kiosk")
         app.config["TESTING"] = True
         return app

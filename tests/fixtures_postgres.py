@@ -1,9 +1,11 @@
 """The storage engines a test runs on, and a throwaway PostgreSQL server for the tests.
 
 A module marked `pytestmark = pytest.mark.engines` runs each of its tests on every engine of
-MADOGUCHI_TEST_ENGINES (or `--engines`), "sqlite" by default; its `config`, `config_file` and
-`db` then use that engine. Elsewhere `engine` is "sqlite", unless
-MADOGUCHI_TEST_ENGINES_EVERYWHERE=1 (every test, to find what PostgreSQL still lacks).
+MADOGUCHI_TEST_ENGINES (or `--engines`), "sqlite" by default; its `config`, `config_file`,
+`overrides` and `db` then use that engine. Elsewhere `engine` is "sqlite", unless
+MADOGUCHI_TEST_ENGINES_EVERYWHERE=1: then every test that uses storage runs on each engine.
+MADOGUCHI_TEST_ENGINE=postgresql is the whole suite on that one engine (everywhere, that engine
+only); `--storage-tests-only` leaves out the tests that use no storage (a second engine's pass).
 
 The PostgreSQL server is Debian's postgresql-15, one cluster per test session in a folder of
 its own, run as the postgres user when the tests run as root (PostgreSQL refuses root),
@@ -32,15 +34,20 @@ ENGINES = ("sqlite", "postgresql")
 def pytest_addoption(parser):
     parser.addoption("--engines", default=None,
                      help="storage engines of the tests marked `engines`, e.g. sqlite,postgresql "
-                          "(default: $MADOGUCHI_TEST_ENGINES or sqlite)")
+                          "(default: $MADOGUCHI_TEST_ENGINE, $MADOGUCHI_TEST_ENGINES or sqlite)")
+    parser.addoption("--storage-tests-only", action="store_true",
+                     help="run only the tests whose storage engine is chosen (they use config, db…)")
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "engines: run on every engine of --engines / MADOGUCHI_TEST_ENGINES")
+    config.addinivalue_line("markers", "sqlite_only(reason): a test of SQLite itself (its file, WAL, its backup):"
+                                       " skipped on PostgreSQL, saying why")
 
 
 def selected_engines(config) -> list[str]:
-    chosen = config.getoption("--engines") or os.environ.get("MADOGUCHI_TEST_ENGINES") or "sqlite"
+    chosen = (config.getoption("--engines") or os.environ.get("MADOGUCHI_TEST_ENGINE")
+              or os.environ.get("MADOGUCHI_TEST_ENGINES") or "sqlite")
     names = [e.strip() for e in chosen.split(",") if e.strip()]
     unknown = set(names) - set(ENGINES)
     if unknown:
@@ -48,15 +55,32 @@ def selected_engines(config) -> list[str]:
     return names
 
 
+def everywhere() -> bool:
+    """Every test that uses storage runs on the chosen engines, not only those marked `engines`."""
+    return os.environ.get("MADOGUCHI_TEST_ENGINES_EVERYWHERE") == "1" or bool(os.environ.get("MADOGUCHI_TEST_ENGINE"))
+
+
 def pytest_generate_tests(metafunc):
-    everywhere = os.environ.get("MADOGUCHI_TEST_ENGINES_EVERYWHERE") == "1"
-    if "engine" in metafunc.fixturenames and (everywhere or metafunc.definition.get_closest_marker("engines")):
+    if "engine" in metafunc.fixturenames and (everywhere() or metafunc.definition.get_closest_marker("engines")):
         metafunc.parametrize("engine", selected_engines(metafunc.config), indirect=True)
+
+
+def pytest_collection_modifyitems(config, items):
+    if not config.getoption("--storage-tests-only"):
+        return
+    uses = {id(item) for item in items if "engine" in getattr(getattr(item, "callspec", None), "params", {})
+            or "module_storage_overrides" in getattr(item, "fixturenames", ())}
+    config.hook.pytest_deselected(items=[item for item in items if id(item) not in uses])
+    items[:] = [item for item in items if id(item) in uses]
 
 
 @pytest.fixture
 def engine(request) -> str:
-    return getattr(request, "param", "sqlite")
+    name = getattr(request, "param", "sqlite")
+    sqlite_only = request.node.get_closest_marker("sqlite_only")
+    if name != "sqlite" and sqlite_only:
+        pytest.skip(f"SQLite only: {sqlite_only.args[0]}")
+    return name
 
 
 class PostgresServer:
@@ -174,6 +198,18 @@ def postgres_url(postgres_server):
     name = postgres_server.new_database(postgres_server.template)
     yield postgres_server.url(name)
     postgres_server.drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def module_storage_overrides(request) -> dict:
+    """[storage] for a module-scoped fixture's own config (one database for the module): PostgreSQL
+    when the whole suite runs on it (MADOGUCHI_TEST_ENGINE=postgresql), else the test's SQLite file."""
+    if os.environ.get("MADOGUCHI_TEST_ENGINE") != "postgresql":
+        return {}
+    server = request.getfixturevalue("postgres_server")
+    name = server.new_database(server.template)
+    request.addfinalizer(lambda: server.drop_database(name))
+    return {"engine": "postgresql", "url": server.url(name)}
 
 
 @pytest.fixture

@@ -44,6 +44,15 @@ esac
 """
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """A test that uses the machine's one cupsd is a `cups` test, marked so or not (scripts/run-tests'
+    concurrent PostgreSQL pass leaves them out)."""
+    for item in items:
+        if "cupsd" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.cups)
+
+
 def run(*args, check=True) -> subprocess.CompletedProcess:
     return subprocess.run(list(args), capture_output=True, text=True, timeout=60, check=check)
 
@@ -79,9 +88,11 @@ def cupsd():
     for tool in ("cupsd", "lpadmin", "lpstat"):
         if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
             pytest.fail(f"{tool} is missing: run scripts/install-system-packages test")
+    # Starting and stopping happen under CUPS_LOCK, held briefly; a session's shared lock on
+    # CUPS_USERS lasts the whole session. (Taking CUPS_USERS exclusively to start waited for every
+    # other session using cupsd to end: two test runs at once took turns.)
     users = open(CUPS_USERS, "a")
-    fcntl.flock(users, fcntl.LOCK_EX)            # nobody starts or stops cupsd meanwhile
-    try:
+    with cups_lock():                            # nobody starts or stops cupsd meanwhile
         if not cups_running():
             proc = subprocess.Popen(["/usr/sbin/cupsd", "-f"], stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL, start_new_session=True)
@@ -91,25 +102,25 @@ def cupsd():
                 if proc.poll() is not None or time.monotonic() > deadline:
                     pytest.fail("cupsd did not start")
                 time.sleep(0.2)
-    finally:
         fcntl.flock(users, fcntl.LOCK_SH)        # in use by this session until it ends
     yield
-    try:
-        fcntl.flock(users, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        users.close()                            # others still print: the last one cleans up
-        return
-    try:
-        pid = _started_cupsd_pid()
-        if pid is not None:
-            os.kill(pid, 15)
-            deadline = time.monotonic() + 15
-            while _started_cupsd_pid() == pid and time.monotonic() < deadline:
-                time.sleep(0.2)
-            CUPS_STARTED.unlink(missing_ok=True)
-        FAKE_BACKEND.unlink(missing_ok=True)
-    finally:
-        users.close()
+    with cups_lock():
+        try:
+            fcntl.flock(users, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            users.close()                        # others still print: the last one cleans up
+            return
+        try:
+            pid = _started_cupsd_pid()
+            if pid is not None:
+                os.kill(pid, 15)
+                deadline = time.monotonic() + 15
+                while _started_cupsd_pid() == pid and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                CUPS_STARTED.unlink(missing_ok=True)
+            FAKE_BACKEND.unlink(missing_ok=True)
+        finally:
+            users.close()
 
 
 class PdfQueue:

@@ -12,7 +12,9 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-OUTPUT = ROOT / "tests" / "output"  # screenshots, PDFs and pictures tests make, to look at
+# Screenshots, PDFs and pictures tests make, to look at; a second test run at the same time (the
+# PostgreSQL pass of scripts/run-tests) writes its own beside them.
+OUTPUT = Path(os.environ.get("MADOGUCHI_TEST_OUTPUT") or ROOT / "tests" / "output")
 
 # The 住民異動届's answers beyond the move itself, for a Japanese national who is the head of
 # household and gives notice themself (the commonest case; tests of the others set their own).
@@ -41,6 +43,30 @@ def write_config(path: Path, values: dict[str, dict]) -> Path:
         lines.append("")
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def own_connection(config):
+    """The test's database through a connection of its own, on either engine, unmigrated and in
+    autocommit: as another process, or someone with access to the database, would reach it."""
+    if config.storage.engine == "postgresql":
+        from core.store import postgres
+        return postgres.connect(config.storage.url, None, config.storage.busy_timeout_ms)
+    from core.store.db import connect
+    return connect(config.path(config.storage.path))
+
+
+def tamper(config, sql: str, params=()) -> None:
+    """Change the database behind the service's back (`?` placeholders), as someone with access to it could."""
+    db = own_connection(config)
+    try:
+        db.execute(sql, params)
+    finally:
+        db.conn.close()
+
+
+def everything_stored(db) -> str:
+    """Every row of every table as text, on either engine: to assert a value is stored nowhere."""
+    return "\n".join(repr(row) for table in db.table_names() for row in db.query(f'SELECT * FROM "{table}"'))
 
 
 def free_port() -> int:

@@ -4,6 +4,9 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
+
+import requests
 
 from core.store.db import open_from_config
 from kiosk import pairing
@@ -188,3 +191,51 @@ def printed_visit(kiosk: Kiosk) -> str:
     assert "Your forms are printed" in kiosk.print_and_wait().get_data(as_text=True)
     kiosk.post("/kiosk/end")
     return app_id
+
+
+class HttpKiosk:
+    """A visitor at a live kiosk (`madoguchi serve`) over HTTP, as the page does without JavaScript;
+    `session`: a browser already paired, else one is paired with the kiosk of `config`."""
+
+    def __init__(self, url: str, config=None, session: requests.Session | None = None):
+        self.url, self.csrf = url, ""
+        self.s = session if session is not None else pair_session(requests.Session(), config)
+
+    def _keep(self, r):
+        m = re.search(r'name="csrf-token" content="([^"]+)"', r.text)
+        if m:
+            self.csrf = m.group(1)
+        return r
+
+    def get(self, path):
+        return self._keep(self.s.get(self.url + path, timeout=10, allow_redirects=False))
+
+    def post(self, path, data=None):
+        return self._keep(self.s.post(self.url + path, data={"csrf_token": self.csrf, **(data or {})}, timeout=10,
+                                      allow_redirects=False))
+
+    def visit_to_print(self) -> str:
+        self.get("/kiosk/?lang=en")
+        self.post("/kiosk/emulator/card", {"persona": "mynumber_yamada", "next": "/kiosk/card"})
+        self.get("/kiosk/card/pin")
+        assert self.post("/kiosk/card/pin", {"pin": "1234"}).headers["Location"] == "/kiosk/purpose"
+        self.post("/kiosk/purpose", {"event": "certificates"})
+        location = self.post("/kiosk/procedures", {"procedure": "juminhyo"}).headers["Location"]
+        for _ in range(20):
+            r = self.get(location)
+            if r.status_code == 302:
+                location = urlsplit(r.headers["Location"]).path
+                if location == "/kiosk/confirm":
+                    break
+                continue
+            name = location.rsplit("/", 1)[-1]
+            location = self.post(location, TYPED.get(name, {"action": "skip"})).headers["Location"]
+        self.post("/kiosk/print")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            r = self.get("/kiosk/printing")
+            if r.status_code == 302 and r.headers["Location"].endswith("/kiosk/done"):
+                page = self.get("/kiosk/done").text
+                return re.search(r"data-reception-number>([^<]+)<", page).group(1)
+            time.sleep(0.2)
+        raise AssertionError("never printed")

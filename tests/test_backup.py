@@ -20,6 +20,10 @@ from tests.conftest import test_overrides as overrides_in
 from tests.fixtures_counter import MOVE_IN, PASSWORD, KioskWriting, sign_in, text_of
 from tests.helpers import ROOT, madoguchi
 
+# These back up and restore SQLite's file (its online backup, the folder restored into); PostgreSQL's
+# backups are pg_dump's, with tests of their own.
+pytestmark = pytest.mark.sqlite_only("madoguchi backup of SQLite's file")
+
 
 def restored_config(tmp_path, folder):
     """A config that runs on a restored folder (the city's config with the two paths changed)."""

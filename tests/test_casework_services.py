@@ -17,8 +17,8 @@ LICENCE = services.IdentityCheck((services.IdDocument("driving_licence"),))
 
 def snapshot(db, app_id):
     """Everything a refused action must leave as it was."""
-    row = db["applications"].get(app_id)
-    return (row["version"], row["state"], row["data"], ApplicationStore(db).events(app_id),
+    app = ApplicationStore(db).get(app_id)
+    return (app.version, app.state, app.data, ApplicationStore(db).events(app_id),
             db["outbox"].count, xlog.count(db, application_id=app_id))
 
 

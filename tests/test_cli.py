@@ -1,5 +1,5 @@
 from core.store.applications import ApplicationStore
-from tests.helpers import madoguchi
+from tests.helpers import madoguchi, own_connection, write_config
 
 
 def test_procedures_list_shows_id_japanese_and_english():
@@ -34,15 +34,24 @@ def test_init_creates_database_keys_and_demo_data_once(config, config_file, tmp_
     assert again.returncode == 0 and ApplicationStore(db).count() == count
 
 
-def test_init_creates_every_surfaces_tables(config, config_file, tmp_path):
-    import sqlite3
-
+def test_init_creates_every_surfaces_tables(config, overrides, tmp_path, engine, request):
+    if engine == "postgresql":   # a new, empty database: the tests' own are copies of a migrated one
+        server = request.getfixturevalue("postgres_server")
+        config = config.replace({"storage": {"url": server.url(server.new_database())}})
+    assert db_tables(config) == set()
+    config_file = write_config(tmp_path / "init.toml", overrides(storage={"url": config.storage.url}))
     assert madoguchi("init", "--no-demo", config_file=config_file, cwd=tmp_path).returncode == 0
-    conn = sqlite3.connect(config.path(config.storage.path))
-    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    conn.close()
+    tables = db_tables(config)
     assert {"applications", "application_events", "sealed_applications", "exchange_log", "outbox", "users",
             "prereg_drafts", "reception_counters", "kiosk_uploads", "kiosk_pairing_codes", "kiosk_devices"} <= tables
+
+
+def db_tables(config) -> set[str]:
+    db = own_connection(config)
+    try:
+        return set(db.table_names())
+    finally:
+        db.conn.close()
 
 
 def test_the_licence_file_is_the_one_pyproject_declares():

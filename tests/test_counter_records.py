@@ -14,6 +14,7 @@ from core.services.disclosure import person_log
 from core.store.applications import ApplicationStore
 from counter import casework, figures
 from tests.fixtures_counter import CERTIFICATE, MOVE_IN, PASSWORD, kiosk_application, post, sign_in, text_of
+from tests.helpers import tamper
 
 # --- exchange log ---------------------------------------------------------------------------
 
@@ -220,15 +221,12 @@ def test_first_run_explains_how_to_make_an_account(client):
 
 
 def test_supervisors_can_check_the_chain_and_see_tampering(app, clerks, db, config):
-    import sqlite3
     kiosk_application(db)
     client = sign_in(app.test_client(), "suzuki")
     assert "Check that the log is intact" in text_of(client.get("/counter/exchange-log?lang=en"))
     r = post(client, "/counter/exchange-log/verify", follow_redirects=True)
     assert "The exchange log is intact: 2 entries" in text_of(r)
-    conn = sqlite3.connect(config.path(config.storage.path))
-    conn.execute("UPDATE exchange_log SET purpose = 'clerk_view' WHERE seq = 1")
-    conn.commit()
+    tamper(config, "UPDATE exchange_log SET purpose = 'clerk_view' WHERE seq = 1")
     r = post(client, "/counter/exchange-log/verify", follow_redirects=True)
     assert "The exchange log has been altered at entry 1" in text_of(r)
     clerk = sign_in(app.test_client(), "sato")

@@ -15,6 +15,7 @@ from core.signin_throttle import ACCOUNT_LONGEST_WAIT, Throttle
 from core.store.db import open_from_config
 from core.users import AuthError
 from tests.fixtures_counter import PASSWORD, post, sign_in, text_of
+from tests.helpers import everything_stored
 
 STRANGER, CLERK_PC, ELSEWHERE = "192.0.2.66", "192.0.2.10", "198.51.100.7"
 
@@ -164,7 +165,7 @@ def test_counts_are_shared_by_every_connection_and_show_no_typed_text(config, db
         attempt(db, throttle, typed, "x", STRANGER, utcnow())
     other = Throttle(open_from_config(config), "test-key")
     assert other.standing(typed, STRANGER).wait > timedelta(0)
-    dump = "\n".join(db.conn.iterdump())
+    dump = everything_stored(db)
     assert typed not in dump and STRANGER not in dump
 
 

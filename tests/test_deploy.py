@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests import conftest
 from tests.helpers import LiveServer, free_port, write_config
 from tests.tls_helpers import self_signed
 from web.deploy import UNITS
@@ -106,16 +105,15 @@ def test_a_towns_units_are_named_for_it_and_run_its_own_config(runner, tmp_path)
 
 # ---------------------------------------------------------------- nginx with TLS in front
 
-def start_proxy(tmp_path, how_many: int = 1):
+def start_proxy(tmp_path, overrides, how_many: int = 1):
     """`how_many` madoguchi servers (behind_tls, on one database) with nginx in front of them
-    (a self-signed certificate): (the proxy's facts, the nginx process, the servers)."""
+    (a self-signed certificate): (the proxy's facts, the nginx process, the servers). `overrides`: the
+    fixture's, for the test's storage engine."""
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(nginx).exists():
         pytest.fail("nginx is missing: run scripts/install-system-packages test")
-    overrides = conftest.test_overrides(tmp_path)
-    overrides["server"] = {"behind_tls": True}
-    overrides["monitoring"] = {"log_format": "json"}
-    config_file = write_config(tmp_path / "config.toml", overrides)
+    config_file = write_config(tmp_path / "config.toml",
+                               overrides(server={"behind_tls": True}, monitoring={"log_format": "json"}))
     servers = [LiveServer(config_file) for _ in range(how_many)]
     cert, key = self_signed(tmp_path, 90)
     https_port, http_port = free_port(), free_port()
@@ -158,9 +156,9 @@ def stop_proxy(proc, servers):
 
 
 @pytest.fixture
-def proxied(tmp_path):
+def proxied(tmp_path, overrides):
     """madoguchi behind_tls on 127.0.0.1, nginx in front with a self-signed certificate."""
-    facts, proc, servers = start_proxy(tmp_path)
+    facts, proc, servers = start_proxy(tmp_path, overrides)
     yield facts
     stop_proxy(proc, servers)
 
@@ -283,14 +281,14 @@ def test_catalogues_load_where_the_package_folder_cannot_be_written(tmp_path, mo
     assert isinstance(english, support.Translations) and english._catalog, "nothing loaded from memory"
 
 
-def test_with_two_servers_a_kiosks_browser_stays_on_one_and_others_are_spread(tmp_path):
+def test_with_two_servers_a_kiosks_browser_stays_on_one_and_others_are_spread(tmp_path, overrides):
     """Sticky routing for the kiosk's visits and events (they live in one server's memory): every
     request with the kiosk's device cookie reaches the same server; other clients reach both."""
     import json
 
     from core.config import load_config
     from tests.kiosk_helpers import device_secret
-    facts, proc, servers = start_proxy(tmp_path, how_many=2)
+    facts, proc, servers = start_proxy(tmp_path, overrides, how_many=2)
     try:
         secret = device_secret(load_config(facts["config_file"], base_dir=tmp_path))
         kiosk = requests.Session()      # the kiosk's browser: its device cookie, and the visit's session

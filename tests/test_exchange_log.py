@@ -1,25 +1,12 @@
-import sqlite3
 import threading
 
 import pytest
 
 from core import exchange_log as xlog
 from core.store.db import open_from_config
+from tests.helpers import tamper
 
 pytestmark = pytest.mark.engines   # these run on PostgreSQL too (tests/fixtures_postgres.py)
-
-
-def tamper(config, sql):
-    """Change the log through a plain connection of its own, as someone with the database would."""
-    if config.storage.engine == "postgresql":
-        import psycopg
-        with psycopg.connect(config.storage.url, autocommit=True) as conn:
-            conn.execute(sql)
-        return
-    conn = sqlite3.connect(config.path(config.storage.path))
-    conn.execute(sql)
-    conn.commit()
-    conn.close()
 
 
 def fill(db, n=5, config=None):

@@ -2,27 +2,18 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 
 from core import exchange_log as xlog
 from core.store.applications import ApplicationStore
 from counter import forwarding
 from tests.fixtures_forwarding import confirmed_applications
-from tests.helpers import madoguchi
+from tests.helpers import madoguchi, tamper
 
 
 def forwarded_log(db, config, n=4):
     confirmed_applications(db, n)
     forwarding.Forwarder(config, db=db).run_once()
     return list(xlog.entries(db))
-
-
-def tamper(config, sql, params=()):
-    """Edit the SQLite file directly, as someone with access to the disk could."""
-    conn = sqlite3.connect(config.path(config.storage.path))
-    conn.execute(sql, params)
-    conn.commit()
-    conn.close()
 
 
 def test_verify_passes_on_an_intact_log(db, config, config_file):

@@ -37,9 +37,10 @@ def assert_exactly_once(db, sim, apps):
     assert xlog.verify(db).ok
 
 
-def test_backend_down_for_a_while_then_back_delivers_everything_once(db, tmp_path, backend_sim, forward_process):
+def test_backend_down_for_a_while_then_back_delivers_everything_once(db, tmp_path, overrides, backend_sim,
+                                                                   forward_process):
     sim = backend_sim(start=False)  # not running yet: connections are refused
-    config_file = push_config_file(tmp_path, sim.url)
+    config_file = push_config_file(tmp_path, overrides(), sim.url)
     apps = confirmed_applications(db, 12)
     worker = forward_process(config_file)
     # The worker keeps trying, backing off, and loses nothing meanwhile.
@@ -58,10 +59,11 @@ def test_backend_down_for_a_while_then_back_delivers_everything_once(db, tmp_pat
     assert worker.proc.returncode == 0  # SIGTERM stops it cleanly
 
 
-def test_a_misbehaving_backend_still_gets_everything_exactly_once(db, tmp_path, backend_sim, forward_process):
+def test_a_misbehaving_backend_still_gets_everything_exactly_once(db, tmp_path, overrides, backend_sim,
+                                                                 forward_process):
     sim = backend_sim("--fail-rate", "0.5", "--failures", "500,drop,slow,timeout", "--seed", "3",
                       "--hang-seconds", "1.5", "--slow-seconds", "1.0")
-    config_file = push_config_file(tmp_path, sim.url, timeout_seconds=0.5)
+    config_file = push_config_file(tmp_path, overrides(), sim.url, timeout_seconds=0.5)
     apps = confirmed_applications(db, 25)
     worker = forward_process(config_file)
     wait_for(lambda: delivered_count(db) == 25, 90, 0.1, "every record despite failures")
@@ -73,9 +75,10 @@ def test_a_misbehaving_backend_still_gets_everything_exactly_once(db, tmp_path, 
     worker.stop()
 
 
-def test_kill_9_mid_send_loses_nothing_and_duplicates_nothing(db, tmp_path, backend_sim, forward_process):
-    sim = backend_sim("--latency", "400")
-    config_file = push_config_file(tmp_path, sim.url)
+def test_kill_9_mid_send_loses_nothing_and_duplicates_nothing(db, tmp_path, overrides, backend_sim, forward_process):
+    # Each send takes long enough that the kill lands while one is in flight, on a loaded machine too.
+    sim = backend_sim("--latency", "1200")
+    config_file = push_config_file(tmp_path, overrides(), sim.url)
     apps = confirmed_applications(db, 8)
     worker = forward_process(config_file)
     wait_for(lambda: len(sim.stored_keys()) >= 2, 30, what="the first deliveries")

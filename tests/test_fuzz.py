@@ -81,7 +81,7 @@ FORM_NAMES = sorted(names_in_source() | FIELD_INPUTS | {f"m_{n}" for n in FIELD_
 # --- the app and its clients ------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def fuzz(tmp_path_factory):
+def fuzz(tmp_path_factory, module_storage_overrides):
     from argon2 import PasswordHasher
 
     from core import users
@@ -92,7 +92,8 @@ def fuzz(tmp_path_factory):
 
     direct.forget_all()
     tmp = tmp_path_factory.mktemp("fuzz")
-    config = load_config(ROOT / "config.toml", overrides=test_overrides(tmp), base_dir=tmp)
+    config = load_config(ROOT / "config.toml", overrides=test_overrides(tmp, module_storage_overrides),
+                         base_dir=tmp)
     config = config.replace({"prereg": {"submissions_per_minute": 100000},
                              "backend": {"mode": "pull"}, "keys": {"pull_api_key": PULL_KEY}})
     app = create_app(config)

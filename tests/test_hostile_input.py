@@ -305,6 +305,8 @@ def test_saving_a_new_application_whose_id_is_taken_is_a_coded_error(db):
 
 # --- a database that cannot be written --------------------------------------------------------------
 
+# PostgreSQL has no database-wide write lock; its lock timeouts are tests/test_postgres_store.py's.
+SQLITE_WRITE_LOCK = "SQLite's database-wide write lock, held by another process"
 HOLD_LOCK = """
 import sqlite3, sys, time
 c = sqlite3.connect(sys.argv[1], isolation_level=None)
@@ -326,6 +328,7 @@ def held_lock(config):
     proc.communicate("\n", timeout=10)
 
 
+@pytest.mark.sqlite_only(SQLITE_WRITE_LOCK)
 def test_a_write_lock_held_elsewhere_is_503_with_retry_after_and_words(app, held_lock):
     client = app.test_client()
     started = time.monotonic()
@@ -337,6 +340,7 @@ def test_a_write_lock_held_elsewhere_is_503_with_retry_after_and_words(app, held
     assert r.status_code == 503 and r.get_json()["database"] == "not writable" and "Retry-After" in r.headers
 
 
+@pytest.mark.sqlite_only(SQLITE_WRITE_LOCK)
 def test_a_page_that_cannot_save_is_503_in_the_users_language(app, held_lock):
     client = app.test_client()
     w = Walker(client, "ja")
@@ -378,6 +382,7 @@ def test_a_read_only_database_is_503_and_healthz_says_not_writable(app, read_onl
     assert r.status_code == 503 and r.get_json()["error"] == "database_unavailable" and r.headers["Retry-After"]
 
 
+@pytest.mark.sqlite_only(SQLITE_WRITE_LOCK)
 def test_blocked_writers_do_not_take_every_server_thread(live_server, config_file, tmp_path):
     """With the write lock held elsewhere, a burst of writers gets 503 quickly and /healthz and the
     kiosk still answer within a second or two."""
@@ -453,6 +458,7 @@ def mode(path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
+@pytest.mark.sqlite_only("the modes of SQLite's database and WAL files")
 def test_database_and_its_wal_files_are_0600_in_a_0700_folder(config):
     old = os.umask(0o022)   # the usual umask, which would give 0644 files in 0755 folders
     try:
@@ -469,6 +475,7 @@ def test_database_and_its_wal_files_are_0600_in_a_0700_folder(config):
         os.umask(old)
 
 
+@pytest.mark.sqlite_only("the mode of SQLite's database file")
 def test_an_older_databases_loose_mode_is_tightened(config):
     db = open_from_config(config)
     db.conn.close()
@@ -521,6 +528,7 @@ def unwritable_answers(config):
 
 @pytest.mark.parametrize("case", ["read_only_before_the_database_exists", "read_only_with_a_loose_file_mode",
                                   "read_only", "full"])
+@pytest.mark.sqlite_only("SQLite's file in a read-only or full data folder (PostgreSQL's: test_postgres_store)")
 def test_a_read_only_or_full_data_folder_is_503_with_retry_after(config, data_folder_mount, case):
     from core.keys import ensure_keys
     ensure_keys(config)
@@ -544,6 +552,7 @@ def test_a_read_only_or_full_data_folder_is_503_with_retry_after(config, data_fo
     assert answers["healthz"].get_json()["database"] == "not writable"
 
 
+@pytest.mark.sqlite_only("SQLite's file in a data folder the service may not write")
 def test_a_data_folder_the_service_may_not_write_is_503(config, monkeypatch):
     """Not root: a folder without write permission refuses the new database file (root ignores
     permissions, so the refusal is made here the way os.open makes it)."""

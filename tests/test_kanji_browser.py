@@ -24,8 +24,8 @@ pytestmark = [pytest.mark.browser,
 CANDIDATE = ".k-keyboard:not([hidden]) .k-kanji-candidate"
 
 
-def test_a_member_name_typed_in_kana_becomes_the_kanji_touched(tmp_path, kiosk_page):  # noqa: F811
-    server, _ = serve_kiosk(tmp_path, kiosk_page.context, devices={"emulator_persona": ""})
+def test_a_member_name_typed_in_kana_becomes_the_kanji_touched(overrides, kiosk_page):  # noqa: F811
+    server, _ = serve_kiosk(overrides, kiosk_page.context, devices={"emulator_persona": ""})
     try:
         page = kiosk_page
         page.goto(server.url + "/kiosk/?lang=ja")

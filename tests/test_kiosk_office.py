@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -12,11 +11,11 @@ import requests
 from core import exchange_log as xlog
 from core.config import load_config
 from core.store.applications import ApplicationStore
-from core.store.db import open_from_config
+from core.store.db import open_from_config, write
 from kiosk.office import OfficeClient, device_token, kiosk_of_token
-from tests.fixtures_kiosk import kiosk_overrides
+from tests.conftest import test_overrides as overrides_in
 from tests.helpers import ROOT, LiveServer, free_port, madoguchi, write_config
-from tests.kiosk_helpers import TYPED, pair_session
+from tests.kiosk_helpers import HttpKiosk
 
 # --- device tokens ------------------------------------------------------------------------------
 
@@ -46,7 +45,7 @@ def test_token_command_prints_the_kiosks_token(config_file, tmp_path):
     assert own.returncode != 0 and "this office's own kiosk prefix" in own.stderr
 
 
-def test_a_kiosk_pc_whose_token_is_not_its_own_does_not_start(tmp_path):
+def test_a_kiosk_pc_whose_token_is_not_its_own_does_not_start(tmp_path, overrides):
     from core.errors import ConfigError
     from web import create_app
     token = device_token("secret", "kiosk-7", "K")
@@ -56,7 +55,7 @@ def test_a_kiosk_pc_whose_token_is_not_its_own_does_not_start(tmp_path):
                          ({"kiosk_id": "kiosk-7", "reception_prefix": "K", "token": ""}, "not a kiosk's device token")]:
         keys = {"kiosk_device_token": kiosk.pop("token", token)}
         pc = {"office_server_url": "http://127.0.0.1:9", **kiosk}
-        config = load_config(ROOT / "config.toml", overrides=kiosk_overrides(tmp_path, kiosk=pc, keys=keys),
+        config = load_config(ROOT / "config.toml", overrides=overrides(kiosk=pc, keys=keys),
                              base_dir=tmp_path)
         with pytest.raises(ConfigError, match=re.escape(words)) as e:
             create_app(config, "kiosk")
@@ -65,8 +64,8 @@ def test_a_kiosk_pc_whose_token_is_not_its_own_does_not_start(tmp_path):
         assert not given or given.rsplit(".", 1)[-1] not in str(e.value)
         assert kiosk["kiosk_id"] == "kiosk-7" or "kiosk-7" not in str(e.value)
     pc = {"office_server_url": "http://127.0.0.1:9", "kiosk_id": "kiosk-7", "reception_prefix": "K"}
-    overrides = kiosk_overrides(tmp_path, kiosk=pc, keys={"kiosk_device_token": token})
-    ok = load_config(ROOT / "config.toml", overrides=overrides, base_dir=tmp_path)
+    ok = load_config(ROOT / "config.toml", overrides=overrides(kiosk=pc, keys={"kiosk_device_token": token}),
+                     base_dir=tmp_path)
     assert create_app(ok, "kiosk")
 
 
@@ -260,56 +259,11 @@ def test_an_upload_replaced_while_on_its_way_is_sent_again(db, config, monkeypat
 
 # --- two live servers: a kiosk PC and the office ---------------------------------------------------
 
-class HttpKiosk:
-    """A visitor at a live kiosk PC over HTTP, as the page does without JavaScript."""
-
-    def __init__(self, url: str, config):
-        self.url, self.s, self.csrf = url, pair_session(requests.Session(), config), ""
-
-    def _keep(self, r):
-        m = re.search(r'name="csrf-token" content="([^"]+)"', r.text)
-        if m:
-            self.csrf = m.group(1)
-        return r
-
-    def get(self, path):
-        return self._keep(self.s.get(self.url + path, timeout=10, allow_redirects=False))
-
-    def post(self, path, data=None):
-        return self._keep(self.s.post(self.url + path, data={"csrf_token": self.csrf, **(data or {})}, timeout=10,
-                                      allow_redirects=False))
-
-    def visit_to_print(self) -> str:
-        self.get("/kiosk/?lang=en")
-        self.post("/kiosk/emulator/card", {"persona": "mynumber_yamada", "next": "/kiosk/card"})
-        self.get("/kiosk/card/pin")
-        assert self.post("/kiosk/card/pin", {"pin": "1234"}).headers["Location"] == "/kiosk/purpose"
-        self.post("/kiosk/purpose", {"event": "certificates"})
-        location = self.post("/kiosk/procedures", {"procedure": "juminhyo"}).headers["Location"]
-        for _ in range(20):
-            r = self.get(location)
-            if r.status_code == 302:
-                location = urlsplit(r.headers["Location"]).path
-                if location == "/kiosk/confirm":
-                    break
-                continue
-            name = location.rsplit("/", 1)[-1]
-            location = self.post(location, TYPED.get(name, {"action": "skip"})).headers["Location"]
-        self.post("/kiosk/print")
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            r = self.get("/kiosk/printing")
-            if r.status_code == 302 and r.headers["Location"].endswith("/kiosk/done"):
-                page = self.get("/kiosk/done").text
-                return re.search(r"data-reception-number>([^<]+)<", page).group(1)
-            time.sleep(0.2)
-        raise AssertionError("never printed")
-
-
 def kiosk_pc(tmp_path, office_server_url: str, token: str):
     pc = tmp_path / "kiosk-pc"
     pc.mkdir()
-    values = kiosk_overrides(pc, kiosk={"office_server_url": office_server_url, "kiosk_id": "kiosk-7",
+    # The kiosk PC's own database: SQLite in its folder, whatever the office's engine.
+    values = overrides_in(pc, kiosk={"office_server_url": office_server_url, "kiosk_id": "kiosk-7",
                                         "reception_prefix": "K"},
                              keys={"kiosk_device_token": token}, devices={"emulator_persona": ""})
     config_file = write_config(pc / "config.toml", values)
@@ -381,7 +335,7 @@ def test_a_kiosk_pc_whose_uploads_wait_too_long_is_degraded(tmp_path):
     app = create_app(pc_config, "kiosk")
     db = open_from_config(pc_config)
     old = iso(utcnow() - timedelta(minutes=pc_config.monitoring.outbox_max_age_minutes + 1))
-    with db.conn:
+    with write(db):
         db.execute("INSERT INTO kiosk_uploads (application_id, body, attempts, next_attempt_at, created_at)"
                    " VALUES ('0123456789ABCDEF', '{}', 3, ?, ?)", [old, old])
     assert "madoguchi_kiosk_uploads_waiting 1.0" in app.test_client().get("/metrics").get_data(as_text=True)

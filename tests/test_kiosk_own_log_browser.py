@@ -18,8 +18,8 @@ kiosk_page = test_kiosk_browser.kiosk_page      # the fixture: the kiosk's page,
 pytestmark = pytest.mark.browser
 
 
-def test_a_visitor_sees_and_prints_who_used_their_information(tmp_path, kiosk_page):
-    server, config = serve_kiosk(tmp_path, devices={"emulator_persona": ""})
+def test_a_visitor_sees_and_prints_who_used_their_information(tmp_path, overrides, kiosk_page):
+    server, config = serve_kiosk(overrides, devices={"emulator_persona": ""})
     try:
         # An earlier visit of the same person: a 住民票 printed from the card, then the card taken away.
         earlier = HttpKiosk(server.url, config)

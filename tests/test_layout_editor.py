@@ -16,7 +16,6 @@ from core import admin_log
 from core.catalogue import get_catalogue
 from core.config import load_config
 from printing.layout import load_layout
-from tests import conftest
 from tests.conftest import DEMO_SITE
 from tests.fixtures_counter import csrf_token, sign_in
 from tests.form_helpers import encrypted_pdf, rotated_pdf, scanned_pdf
@@ -34,10 +33,10 @@ def site(tmp_path):
 
 
 @pytest.fixture
-def editor_app(tmp_path, site):
+def editor_app(tmp_path, site, overrides):
     from web import create_app
-    overrides = {**conftest.test_overrides(tmp_path), "site": {"folder": str(site)}}
-    app = create_app(load_config(ROOT / "config.toml", overrides=overrides, base_dir=tmp_path))
+    app = create_app(load_config(ROOT / "config.toml", overrides=overrides(site={"folder": str(site)}),
+                                 base_dir=tmp_path))
     app.config["TESTING"] = True
     return app
 

@@ -14,7 +14,6 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen.canvas import Canvas
 
-from tests import conftest
 from tests.conftest import DEMO_SITE
 from tests.fixtures_counter import PASSWORD
 from tests.helpers import LiveServer, write_config
@@ -45,11 +44,10 @@ def blank_form() -> bytes:
 
 
 @pytest.fixture
-def editor_server(tmp_path, clerks):
+def editor_server(tmp_path, overrides, clerks):
     site = tmp_path / "site"
     shutil.copytree(DEMO_SITE, site)
-    config = write_config(tmp_path / "editor.toml",
-                          {**conftest.test_overrides(tmp_path), "site": {"folder": str(site)}})
+    config = write_config(tmp_path / "editor.toml", overrides(site={"folder": str(site)}))
     server = LiveServer(config, "counter")
     yield server, site
     server.stop()

@@ -11,7 +11,7 @@ import requests
 
 from core import metrics
 from core.application import Application, iso, utcnow
-from core.store.db import open_from_config
+from core.store.db import open_from_config, write
 from tests.helpers import write_config
 from tests.kiosk_helpers import Kiosk
 
@@ -47,7 +47,7 @@ def test_a_print_folder_that_cannot_be_written_makes_it_degraded_not_down(app, c
 def _queue_record(db, created_minutes_ago: float, state: str = "pending") -> None:
     app = Application.create(["juminhyo"], {"name": "山田 太郎"}, source="typed", actor="test", channel="counter")
     created = iso(utcnow() - timedelta(minutes=created_minutes_ago))
-    with db.conn:
+    with write(db):
         db.execute("INSERT INTO outbox (application_id, idempotency_key, record, state, attempts, next_attempt_at,"
                    " created_at) VALUES (?, ?, ?, ?, 0, ?, ?)",
                    [app.id, f"{app.id}:1", "{}", state, created, created])
@@ -191,12 +191,9 @@ def test_json_logs_name_the_route_never_the_path_or_query(client, json_log):
     assert "987654321" not in json_log.getvalue() and "山田" not in json_log.getvalue()
 
 
-def test_a_live_server_writes_json_lines_with_the_request_id(tmp_path):
-    from tests.conftest import test_overrides
-    overrides = test_overrides(tmp_path)
-    overrides["monitoring"] = {"log_format": "json"}
+def test_a_live_server_writes_json_lines_with_the_request_id(tmp_path, overrides):
     from tests.helpers import LiveServer
-    server = LiveServer(write_config(tmp_path / "config.toml", overrides))
+    server = LiveServer(write_config(tmp_path / "config.toml", overrides(monitoring={"log_format": "json"})))
     try:
         rid = requests.get(server.url + "/prereg/", timeout=10, headers={"X-Request-Id": "live-check-0001"}).headers[
             "X-Request-Id"]

@@ -17,7 +17,7 @@ from core import sealed
 from core.config import load_config
 from core.japanese import split_name
 from core.services.prereg import open_preregistration
-from core.store.db import open_database
+from core.store.db import open_from_config
 from tests.fixtures_browser import assert_accessible
 
 pytestmark = pytest.mark.browser
@@ -32,7 +32,7 @@ def server(live_server):
 def office(config_file, tmp_path):
     """The office side of the all-in-one setup: the same database."""
     config = load_config(config_file, base_dir=tmp_path)
-    db = open_database(config.path(config.storage.path))
+    db = open_from_config(config)
     yield config, db
     db.conn.close()
 

@@ -21,12 +21,10 @@ pytestmark = pytest.mark.cups
 
 
 @pytest.fixture
-def config(tmp_path, private_cupsd):
+def config(tmp_path, private_cupsd, overrides):
     """The test's settings, printing on the private cupsd's slow queue."""
-    from tests.conftest import test_overrides
-    overrides = test_overrides(tmp_path)
-    overrides["devices"].update({"printer": "rec", "cups_server": private_cupsd.socket, "emulator_persona": ""})
-    return load_config(ROOT / "config.toml", overrides=overrides, base_dir=tmp_path)
+    values = overrides(devices={"printer": "rec", "cups_server": private_cupsd.socket, "emulator_persona": ""})
+    return load_config(ROOT / "config.toml", overrides=values, base_dir=tmp_path)
 
 
 def crash_cupsd_once_the_job_prints(server) -> None:

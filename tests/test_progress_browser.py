@@ -13,7 +13,7 @@ from core.application import Application, Source, State
 from core.config import load_config
 from core.services.prereg import open_preregistration
 from core.store.applications import ApplicationStore
-from core.store.db import open_database
+from core.store.db import open_from_config
 from tests.fixtures_browser import assert_accessible
 from tests.test_prereg_api import FORM
 
@@ -46,7 +46,7 @@ def test_the_status_page_advances_as_the_office_prints_and_confirms(axe_page, li
     assert_accessible(page)
 
     config = load_config(config_file, base_dir=tmp_path)
-    db = open_database(config.path(config.storage.path))
+    db = open_from_config(config)
     try:
         opened = open_preregistration(db, config, body["token"], actor="kiosk:kiosk-1")
         app = Application.create(["juminhyo"], {k: v for k, v in opened.form.items() if k != "procedures"},

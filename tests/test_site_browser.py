@@ -11,7 +11,6 @@ import pytest
 from core.colour import contrast
 from core.config import load_config
 from core.site import Site
-from tests import conftest
 from tests.conftest import DEMO_SITE
 from tests.fixtures_browser import AXE_JS, assert_accessible
 from tests.helpers import LiveServer, write_config
@@ -35,10 +34,8 @@ def light_site(tmp_path):
 
 
 @pytest.fixture
-def light_server(tmp_path):
-    values = conftest.test_overrides(tmp_path)
-    values["site"] = {"folder": str(light_site(tmp_path))}
-    values["devices"]["emulator_persona"] = ""
+def light_server(tmp_path, overrides):
+    values = overrides(site={"folder": str(light_site(tmp_path))}, devices={"emulator_persona": ""})
     config_file = write_config(tmp_path / "light.toml", values)
     server = LiveServer(config_file, "all")
     yield server, load_config(config_file, base_dir=tmp_path)

@@ -13,7 +13,6 @@ from core.catalogue import get_catalogue
 from core.colour import TEXT_CONTRAST, contrast, mix
 from core.config import load_config
 from core.site import NO_SITE, Site
-from tests import conftest
 from tests.conftest import DEMO_SITE
 from tests.fixtures_counter import sign_in
 from tests.helpers import ROOT
@@ -25,13 +24,12 @@ SMALL_TOWN = ROOT / "tests" / "sites" / "small_town"   # no logo, colours or not
 
 
 @pytest.fixture
-def make_app(tmp_path, emulated_cards):
+def make_app(tmp_path, emulated_cards, overrides):
     """An app on a site folder of the test's choice ([site].folder), with every surface."""
     from web import create_app
 
     def make(folder=DEMO_SITE, surfaces="all", **sections):
-        values = conftest.test_overrides(tmp_path)
-        values["site"] = {"folder": str(folder)}
+        values = overrides(site={"folder": str(folder)})
         values.setdefault("devices", {})["emulator_persona"] = ""
         for section, keys in sections.items():
             values.setdefault(section, {}).update(keys)

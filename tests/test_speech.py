@@ -15,7 +15,7 @@ from hardware.speech import MAX_CHARS, Speaker, SpeechError, open_speaker
 from hardware.speech.cache import SpeechCache
 from hardware.speech.openjtalk import OpenJTalk
 from hardware.speech.simulated import SimulatedSynthesizer
-from tests.fixtures_kiosk import kiosk_overrides
+from tests.conftest import test_overrides as overrides_in
 from tests.helpers import ROOT
 from tests.kiosk_helpers import Kiosk
 
@@ -154,7 +154,7 @@ def _try(speaker, text):
 # --- settings -------------------------------------------------------------------------------
 
 def test_speech_settings_and_their_defaults(tmp_path):
-    config = load_config(ROOT / "config.toml", overrides=kiosk_overrides(tmp_path), base_dir=tmp_path)
+    config = load_config(ROOT / "config.toml", overrides=overrides_in(tmp_path), base_dir=tmp_path)
     assert (config.devices.speech, config.kiosk.speech_on_start) == ("openjtalk", False)
     off = config.replace({"devices": {"speech": "off"}})
     assert open_speaker(off) is None

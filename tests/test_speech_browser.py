@@ -59,9 +59,9 @@ def to_pin_screen(page, server):
     wait_url(page, r"/kiosk/card/pin$")
 
 
-def test_the_pin_screen_never_sends_a_digit(tmp_path, speech_page):
+def test_the_pin_screen_never_sends_a_digit(overrides, speech_page):
     page = speech_page
-    server, _ = serve_kiosk(tmp_path, page.context, devices={"speech": "simulated"},
+    server, _ = serve_kiosk(overrides, page.context, devices={"speech": "simulated"},
                             kiosk={"speech_on_start": True})
     try:
         page.goto(server.url + "/kiosk/?lang=ja")
@@ -88,9 +88,9 @@ def test_the_pin_screen_never_sends_a_digit(tmp_path, speech_page):
         server.stop()
 
 
-def test_every_screen_has_the_button_and_the_visit_keeps_the_choice(tmp_path, speech_page):
+def test_every_screen_has_the_button_and_the_visit_keeps_the_choice(overrides, speech_page):
     page = speech_page
-    server, _ = serve_kiosk(tmp_path, page.context, devices={"speech": "simulated"})
+    server, _ = serve_kiosk(overrides, page.context, devices={"speech": "simulated"})
     button = page.locator("[data-speech]")
     try:
         page.goto(server.url + "/kiosk/?lang=ja")
@@ -123,10 +123,10 @@ def test_every_screen_has_the_button_and_the_visit_keeps_the_choice(tmp_path, sp
         server.stop()
 
 
-def test_other_languages_use_the_browsers_voice_or_say_there_is_none(tmp_path, speech_page):
+def test_other_languages_use_the_browsers_voice_or_say_there_is_none(overrides, speech_page):
     page = speech_page
     fake_voices(page, "en-US")
-    server, _ = serve_kiosk(tmp_path, page.context, devices={"speech": "simulated"},
+    server, _ = serve_kiosk(overrides, page.context, devices={"speech": "simulated"},
                             kiosk={"speech_on_start": True})
     try:
         page.goto(server.url + "/kiosk/?lang=en")
@@ -158,9 +158,9 @@ def test_other_languages_use_the_browsers_voice_or_say_there_is_none(tmp_path, s
         server.stop()
 
 
-def test_values_are_not_read_on_the_confirm_screen(tmp_path, speech_page):
+def test_values_are_not_read_on_the_confirm_screen(overrides, speech_page):
     page = speech_page
-    server, _ = serve_kiosk(tmp_path, page.context, devices={"speech": "simulated"},
+    server, _ = serve_kiosk(overrides, page.context, devices={"speech": "simulated"},
                             kiosk={"speech_on_start": True})
     try:
         to_pin_screen(page, server)
@@ -182,7 +182,7 @@ def test_values_are_not_read_on_the_confirm_screen(tmp_path, speech_page):
         server.stop()
 
 
-def test_open_jtalk_speech_plays_in_the_kiosks_browser(tmp_path, speech_page):
+def test_open_jtalk_speech_plays_in_the_kiosks_browser(overrides, speech_page):
     from tests.test_speech import needs_open_jtalk
     if needs_open_jtalk.args[0]:
         pytest.skip(needs_open_jtalk.kwargs["reason"])
@@ -200,7 +200,7 @@ def test_open_jtalk_speech_plays_in_the_kiosks_browser(tmp_path, speech_page):
         return p;
       };
     })()""")
-    server, _ = serve_kiosk(tmp_path, page.context)          # [devices].speech = "openjtalk", the default
+    server, _ = serve_kiosk(overrides, page.context)          # [devices].speech = "openjtalk", the default
     try:
         page.goto(server.url + "/kiosk/?lang=ja")
         page.click("[data-speech]")                          # a touch: sound is allowed

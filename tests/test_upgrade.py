@@ -30,6 +30,7 @@ def old_database(config):
     return path
 
 
+@pytest.mark.sqlite_only("the earlier release's database is a SQLite file")
 def test_the_previous_release_s_database_is_upgraded_and_verifies(config, old_database, fast_password_hashing):
     old = connect(old_database)
     before = applied_migrations(old)
