@@ -139,14 +139,16 @@ def test_tenants_add_makes_a_role_a_private_password_and_the_mapping(add_town, o
     assert [t.tenant_id for t in tenancy.tenants(owner)] == [a.tenant_id]
 
 
-def test_tenants_add_prints_no_password_and_refuses_sqlite(add_town, tmp_path, config_file, caplog):
+def test_tenants_add_prints_no_password_and_refuses_sqlite(add_town, tmp_path, caplog):
     a = add_town("A町")
     password = (a.config.path(a.config.keys.dir) / "database.password").read_text().strip()
     listed = invoke("--config", tmp_path / "owner.toml", "tenants", "list")
     assert password not in a.added + listed.output + caplog.text
     # What it prints is the town's config: its role's URL (no password) and its keys folder.
     assert f'url = "{a.config.storage.url}"' in a.added and str(a.config.path(a.config.keys.dir)) in a.added
-    refused = CliRunner().invoke(main, ["--config", str(config_file), "tenants", "add", "town", "--name", "x"])
+    # A SQLite config of its own, whatever the engine of this pass.
+    sqlite_config = write_config(tmp_path / "sqlite.toml", overrides_in(tmp_path / "sqlite"))
+    refused = CliRunner().invoke(main, ["--config", str(sqlite_config), "tenants", "add", "town", "--name", "x"])
     assert refused.exit_code == 1 and "tenants need PostgreSQL" in refused.output
 
 
@@ -362,6 +364,7 @@ def test_a_towns_role_cannot_migrate_and_says_what_to_do(add_town, monkeypatch):
     assert r.status_code == 503 and r.headers["Retry-After"]
 
 
+@pytest.mark.sqlite_only("SQLite's tables (PostgreSQL's: test_every_table_has_a_tenant_column_and_a_policy)")
 def test_every_sqlite_table_has_a_tenant_column(db):
     """SQLite serves one town: its rows are tenant 'default's, so the owners' SQL is the same as on PostgreSQL."""
     tables = every_table(db)
