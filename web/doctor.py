@@ -165,7 +165,7 @@ def check_database(config: Config) -> Iterator[Finding]:
     try:
         writable = can_write(db)
         mode = "wal" if is_postgresql(db) else db.execute("PRAGMA journal_mode").fetchone()[0]
-        town = tenancy.current_tenant(db) if is_postgresql(db) else tenancy.DEFAULT_TENANT
+        town = tenancy.current_tenant(db)    # 'default' on SQLite
         try:
             tenancy.refuse_if_seeing_every_town(db)
             sees_every_town = None

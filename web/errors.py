@@ -85,12 +85,12 @@ def on_http_error(exc: HTTPException):
 def on_exception(exc: Exception):
     if isinstance(exc, HTTPException):
         return on_http_error(exc)
-    if isinstance(exc, SchemaNotOwned):    # a new version started before the owner migrated
-        log.error("database not migrated for this version in %s %s: %s", request.method, route_rule(), exc)
-        return error_response(503, "database_unavailable", "the database cannot be written now; try again later",
-                              retry_after=RETRY_AFTER_SECONDS)
-    if is_unwritable(exc):
-        log.warning("database not writable (%s) in %s %s", type(exc).__name__, request.method, route_rule())
+    not_migrated = isinstance(exc, SchemaNotOwned)    # a new version started before the owner migrated
+    if not_migrated or is_unwritable(exc):
+        if not_migrated:
+            log.error("database not migrated for this version in %s %s: %s", request.method, route_rule(), exc)
+        else:
+            log.warning("database not writable (%s) in %s %s", type(exc).__name__, request.method, route_rule())
         return error_response(503, "database_unavailable", "the database cannot be written now; try again later",
                               retry_after=RETRY_AFTER_SECONDS)
     log.error("unhandled error in %s %s: %s", request.method, route_rule(), redacted_traceback(exc))
