@@ -14,7 +14,7 @@ from core.application import State
 from core.clock import in_japan
 from core.store.applications import ApplicationStore
 from tests.fixtures_counter import CHECKED_ID, PASSWORD, kiosk_application
-from tests.helpers import LiveServer
+from tests.helpers import LiveServer, write_config
 
 pytestmark = pytest.mark.engines   # these run on PostgreSQL too (tests/fixtures_postgres.py)
 
@@ -32,8 +32,11 @@ def _signed_in(server: LiveServer, username: str) -> requests.Session:
     return session
 
 
-def test_the_counter_serves_its_queue_confirm_and_figures(config_file, db, clerks, engine):
+def test_the_counter_serves_its_queue_confirm_and_figures(tmp_path, overrides, db, clerks, engine):
     app = kiosk_application(db)
+    # No forwarder in the server: the confirmed application stays confirmed until this test looks
+    # (with one, it was sometimes forwarded already).
+    config_file = write_config(tmp_path / "counter.toml", overrides(backend={"forward_in_server": False}))
     server = LiveServer(config_file, "counter")
     try:
         health = requests.get(server.url + "/healthz", timeout=10).json()
