@@ -291,6 +291,39 @@ def cups_running_now() -> bool:
     return cups_running()
 
 
+def test_a_print_service_that_drops_every_connection_is_not_responding_not_an_aborted_job(tmp_path):
+    # A cupsd being killed may still take a connection for a moment and then drop it: the job
+    # is not known to be lost, so it is remembered for the reprint and the visitor is told
+    # "not responding" (once this answered "aborted", and the reprint took no care of the job).
+    import socket
+    import threading
+
+    import cups
+    path = str(tmp_path / "dying-cupsd.sock")
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(path)
+    listener.listen(16)
+    accepted = []
+
+    def take_and_drop():
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(1)
+            connection.close()
+    threading.Thread(target=take_and_drop, daemon=True).start()
+    try:
+        dying = CupsPrinter("rec", timeout=5, server=path)
+        with pytest.raises(PrinterError) as raised:
+            dying._follow(cups.Connection(host=path), 42, None, "madoguchi_0123456789ABCDEF")
+    finally:
+        listener.close()
+    assert raised.value.code == "offline" and "not responding" in str(raised.value)
+    assert len(accepted) >= 2          # it tried again on a fresh connection before giving up
+
+
 @pytest.mark.cups
 def test_cupsd_killed_during_a_job_then_a_reprint_prints_once(config, private_cupsd, form_pdf):
     error = _print_while_cupsd_dies(config, private_cupsd, form_pdf)

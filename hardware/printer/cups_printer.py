@@ -32,6 +32,8 @@ JOB_ATTRIBUTES = ["job-state", "job-state-reasons", "job-printer-state-reasons"]
 # Forms are laid out in millimetres: print them at 100 %, without banner pages (and on the
 # pages' own paper: `media` is set per job, see media_runs).
 JOB_OPTIONS = {"print-scaling": "none", "fit-to-page": "false", "job-sheets": "none,none"}
+# Connections to cupsd broken in a row while following a job before it counts as not responding.
+MAX_BROKEN_CONNECTIONS = 3
 PT_PER_MM = 72 / 25.4
 NETWORK_PORTS = {"socket": 9100, "ipp": 631, "ipps": 631, "http": 631, "https": 443, "lpd": 515}
 PAPER_REASONS = {"media-empty", "media-needed"}
@@ -312,23 +314,30 @@ class CupsPrinter:
         deadline = time.monotonic() + self.timeout
         connecting_since = None
         next_probe = time.monotonic() + 3.0
-        reconnected = False
+        broken_connections = 0
         while True:
             try:
                 job = conn.getJobAttributes(job_id, requested_attributes=JOB_ATTRIBUTES)
                 printer = conn.getPrinterAttributes(self.name, requested_attributes=PRINTER_ATTRIBUTES)
             except (cups.IPPError, RuntimeError) as e:
                 status = e.args[0] if isinstance(e, cups.IPPError) and e.args else None
-                if status in (cups.IPP_NOT_FOUND, 0x0406) or reconnected:
+                if status in (cups.IPP_NOT_FOUND, 0x0406):     # a cupsd that came back without the job
                     raise PrinterError(f"{self.name}: lost track of job {job_id}", "aborted", queue=self.name,
                                        job_id=job_id) from None
-                # the connection broke: cupsd died (or restarted) under the job
+                # The connection broke: cupsd died (or restarted) under the job. A cupsd being
+                # killed may still take a connection for a moment and then drop it too, so a few
+                # breaks in a row are "not responding", like a refused connection.
+                broken_connections += 1
+                if broken_connections > MAX_BROKEN_CONNECTIONS:
+                    raise self._gave_up(job_id, title) from None
+                if broken_connections > 1:
+                    time.sleep(0.2)
                 try:
-                    conn, reconnected = self._connect(), True
+                    conn = self._connect()
                 except PrinterError:
                     raise self._gave_up(job_id, title) from None
                 continue
-            reconnected = False
+            broken_connections = 0
             state = job.get("job-state")
             if state == JOB_COMPLETED:
                 return PrintResult(job_id=job_id, state="completed", queue=self.name)
